@@ -1,0 +1,37 @@
+// The feed's one entity: a short message posted by a user.
+//
+// A message gets its id and created_at when the API accepts it, and its seq
+// when the store commits it. The JSON form is the reference's:
+// {"id","user_id","content","created_at"}; seq travels beside it (as the SSE
+// event id, or as an extra "seq" field where a caller asks for it).
+#pragma once
+
+#include <string>
+
+#include <boost/json/fwd.hpp>
+
+#include "base/named_type.h"
+#include "base/result.h"
+#include "base/time.h"
+
+namespace feed {
+
+struct message {
+  std::string id;        // UUID text, lower case
+  std::string user_id;
+  std::string content;
+  timestamp created_at;
+  seq_t seq;             // 0 until stored
+
+  bool operator==(const message&) const = default;
+};
+
+// {"id","user_id","content","created_at"} plus "seq" when with_seq is set.
+std::string to_json(const message& m, bool with_seq = false);
+boost::json::object to_json_object(const message& m, bool with_seq = false);
+
+// Reads the reference's JSON shape (and "seq" when present). The fields must
+// be present and strings; created_at must be RFC 3339.
+result<message> message_from_json(const boost::json::value& v);
+
+}  // namespace feed

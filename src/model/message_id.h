@@ -1,0 +1,14 @@
+// Message ids: random UUIDv4, or UUIDv5 derived from (user_id, idempotency
+// key) so that retrying a POST with the same key names the same message and
+// the store's idempotent insert keeps one copy.
+#pragma once
+
+#include <string>
+#include <string_view>
+
+namespace feed {
+
+std::string random_message_id();
+std::string message_id_for_key(std::string_view user_id, std::string_view idempotency_key);
+
+}  // namespace feed

@@ -1,0 +1,30 @@
+// Decoding and validation of a POST /api/messages body.
+//
+// A pure function: bytes in, either a post_request or an errc::invalid_input
+// error whose message is shown to the client as {"error": "..."}.
+#pragma once
+
+#include <cstddef>
+#include <string>
+#include <string_view>
+
+#include "base/result.h"
+
+namespace feed {
+
+struct post_limits {
+  std::size_t max_content_code_points = 280;  // the reference's tweet length
+  std::size_t max_user_id_bytes = 64;
+};
+
+struct post_request {
+  std::string user_id;
+  std::string content;
+};
+
+result<post_request> parse_post_request(std::string_view body, const post_limits& limits = {});
+
+// A user id is 1..max bytes of [A-Za-z0-9_.-]; returns what is wrong or "".
+std::string check_user_id(std::string_view user_id, std::size_t max_bytes);
+
+}  // namespace feed

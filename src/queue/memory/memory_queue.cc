@@ -1,0 +1,87 @@
+#include "queue/memory/memory_queue.h"
+
+namespace feed {
+
+memory_queue::memory_queue(std::size_t capacity) : capacity_(capacity) {}
+
+void memory_queue::publish(message m, publish_done done) {
+  std::error_code refused;
+  {
+    std::lock_guard lock(mu_);
+    if (closed_) refused = errc::shutting_down;
+    else if (items_.size() >= capacity_) refused = errc::queue_full;
+    else items_.push_back({std::move(m), std::move(done)});
+  }
+  if (refused) {
+    done(refused);
+    return;
+  }
+  cv_.notify_one();
+}
+
+result<void> memory_queue::ready() {
+  std::lock_guard lock(mu_);
+  if (closed_) return error(errc::shutting_down, "queue is closed");
+  if (items_.size() >= capacity_) return error(errc::queue_full, "queue is full");
+  return {};
+}
+
+result<batch> memory_queue::poll(std::size_t max, std::chrono::milliseconds wait) {
+  std::unique_lock lock(mu_);
+  cv_.wait_for(lock, wait, [&] { return !items_.empty() || closed_; });
+  batch b;
+  if (items_.empty()) {
+    b.end_of_stream = closed_;
+    return b;
+  }
+  const std::size_t n = std::min(max, items_.size());
+  b.messages.reserve(n);
+  auto& acks = in_flight_[b.token = next_token_++];
+  acks.reserve(n);
+  for (std::size_t i = 0; i < n; ++i) {
+    b.messages.push_back(std::move(items_.front().msg));
+    acks.push_back(std::move(items_.front().done));
+    items_.pop_front();
+  }
+  return b;
+}
+
+result<void> memory_queue::commit(const batch& b) {
+  std::vector<publish_done> acks;
+  {
+    std::lock_guard lock(mu_);
+    auto it = in_flight_.find(b.token);
+    if (it == in_flight_.end()) return {};
+    acks = std::move(it->second);
+    in_flight_.erase(it);
+  }
+  for (auto& done : acks) done({});
+  return {};
+}
+
+void memory_queue::fail(const batch& b, std::error_code why) {
+  std::vector<publish_done> acks;
+  {
+    std::lock_guard lock(mu_);
+    auto it = in_flight_.find(b.token);
+    if (it == in_flight_.end()) return;
+    acks = std::move(it->second);
+    in_flight_.erase(it);
+  }
+  for (auto& done : acks) done(why);
+}
+
+void memory_queue::close() {
+  {
+    std::lock_guard lock(mu_);
+    closed_ = true;
+  }
+  cv_.notify_all();
+}
+
+std::size_t memory_queue::size() const {
+  std::lock_guard lock(mu_);
+  return items_.size();
+}
+
+}  // namespace feed

@@ -1,0 +1,51 @@
+// The embedded queue: a bounded in-process FIFO between the HTTP threads and
+// the worker.
+//
+// Durability comes from the store, not from this queue: a publish completes
+// only when the worker commits the batch holding it, so a 202 in embedded
+// mode means "committed to SQLite". Past `capacity` waiting messages publish
+// fails at once with errc::queue_full, which the API turns into a 503.
+//
+// Thread safety: every method may be called from any thread.
+#pragma once
+
+#include <condition_variable>
+#include <deque>
+#include <mutex>
+#include <unordered_map>
+
+#include "queue/queue.h"
+
+namespace feed {
+
+class memory_queue final : public publisher, public consumer {
+ public:
+  explicit memory_queue(std::size_t capacity);
+
+  void publish(message m, publish_done done) override;
+  result<void> ready() override;
+
+  result<batch> poll(std::size_t max, std::chrono::milliseconds wait) override;
+  result<void> commit(const batch& b) override;
+  void fail(const batch& b, std::error_code why) override;
+
+  // No new messages; poll() drains what is queued, then reports end_of_stream.
+  void close();
+  std::size_t size() const;
+
+ private:
+  struct item {
+    message msg;
+    publish_done done;
+  };
+
+  const std::size_t capacity_;
+  mutable std::mutex mu_;
+  std::condition_variable cv_;
+  std::deque<item> items_;                                        // GUARDED_BY(mu_)
+  std::unordered_map<std::uint64_t, std::vector<publish_done>> in_flight_;  // GUARDED_BY(mu_)
+  std::uint64_t next_token_ = 1;                                  // GUARDED_BY(mu_)
+  bool closed_ = false;                                           // GUARDED_BY(mu_)
+};
+
+}  // namespace feed

@@ -1,0 +1,57 @@
+// The embedded store: one SQLite database file in WAL mode.
+//
+// Concurrency: one writer connection (guarded by write_mu_) and a small pool
+// of reader connections; WAL lets reads run while a batch commits. Each
+// insert_batch is one transaction, so a batch costs one fsync (group commit).
+// With synchronous=FULL (the default) a committed batch survives a power
+// loss; NORMAL survives process crashes only.
+#pragma once
+
+#include <filesystem>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <vector>
+
+#include "store/store.h"
+
+struct sqlite3;
+
+namespace feed {
+
+struct sqlite_options {
+  std::filesystem::path path;             // database file; created if missing
+  std::string synchronous = "FULL";       // FULL | NORMAL
+  int busy_timeout_ms = 5000;             // wait on another process's lock
+  std::size_t max_readers = 4;            // pooled read connections
+};
+
+class sqlite_store final : public store {
+ public:
+  // Opens (creating if needed) and migrates the database.
+  static result<std::unique_ptr<sqlite_store>> open(const sqlite_options& opts);
+  ~sqlite_store() override;
+
+  result<std::vector<message>> insert_batch(std::span<const message> batch) override;
+  result<std::vector<message>> read(const read_query& q) override;
+  result<seq_t> max_seq() override;
+  result<void> ping() override;
+
+  // Schema version after migrations (for tests and logs).
+  result<std::int64_t> schema_version();
+
+ private:
+  struct connection;
+  explicit sqlite_store(sqlite_options opts);
+  result<std::unique_ptr<connection>> connect() const;
+  result<std::unique_ptr<connection>> take_reader();
+  void return_reader(std::unique_ptr<connection> c);
+
+  const sqlite_options opts_;
+  std::mutex write_mu_;
+  std::unique_ptr<connection> writer_;  // GUARDED_BY(write_mu_)
+  std::mutex readers_mu_;
+  std::vector<std::unique_ptr<connection>> readers_;  // GUARDED_BY(readers_mu_)
+};
+
+}  // namespace feed

@@ -1,0 +1,63 @@
+// The worker: moves messages from the queue into the store, in batches.
+//
+// One loop on its own thread: poll a batch, store it (idempotent, assigns
+// seq), hand the stored messages to the processed sink, then commit the batch
+// to the queue. A failing store or sink is retried with capped exponential
+// backoff and nothing is committed meanwhile, so the queue absorbs the
+// outage. stop() lets the loop drain the queue until it reports
+// end_of_stream, bounded by a deadline.
+#pragma once
+
+#include <atomic>
+#include <chrono>
+#include <thread>
+
+#include "queue/queue.h"
+#include "store/store.h"
+#include "worker/processed_sink.h"
+
+namespace feed {
+
+struct worker_options {
+  std::size_t max_batch = 512;                          // messages per store transaction
+  std::chrono::milliseconds poll_wait{50};              // idle poll interval
+  std::chrono::milliseconds retry_initial{20};          // first backoff
+  std::chrono::milliseconds retry_max{2000};            // backoff cap
+};
+
+struct worker_stats {
+  std::atomic<std::uint64_t> batches{0};
+  std::atomic<std::uint64_t> stored{0};
+  std::atomic<std::uint64_t> retries{0};
+};
+
+class worker {
+ public:
+  worker(consumer& in, store& db, processed_sink& out, worker_options opts);
+  ~worker();
+  worker(const worker&) = delete;
+  worker& operator=(const worker&) = delete;
+
+  void start();
+  // Returns once the queue reported end_of_stream (close it first) or the
+  // deadline passed; a batch still failing then is released with an error.
+  void stop(std::chrono::steady_clock::time_point deadline);
+
+  const worker_stats& stats() const { return stats_; }
+
+ private:
+  void run();
+  template <class F>
+  bool retry(const char* what, F&& attempt);
+
+  consumer& in_;
+  store& db_;
+  processed_sink& out_;
+  const worker_options opts_;
+  worker_stats stats_;
+  std::atomic<bool> stopping_{false};
+  std::atomic<std::chrono::steady_clock::time_point> deadline_{std::chrono::steady_clock::time_point::max()};
+  std::thread thread_;
+};
+
+}  // namespace feed
