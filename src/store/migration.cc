@@ -6,7 +6,7 @@
 
 #include <fmt/format.h>
 
-namespace feed::store {
+namespace feed::schema {
 
 result<std::vector<migration>> collect_migrations(const std::vector<migration_file>& files) {
   std::map<std::int64_t, migration> by_version;
@@ -34,4 +34,4 @@ result<std::vector<migration>> collect_migrations(const std::vector<migration_fi
   return out;
 }
 
-}  // namespace feed::store
+}  // namespace feed::schema

@@ -11,7 +11,7 @@
 
 #include "base/result.h"
 
-namespace feed::store {
+namespace feed::schema {
 
 struct migration_file {
   std::string_view name;  // e.g. "000001_create_messages_table.up.sql"
@@ -32,4 +32,4 @@ result<std::vector<migration>> collect_migrations(const std::vector<migration_fi
 // Files embedded at build time from sql/migrations/<dialect>/.
 const std::vector<migration_file>& sqlite_migration_files();
 
-}  // namespace feed::store
+}  // namespace feed::schema

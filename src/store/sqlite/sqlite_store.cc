@@ -81,7 +81,7 @@ class transaction {
   sqlite3* db_;
 };
 
-result<void> migrate(sqlite3* db, const std::vector<store::migration>& migrations) {
+result<void> migrate(sqlite3* db, const std::vector<schema::migration>& migrations) {
   auto exec = [db](const std::string& sql) -> result<void> {
     char* msg = nullptr;
     if (sqlite3_exec(db, sql.c_str(), nullptr, nullptr, &msg) != SQLITE_OK) {
@@ -157,7 +157,7 @@ result<std::unique_ptr<sqlite_store>> sqlite_store::open(const sqlite_options& o
   std::unique_ptr<sqlite_store> s(new sqlite_store(opts));
   auto w = s->connect();
   if (!w) return w.err();
-  auto migrations = store::collect_migrations(store::sqlite_migration_files());
+  auto migrations = schema::collect_migrations(schema::sqlite_migration_files());
   if (!migrations) return migrations.err();
   if (auto r = migrate((*w)->db, *migrations); !r) return r.err();
   s->writer_ = std::move(*w);

@@ -1,0 +1,40 @@
+// Message content: varied sentences from a built-in vocabulary, each ending
+// in a token "#t<run-id>-<i>" that makes message i of this run recognisable
+// in the feed among history and other clients' messages.
+//
+// Content depends only on (seed, i), so runs are reproducible whatever the
+// thread layout. Output is valid UTF-8 that needs no JSON escaping and is at
+// most kMaxContentCodePoints code points. Pure functions; thread-safe.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <string_view>
+
+namespace feed::bot {
+
+inline constexpr std::size_t kMaxContentCodePoints = 280;
+
+// 8 lowercase hex digits.
+std::string make_run_id(std::uint64_t entropy);
+
+// "#t<run_id>-" : what a subscriber searches for.
+std::string token_prefix(std::string_view run_id);
+
+// Finds "<prefix><digits>" in `text` and returns the digits' value.
+std::optional<std::uint64_t> find_token(std::string_view text, std::string_view prefix) noexcept;
+
+// Appends content for message i to `out`. target_bytes 0 = natural length
+// (one to three sentences); otherwise approximately that many bytes.
+void make_content(std::string& out, std::uint64_t seed, std::uint64_t i, std::size_t target_bytes,
+                  std::string_view token_prefix);
+
+// Appends the JSON request body {"user_id":...,"content":...}.
+void make_post_body(std::string& out, std::string_view user_id, std::string_view content);
+
+// Number of UTF-8 code points (counts lead bytes).
+std::size_t count_code_points(std::string_view s) noexcept;
+
+}  // namespace feed::bot

@@ -1,0 +1,301 @@
+// feed-bot: simulated users and load generator for feed-api.
+//
+// The main thread is the controller: it parses options, starts one worker
+// (io_context + thread) per --threads, sequences the phases (subscribers
+// connect -> open-loop posting -> wait for deliveries -> report) and handles
+// SIGINT/SIGTERM synchronously with sigtimedwait, so no I/O thread ever
+// runs a signal handler. First signal: stop posting, report. Second: quit now.
+#include <sys/resource.h>
+
+#include <chrono>
+#include <csignal>
+#include <cstdio>
+#include <iostream>
+#include <memory>
+#include <random>
+#include <vector>
+
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/json/serialize.hpp>
+#include <spdlog/spdlog.h>
+
+#include "base/log.h"
+#include "bot/content.h"
+#include "bot/options.h"
+#include "bot/report.h"
+#include "bot/run_context.h"
+#include "bot/worker.h"
+
+namespace {
+
+using namespace feed::bot;
+using namespace std::chrono_literals;
+
+// Descriptors the bot itself needs beyond its sockets (stdio, epoll, timers, eventfds).
+constexpr rlim_t kSpareFds = 64;
+
+rlim_t raise_nofile() {
+  rlimit lim{};
+  if (::getrlimit(RLIMIT_NOFILE, &lim) != 0) return 1024;
+  if (lim.rlim_cur < lim.rlim_max) {
+    lim.rlim_cur = lim.rlim_max;
+    ::setrlimit(RLIMIT_NOFILE, &lim);
+    ::getrlimit(RLIMIT_NOFILE, &lim);
+  }
+  return lim.rlim_cur;
+}
+
+class controller {
+ public:
+  controller(run_context& ctx, sigset_t signals) : ctx_(ctx), signals_(signals) {}
+
+  int run();
+
+ private:
+  // Sleeps up to `d`, watching for signals; returns true when one arrived.
+  bool nap(std::chrono::milliseconds d);
+  void maybe_progress(bool force = false);
+  double since(clock::time_point t) const { return std::chrono::duration<double>(clock::now() - t).count(); }
+
+  run_context& ctx_;
+  sigset_t signals_;
+  std::vector<std::unique_ptr<worker>> workers_;
+  unsigned signals_seen_ = 0;
+  clock::time_point t0_ = clock::now();
+  clock::time_point last_progress_ = t0_;
+  stats_sum last_sum_;
+};
+
+bool controller::nap(std::chrono::milliseconds d) {
+  timespec ts{static_cast<time_t>(d.count() / 1000), static_cast<long>((d.count() % 1000) * 1'000'000)};
+  const int sig = ::sigtimedwait(&signals_, nullptr, &ts);
+  if (sig > 0) {
+    ++signals_seen_;
+    spdlog::info("{} received{}", sig == SIGINT ? "SIGINT" : "SIGTERM",
+                 signals_seen_ == 1 ? ": stopping (again to quit at once)" : ": quitting");
+    return true;
+  }
+  return false;
+}
+
+void controller::maybe_progress(bool force) {
+  const auto& o = ctx_.opts;
+  if (o.progress <= 0 && !force) return;
+  const auto now = clock::now();
+  const double dt = std::chrono::duration<double>(now - last_progress_).count();
+  if (!force && dt < o.progress) return;
+  const auto s = sum_stats(workers_);
+  histogram post;
+  histogram e2e;
+  merge_post_latency(workers_, post);
+  merge_e2e_latency(workers_, e2e);
+  const auto start = ctx_.start_ticks.load() != 0 ? ctx_.start() : t0_;
+  spdlog::info("{}", progress_line(std::chrono::duration<double>(now - start).count(), s, last_sum_, dt, post, e2e,
+                                   o.subscribers));
+  last_sum_ = s;
+  last_progress_ = now;
+}
+
+int controller::run() {
+  const auto& o = ctx_.opts;
+  const unsigned lanes = o.threads;
+  for (unsigned t = 0; t < lanes; ++t) {
+    const unsigned conns = o.concurrency / lanes + (t < o.concurrency % lanes ? 1 : 0);
+    workers_.push_back(std::make_unique<worker>(ctx_, t, lanes, conns));
+  }
+  for (auto& w : workers_) w->start_thread();
+  for (auto& w : workers_) w->open_connections();
+
+  run_outcome outcome;
+  bool quit = false;
+
+  // Phase 1: subscribers, all connected before the first post.
+  if (o.subscribers > 0) {
+    for (unsigned t = 0; t < lanes; ++t) {
+      workers_[t]->open_subscribers(o.subscribers / lanes + (t < o.subscribers % lanes ? 1 : 0));
+    }
+    spdlog::info("opening {} subscriber stream(s) to {}", o.subscribers, ctx_.feed_target);
+    const auto deadline = clock::now() + std::chrono::duration_cast<clock::duration>(
+                                             std::chrono::duration<double>(o.connect_timeout));
+    auto last_log = clock::now();
+    for (;;) {
+      const auto ready = sum_stats(workers_).subs_ready;
+      if (ready >= o.subscribers) break;
+      if (clock::now() >= deadline) {
+        outcome.subscribers_failed = static_cast<unsigned>(o.subscribers - ready);
+        spdlog::error("only {} of {} subscribers connected within {} s; the rest are not verified", ready,
+                      o.subscribers, o.connect_timeout);
+        for (auto& w : workers_) w->drop_unready();
+        break;
+      }
+      if (nap(20ms)) {
+        quit = true;
+        break;
+      }
+      if (clock::now() - last_log >= 1s) {
+        spdlog::info("subscribers connected: {}/{}", ready, o.subscribers);
+        last_log = clock::now();
+      }
+    }
+    if (!quit) spdlog::info("subscribers connected: {}/{} in {:.2f} s", sum_stats(workers_).subs_ready, o.subscribers, since(t0_));
+  }
+
+  // Phase 2: open-loop posting.
+  clock::time_point posting_end = clock::now();
+  if (!quit) {
+    // A short lead so every lane starts from the same instant.
+    const auto start = clock::now() + 5ms;
+    ctx_.start_ticks.store(start.time_since_epoch().count(), std::memory_order_release);
+    last_progress_ = start;
+    last_sum_ = sum_stats(workers_);
+    for (auto& w : workers_) w->start_posting();
+    spdlog::info("posting to {}{} as {} user(s): {:.3f} msg/s, {}{}, {} connection(s), {} thread(s), run id {}",
+                 o.api, o.post_path, o.users, o.rate,
+                 ctx_.sched.finite() ? fmt::format("{} messages", ctx_.sched.total()) : std::string("until stopped"),
+                 o.duration > 0 ? fmt::format(" within {} s", o.duration) : std::string(), o.concurrency, o.threads,
+                 ctx_.run_id);
+    bool stop_sent = false;
+    std::optional<clock::time_point> drain_deadline;
+    while (ctx_.posting_done.load(std::memory_order_acquire) < lanes) {
+      if (nap(20ms)) {
+        if (signals_seen_ >= 2) {
+          quit = true;
+          break;
+        }
+        if (!stop_sent) {
+          for (auto& w : workers_) w->stop_posting();
+          stop_sent = true;
+        }
+      }
+      // Pacing over: in-flight answers are bounded by the request timeout,
+      // pending 503 retries by Retry-After; past that, cancel what remains.
+      if (!drain_deadline && ctx_.pacing_done.load(std::memory_order_acquire) >= lanes) {
+        drain_deadline = clock::now() + std::chrono::duration_cast<clock::duration>(
+                                            std::chrono::duration<double>(o.request_timeout + 61.0));
+      }
+      if (drain_deadline && clock::now() > *drain_deadline && !stop_sent) {
+        spdlog::warn("answers still outstanding after the drain deadline; cancelling");
+        for (auto& w : workers_) w->stop_posting();
+        stop_sent = true;
+      }
+      maybe_progress();
+    }
+    posting_end = clock::now();
+    outcome.posting_s = std::chrono::duration<double>(posting_end - start).count();
+  }
+
+  // Phase 3: wait for the last deliveries.
+  if (!quit && o.verify) {
+    const auto deadline = clock::now() + std::chrono::duration_cast<clock::duration>(
+                                             std::chrono::duration<double>(o.verify_timeout));
+    const auto accepted = ctx_.ledger->accepted_count();
+    const auto ready = sum_stats(workers_).subs_ready;
+    spdlog::info("posting done; waiting up to {} s for {} deliveries", o.verify_timeout, accepted * ready);
+    while (clock::now() < deadline) {
+      if (sum_stats(workers_).deliveries >= accepted * ready) break;
+      if (nap(20ms)) break;
+      maybe_progress();
+    }
+  }
+  maybe_progress(true);
+
+  for (auto& w : workers_) w->shutdown();
+  for (auto& w : workers_) w->join();
+
+  const auto s = sum_stats(workers_);
+  histogram post;
+  histogram e2e;
+  merge_post_latency(workers_, post);
+  merge_e2e_latency(workers_, e2e);
+
+  if (o.verify && !quit) {
+    outcome.verified = true;
+    const auto accepted_bits = ctx_.ledger->accepted_bits();
+    const auto accepted = ctx_.ledger->accepted_count();
+    for (const auto& w : workers_) {
+      for (const auto& sub : w->subscribers()) {
+        if (sub->ever_connected()) sub->tally().tally_into(accepted_bits, accepted, outcome.verify);
+      }
+    }
+    const auto& v = outcome.verify;
+    const bool failed = v.missing > 0 || v.duplicated > 0 || outcome.subscribers_failed > 0 || accepted == 0;
+    outcome.exit_code = failed ? 1 : 0;
+    spdlog::log(failed ? spdlog::level::err : spdlog::level::info,
+                "verify: {} accepted x {} subscribers: received {} of {}, missing {}, duplicated {}, out of order {}, "
+                "unexpected {}{}",
+                accepted, v.subscribers, v.received, v.expected, v.missing, v.duplicated, v.out_of_order,
+                v.unexpected, accepted == 0 ? " (nothing was accepted, so nothing is proven)" : "");
+  } else if (o.verify) {
+    outcome.exit_code = 1;  // interrupted before anything could be judged
+  }
+  spdlog::info("posts: {} scheduled, {} accepted, {} 4xx, {} 5xx, {} transport errors, {} dropped by client, "
+               "{} retries; latency p50 {:.2f} ms p99 {:.2f} ms p99.9 {:.2f} ms max {:.2f} ms",
+               s.scheduled, s.ok_2xx, s.client_4xx, s.server_5xx, s.transport_errors, s.dropped_by_client, s.retries,
+               post.percentile(50) / 1000, post.percentile(99) / 1000, post.percentile(99.9) / 1000,
+               static_cast<double>(post.max()) / 1000);
+  outcome.total_s = since(t0_);
+  std::cout << boost::json::serialize(summary_json(ctx_, s, post, e2e, outcome)) << std::endl;
+  return outcome.exit_code;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  bot_options opts;
+  if (auto rc = parse_options(argc, argv, opts)) return *rc;
+  feed::set_log_level(opts.log_level);
+
+  // Block the stop signals before any thread exists, so every thread
+  // inherits the mask and the controller alone receives them.
+  sigset_t signals;
+  sigemptyset(&signals);
+  sigaddset(&signals, SIGINT);
+  sigaddset(&signals, SIGTERM);
+  pthread_sigmask(SIG_BLOCK, &signals, nullptr);
+  std::signal(SIGPIPE, SIG_IGN);
+
+  const rlim_t fds = raise_nofile();
+  const rlim_t needed = static_cast<rlim_t>(opts.subscribers) + opts.concurrency + kSpareFds;
+  if (needed > fds) {
+    std::cerr << "feed-bot: " << opts.subscribers << " subscribers + " << opts.concurrency
+              << " connections need about " << needed << " open files; the limit is " << fds << "\n";
+    return 2;
+  }
+  if (opts.threads > opts.concurrency) {
+    spdlog::warn("--threads {} > --concurrency {}; using {} thread(s)", opts.threads, opts.concurrency,
+                 opts.concurrency);
+    opts.threads = opts.concurrency;
+  }
+
+  std::random_device rd;
+  const std::uint64_t entropy = (std::uint64_t{rd()} << 32) ^ rd() ^
+                                static_cast<std::uint64_t>(std::chrono::system_clock::now().time_since_epoch().count());
+  if (!opts.seed_given) opts.seed = entropy >> 11;
+
+  run_context ctx(opts, schedule(opts.rate, opts.count, opts.duration));
+  // Fresh per run even with --seed, so a rerun never mistakes old messages for its own.
+  ctx.run_id = make_run_id(entropy);
+  ctx.token_prefix = token_prefix(ctx.run_id);
+  ctx.host_header = opts.host.find(':') != std::string::npos ? "[" + opts.host + "]:" + opts.port
+                                                             : opts.host + ":" + opts.port;
+  ctx.feed_target = opts.feed_path + (opts.feed_query.empty() ? "" : "?" + opts.feed_query);
+  if (opts.subscribers > 0) ctx.ledger = std::make_unique<message_ledger>();
+
+  try {
+    boost::asio::io_context ioc;
+    boost::asio::ip::tcp::resolver resolver(ioc);
+    for (const auto& e : resolver.resolve(opts.host, opts.port)) ctx.endpoints.push_back(e.endpoint());
+  } catch (const std::exception& e) {
+    spdlog::error("cannot resolve {}: {}", opts.host, e.what());
+    return 1;
+  }
+  if (ctx.endpoints.empty()) {
+    spdlog::error("cannot resolve {}", opts.host);
+    return 1;
+  }
+  spdlog::debug("open files limit {}", fds);
+
+  controller c(ctx, signals);
+  return c.run();
+}

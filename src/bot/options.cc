@@ -1,0 +1,184 @@
+#include "bot/options.h"
+
+#include <cstdlib>
+#include <iostream>
+
+#include <CLI/CLI.hpp>
+#include <spdlog/common.h>
+
+namespace feed::bot {
+namespace {
+
+// Splits "http://host:port" (IPv6 hosts in brackets); the path must be empty.
+bool split_api(const std::string& api, std::string& host, std::string& port, std::string& why) {
+  std::string_view s = api;
+  if (s.substr(0, 7) != "http://") {
+    why = "only http:// URLs are supported";
+    return false;
+  }
+  s.remove_prefix(7);
+  if (!s.empty() && s.back() == '/') s.remove_suffix(1);
+  if (s.find('/') != std::string_view::npos) {
+    why = "give paths with --post-path/--feed-path, not in --api";
+    return false;
+  }
+  std::string_view h = s;
+  std::string_view p = "80";
+  if (!s.empty() && s.front() == '[') {
+    const auto close = s.find(']');
+    if (close == std::string_view::npos) {
+      why = "unterminated IPv6 address";
+      return false;
+    }
+    h = s.substr(1, close - 1);
+    if (close + 1 < s.size()) {
+      if (s[close + 1] != ':') {
+        why = "junk after IPv6 address";
+        return false;
+      }
+      p = s.substr(close + 2);
+    }
+  } else if (const auto colon = s.rfind(':'); colon != std::string_view::npos) {
+    h = s.substr(0, colon);
+    p = s.substr(colon + 1);
+  }
+  if (h.empty()) {
+    why = "missing host";
+    return false;
+  }
+  char* end = nullptr;
+  const std::string ps(p);
+  const long port_num = std::strtol(ps.c_str(), &end, 10);
+  if (ps.empty() || *end != '\0' || port_num < 1 || port_num > 65535) {
+    why = "port must be 1..65535";
+    return false;
+  }
+  host = h;
+  port = ps;
+  return true;
+}
+
+std::string env_or(const char* name, const char* fallback) {
+  const char* v = std::getenv(name);
+  return (v != nullptr && *v != '\0') ? v : fallback;
+}
+
+}  // namespace
+
+std::optional<int> parse_options(int argc, char** argv, bot_options& o) {
+  CLI::App app{
+      "feed-bot: simulated users posting to feed-api, and a load generator that proves delivery.\n"
+      "Posts follow an open-loop schedule (message i is due at start + i/rate; latency counts from the\n"
+      "due time). With --subscribers N --verify it holds N SSE connections to the feed and checks that\n"
+      "every accepted message reaches every subscriber exactly once. Progress goes to stderr each\n"
+      "second; the last line on stdout is a JSON summary. Exit: 0 ok, 1 delivery failures (or\n"
+      "subscribers that never connected), 2 bad usage.",
+      "feed-bot"};
+  app.get_formatter()->column_width(34);
+
+  o.api = "http://" + env_or("API_HOST", "localhost") + ":" + env_or("API_PORT", "8090");
+  app.add_option("--api", o.api, "Base URL of feed-api (default from API_HOST/API_PORT)")
+      ->envname("BOT_API")
+      ->capture_default_str();
+  app.add_option("--users", o.users, "Simulated users user_1..user_N (messages go round-robin)")
+      ->envname("BOT_USERS")
+      ->check(CLI::Range(1u, 1000000u))
+      ->capture_default_str();
+  auto* rate = app.add_option("--rate", o.rate, "Messages per second overall (fractional ok); overrides --interval")
+                   ->envname("BOT_RATE")
+                   ->check(CLI::Range(1e-6, 1e7));
+  auto* interval =
+      app.add_option("--interval", o.interval, "Seconds between one user's messages (rate = users/interval)")
+          ->envname("BOT_INTERVAL")
+          ->check(CLI::Range(1e-6, 1e7))
+          ->capture_default_str();
+  rate->excludes(interval);
+  app.add_option("--duration", o.duration, "Stop scheduling after this many seconds (0 = forever)")
+      ->envname("BOT_DURATION")
+      ->check(CLI::Range(0.0, 1e9))
+      ->capture_default_str();
+  app.add_option("--count", o.count, "Stop after this many messages (0 = unlimited)")
+      ->envname("BOT_COUNT")
+      ->capture_default_str();
+  app.add_option("--concurrency", o.concurrency, "Keep-alive HTTP connections used for posting")
+      ->envname("BOT_CONCURRENCY")
+      ->check(CLI::Range(1u, 10000u))
+      ->capture_default_str();
+  app.add_option("--content-size", o.content_size,
+                 "Approximate content bytes incl. the token, <= 280 (0 = natural 1-3 sentences)")
+      ->envname("BOT_CONTENT_SIZE")
+      ->check(CLI::Range(std::size_t{0}, std::size_t{280}))
+      ->capture_default_str();
+  auto* seed = app.add_option("--seed", o.seed, "Seed for content and run id (default: random)")->envname("BOT_SEED");
+  app.add_option("--post-path", o.post_path, "Path to POST messages to")->envname("BOT_POST_PATH")->capture_default_str();
+  app.add_option("--feed-path", o.feed_path, "Path of the SSE feed")->envname("BOT_FEED_PATH")->capture_default_str();
+  app.add_option("--feed-query", o.feed_query, "Query string for subscribers (without '?'; empty for none)")
+      ->envname("BOT_FEED_QUERY")
+      ->capture_default_str();
+  app.add_option("--subscribers", o.subscribers, "SSE connections to open before posting starts")
+      ->envname("BOT_SUBSCRIBERS")
+      ->check(CLI::Range(0u, 1000000u))
+      ->capture_default_str();
+  app.add_flag("--verify", o.verify,
+               "Check every accepted message reaches every subscriber once, in seq order (needs --subscribers)")
+      ->envname("BOT_VERIFY");
+  app.add_option("--verify-timeout", o.verify_timeout, "Seconds to wait for deliveries after the last answer")
+      ->envname("BOT_VERIFY_TIMEOUT")
+      ->check(CLI::Range(0.0, 86400.0))
+      ->capture_default_str();
+  app.add_option("--connect-timeout", o.connect_timeout, "Seconds to wait for all subscribers to connect")
+      ->envname("BOT_CONNECT_TIMEOUT")
+      ->check(CLI::Range(0.1, 86400.0))
+      ->capture_default_str();
+  app.add_option("--request-timeout", o.request_timeout, "Seconds before an unanswered post counts as a transport error")
+      ->envname("BOT_REQUEST_TIMEOUT")
+      ->check(CLI::Range(0.1, 86400.0))
+      ->capture_default_str();
+  app.add_option("--max-retries", o.max_retries, "Retries of a message answered 503 (after its Retry-After)")
+      ->envname("BOT_MAX_RETRIES")
+      ->check(CLI::Range(0u, 100u))
+      ->capture_default_str();
+  app.add_option("--queue", o.queue_limit, "Due messages that may wait for a free connection; beyond: dropped by client")
+      ->envname("BOT_QUEUE")
+      ->check(CLI::Range(std::size_t{1}, std::size_t{100000000}))
+      ->capture_default_str();
+  app.add_option("--threads", o.threads, "I/O threads, one io_context each")
+      ->envname("BOT_THREADS")
+      ->check(CLI::Range(1u, 64u))
+      ->capture_default_str();
+  app.add_option("--progress", o.progress, "Seconds between progress lines on stderr (0 = none)")
+      ->envname("BOT_PROGRESS")
+      ->check(CLI::Range(0.0, 3600.0))
+      ->capture_default_str();
+  app.add_option("--log-level", o.log_level, "trace|debug|info|warn|error|off")
+      ->envname("BOT_LOG_LEVEL")
+      ->check(CLI::IsMember({"trace", "debug", "info", "warn", "error", "critical", "off"}))
+      ->capture_default_str();
+
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::CallForHelp& e) {
+    return app.exit(e);
+  } catch (const CLI::CallForAllHelp& e) {
+    return app.exit(e);
+  } catch (const CLI::ParseError& e) {
+    app.exit(e);
+    return 2;
+  }
+
+  auto fail = [](const std::string& why) {
+    std::cerr << "feed-bot: " << why << "\nRun with --help for more information.\n";
+    return 2;
+  };
+  std::string why;
+  if (!split_api(o.api, o.host, o.port, why)) return fail("--api " + o.api + ": " + why);
+  if (o.post_path.empty() || o.post_path.front() != '/') return fail("--post-path must start with '/'");
+  if (o.feed_path.empty() || o.feed_path.front() != '/') return fail("--feed-path must start with '/'");
+  if (!o.feed_query.empty() && o.feed_query.front() == '?') o.feed_query.erase(0, 1);
+  if (o.verify && o.subscribers == 0) return fail("--verify needs --subscribers N (N >= 1)");
+  if (rate->count() == 0) o.rate = static_cast<double>(o.users) / o.interval;
+  o.seed_given = seed->count() > 0;
+  return std::nullopt;
+}
+
+}  // namespace feed::bot

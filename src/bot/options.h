@@ -1,0 +1,46 @@
+// Command-line and environment configuration of feed-bot.
+//
+// parse_options() owns the whole contract of the CLI: every flag has an
+// environment variable (flag wins), values are range-checked, and the
+// outcome is either a valid bot_options or an exit code (0 for --help,
+// 2 for any bad value, with the reason printed to stderr).
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <string>
+
+namespace feed::bot {
+
+struct bot_options {
+  std::string api;  // as given, e.g. "http://localhost:8090"
+  std::string host;
+  std::string port;
+  unsigned users = 3;
+  double rate = 0;       // messages per second overall (resolved, > 0)
+  double interval = 10;  // seconds between one user's messages
+  double duration = 0;   // seconds, 0 = forever
+  std::uint64_t count = 0;
+  unsigned concurrency = 4;
+  std::size_t content_size = 0;  // 0 = natural sentence lengths
+  std::uint64_t seed = 0;
+  bool seed_given = false;
+  std::string post_path = "/api/messages";
+  std::string feed_path = "/api/feed";
+  std::string feed_query = "history=0";
+  unsigned subscribers = 0;
+  bool verify = false;
+  double verify_timeout = 10;
+  double connect_timeout = 30;
+  double request_timeout = 30;
+  unsigned max_retries = 3;
+  std::size_t queue_limit = 100000;
+  unsigned threads = 1;
+  double progress = 1;  // seconds between progress lines, 0 = none
+  std::string log_level = "info";
+};
+
+// Returns nullopt on success (options filled), else the process exit code.
+std::optional<int> parse_options(int argc, char** argv, bot_options& out);
+
+}  // namespace feed::bot

@@ -1,0 +1,93 @@
+// Incremental Server-Sent Events parser (WHATWG event-stream rules).
+//
+// Feed it bytes as they arrive, split anywhere; it calls on_event(const
+// sse_event&) once per complete event. Lines may end in LF, CRLF or CR;
+// comment lines (":...") are counted, not dispatched; several data lines are
+// joined with '\n'; "id" persists as the last event id, as a browser would.
+//
+// Buffers are reused between events, so steady-state parsing does not
+// allocate. The string_views in sse_event are valid only during the callback.
+// Not thread-safe: one parser per connection.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <string>
+#include <string_view>
+
+namespace feed::bot {
+
+struct sse_event {
+  std::string_view id;     // last event id seen on the stream (may be empty)
+  std::string_view event;  // event type; empty means "message"
+  std::string_view data;
+};
+
+class sse_parser {
+ public:
+  // Longer lines are truncated; protects against a stream that never ends a line.
+  static constexpr std::size_t kMaxLine = 1 << 20;
+
+  template <class F>
+  void feed(std::string_view chunk, F&& on_event) {
+    std::size_t pos = 0;
+    if (skip_lf_ && !chunk.empty()) {
+      skip_lf_ = false;
+      if (chunk[0] == '\n') pos = 1;
+    }
+    while (pos < chunk.size()) {
+      const std::size_t end = chunk.find_first_of("\r\n", pos);
+      if (end == std::string_view::npos) {
+        append_partial(chunk.substr(pos));
+        return;
+      }
+      bool dispatch;
+      if (line_.empty()) {
+        dispatch = process_line(chunk.substr(pos, end - pos));
+      } else {
+        append_partial(chunk.substr(pos, end - pos));
+        dispatch = process_line(line_);
+        line_.clear();
+      }
+      if (chunk[end] == '\r') {
+        if (end + 1 == chunk.size()) {
+          skip_lf_ = true;
+          pos = end + 1;
+        } else {
+          pos = end + (chunk[end + 1] == '\n' ? 2 : 1);
+        }
+      } else {
+        pos = end + 1;
+      }
+      if (dispatch) {
+        on_event(sse_event{id_, event_, std::string_view(data_).substr(0, data_.size() - 1)});
+        data_.clear();
+        event_.clear();
+        has_data_ = false;
+      }
+    }
+  }
+
+  // Forget any partial line or event (e.g. after a reconnect). Keeps last_event_id.
+  void reset_partial() noexcept;
+
+  const std::string& last_event_id() const noexcept { return id_; }
+  std::uint64_t comments() const noexcept { return comments_; }
+  std::uint64_t events() const noexcept { return events_; }
+
+ private:
+  void append_partial(std::string_view s);
+  // Returns true when the line ends an event that has data.
+  bool process_line(std::string_view line);
+
+  std::string line_;
+  std::string data_;
+  std::string event_;
+  std::string id_;
+  bool has_data_ = false;
+  bool skip_lf_ = false;
+  std::uint64_t comments_ = 0;
+  std::uint64_t events_ = 0;
+};
+
+}  // namespace feed::bot

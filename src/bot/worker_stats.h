@@ -1,0 +1,49 @@
+// Counters of one I/O thread. Written only by that thread (plain load+store
+// on relaxed atomics, no locked instructions); read by the controller for
+// the progress line and by the final summary after the thread has stopped.
+#pragma once
+
+#include <atomic>
+#include <cstdint>
+
+namespace feed::bot {
+
+class counter {
+ public:
+  void add(std::uint64_t n = 1) noexcept { v_.store(v_.load(std::memory_order_relaxed) + n, std::memory_order_relaxed); }
+  void sub(std::uint64_t n = 1) noexcept { v_.store(v_.load(std::memory_order_relaxed) - n, std::memory_order_relaxed); }
+  std::uint64_t get() const noexcept { return v_.load(std::memory_order_relaxed); }
+
+ private:
+  std::atomic<std::uint64_t> v_{0};
+};
+
+struct worker_stats {
+  // Posting: one final outcome per scheduled message.
+  counter scheduled;          // became due
+  counter requests;           // requests written, retries included
+  counter ok_2xx;             // final answer 2xx
+  counter client_4xx;         // final answer 4xx
+  counter server_5xx;         // final answer 5xx (503 after the last retry included)
+  counter other_status;       // 1xx/3xx final answers
+  counter transport_errors;   // connect/write/read failure or timeout mid-request
+  counter dropped_by_client;  // local queue full when due
+  counter cancelled;          // still queued or awaiting a retry at stop
+  counter retries;            // 503 answers that were retried
+  counter connect_failures;   // failed connection attempts (posting)
+  counter in_flight;          // gauge: requests written, not yet answered
+  counter queued;             // gauge: due messages waiting for a connection
+
+  // Subscribing.
+  counter subs_live;          // gauge: streams currently open
+  counter subs_ready;         // subscribers that opened their stream at least once
+  counter subs_failed;        // subscribers that gave up connecting
+  counter sub_reconnects;
+  counter events;             // all SSE events
+  counter heartbeats;         // comment lines
+  counter deliveries;         // first deliveries of this run's messages
+  counter duplicate_events;   // repeat deliveries of this run's messages
+  counter foreign_events;     // events not from this run
+};
+
+}  // namespace feed::bot

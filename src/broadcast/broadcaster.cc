@@ -1,0 +1,86 @@
+#include "broadcast/broadcaster.h"
+
+#include "base/log.h"
+#include "model/sse_frame.h"
+
+namespace feed {
+
+broadcaster::broadcaster(const std::vector<boost::asio::io_context*>& loops, seq_t last, broadcaster_options opts,
+                         gap_filler fill)
+    : opts_(opts), fill_(std::move(fill)), seq_(last, opts.max_pending) {
+  for (auto* loop : loops) hubs_.push_back(std::make_unique<hub>(*loop, last, opts_.hub));
+  gap_thread_ = std::thread([this] { gap_loop(); });
+}
+
+broadcaster::~broadcaster() { stop(); }
+
+void broadcaster::stop() {
+  {
+    std::lock_guard lock(mu_);
+    stopping_ = true;
+  }
+  gap_cv_.notify_all();
+  if (gap_thread_.joinable()) gap_thread_.join();
+}
+
+seq_t broadcaster::last_seq() const {
+  std::lock_guard lock(mu_);
+  return seq_.last();
+}
+
+void broadcaster::publish(std::vector<message> stored) {
+  std::lock_guard lock(mu_);
+  const bool had_hole = seq_.hole().has_value();
+  deliver(seq_.push(std::move(stored)));
+  if (seq_.hole() && !had_hole) {
+    hole_since_ = std::chrono::steady_clock::now();
+    gap_cv_.notify_all();
+  }
+  if (auto run = seq_.give_up_on_hole(); !run.empty()) {
+    spdlog::error("broadcast: more than {} messages waited behind a hole; skipping to seq {}", opts_.max_pending,
+                  run.front().seq.value());
+    deliver(std::move(run));
+  }
+}
+
+void broadcaster::deliver(std::vector<message> run) {
+  if (run.empty()) return;
+  // Serialized once here and shared by every subscriber of every loop.
+  std::vector<frame_ptr> frames;
+  frames.reserve(run.size());
+  for (auto& m : run)
+    frames.push_back(std::make_shared<const frame>(frame{sse_event_frame(m), std::move(m.user_id), m.seq}));
+  // Posting under mu_ keeps every hub's frames in seq order even when
+  // several threads publish at once.
+  for (std::size_t i = 0; i + 1 < hubs_.size(); ++i) hubs_[i]->post(frames);
+  hubs_.back()->post(std::move(frames));
+}
+
+void broadcaster::gap_loop() {
+  std::unique_lock lock(mu_);
+  while (!stopping_) {
+    auto hole = seq_.hole();
+    if (!hole) {
+      gap_cv_.wait(lock);
+      continue;
+    }
+    const auto due = hole_since_ + opts_.gap_wait;
+    if (std::chrono::steady_clock::now() < due) {
+      gap_cv_.wait_until(lock, due);
+      continue;
+    }
+    lock.unlock();
+    auto filled = fill_ ? fill_(hole->first, hole->last)
+                        : result<std::vector<message>>(error(errc::unavailable, "no gap filler"));
+    lock.lock();
+    if (!filled) {
+      spdlog::warn("broadcast: cannot fill seq {}..{} from the store: {}", hole->first.value(), hole->last.value(),
+                   filled.err().message);
+    } else {
+      deliver(seq_.push(std::move(*filled)));
+    }
+    hole_since_ = std::chrono::steady_clock::now();
+  }
+}
+
+}  // namespace feed

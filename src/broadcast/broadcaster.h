@@ -1,0 +1,70 @@
+// The broadcaster: turns stored messages into SSE frames, in seq order, and
+// hands them to every event loop's hub.
+//
+// publish() may be called from any thread (the worker in embedded mode, the
+// events-processed subscriber with Kafka). It drops duplicates, holds back
+// messages that arrive ahead of a hole, and serializes each message once.
+// A hole that is still open after gap_wait is filled from the store by a
+// background thread (gap_filler), so a lost processed event delays the feed
+// but never removes a message from it.
+#pragma once
+
+#include <chrono>
+#include <condition_variable>
+#include <functional>
+#include <memory>
+#include <mutex>
+#include <thread>
+#include <vector>
+
+#include <boost/asio/io_context.hpp>
+
+#include "base/result.h"
+#include "broadcast/hub.h"
+#include "broadcast/sequencer.h"
+
+namespace feed {
+
+struct broadcaster_options {
+  hub_options hub;
+  std::chrono::milliseconds gap_wait{300};  // how long a hole may stay open before the store is asked
+  std::size_t max_pending = 100'000;        // messages held back behind a hole, at most
+};
+
+// Reads seqs [first, last] from the store.
+using gap_filler = std::function<result<std::vector<message>>(seq_t first, seq_t last)>;
+
+class broadcaster {
+ public:
+  broadcaster(const std::vector<boost::asio::io_context*>& loops, seq_t last, broadcaster_options opts,
+              gap_filler fill);
+  ~broadcaster();
+  broadcaster(const broadcaster&) = delete;
+  broadcaster& operator=(const broadcaster&) = delete;
+
+  void publish(std::vector<message> stored);
+
+  // The hub of loop i (same order as the loops given at construction).
+  hub& hub_at(std::size_t i) { return *hubs_[i]; }
+  std::size_t hubs() const { return hubs_.size(); }
+  seq_t last_seq() const;
+
+  // Stops the gap thread. Hubs are closed by their own loops (close_all).
+  void stop();
+
+ private:
+  void deliver(std::vector<message> run);  // requires mu_
+  void gap_loop();
+
+  const broadcaster_options opts_;
+  const gap_filler fill_;
+  std::vector<std::unique_ptr<hub>> hubs_;  // constant after construction
+  mutable std::mutex mu_;
+  std::condition_variable gap_cv_;
+  sequencer seq_;                                     // GUARDED_BY(mu_)
+  std::chrono::steady_clock::time_point hole_since_;  // GUARDED_BY(mu_)
+  bool stopping_ = false;                             // GUARDED_BY(mu_)
+  std::thread gap_thread_;
+};
+
+}  // namespace feed

@@ -1,0 +1,103 @@
+#include "config/options.h"
+
+#include <cstdlib>
+
+#include <CLI/CLI.hpp>
+#include <fmt/format.h>
+
+namespace feed {
+namespace {
+
+std::string env_or(const char* name, std::string fallback) {
+  const char* v = std::getenv(name);
+  return (v && *v) ? std::string(v) : std::move(fallback);
+}
+
+}  // namespace
+
+result<app_options> parse_options(int argc, char** argv, int& exit_code) {
+  app_options o;
+  CLI::App app{
+      "feed-api: a Twitter-like feed backend. POST /api/messages, live feed over Server-Sent Events at "
+      "GET /api/feed.\nWith no backend flags it runs embedded (SQLite in --data-dir, in-process queue); "
+      "--kafka-brokers and --database-url switch to Kafka and a PostgreSQL-wire database (PostgreSQL, "
+      "CockroachDB).\nEvery flag can also be set by the environment variable shown beside it.",
+      "feed-api"};
+  app.get_formatter()->column_width(44);
+
+  std::int64_t heartbeat_s = 15, idle_s = 60, header_s = 10, shutdown_s = 10, publish_ms = 1000;
+  std::size_t sse_buffer = o.fanout.hub.client_buffer_bytes, ring = o.fanout.hub.ring_frames;
+
+  app.add_option("--host", o.server.host, "Address to listen on")->envname("HOST")->capture_default_str();
+  app.add_option("--port", o.server.port, "HTTP port (0 = any free port)")->envname("PORT")->capture_default_str();
+  app.add_option("--threads", o.threads, "Event loops serving HTTP and SSE")
+      ->envname("FEED_THREADS")->check(CLI::Range(1, 64))->capture_default_str();
+  app.add_option("--data-dir", o.data_dir, "Directory of the embedded SQLite store")
+      ->envname("DATA_DIR")->capture_default_str();
+  app.add_option("--sqlite-synchronous", o.sqlite_synchronous,
+                 "SQLite durability: FULL survives power loss, NORMAL only a process crash")
+      ->envname("SQLITE_SYNCHRONOUS")->check(CLI::IsMember({"FULL", "NORMAL"}))->capture_default_str();
+  app.add_option("--kafka-brokers", o.kafka_brokers,
+                 "Kafka bootstrap servers host:port[,...] (or KAFKA_HOST + KAFKA_PORT); empty = in-process queue")
+      ->envname("KAFKA_BROKERS");
+  app.add_option("--database-url", o.database_url,
+                 "postgresql:// URL of PostgreSQL or CockroachDB (or DB_HOST + DB_PORT); empty = embedded SQLite")
+      ->envname("DATABASE_URL");
+  app.add_option("--queue-capacity", o.queue_capacity, "Messages the embedded queue holds before answering 503")
+      ->envname("QUEUE_CAPACITY")->check(CLI::Range(1, 10'000'000))->capture_default_str();
+  app.add_option("--batch-max", o.worker.max_batch, "Messages stored per transaction, at most")
+      ->envname("BATCH_MAX")->check(CLI::Range(1, 100'000))->capture_default_str();
+  app.add_option("--publish-timeout-ms", publish_ms, "Longest wait for the queue to confirm a post before 503")
+      ->envname("PUBLISH_TIMEOUT_MS")->check(CLI::Range(1, 600'000))->capture_default_str();
+  app.add_option("--max-connections", o.server.max_connections, "Open connections, at most (past it: 503)")
+      ->envname("MAX_CONNECTIONS")->check(CLI::Range(1, 1'000'000))->capture_default_str();
+  app.add_option("--max-body-bytes", o.server.max_body_bytes, "Request body size limit (past it: 413)")
+      ->envname("MAX_BODY_BYTES")->check(CLI::Range(64, 64 << 20))->capture_default_str();
+  app.add_option("--header-timeout", header_s, "Seconds to receive a request")
+      ->envname("HEADER_TIMEOUT")->check(CLI::Range(1, 3600))->capture_default_str();
+  app.add_option("--idle-timeout", idle_s, "Seconds a keep-alive connection may wait for its next request")
+      ->envname("IDLE_TIMEOUT")->check(CLI::Range(1, 86400))->capture_default_str();
+  app.add_option("--history", o.api.history_default, "Events sent on feed connect when ?history= is absent")
+      ->envname("FEED_HISTORY")->check(CLI::Range(0, 1'000'000))->capture_default_str();
+  app.add_option("--heartbeat-interval", heartbeat_s, "Seconds between SSE keep-alive comments (0 = off)")
+      ->envname("HEARTBEAT_INTERVAL")->check(CLI::Range(0, 3600))->capture_default_str();
+  app.add_option("--sse-client-buffer", sse_buffer,
+                 "Bytes a subscriber may fall behind before it is disconnected (it resumes with Last-Event-ID)")
+      ->envname("SSE_CLIENT_BUFFER")->check(CLI::Range(1024, 1 << 30))->capture_default_str();
+  app.add_option("--sse-ring-frames", ring, "Recent events kept per event loop for lagging and resuming clients")
+      ->envname("SSE_RING_FRAMES")->check(CLI::Range(16, 10'000'000))->capture_default_str();
+  app.add_option("--max-content-chars", o.api.limits.max_content_code_points, "Content limit in characters")
+      ->envname("MAX_CONTENT_CHARS")->check(CLI::Range(1, 100'000))->capture_default_str();
+  app.add_option("--shutdown-timeout", shutdown_s, "Seconds a graceful stop may take before it forces")
+      ->envname("SHUTDOWN_TIMEOUT")->check(CLI::Range(1, 3600))->capture_default_str();
+  app.add_option("--log-level", o.log_level, "trace, debug, info, warn, error or off")
+      ->envname("LOG_LEVEL")->check(CLI::IsMember({"trace", "debug", "info", "warn", "error", "off"}))
+      ->capture_default_str();
+
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    exit_code = app.exit(e);
+    return error(errc::invalid_input, e.what());
+  }
+
+  o.fanout.hub.heartbeat = std::chrono::seconds(heartbeat_s);
+  o.fanout.hub.client_buffer_bytes = sse_buffer;
+  o.fanout.hub.ring_frames = ring;
+  o.server.idle_timeout = std::chrono::seconds(idle_s);
+  o.server.header_timeout = std::chrono::seconds(header_s);
+  o.shutdown_timeout = std::chrono::seconds(shutdown_s);
+  o.api.publish_timeout = std::chrono::milliseconds(publish_ms);
+
+  // The reference's variables: KAFKA_HOST/KAFKA_PORT and DB_HOST/DB_PORT
+  // (user root, database defaultdb, no TLS, as its docker set-up has it).
+  if (o.kafka_brokers.empty() && std::getenv("KAFKA_HOST"))
+    o.kafka_brokers = env_or("KAFKA_HOST", "kafka") + ":" + env_or("KAFKA_PORT", "29092");
+  if (o.database_url.empty() && std::getenv("DB_HOST"))
+    o.database_url = fmt::format("postgresql://root@{}:{}/defaultdb?sslmode=disable", env_or("DB_HOST", "roach1"),
+                                 env_or("DB_PORT", "26257"));
+  exit_code = 0;
+  return o;
+}
+
+}  // namespace feed

@@ -1,0 +1,36 @@
+// Everything feed-api can be told, in one struct, filled from flags and
+// environment variables (flags win). Defaults run the embedded mode.
+#pragma once
+
+#include <filesystem>
+#include <string>
+
+#include "broadcast/broadcaster.h"
+#include "http/handlers/services.h"
+#include "http/server.h"
+#include "worker/worker.h"
+
+namespace feed {
+
+struct app_options {
+  http::server_options server;
+  http::api_options api;
+  broadcaster_options fanout;
+  worker_options worker;
+
+  std::size_t threads = 1;                      // event loops serving HTTP and SSE
+  std::size_t blocking_threads = 2;             // threads for store reads
+  std::filesystem::path data_dir = "data";      // embedded store location
+  std::string sqlite_synchronous = "FULL";      // FULL: survives power loss; NORMAL: process crash only
+  std::size_t queue_capacity = 10000;           // embedded queue bound
+  std::string kafka_brokers;                    // host:port[,...]; empty = embedded queue
+  std::string database_url;                     // postgresql://...; empty = embedded store
+  std::string log_level = "info";
+  std::chrono::seconds shutdown_timeout{10};    // bound on a graceful stop
+};
+
+// Parses argv and the environment. On --help or a bad value prints to
+// stdout/stderr and returns the exit code to use in `exit_code`.
+result<app_options> parse_options(int argc, char** argv, int& exit_code);
+
+}  // namespace feed

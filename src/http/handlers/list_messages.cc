@@ -1,0 +1,46 @@
+#include <boost/json.hpp>
+
+#include "http/blocking.h"
+#include "http/handlers/handlers.h"
+#include "http/query.h"
+#include "http/response.h"
+#include "model/post_request.h"
+
+namespace feed::http {
+
+// GET /api/messages?limit=&before=&user_id=: newest first, one page, and the
+// cursor for the next page (null on the last page).
+handler list_messages_handler(services& s) {
+  return [&s](request_context& ctx) -> asio::awaitable<response> {
+    read_query q;
+    q.newest_first = true;
+    q.limit = s.opts.list_default;
+    if (auto v = query_param(ctx.url, "limit")) {
+      auto n = parse_integer(*v, "limit", 1, static_cast<std::int64_t>(s.opts.list_max));
+      if (!n) co_return error_response(ctx.req, status::bad_request, n.err().message);
+      q.limit = static_cast<std::size_t>(*n);
+    }
+    if (auto v = query_param(ctx.url, "before")) {
+      auto n = parse_integer(*v, "before", 1, INT64_MAX);
+      if (!n) co_return error_response(ctx.req, status::bad_request, n.err().message);
+      q.up_to = seq_t{*n - 1};
+    }
+    if (auto v = query_param(ctx.url, "user_id")) {
+      if (auto problem = check_user_id(*v, s.opts.limits.max_user_id_bytes); !problem.empty())
+        co_return error_response(ctx.req, status::bad_request, problem);
+      q.user_id = std::move(*v);
+    }
+    auto rows = co_await run_blocking(s.blocking, [&s, q] { return s.db.read(q); });
+    if (!rows) co_return error_response(ctx.req, status::service_unavailable, rows.err().message);
+
+    boost::json::array items;
+    items.reserve(rows->size());
+    for (const auto& m : *rows) items.push_back(to_json_object(m, /*with_seq=*/true));
+    boost::json::value next = nullptr;
+    if (rows->size() == q.limit && !rows->empty() && rows->back().seq.value() > 1) next = rows->back().seq.value();
+    co_return json_response(ctx.req, status::ok,
+                            boost::json::object{{"messages", std::move(items)}, {"next_before", next}});
+  };
+}
+
+}  // namespace feed::http

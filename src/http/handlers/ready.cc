@@ -1,0 +1,25 @@
+#include <boost/json.hpp>
+
+#include "http/blocking.h"
+#include "http/handlers/handlers.h"
+#include "http/response.h"
+
+namespace feed::http {
+
+// Readiness: 200 only when the store and the queue answer; otherwise 503 and
+// which of them is down, so a load balancer can route around this instance.
+handler ready_handler(services& s) {
+  return [&s](request_context& ctx) -> asio::awaitable<response> {
+    auto problems = co_await run_blocking(s.blocking, [&s] {
+      boost::json::object p;
+      if (auto r = s.db.ping(); !r) p["store"] = r.err().message;
+      if (auto r = s.queue.ready(); !r) p["queue"] = r.err().message;
+      return p;
+    });
+    if (problems.empty()) co_return json_response(ctx.req, status::ok, boost::json::object{{"status", "ready"}});
+    co_return json_response(ctx.req, status::service_unavailable,
+                            boost::json::object{{"status", "unavailable"}, {"problems", std::move(problems)}});
+  };
+}
+
+}  // namespace feed::http

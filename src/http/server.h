@@ -1,0 +1,77 @@
+// The HTTP server: one acceptor, connections spread round-robin over the
+// event loops, one coroutine per connection (keep-alive, limits, timeouts).
+//
+// Lifecycle (two phases, see app/app.cc): stop_accepting() closes the
+// acceptor; close_idle() closes keep-alive connections that are waiting for
+// a request and makes busy ones close after their current response; the
+// caller waits for in_flight() to reach zero, then close_all() cuts the rest.
+// Every method may be called from any thread.
+#pragma once
+
+#include <atomic>
+#include <chrono>
+#include <memory>
+#include <unordered_set>
+#include <vector>
+
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/beast/core/flat_buffer.hpp>
+
+#include "base/result.h"
+#include "http/router.h"
+
+namespace feed::http {
+
+struct server_options {
+  std::string host = "127.0.0.1";                 // address to bind
+  std::uint16_t port = 8090;                      // 0 picks a free port
+  std::size_t max_connections = 10000;            // past it new connections get 503
+  std::size_t max_body_bytes = 16 * 1024;         // larger bodies get 413
+  std::size_t max_header_bytes = 8 * 1024;        // larger headers get 431
+  std::chrono::seconds header_timeout{10};        // to receive a request's header and body
+  std::chrono::seconds idle_timeout{60};          // keep-alive wait for the next request
+};
+
+class server {
+ public:
+  server(const std::vector<boost::asio::io_context*>& loops, server_options opts, const router& routes);
+  ~server();
+
+  // Binds and listens; the error says why not (address in use, ...).
+  result<void> listen();
+  std::uint16_t port() const { return port_; }
+  void start();
+
+  void stop_accepting();
+  void close_idle();
+  void close_all();
+
+  bool stopping() const { return stopping_; }
+  std::size_t in_flight() const { return in_flight_; }
+  std::size_t connections() const { return connections_; }
+
+ private:
+  struct loop_state {
+    boost::asio::io_context* ioc;
+    std::unordered_set<boost::beast::tcp_stream*> idle;  // touched on this loop only
+    std::unordered_set<boost::beast::tcp_stream*> all;   // touched on this loop only
+  };
+
+  boost::asio::awaitable<void> accept_loop();
+  boost::asio::awaitable<void> session(boost::asio::ip::tcp::socket socket, std::size_t loop);
+  boost::asio::awaitable<bool> serve_one(boost::beast::tcp_stream& stream, boost::beast::flat_buffer& buffer,
+                                         std::size_t loop, bool first);
+
+  const server_options opts_;
+  const router& routes_;
+  std::vector<std::unique_ptr<loop_state>> loops_;
+  boost::asio::ip::tcp::acceptor acceptor_;
+  std::uint16_t port_ = 0;
+  std::size_t next_loop_ = 0;
+  std::atomic<bool> stopping_{false};
+  std::atomic<std::size_t> in_flight_{0};
+  std::atomic<std::size_t> connections_{0};
+};
+
+}  // namespace feed::http

@@ -1,0 +1,31 @@
+// Request, response and handler types shared by the server and handlers.
+#pragma once
+
+#include <functional>
+
+#include <boost/asio/awaitable.hpp>
+#include <boost/beast/core/tcp_stream.hpp>
+#include <boost/beast/http/message.hpp>
+#include <boost/beast/http/string_body.hpp>
+#include <boost/url/url_view.hpp>
+
+namespace feed::http {
+
+namespace beast = boost::beast;
+namespace asio = boost::asio;
+using request = beast::http::request<beast::http::string_body>;
+using response = beast::http::response<beast::http::string_body>;
+using status = beast::http::status;
+using verb = beast::http::verb;
+
+struct request_context {
+  const request& req;
+  boost::urls::url_view url;    // parsed request target
+  beast::tcp_stream& stream;    // a streaming handler may take the socket
+  std::size_t loop = 0;         // index of the event loop running this request
+  bool stream_taken = false;    // set by a handler that took the socket
+};
+
+using handler = std::function<asio::awaitable<response>(request_context&)>;
+
+}  // namespace feed::http

@@ -1,0 +1,100 @@
+// consumer of events-to-process: the worker side of the Kafka queue.
+//
+// Joins options.group_id and subscribes to options.events_topic; the group
+// spreads partitions over the workers. Nothing is committed automatically:
+// commit(batch) synchronously commits, per partition, the offset after the
+// batch's last record, so a crash between poll and commit re-delivers the
+// batch (the store's idempotent insert drops the copies).
+//
+// Records that are not a valid envelope are logged, counted, copied to
+// options.dead_letter_topic when one is set, and skipped: they never block
+// their partition. Their offsets ride along with the next batch returned,
+// so committing it moves past them.
+//
+// Rebalances: partitions taken from this consumer lose their uncommitted
+// offsets here, so a late commit never rewinds the new owner; the new owner
+// re-delivers those records (duplicates, harmless). A commit refused because
+// the group is rebalancing counts as done for the same reason.
+//
+// fail(batch) seeks its partitions back to the batch's first records, so
+// they are delivered again instead of being skipped by a later commit.
+//
+// Threads: poll(), commit() and fail() belong to the worker thread (the
+// rebalance callback runs inside poll()). close() and stats() may be called
+// from any thread. The destructor leaves the group within
+// options.session_timeout.
+#pragma once
+
+#include <atomic>
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <set>
+#include <unordered_map>
+
+#include "queue/kafka/kafka_options.h"
+#include "queue/kafka/rdkafka_handle.h"
+#include "queue/queue.h"
+
+namespace feed {
+
+struct kafka_consumer_stats {
+  std::atomic<std::uint64_t> received{0};            // valid messages handed out
+  std::atomic<std::uint64_t> undecodable{0};         // skipped records
+  std::atomic<std::uint64_t> dead_lettered{0};       // copies acknowledged by the dead-letter topic
+  std::atomic<std::uint64_t> dead_letter_failed{0};  // copies that could not be written
+  std::atomic<std::uint64_t> commits{0};
+  std::atomic<std::uint64_t> commit_failures{0};
+};
+
+class kafka_consumer final : public consumer {
+ public:
+  // Fails only on invalid settings (errc::invalid_input); the group is
+  // joined in the background and shows up as records arriving in poll().
+  static result<std::unique_ptr<kafka_consumer>> create(const kafka_options& options);
+  ~kafka_consumer() override;
+  kafka_consumer(const kafka_consumer&) = delete;
+  kafka_consumer& operator=(const kafka_consumer&) = delete;
+
+  result<batch> poll(std::size_t max, std::chrono::milliseconds wait) override;
+  // errc::timeout or errc::unavailable when the broker did not take the
+  // commit; the batch stays committable, so retrying is right.
+  result<void> commit(const batch& b) override;
+  void fail(const batch& b, std::error_code why) override;
+
+  // From now on poll() returns end_of_stream at once. Uncommitted records
+  // stay in Kafka for the next consumer of the group.
+  void close();
+
+  const kafka_consumer_stats& stats() const { return stats_; }
+
+ private:
+  struct span {
+    std::int64_t first;  // offset of the first record taken
+    std::int64_t next;   // offset after the last record taken
+  };
+  using partition_spans = std::map<std::int32_t, span>;
+
+  explicit kafka_consumer(const kafka_options& options);
+  static void on_rebalance(rd_kafka_t* rk, rd_kafka_resp_err_t err, rd_kafka_topic_partition_list_t* parts,
+                           void* opaque);
+  static void on_dead_letter(rd_kafka_t*, const rd_kafka_message_t* m, void* opaque);
+  void skip(const rd_kafka_message_t& m, const std::string& why);
+  static void merge(partition_spans& into, const partition_spans& from);
+
+  const kafka_options options_;
+  kafka_handle rk_;
+  kafka_handle dead_letter_;  // null when options.dead_letter_topic is empty
+  kafka_consumer_stats stats_;
+  std::atomic<bool> closed_{false};
+
+  std::mutex mu_;
+  std::set<std::int32_t> owned_;                                 // GUARDED_BY(mu_)
+  partition_spans pending_;                                      // GUARDED_BY(mu_) taken, not yet in a batch
+  std::unordered_map<std::uint64_t, partition_spans> in_flight_;  // GUARDED_BY(mu_) by batch token
+  std::map<std::int32_t, std::int64_t> committed_;               // GUARDED_BY(mu_) highest committed next offset
+  std::uint64_t next_token_ = 1;                                 // GUARDED_BY(mu_)
+};
+
+}  // namespace feed

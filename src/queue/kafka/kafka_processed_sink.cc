@@ -1,0 +1,102 @@
+#include "queue/kafka/kafka_processed_sink.h"
+
+#include <thread>
+
+#include <fmt/format.h>
+
+#include "base/log.h"
+#include "model/envelope.h"
+
+namespace feed {
+
+namespace {
+
+using clock = std::chrono::steady_clock;
+
+// Outcome of one publish() call. Shared with the delivery reports, which
+// may arrive after the call gave up waiting.
+struct call_state {
+  std::atomic<std::size_t> pending{0};
+  std::atomic<int> first_error{RD_KAFKA_RESP_ERR_NO_ERROR};
+};
+
+}  // namespace
+
+kafka_processed_sink::kafka_processed_sink(const kafka_options& options) : options_(options) {}
+
+result<std::unique_ptr<kafka_processed_sink>> kafka_processed_sink::create(const kafka_options& options) {
+  std::unique_ptr<kafka_processed_sink> s(new kafka_processed_sink(options));
+  auto rk = make_handle(RD_KAFKA_PRODUCER, options, "processed", reliable_producer_properties(options),
+                        [raw = s.get()](rd_kafka_conf_t* conf) {
+                          rd_kafka_conf_set_dr_msg_cb(conf, &kafka_processed_sink::on_delivery);
+                          rd_kafka_conf_set_opaque(conf, raw);
+                        });
+  if (!rk) return rk.err();
+  s->rk_ = std::move(*rk);
+  return s;
+}
+
+kafka_processed_sink::~kafka_processed_sink() {
+  if (!rk_) return;
+  if (rd_kafka_flush(rk_.get(), to_ms(options_.flush_timeout)) != RD_KAFKA_RESP_ERR_NO_ERROR)
+    spdlog::warn("kafka processed sink: dropping {} unacknowledged records", rd_kafka_outq_len(rk_.get()));
+  // Purged records still report, which frees their call state.
+  rd_kafka_purge(rk_.get(), RD_KAFKA_PURGE_F_QUEUE | RD_KAFKA_PURGE_F_INFLIGHT);
+  for (int i = 0; i < 50 && rd_kafka_outq_len(rk_.get()) > 0; ++i) rd_kafka_poll(rk_.get(), 100);
+}
+
+void kafka_processed_sink::on_delivery(rd_kafka_t*, const rd_kafka_message_t* m, void* opaque) {
+  std::unique_ptr<std::shared_ptr<call_state>> call(static_cast<std::shared_ptr<call_state>*>(m->_private));
+  if (m->err) {
+    int none = RD_KAFKA_RESP_ERR_NO_ERROR;
+    (*call)->first_error.compare_exchange_strong(none, m->err);
+  } else {
+    ++static_cast<kafka_processed_sink*>(opaque)->published_;
+  }
+  --(*call)->pending;
+}
+
+result<void> kafka_processed_sink::publish(std::span<const message> stored) {
+  if (stored.empty()) return {};
+  const auto deadline = clock::now() + options_.delivery_timeout + std::chrono::seconds(1);
+  auto call = std::make_shared<call_state>();
+
+  for (const message& m : stored) {
+    const std::string value = encode_envelope(m, event_message_processed, true);
+    auto* opaque = new std::shared_ptr<call_state>(call);
+    ++call->pending;
+    // A full local queue drains as the broker acknowledges: wait, bounded.
+    for (;;) {
+      const auto err = rd_kafka_producev(
+          rk_.get(), RD_KAFKA_V_TOPIC(options_.processed_topic.c_str()),
+          RD_KAFKA_V_KEY(m.user_id.data(), m.user_id.size()),
+          RD_KAFKA_V_VALUE(const_cast<char*>(value.data()), value.size()),
+          RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY), RD_KAFKA_V_OPAQUE(opaque), RD_KAFKA_V_END);
+      if (!err) break;
+      if (err != RD_KAFKA_RESP_ERR__QUEUE_FULL || clock::now() >= deadline) {
+        delete opaque;
+        --call->pending;
+        return error(errc::unavailable,
+                     fmt::format("producing to {}: {}", options_.processed_topic, rd_kafka_err2str(err)));
+      }
+      rd_kafka_poll(rk_.get(), 10);
+    }
+  }
+
+  while (call->pending > 0) {
+    const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - clock::now());
+    if (left.count() <= 0) {
+      return error(errc::unavailable, fmt::format("{} of {} records to {} not acknowledged in time",
+                                                  call->pending.load(), stored.size(), options_.processed_topic));
+    }
+    rd_kafka_poll(rk_.get(), std::min(to_ms(left), 50));
+  }
+  if (const int err = call->first_error.load()) {
+    return error(errc::unavailable,
+                 fmt::format("delivery to {} failed: {}", options_.processed_topic,
+                             rd_kafka_err2str(static_cast<rd_kafka_resp_err_t>(err))));
+  }
+  return {};
+}
+
+}  // namespace feed

@@ -1,0 +1,113 @@
+#include "queue/kafka/kafka_publisher.h"
+
+#include <fmt/format.h>
+
+#include "base/log.h"
+#include "model/envelope.h"
+#include "queue/kafka/topics.h"
+
+namespace feed {
+
+kafka_publisher::kafka_publisher(const kafka_options& options) : options_(options) {}
+
+result<std::unique_ptr<kafka_publisher>> kafka_publisher::create(const kafka_options& options) {
+  std::unique_ptr<kafka_publisher> p(new kafka_publisher(options));
+  auto rk = make_handle(RD_KAFKA_PRODUCER, options, "publisher", reliable_producer_properties(options),
+                        [raw = p.get()](rd_kafka_conf_t* conf) {
+                          rd_kafka_conf_set_dr_msg_cb(conf, &kafka_publisher::on_delivery);
+                          rd_kafka_conf_set_opaque(conf, raw);
+                        });
+  if (!rk) return rk.err();
+  p->rk_ = std::move(*rk);
+  p->poller_ = std::thread([raw = p.get()] { raw->poll_loop(); });
+  return p;
+}
+
+kafka_publisher::~kafka_publisher() { stop(); }
+
+void kafka_publisher::on_delivery(rd_kafka_t*, const rd_kafka_message_t* m, void* opaque) {
+  auto* self = static_cast<kafka_publisher*>(opaque);
+  std::unique_ptr<publish_done> done(static_cast<publish_done*>(m->_private));
+  if (m->err) {
+    ++self->stats_.failed;
+    spdlog::debug("kafka publisher: delivery failed: {}", rd_kafka_err2str(m->err));
+    (*done)(make_error_code(errc_for(m->err)));
+  } else {
+    ++self->stats_.published;
+    (*done)({});
+  }
+}
+
+void kafka_publisher::poll_loop() {
+  // The timeout only bounds how late polling_ is noticed; reports wake it.
+  while (polling_.load(std::memory_order_relaxed)) rd_kafka_poll(rk_.get(), 100);
+}
+
+void kafka_publisher::publish(message m, publish_done done) {
+  std::shared_lock lock(produce_mu_);
+  if (stopped_) {
+    lock.unlock();
+    done(errc::shutting_down);
+    return;
+  }
+  const std::string value = encode_envelope(m, event_message_created, false);
+  auto* opaque = new publish_done(std::move(done));
+  const auto err = rd_kafka_producev(
+      rk_.get(), RD_KAFKA_V_TOPIC(options_.events_topic.c_str()),
+      RD_KAFKA_V_KEY(m.user_id.data(), m.user_id.size()),
+      RD_KAFKA_V_VALUE(const_cast<char*>(value.data()), value.size()), RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY),
+      RD_KAFKA_V_OPAQUE(opaque), RD_KAFKA_V_END);
+  lock.unlock();
+  if (err) {
+    std::unique_ptr<publish_done> owned(opaque);
+    ++stats_.failed;
+    // A fatal producer error surfaces here as __FATAL: unavailable, as documented.
+    (*owned)(make_error_code(errc_for(err)));
+  }
+}
+
+result<void> kafka_publisher::ready() {
+  std::lock_guard lock(ready_mu_);
+  const auto now = std::chrono::steady_clock::now();
+  if (ready_checked_ != std::chrono::steady_clock::time_point{} && now - ready_checked_ < options_.ready_cache)
+    return ready_result_;
+  {
+    std::shared_lock produce(produce_mu_);
+    if (stopped_) return error(errc::shutting_down, "Kafka publisher is stopped");
+  }
+  char why[512];
+  if (const auto fatal = rd_kafka_fatal_error(rk_.get(), why, sizeof why)) {
+    ready_result_ = error(errc::unavailable, fmt::format("Kafka producer failed fatally: {}", why));
+  } else if (auto parts = topic_partitions(rk_.get(), options_.events_topic, options_.ready_timeout); !parts) {
+    ready_result_ = error(errc::unavailable, parts.err().message);
+  } else {
+    ready_result_ = {};
+  }
+  ready_checked_ = std::chrono::steady_clock::now();
+  return ready_result_;
+}
+
+void kafka_publisher::stop() {
+  {
+    std::unique_lock lock(produce_mu_);
+    if (stopped_) return;
+    stopped_ = true;
+  }
+  if (!rk_) return;
+  // flush() serves delivery reports itself, concurrently with the poller.
+  if (rd_kafka_flush(rk_.get(), to_ms(options_.flush_timeout)) != RD_KAFKA_RESP_ERR_NO_ERROR) {
+    spdlog::warn("kafka publisher: {} records not acknowledged within {} ms; failing them",
+                 rd_kafka_outq_len(rk_.get()), options_.flush_timeout.count());
+  }
+  polling_ = false;
+  if (poller_.joinable()) poller_.join();
+  // Purged records report __PURGE_* (shutting_down) on the next polls.
+  rd_kafka_purge(rk_.get(), RD_KAFKA_PURGE_F_QUEUE | RD_KAFKA_PURGE_F_INFLIGHT);
+  for (int i = 0; i < 50 && rd_kafka_outq_len(rk_.get()) > 0; ++i) rd_kafka_poll(rk_.get(), 100);
+  if (const int left = rd_kafka_outq_len(rk_.get()); left > 0)
+    spdlog::warn("kafka publisher: {} requests still pending after purge", left);
+  // The handle itself lives until the destructor, so a ready() racing this
+  // stop() still has a valid handle to ask.
+}
+
+}  // namespace feed

@@ -1,0 +1,85 @@
+// publisher onto events-to-process: the API side of the Kafka queue.
+//
+// Each message becomes one "message.created" envelope keyed by user_id, so
+// one author's messages stay in one partition, in order. The producer is
+// idempotent with acks=all: `done` fires without error only once every
+// in-sync replica has the record, which is what lets the API answer 202.
+//
+// Threads and callbacks:
+// - publish() and ready() may be called from any thread. publish() never
+//   blocks: a full local queue (options.queue_max_messages) fails at once
+//   with errc::queue_full, from the calling thread.
+// - Otherwise `done` runs on the publisher's poll thread, which serves
+//   librdkafka's delivery reports: no error, errc::timeout when the record
+//   was not acknowledged within options.delivery_timeout, errc::unavailable
+//   for other delivery failures, errc::shutting_down when stop() gave up on
+//   it. `done` must not block; it holds up every later report.
+// - stop() (also run by the destructor) refuses new messages with
+//   errc::shutting_down, waits up to options.flush_timeout for queued
+//   records, then fails the rest. Every `done` has run when it returns.
+//
+// A fatal producer error (reported by librdkafka when idempotence can no
+// longer be guaranteed) leaves the publisher failing every call with
+// errc::unavailable; restart the process.
+#pragma once
+
+#include <atomic>
+#include <chrono>
+#include <memory>
+#include <mutex>
+#include <shared_mutex>
+#include <thread>
+
+#include "queue/kafka/kafka_options.h"
+#include "queue/kafka/rdkafka_handle.h"
+#include "queue/queue.h"
+
+namespace feed {
+
+struct kafka_publisher_stats {
+  std::atomic<std::uint64_t> published{0};  // acknowledged by the broker
+  std::atomic<std::uint64_t> failed{0};     // done called with an error
+};
+
+class kafka_publisher final : public publisher {
+ public:
+  // Connects lazily: creation fails only on invalid settings
+  // (errc::invalid_input); an unreachable broker shows in ready() and in
+  // failed deliveries.
+  static result<std::unique_ptr<kafka_publisher>> create(const kafka_options& options);
+  ~kafka_publisher() override;
+  kafka_publisher(const kafka_publisher&) = delete;
+  kafka_publisher& operator=(const kafka_publisher&) = delete;
+
+  void publish(message m, publish_done done) override;
+  // A metadata request for events_topic, bounded by options.ready_timeout
+  // and cached for options.ready_cache: errc::unavailable when the broker
+  // cannot be reached or the topic is missing.
+  result<void> ready() override;
+  void stop();
+
+  const kafka_publisher_stats& stats() const { return stats_; }
+
+ private:
+  explicit kafka_publisher(const kafka_options& options);
+  static void on_delivery(rd_kafka_t*, const rd_kafka_message_t* m, void* opaque);
+  void poll_loop();
+
+  const kafka_options options_;
+  kafka_handle rk_;
+  kafka_publisher_stats stats_;
+
+  // publish() holds it shared while producing, stop() exclusively to flip
+  // stopped_, so no record is produced after stop() begins flushing.
+  std::shared_mutex produce_mu_;
+  bool stopped_ = false;  // GUARDED_BY(produce_mu_)
+
+  std::atomic<bool> polling_{true};
+  std::thread poller_;
+
+  std::mutex ready_mu_;  // also serializes probes: one metadata request at a time
+  std::chrono::steady_clock::time_point ready_checked_{};  // GUARDED_BY(ready_mu_)
+  result<void> ready_result_;                             // GUARDED_BY(ready_mu_)
+};
+
+}  // namespace feed

@@ -1,0 +1,158 @@
+#include "queue/kafka/rdkafka_handle.h"
+
+#include <algorithm>
+#include <chrono>
+#include <thread>
+
+#include <fmt/format.h>
+
+#include "base/log.h"
+
+namespace feed {
+
+void rd_kafka_deleter::operator()(rd_kafka_t* rk) const noexcept {
+  // Consumers are closed explicitly beforehand with a bound; a second,
+  // unbounded close inside destroy could hang on an unreachable broker.
+  rd_kafka_destroy_flags(rk, RD_KAFKA_DESTROY_F_NO_CONSUMER_CLOSE);
+}
+
+namespace {
+
+void on_log(const rd_kafka_t* rk, int level, const char* facility, const char* buf) {
+  // librdkafka uses syslog levels.
+  const auto lvl = level <= 3 ? spdlog::level::err
+                   : level == 4 ? spdlog::level::warn
+                   : level <= 6 ? spdlog::level::info
+                                : spdlog::level::debug;
+  spdlog::log(lvl, "kafka {} {}: {}", rd_kafka_name(rk), facility, buf);
+}
+
+void on_error(rd_kafka_t* rk, int err, const char* reason, void*) {
+  const auto code = static_cast<rd_kafka_resp_err_t>(err);
+  // Connection churn is reported per broker and repeats while a broker is
+  // down; the publisher's readiness check and failed deliveries carry that
+  // news already.
+  const bool routine = code == RD_KAFKA_RESP_ERR__TRANSPORT || code == RD_KAFKA_RESP_ERR__ALL_BROKERS_DOWN ||
+                       code == RD_KAFKA_RESP_ERR__RESOLVE;
+  spdlog::log(routine ? spdlog::level::info : spdlog::level::warn, "kafka {}: {} ({})", rd_kafka_name(rk),
+              reason, rd_kafka_err2name(code));
+  if (code == RD_KAFKA_RESP_ERR__FATAL) {
+    char why[512];
+    const auto fatal = rd_kafka_fatal_error(rk, why, sizeof why);
+    spdlog::error("kafka {}: fatal error {}: {}", rd_kafka_name(rk), rd_kafka_err2name(fatal), why);
+  }
+}
+
+result<void> set(rd_kafka_conf_t* conf, const std::string& name, const std::string& value) {
+  char why[512];
+  if (rd_kafka_conf_set(conf, name.c_str(), value.c_str(), why, sizeof why) != RD_KAFKA_CONF_OK)
+    return error(errc::invalid_input, fmt::format("kafka property {}={}: {}", name, value, why));
+  return {};
+}
+
+}  // namespace
+
+result<kafka_handle> make_handle(rd_kafka_type_t type, const kafka_options& options, std::string_view role,
+                                 const kafka_properties& properties,
+                                 const std::function<void(rd_kafka_conf_t*)>& setup) {
+  rd_kafka_conf_t* conf = rd_kafka_conf_new();
+  const kafka_properties shared = {
+      {"bootstrap.servers", options.brokers},
+      {"client.id", fmt::format("{}-{}", options.client_id, role)},
+      {"socket.timeout.ms", std::to_string(to_ms(options.request_timeout))},
+      {"socket.keepalive.enable", "true"},
+      // Reconnect quickly after a broker restart, without hammering it.
+      {"reconnect.backoff.ms", "100"},
+      {"reconnect.backoff.max.ms", "2000"},
+      // IPv4 only: brokers are addressed as 127.0.0.1 or by name in compose.
+      {"broker.address.family", "v4"},
+  };
+  for (const auto* list : {&shared, &properties, &options.extra_config}) {
+    for (const auto& [name, value] : *list) {
+      if (auto r = set(conf, name, value); !r) {
+        rd_kafka_conf_destroy(conf);
+        return r.err();
+      }
+    }
+  }
+  rd_kafka_conf_set_log_cb(conf, on_log);
+  rd_kafka_conf_set_error_cb(conf, on_error);
+  if (setup) setup(conf);
+
+  char why[512];
+  // rd_kafka_new takes ownership of conf only on success.
+  rd_kafka_t* rk = rd_kafka_new(type, conf, why, sizeof why);
+  if (!rk) {
+    rd_kafka_conf_destroy(conf);
+    return error(errc::invalid_input, fmt::format("kafka {} client: {}", role, why));
+  }
+  return kafka_handle(rk);
+}
+
+kafka_properties reliable_producer_properties(const kafka_options& options) {
+  return {
+      // Idempotence implies acks=all and bounded in-flight requests, so a
+      // retried batch is neither duplicated nor reordered in its partition.
+      {"enable.idempotence", "true"},
+      {"acks", "all"},
+      {"linger.ms", std::to_string(options.linger.count())},
+      {"batch.num.messages", std::to_string(options.batch_messages)},
+      {"queue.buffering.max.messages", std::to_string(options.queue_max_messages)},
+      {"message.timeout.ms", std::to_string(std::max(to_ms(options.delivery_timeout), to_ms(options.linger) + 1))},
+      {"request.timeout.ms", std::to_string(to_ms(options.request_timeout))},
+      // The Java client's partitioner, so a key lands where other clients
+      // writing the same topics would put it.
+      {"partitioner", "murmur2_random"},
+  };
+}
+
+void close_consumer(rd_kafka_t* rk, std::chrono::milliseconds bound) {
+  kafka_queue q(rd_kafka_queue_new(rk));
+  if (rd_kafka_error_t* e = rd_kafka_consumer_close_queue(rk, q.get())) {
+    spdlog::warn("kafka {}: close: {}", rd_kafka_name(rk), rd_kafka_error_string(e));
+    rd_kafka_error_destroy(e);
+    return;
+  }
+  const auto deadline = std::chrono::steady_clock::now() + bound;
+  while (!rd_kafka_consumer_closed(rk)) {
+    const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now());
+    if (left.count() <= 0) {
+      spdlog::warn("kafka {}: consumer did not close within {} ms", rd_kafka_name(rk), bound.count());
+      return;
+    }
+    kafka_event ev(rd_kafka_queue_poll(q.get(), std::min(to_ms(left), 100)));
+    if (!ev || rd_kafka_event_type(ev.get()) != RD_KAFKA_EVENT_REBALANCE) continue;
+    // Closing revokes the assignment; acknowledge it so the close proceeds.
+    if (std::string_view(rd_kafka_rebalance_protocol(rk)) == "COOPERATIVE") {
+      if (rd_kafka_error_t* e = rd_kafka_incremental_unassign(rk, rd_kafka_event_topic_partition_list(ev.get())))
+        rd_kafka_error_destroy(e);
+    } else {
+      rd_kafka_assign(rk, nullptr);
+    }
+  }
+}
+
+errc errc_for(rd_kafka_resp_err_t err) noexcept {
+  switch (err) {
+    case RD_KAFKA_RESP_ERR_NO_ERROR: return errc::ok;
+    case RD_KAFKA_RESP_ERR__QUEUE_FULL: return errc::queue_full;
+    case RD_KAFKA_RESP_ERR__MSG_TIMED_OUT:
+    case RD_KAFKA_RESP_ERR__TIMED_OUT:
+    case RD_KAFKA_RESP_ERR__TIMED_OUT_QUEUE:
+    case RD_KAFKA_RESP_ERR_REQUEST_TIMED_OUT: return errc::timeout;
+    case RD_KAFKA_RESP_ERR__PURGE_QUEUE:
+    case RD_KAFKA_RESP_ERR__PURGE_INFLIGHT:
+    case RD_KAFKA_RESP_ERR__DESTROY: return errc::shutting_down;
+    case RD_KAFKA_RESP_ERR__INVALID_ARG:
+    case RD_KAFKA_RESP_ERR_MSG_SIZE_TOO_LARGE:
+    case RD_KAFKA_RESP_ERR__MSG_SIZE_TOO_LARGE:
+    case RD_KAFKA_RESP_ERR_INVALID_MSG: return errc::invalid_input;
+    default: return errc::unavailable;
+  }
+}
+
+error kafka_error(rd_kafka_resp_err_t err, std::string_view what) {
+  return error(errc_for(err), fmt::format("{}: {} ({})", what, rd_kafka_err2str(err), rd_kafka_err2name(err)));
+}
+
+}  // namespace feed

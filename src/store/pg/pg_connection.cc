@@ -1,0 +1,149 @@
+#include "store/pg/pg_connection.h"
+
+#include <algorithm>
+#include <charconv>
+
+#include <fmt/format.h>
+#include <libpq-fe.h>
+
+namespace feed {
+
+namespace {
+
+std::string trimmed(const char* s) {
+  std::string out = s ? s : "";
+  while (!out.empty() && (out.back() == '\n' || out.back() == ' ')) out.pop_back();
+  return out;
+}
+
+}  // namespace
+
+errc classify_sqlstate(std::string_view state) {
+  // 08: connection exception; 57P01-57P03: admin/crash shutdown, cannot
+  // connect now; 53300: too many connections; 57014: statement timeout (the
+  // server is too slow right now). All of these pass with time.
+  if (state.starts_with("08") || state.starts_with("57P0") || state == "53300" || state == "57014")
+    return errc::unavailable;
+  return errc::storage;
+}
+
+pg_rows& pg_rows::operator=(pg_rows&& o) noexcept {
+  if (this != &o) {
+    PQclear(r_);
+    r_ = std::exchange(o.r_, nullptr);
+  }
+  return *this;
+}
+
+pg_rows::~pg_rows() { PQclear(r_); }
+
+int pg_rows::rows() const { return r_ ? PQntuples(r_) : 0; }
+
+bool pg_rows::is_null(int row, int col) const { return PQgetisnull(r_, row, col) != 0; }
+
+std::string_view pg_rows::value(int row, int col) const {
+  if (is_null(row, col)) return {};
+  return {PQgetvalue(r_, row, col), static_cast<std::size_t>(PQgetlength(r_, row, col))};
+}
+
+std::int64_t pg_rows::affected() const {
+  const char* s = r_ ? PQcmdTuples(r_) : "";
+  std::int64_t n = 0;
+  std::from_chars(s, s + std::char_traits<char>::length(s), n);
+  return n;
+}
+
+result<std::unique_ptr<pg_connection>> pg_connection::connect(const pg_connect_options& opts) {
+  if (opts.url.empty()) return error(errc::invalid_input, "postgres: the connection URL is empty");
+  // Reject a malformed URL as such, instead of as an unreachable server.
+  char* parse_error = nullptr;
+  if (PQconninfoOption* parsed = PQconninfoParse(opts.url.c_str(), &parse_error)) {
+    PQconninfoFree(parsed);
+  } else {
+    std::string why = trimmed(parse_error);
+    PQfreemem(parse_error);
+    return error(errc::invalid_input, fmt::format("postgres: bad connection URL: {}", why));
+  }
+
+  // libpq treats 0 as "wait forever"; never allow that.
+  const auto timeout = std::to_string(std::max<std::int64_t>(opts.connect_timeout.count(), 1));
+  // Later keywords override earlier ones: the keepalive defaults come first
+  // so that the URL may change them, the connect timeout comes after the URL
+  // so that the option always bounds the attempt. Keepalives and
+  // tcp_user_timeout make a server that vanished without closing the socket
+  // show up as a failed statement instead of a hang.
+  const char* keys[] = {"keepalives",       "keepalives_idle",           "keepalives_interval",
+                        "keepalives_count", "tcp_user_timeout",          "fallback_application_name",
+                        "dbname",           "connect_timeout",           nullptr};
+  const char* values[] = {"1", "10", "5", "3", "30000", "feed-api", opts.url.c_str(), timeout.c_str(), nullptr};
+  PGconn* raw = PQconnectdbParams(keys, values, /*expand_dbname=*/1);
+  if (!raw) return error(errc::unavailable, "postgres: out of memory while connecting");
+  std::unique_ptr<pg_connection> c(new pg_connection(raw));
+  if (PQstatus(raw) != CONNECTION_OK)
+    return error(errc::unavailable, fmt::format("postgres: cannot connect: {}", trimmed(PQerrorMessage(raw))));
+
+  if (opts.statement_timeout.count() > 0) {
+    // Both PostgreSQL and CockroachDB read an interval string here.
+    auto r = c->exec("set statement_timeout",
+                     fmt::format("SET statement_timeout = '{}ms'", opts.statement_timeout.count()));
+    if (!r) return r.err();
+  }
+  return c;
+}
+
+pg_connection::~pg_connection() { PQfinish(conn_); }
+
+bool pg_connection::healthy() const { return PQstatus(conn_) == CONNECTION_OK; }
+
+bool pg_connection::idle() const { return PQtransactionStatus(conn_) == PQTRANS_IDLE; }
+
+error pg_connection::fail(std::string_view what, const PGresult* r) {
+  const char* state = r ? PQresultErrorField(r, PG_DIAG_SQLSTATE) : nullptr;
+  last_sqlstate_ = state ? state : "";
+  const char* primary = r ? PQresultErrorField(r, PG_DIAG_MESSAGE_PRIMARY) : nullptr;
+  std::string text = primary ? primary : trimmed(PQerrorMessage(conn_));
+  if (const char* detail = r ? PQresultErrorField(r, PG_DIAG_MESSAGE_DETAIL) : nullptr)
+    text += fmt::format(" ({})", detail);
+  if (text.empty()) text = "unknown error";
+
+  errc kind = errc::storage;
+  if (!healthy())
+    kind = errc::unavailable;
+  else if (!last_sqlstate_.empty())
+    kind = classify_sqlstate(last_sqlstate_);
+  if (last_sqlstate_.empty()) return error(kind, fmt::format("postgres: {}: {}", what, text));
+  return error(kind, fmt::format("postgres: {}: {} [SQLSTATE {}]", what, text, last_sqlstate_));
+}
+
+result<pg_rows> pg_connection::exec(std::string_view what, const std::string& sql) {
+  pg_rows rows(PQexec(conn_, sql.c_str()));
+  const auto status = PQresultStatus(rows.get());
+  if (status != PGRES_COMMAND_OK && status != PGRES_TUPLES_OK) return fail(what, rows.get());
+  last_sqlstate_.clear();
+  return rows;
+}
+
+result<pg_rows> pg_connection::run(const pg_statement& stmt, const std::vector<std::string>& params,
+                                   pg_format results) {
+  std::vector<const char*> values;
+  values.reserve(params.size());
+  for (const auto& p : params) {
+    if (p.find('\0') != std::string::npos)
+      return error(errc::invalid_input, fmt::format("postgres: {}: a parameter contains a NUL byte", stmt.name));
+    values.push_back(p.c_str());
+  }
+  if (!prepared_.contains(stmt.name)) {
+    pg_rows prepared(PQprepare(conn_, stmt.name.c_str(), stmt.sql.c_str(), 0, nullptr));
+    if (PQresultStatus(prepared.get()) != PGRES_COMMAND_OK)
+      return fail(fmt::format("prepare {}", stmt.name), prepared.get());
+    prepared_.insert(stmt.name);
+  }
+  pg_rows rows(PQexecPrepared(conn_, stmt.name.c_str(), static_cast<int>(values.size()), values.data(), nullptr,
+                              nullptr, results == pg_format::binary ? 1 : 0));
+  const auto status = PQresultStatus(rows.get());
+  if (status != PGRES_COMMAND_OK && status != PGRES_TUPLES_OK) return fail(stmt.name, rows.get());
+  last_sqlstate_.clear();
+  return rows;
+}
+
+}  // namespace feed

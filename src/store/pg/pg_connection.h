@@ -1,0 +1,113 @@
+// One libpq connection to PostgreSQL or CockroachDB, as an RAII object.
+//
+// Purpose: own a PGconn and the PGresults it produces, prepare named
+// statements lazily (once per connection, on first use) and turn libpq
+// failures into feed::error values with the SQLSTATE in the message.
+//
+// Thread safety: none. libpq allows one thread at a time per connection; the
+// pool (pg_pool.h) hands each connection to one caller at a time.
+//
+// Failures: connection-level problems (cannot connect, connection lost,
+// SQLSTATE class 08, server shutting down 57P0x, too many connections 53300,
+// statement timeout 57014) are errc::unavailable, since waiting and retrying
+// is the fix; every other server error is errc::storage. The SQLSTATE of the
+// last failure is kept so callers can retry serialization failures (40001).
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <string_view>
+#include <unordered_set>
+#include <utility>
+#include <vector>
+
+#include "base/result.h"
+
+struct pg_conn;
+struct pg_result;
+
+namespace feed {
+
+struct pg_connect_options {
+  std::string url;                                  // libpq URL or key=value string
+  std::chrono::seconds connect_timeout{5};          // whole connection setup, per attempt
+  std::chrono::milliseconds statement_timeout{0};   // server-side limit per statement; 0 = none
+};
+
+// A PGresult that is freed when it goes out of scope.
+class pg_rows {
+ public:
+  pg_rows() = default;
+  explicit pg_rows(::pg_result* r) : r_(r) {}
+  pg_rows(pg_rows&& o) noexcept : r_(std::exchange(o.r_, nullptr)) {}
+  pg_rows& operator=(pg_rows&& o) noexcept;
+  pg_rows(const pg_rows&) = delete;
+  pg_rows& operator=(const pg_rows&) = delete;
+  ~pg_rows();
+
+  int rows() const;
+  bool is_null(int row, int col) const;
+  // The raw value: text, or the binary wire form when binary results were
+  // asked for. Empty for NULL.
+  std::string_view value(int row, int col) const;
+  // Rows touched by INSERT/UPDATE/DELETE.
+  std::int64_t affected() const;
+  ::pg_result* get() const { return r_; }
+
+ private:
+  ::pg_result* r_ = nullptr;
+};
+
+// A statement prepared under `name` on every connection that runs it. The
+// SQL carries explicit casts on its parameters ($1::BIGINT) so that the
+// server infers the types.
+struct pg_statement {
+  std::string name;
+  std::string sql;
+};
+
+enum class pg_format { text, binary };
+
+class pg_connection {
+ public:
+  // Connects and applies the session settings. errc::unavailable when the
+  // server cannot be reached within connect_timeout.
+  static result<std::unique_ptr<pg_connection>> connect(const pg_connect_options& opts);
+  ~pg_connection();
+  pg_connection(const pg_connection&) = delete;
+  pg_connection& operator=(const pg_connection&) = delete;
+
+  // The socket is still up as far as libpq knows. A server that went away
+  // while the connection sat idle is only noticed on the next statement.
+  bool healthy() const;
+  // Not inside a transaction (so it can go back to the pool as is).
+  bool idle() const;
+
+  // Runs one or more statements with the simple protocol; text results of
+  // the last one.
+  result<pg_rows> exec(std::string_view what, const std::string& sql);
+
+  // Runs a prepared statement; parameters are sent as text and must not
+  // contain NUL bytes (libpq passes them as C strings).
+  result<pg_rows> run(const pg_statement& stmt, const std::vector<std::string>& params,
+                      pg_format results = pg_format::binary);
+
+  // SQLSTATE of the last failed call ("" when it was not a server error).
+  const std::string& last_sqlstate() const { return last_sqlstate_; }
+
+ private:
+  explicit pg_connection(::pg_conn* c) : conn_(c) {}
+  // Classifies the failure of `r` (may be null) and remembers its SQLSTATE.
+  error fail(std::string_view what, const ::pg_result* r);
+
+  ::pg_conn* conn_;
+  std::unordered_set<std::string> prepared_;
+  std::string last_sqlstate_;
+};
+
+// errc for a SQLSTATE, following the rules in the header comment.
+errc classify_sqlstate(std::string_view sqlstate);
+
+}  // namespace feed

@@ -1,0 +1,88 @@
+// The store over the PostgreSQL wire protocol (libpq): PostgreSQL itself or
+// CockroachDB, in the SQL subset the two share.
+//
+// Contract: the one in store/store.h. insert_batch is one transaction that
+// locks the single feed_sequence row, inserts the batch's new messages with
+// the next seq values and advances the counter. The lock serialises writers
+// across every process using the database, so seq order is commit order and
+// there are no holes; ids already stored (or repeated within the batch) take
+// no seq and come back with their stored seq. created_at keeps microseconds
+// exactly (values are exchanged in the binary wire format).
+//
+// open() applies the embedded migrations (pg_migrate.h) under a lock shared
+// by every instance, so two instances starting together migrate once.
+//
+// Thread safety: every method may be called from any thread at once; each
+// call borrows one connection from a bounded pool (pool_size) for its
+// duration. Calls block; keep them off the network threads.
+//
+// Failures: errc::unavailable when the database cannot be reached (connect
+// fails within connect_timeout, the connection drops, the server is shutting
+// down, statement_timeout fires, all pooled connections stay busy for
+// acquire_timeout, serialization retries run out); errc::invalid_input for
+// an id that is not a UUID or text with a NUL byte; errc::storage otherwise.
+// A pooled connection that the server closed while it sat idle (a restart)
+// is replaced and the call retried on a fresh connection, which is safe
+// because every call is a read or an idempotent insert.
+#pragma once
+
+#include <chrono>
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <utility>
+
+#include "store/pg/pg_pool.h"
+#include "store/store.h"
+
+namespace feed {
+
+struct pg_options {
+  // libpq connection URL (or key=value string), e.g.
+  // postgresql://root@127.0.0.1:26257/defaultdb?sslmode=disable
+  std::string url;
+  // Connections kept open at most; concurrent calls beyond this wait.
+  std::size_t pool_size = 4;
+  // Bound on opening one connection (libpq counts whole seconds and treats
+  // anything below 2 as 2); a database that is down fails this fast.
+  std::chrono::seconds connect_timeout{5};
+  // Server-side limit on each feed statement; 0 disables it. Migrations run
+  // without it.
+  std::chrono::milliseconds statement_timeout{10000};
+  // How long a call waits for a free pooled connection before it fails with
+  // errc::unavailable.
+  std::chrono::milliseconds acquire_timeout{5000};
+  // insert_batch attempts when the database reports a serialization failure
+  // (SQLSTATE 40001, routine on CockroachDB under contention); at least 1.
+  int max_tx_attempts = 10;
+};
+
+class pg_store final : public store {
+ public:
+  // Connects, migrates and returns the store; fails when the database is
+  // unreachable, the migration lock or a migration fails, or the schema is
+  // marked dirty.
+  static result<std::unique_ptr<pg_store>> open(const pg_options& opts);
+
+  result<std::vector<message>> insert_batch(std::span<const message> batch) override;
+  result<std::vector<message>> read(const read_query& q) override;
+  result<seq_t> max_seq() override;
+  result<void> ping() override;
+
+  // Schema version recorded in schema_migrations (for tests and logs).
+  result<std::int64_t> schema_version();
+
+ private:
+  explicit pg_store(const pg_options& opts);
+
+  // Runs f(connection) on a pooled connection; when the connection turns out
+  // to have died while idle, retries on another one (bounded by the pool).
+  template <class F>
+  auto with_connection(F&& f) -> decltype(f(std::declval<pg_connection&>()));
+
+  const pg_options opts_;
+  pg_pool pool_;
+};
+
+}  // namespace feed

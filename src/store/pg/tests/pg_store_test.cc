@@ -1,0 +1,474 @@
+// pg_store against a real server: FEED_TEST_DATABASE_URL names it (for
+// example the URL scripts/postgres.sh start prints). Every test works in a
+// database of its own, created on that server and dropped afterwards.
+#include "store/pg/pg_store.h"
+
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <chrono>
+#include <cstdlib>
+#include <random>
+#include <set>
+#include <thread>
+
+#include <fmt/format.h>
+#include <gtest/gtest.h>
+
+#include "model/message_id.h"
+#include "store/pg/pg_migrate.h"
+#include "store/pg/pg_migrations.h"
+#include "store/pg/pg_pool.h"
+
+namespace feed {
+namespace {
+
+using namespace std::chrono_literals;
+
+// The URL with its database name replaced.
+std::string with_database(const std::string& url, const std::string& db) {
+  const auto scheme = url.find("://");
+  const auto authority = scheme == std::string::npos ? 0 : scheme + 3;
+  const auto path = url.find_first_of("/?", authority);
+  const auto query = url.find('?', authority);
+  const std::string head = url.substr(0, path == std::string::npos ? url.size() : path);
+  const std::string tail = query == std::string::npos ? "" : url.substr(query);
+  return head + "/" + db + tail;
+}
+
+timestamp micros(std::int64_t us) { return timestamp(std::chrono::microseconds(us)); }
+
+message make_message(std::string user, std::string content, timestamp at = micros(1'700'000'000'123'456)) {
+  return message{random_message_id(), std::move(user), std::move(content), at, seq_t{0}};
+}
+
+// A port on 127.0.0.1 nobody listens on: bound, then released.
+int closed_port() {
+  const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  addr.sin_port = 0;
+  socklen_t len = sizeof addr;
+  if (::bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0 ||
+      ::getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len) != 0) {
+    ::close(fd);
+    return 1;
+  }
+  ::close(fd);
+  return ntohs(addr.sin_port);
+}
+
+class pg_store_test : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    const char* url = std::getenv("FEED_TEST_DATABASE_URL");
+    if (!url || !*url)
+      GTEST_SKIP() << "FEED_TEST_DATABASE_URL is not set; start a server with "
+                      "`scripts/postgres.sh start DIR PORT` and export the URL it prints";
+    server_url_ = url;
+    static std::atomic<int> counter{0};
+    std::random_device rd;
+    db_name_ = fmt::format("feed_test_{}_{}_{:08x}", ::getpid(), counter++, rd());
+    auto admin = pg_connection::connect({server_url_, 5s, 0ms});
+    ASSERT_TRUE(admin) << admin.err().message;
+    admin_ = std::move(*admin);
+    auto created = admin_->exec("create database", "CREATE DATABASE " + db_name_);
+    ASSERT_TRUE(created) << created.err().message;
+    url_ = with_database(server_url_, db_name_);
+  }
+
+  void TearDown() override {
+    if (!admin_ || db_name_.empty()) return;
+    sql_.reset();
+    // WITH (FORCE) is PostgreSQL 13+; CockroachDB spells it CASCADE.
+    if (!admin_->exec("drop database", "DROP DATABASE IF EXISTS " + db_name_ + " WITH (FORCE)"))
+      (void)admin_->exec("drop database", "DROP DATABASE IF EXISTS " + db_name_ + " CASCADE");
+  }
+
+  pg_options options() const {
+    pg_options o;
+    o.url = url_;
+    o.connect_timeout = 5s;
+    return o;
+  }
+
+  std::unique_ptr<pg_store> open_store() {
+    auto s = pg_store::open(options());
+    EXPECT_TRUE(s) << s.err().message;
+    return s ? std::move(*s) : nullptr;
+  }
+
+  // Runs SQL on the test database (text results).
+  pg_rows sql(const std::string& q) {
+    if (!sql_) {
+      auto c = pg_connection::connect({url_, 5s, 0ms});
+      EXPECT_TRUE(c) << c.err().message;
+      if (!c) return {};
+      sql_ = std::move(*c);
+    }
+    auto r = sql_->exec("test sql", q);
+    EXPECT_TRUE(r) << q << ": " << r.err().message;
+    return r ? std::move(*r) : pg_rows{};
+  }
+
+  std::string sql_value(const std::string& q) {
+    auto r = sql(q);
+    return r.rows() > 0 ? std::string(r.value(0, 0)) : std::string("<no rows>");
+  }
+
+  std::string server_url_, db_name_, url_;
+  std::unique_ptr<pg_connection> admin_, sql_;
+};
+
+TEST(split_sql_statements, respects_quotes_and_comments) {
+  const auto s = split_sql_statements(
+      "-- leading comment; not a statement\n"
+      "CREATE TABLE a (x TEXT DEFAULT 'a;b''c');\n"
+      "/* block; /* nested; */ still */ INSERT INTO \"we;ird\" VALUES (E'\\';x');\n"
+      "SELECT $$ ; $$, $tag$ ; $tag$, $1;\n"
+      "  ;  -- trailing\n");
+  ASSERT_EQ(s.size(), 3u);
+  EXPECT_EQ(s[0], "-- leading comment; not a statement\nCREATE TABLE a (x TEXT DEFAULT 'a;b''c')");
+  EXPECT_EQ(s[1], "/* block; /* nested; */ still */ INSERT INTO \"we;ird\" VALUES (E'\\';x')");
+  EXPECT_EQ(s[2], "SELECT $$ ; $$, $tag$ ; $tag$, $1");
+}
+
+TEST_F(pg_store_test, migrates_an_empty_database) {
+  auto s = open_store();
+  ASSERT_TRUE(s);
+  auto v = s->schema_version();
+  ASSERT_TRUE(v) << v.err().message;
+  EXPECT_EQ(*v, 2);
+  EXPECT_EQ(sql_value("SELECT count(*) || ':' || min(version) || ':' || bool_or(dirty) FROM schema_migrations"),
+            "1:2:false");
+  EXPECT_EQ(sql_value("SELECT last_seq FROM feed_sequence WHERE id = 1"), "0");
+  auto m = s->max_seq();
+  ASSERT_TRUE(m) << m.err().message;
+  EXPECT_EQ(m->value(), 0);
+  auto rows = s->read({});
+  ASSERT_TRUE(rows) << rows.err().message;
+  EXPECT_TRUE(rows->empty());
+  EXPECT_TRUE(s->ping());
+
+  // Opening again finds nothing to do.
+  s.reset();
+  auto again = open_store();
+  ASSERT_TRUE(again);
+  EXPECT_EQ(*again->schema_version(), 2);
+}
+
+TEST_F(pg_store_test, upgrades_a_database_laid_out_by_the_reference) {
+  // The reference's migration 1, applied the way golang-migrate does.
+  const auto& files = store::pg_migration_files();
+  auto up1 = std::find_if(files.begin(), files.end(),
+                          [](const auto& f) { return f.name == "000001_create_messages_table.up.sql"; });
+  ASSERT_NE(up1, files.end());
+  sql(std::string(up1->sql));
+  sql("CREATE TABLE IF NOT EXISTS schema_migrations (version bigint not null primary key, dirty boolean not null)");
+  sql("INSERT INTO schema_migrations (version, dirty) VALUES (1, false)");
+  // Inserted out of time order; two share a timestamp (then id decides).
+  sql("INSERT INTO messages (id, user_id, content, created_at) VALUES "
+      "('00000000-0000-4000-8000-000000000003', 'u1', 'third', '2024-01-01T00:00:03.000003Z'), "
+      "('00000000-0000-4000-8000-000000000001', 'u2', 'first', '2024-01-01T00:00:01.000001Z'), "
+      "('00000000-0000-4000-8000-00000000000b', 'u1', 'second-b', '2024-01-01T00:00:02Z'), "
+      "('00000000-0000-4000-8000-00000000000a', 'u2', 'second-a', '2024-01-01T00:00:02Z')");
+
+  auto s = open_store();
+  ASSERT_TRUE(s);
+  EXPECT_EQ(*s->schema_version(), 2);
+  EXPECT_EQ(sql_value("SELECT count(*) || ':' || min(version) || ':' || bool_or(dirty) FROM schema_migrations"),
+            "1:2:false");
+  auto rows = s->read({});
+  ASSERT_TRUE(rows) << rows.err().message;
+  ASSERT_EQ(rows->size(), 4u);
+  const char* expected[] = {"first", "second-a", "second-b", "third"};
+  for (std::size_t i = 0; i < 4; ++i) {
+    EXPECT_EQ((*rows)[i].content, expected[i]);
+    EXPECT_EQ((*rows)[i].seq.value(), static_cast<std::int64_t>(i + 1));
+  }
+  EXPECT_EQ((*rows)[0].id, "00000000-0000-4000-8000-000000000001");
+  EXPECT_EQ((*rows)[0].created_at, *parse_rfc3339("2024-01-01T00:00:01.000001Z"));
+  EXPECT_EQ(s->max_seq()->value(), 4);
+
+  // New messages continue after the numbered ones.
+  const std::vector<message> batch{make_message("u3", "fifth")};
+  auto stored = s->insert_batch(batch);
+  ASSERT_TRUE(stored) << stored.err().message;
+  EXPECT_EQ((*stored)[0].seq.value(), 5);
+}
+
+TEST_F(pg_store_test, insert_is_idempotent_by_id) {
+  auto s = open_store();
+  ASSERT_TRUE(s);
+  const auto a = make_message("u1", "a"), b = make_message("u1", "b"), c = make_message("u2", "c");
+
+  auto first = s->insert_batch(std::vector<message>{a, b});
+  ASSERT_TRUE(first) << first.err().message;
+  ASSERT_EQ(first->size(), 2u);
+  EXPECT_EQ((*first)[0].id, a.id);
+  EXPECT_EQ((*first)[0].seq.value(), 1);
+  EXPECT_EQ((*first)[1].seq.value(), 2);
+
+  // Across batches: b again (with other content, which is ignored), and c
+  // new; within the batch, c twice.
+  auto b_again = b;
+  b_again.content = "changed";
+  auto second = s->insert_batch(std::vector<message>{c, b_again, c});
+  ASSERT_TRUE(second) << second.err().message;
+  ASSERT_EQ(second->size(), 3u);
+  EXPECT_EQ((*second)[0].id, b.id);
+  EXPECT_EQ((*second)[0].content, "b");
+  EXPECT_EQ((*second)[0].seq.value(), 2);
+  EXPECT_EQ((*second)[1].id, c.id);
+  EXPECT_EQ((*second)[1].seq.value(), 3);
+  EXPECT_EQ((*second)[2], (*second)[1]);
+
+  // The same id in upper case is the same UUID.
+  auto upper = a;
+  for (auto& ch : upper.id) ch = static_cast<char>(std::toupper(static_cast<unsigned char>(ch)));
+  auto third = s->insert_batch(std::vector<message>{upper});
+  ASSERT_TRUE(third) << third.err().message;
+  EXPECT_EQ((*third)[0].id, a.id);
+  EXPECT_EQ((*third)[0].seq.value(), 1);
+
+  EXPECT_EQ(s->max_seq()->value(), 3);
+  EXPECT_EQ(sql_value("SELECT count(*) FROM messages"), "3");
+  EXPECT_EQ(sql_value("SELECT last_seq FROM feed_sequence"), "3");
+}
+
+TEST_F(pg_store_test, concurrent_batches_get_gapless_seqs) {
+  // Two store instances (as two feed-api processes) with two writer threads
+  // each: 4 threads x 50 batches x 20 messages.
+  constexpr int threads = 4, batches = 50, per_batch = 20;
+  auto s1 = open_store(), s2 = open_store();
+  ASSERT_TRUE(s1 && s2);
+  std::vector<std::vector<message>> results(threads);
+  std::atomic<int> failures{0};
+  std::vector<std::thread> pool;
+  for (int t = 0; t < threads; ++t) {
+    pool.emplace_back([&, t] {
+      pg_store& s = t % 2 ? *s2 : *s1;
+      for (int b = 0; b < batches; ++b) {
+        std::vector<message> batch;
+        for (int i = 0; i < per_batch; ++i) batch.push_back(make_message(fmt::format("user{}", t), "x"));
+        auto r = s.insert_batch(batch);
+        if (!r) {
+          ++failures;
+          ADD_FAILURE() << r.err().message;
+          continue;
+        }
+        // A batch's new messages take consecutive seqs.
+        for (int i = 1; i < per_batch; ++i)
+          if ((*r)[i].seq.value() != (*r)[0].seq.value() + i) ++failures;
+        results[t].insert(results[t].end(), r->begin(), r->end());
+      }
+    });
+  }
+  for (auto& th : pool) th.join();
+  ASSERT_EQ(failures, 0);
+
+  constexpr int total = threads * batches * per_batch;
+  std::set<std::int64_t> seqs;
+  std::set<std::string> ids;
+  for (const auto& r : results)
+    for (const auto& m : r) {
+      seqs.insert(m.seq.value());
+      ids.insert(m.id);
+    }
+  ASSERT_EQ(seqs.size(), static_cast<std::size_t>(total));
+  EXPECT_EQ(*seqs.begin(), 1);
+  EXPECT_EQ(*seqs.rbegin(), total);
+  EXPECT_EQ(ids.size(), static_cast<std::size_t>(total));
+
+  read_query all;
+  all.limit = total + 10;
+  auto rows = s1->read(all);
+  ASSERT_TRUE(rows) << rows.err().message;
+  ASSERT_EQ(rows->size(), static_cast<std::size_t>(total));
+  for (int i = 0; i < total; ++i) EXPECT_EQ((*rows)[i].seq.value(), i + 1);
+  EXPECT_EQ(s2->max_seq()->value(), total);
+}
+
+TEST_F(pg_store_test, read_filters_and_orders) {
+  auto s = open_store();
+  ASSERT_TRUE(s);
+  std::vector<message> batch;
+  for (int i = 0; i < 10; ++i) batch.push_back(make_message(i % 2 ? "odd" : "even", fmt::format("m{}", i + 1)));
+  ASSERT_TRUE(s->insert_batch(batch));
+
+  auto seqs = [&](const read_query& q) {
+    std::vector<std::int64_t> out;
+    auto r = s->read(q);
+    EXPECT_TRUE(r) << r.err().message;
+    if (r)
+      for (const auto& m : *r) out.push_back(m.seq.value());
+    return out;
+  };
+  using v = std::vector<std::int64_t>;
+  EXPECT_EQ(seqs({}), (v{1, 2, 3, 4, 5, 6, 7, 8, 9, 10}));
+  EXPECT_EQ(seqs({.after = seq_t{7}}), (v{8, 9, 10}));
+  EXPECT_EQ(seqs({.after = seq_t{2}, .up_to = seq_t{5}}), (v{3, 4, 5}));
+  EXPECT_EQ(seqs({.limit = 3}), (v{1, 2, 3}));
+  EXPECT_EQ(seqs({.limit = 0}), v{});
+  EXPECT_EQ(seqs({.limit = 3, .newest_first = true}), (v{10, 9, 8}));
+  EXPECT_EQ(seqs({.up_to = seq_t{6}, .limit = 2, .newest_first = true}), (v{6, 5}));
+  EXPECT_EQ(seqs({.user_id = "odd"}), (v{2, 4, 6, 8, 10}));
+  EXPECT_EQ(seqs({.after = seq_t{2}, .up_to = seq_t{8}, .limit = 2, .newest_first = true, .user_id = "even"}),
+            (v{7, 5}));
+  EXPECT_EQ(seqs({.user_id = "nobody"}), v{});
+  auto r = s->read({.after = seq_t{9}});
+  ASSERT_TRUE(r);
+  ASSERT_EQ(r->size(), 1u);
+  EXPECT_EQ((*r)[0].content, "m10");
+  EXPECT_EQ((*r)[0].user_id, "odd");
+}
+
+TEST_F(pg_store_test, round_trips_microseconds_and_odd_text) {
+  auto s = open_store();
+  ASSERT_TRUE(s);
+  const std::int64_t times[] = {
+      1'700'000'000'123'456,  // an ordinary moment, all six digits
+      1,                      // one microsecond after the Unix epoch
+      -1,                     // one before it
+      946'684'800'000'000,    // PostgreSQL's own epoch, 2000-01-01
+      946'684'799'999'999,    // just before it
+      1'704'067'199'999'999,  // 2023-12-31T23:59:59.999999Z
+      253'402'300'799'999'999 // 9999-12-31T23:59:59.999999Z
+  };
+  const std::string contents[] = {
+      "héllo wörld 世界 🎉 e\u0301",
+      "quotes ' '' \" \"\" `",
+      "backslashes \\ \\\\ \\n \\\" \\'",
+      "{braces,commas}",
+      "NULL",
+      "",
+      "tab\tnewline\nreturn\r bell\x07 escape\x1b del\x7f \x01",
+      "  leading and trailing spaces  ",
+      "$$dollar$$ ; -- not a comment /* nor this */",
+  };
+  std::vector<message> batch;
+  for (auto t : times) batch.push_back(make_message("time-user", "t", micros(t)));
+  for (const auto& c : contents) batch.push_back(make_message("ünïcode \"user\" \\", c));
+  auto stored = s->insert_batch(batch);
+  ASSERT_TRUE(stored) << stored.err().message;
+
+  read_query all;
+  all.limit = 1000;
+  auto rows = s->read(all);
+  ASSERT_TRUE(rows) << rows.err().message;
+  ASSERT_EQ(rows->size(), batch.size());
+  for (std::size_t i = 0; i < batch.size(); ++i) {
+    auto expected = batch[i];
+    expected.seq = seq_t{static_cast<std::int64_t>(i + 1)};
+    EXPECT_EQ((*rows)[i], expected) << "message " << i << " content " << expected.content;
+    EXPECT_EQ((*stored)[i], expected);
+  }
+  // The database holds the same instant, not just the same bits.
+  EXPECT_EQ(sql_value(fmt::format("SELECT to_char(created_at AT TIME ZONE 'UTC', 'YYYY-MM-DD HH24:MI:SS.US') "
+                                  "FROM messages WHERE id = '{}'",
+                                  batch[0].id)),
+            "2023-11-14 22:13:20.123456");
+}
+
+TEST_F(pg_store_test, rejects_bad_ids_and_nul_bytes) {
+  auto s = open_store();
+  ASSERT_TRUE(s);
+  auto bad_id = make_message("u", "x");
+  bad_id.id = "not-a-uuid";
+  auto r = s->insert_batch(std::vector<message>{bad_id});
+  ASSERT_FALSE(r);
+  EXPECT_TRUE(r.err().is(errc::invalid_input)) << r.err().message;
+
+  auto nul = make_message("u", std::string("a\0b", 3));
+  r = s->insert_batch(std::vector<message>{nul});
+  ASSERT_FALSE(r);
+  EXPECT_TRUE(r.err().is(errc::invalid_input)) << r.err().message;
+  EXPECT_EQ(s->max_seq()->value(), 0);
+}
+
+TEST_F(pg_store_test, closed_port_is_unavailable_quickly) {
+  pg_options o;
+  o.url = fmt::format("postgresql://root@127.0.0.1:{}/defaultdb?sslmode=disable", closed_port());
+  o.connect_timeout = 2s;
+  const auto start = std::chrono::steady_clock::now();
+  auto s = pg_store::open(o);
+  const auto took = std::chrono::steady_clock::now() - start;
+  ASSERT_FALSE(s);
+  EXPECT_TRUE(s.err().is(errc::unavailable)) << s.err().message;
+  EXPECT_LT(took, 3s);
+}
+
+TEST_F(pg_store_test, refuses_a_dirty_schema) {
+  ASSERT_TRUE(open_store());
+  sql("UPDATE schema_migrations SET dirty = true");
+  auto s = pg_store::open(options());
+  ASSERT_FALSE(s);
+  EXPECT_TRUE(s.err().is(errc::storage)) << s.err().message;
+  EXPECT_NE(s.err().message.find("dirty"), std::string::npos) << s.err().message;
+}
+
+TEST_F(pg_store_test, concurrent_opens_migrate_once) {
+  constexpr int n = 4;
+  std::vector<std::thread> threads;
+  std::atomic<int> ok{0};
+  for (int i = 0; i < n; ++i)
+    threads.emplace_back([&] {
+      auto s = pg_store::open(options());
+      if (s)
+        ++ok;
+      else
+        ADD_FAILURE() << s.err().message;
+    });
+  for (auto& t : threads) t.join();
+  EXPECT_EQ(ok, n);
+  EXPECT_EQ(sql_value("SELECT count(*) || ':' || min(version) || ':' || bool_or(dirty) FROM schema_migrations"),
+            "1:2:false");
+  EXPECT_EQ(sql_value("SELECT count(*) FROM feed_sequence"), "1");
+}
+
+TEST_F(pg_store_test, survives_the_server_closing_pooled_connections) {
+  auto s = open_store();
+  ASSERT_TRUE(s);
+  // Fill the pool with idle connections.
+  std::vector<std::thread> warm;
+  for (int i = 0; i < 4; ++i) warm.emplace_back([&] { EXPECT_TRUE(s->insert_batch(std::vector{make_message("u", "x")})); });
+  for (auto& t : warm) t.join();
+
+  auto killed = admin_->exec("terminate", fmt::format("SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+                                                      "WHERE datname = '{}' AND application_name = 'feed-api'",
+                                                      db_name_));
+  ASSERT_TRUE(killed) << killed.err().message;
+  EXPECT_GE(killed->rows(), 1);
+
+  auto m = s->max_seq();
+  ASSERT_TRUE(m) << m.err().message;
+  EXPECT_EQ(m->value(), 4);
+  auto r = s->insert_batch(std::vector{make_message("u", "after")});
+  ASSERT_TRUE(r) << r.err().message;
+  EXPECT_EQ((*r)[0].seq.value(), 5);
+  EXPECT_TRUE(s->ping());
+}
+
+TEST_F(pg_store_test, pool_wait_is_bounded) {
+  pg_pool pool({url_, 5s, 0ms}, 1, 100ms);
+  auto first = pool.acquire();
+  ASSERT_TRUE(first) << first.err().message;
+  const auto start = std::chrono::steady_clock::now();
+  auto second = pool.acquire();
+  const auto took = std::chrono::steady_clock::now() - start;
+  ASSERT_FALSE(second);
+  EXPECT_TRUE(second.err().is(errc::unavailable)) << second.err().message;
+  EXPECT_GE(took, 90ms);
+  EXPECT_LT(took, 2s);
+  { auto done = std::move(*first); }
+  auto third = pool.acquire();
+  ASSERT_TRUE(third) << third.err().message;
+  EXPECT_TRUE(third->reused());
+}
+
+}  // namespace
+}  // namespace feed
