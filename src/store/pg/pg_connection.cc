@@ -6,15 +6,32 @@
 #include <fmt/format.h>
 #include <libpq-fe.h>
 
+#include "base/log.h"
+
 namespace feed {
 
 namespace {
 
-std::string trimmed(const char* s) {
-  std::string out = s ? s : "";
-  while (!out.empty() && (out.back() == '\n' || out.back() == ' ')) out.pop_back();
+// libpq messages span lines ("...\n\tThis probably means..."); errors and
+// logs want one.
+std::string one_line(const char* s) {
+  std::string out;
+  bool space = false;
+  for (const char* p = s ? s : ""; *p; ++p) {
+    if (*p == '\n' || *p == '\t' || *p == ' ') {
+      space = !out.empty();
+      continue;
+    }
+    if (space) out += ' ';
+    space = false;
+    out += *p;
+  }
   return out;
 }
+
+// Server notices ("relation already exists, skipping") are routine here;
+// keep them out of stderr.
+void log_notice(void*, const char* text) { spdlog::debug("postgres: {}", one_line(text)); }
 
 }  // namespace
 
@@ -60,7 +77,7 @@ result<std::unique_ptr<pg_connection>> pg_connection::connect(const pg_connect_o
   if (PQconninfoOption* parsed = PQconninfoParse(opts.url.c_str(), &parse_error)) {
     PQconninfoFree(parsed);
   } else {
-    std::string why = trimmed(parse_error);
+    std::string why = one_line(parse_error);
     PQfreemem(parse_error);
     return error(errc::invalid_input, fmt::format("postgres: bad connection URL: {}", why));
   }
@@ -80,7 +97,8 @@ result<std::unique_ptr<pg_connection>> pg_connection::connect(const pg_connect_o
   if (!raw) return error(errc::unavailable, "postgres: out of memory while connecting");
   std::unique_ptr<pg_connection> c(new pg_connection(raw));
   if (PQstatus(raw) != CONNECTION_OK)
-    return error(errc::unavailable, fmt::format("postgres: cannot connect: {}", trimmed(PQerrorMessage(raw))));
+    return error(errc::unavailable, fmt::format("postgres: cannot connect: {}", one_line(PQerrorMessage(raw))));
+  PQsetNoticeProcessor(raw, log_notice, nullptr);
 
   if (opts.statement_timeout.count() > 0) {
     // Both PostgreSQL and CockroachDB read an interval string here.
@@ -101,7 +119,7 @@ error pg_connection::fail(std::string_view what, const PGresult* r) {
   const char* state = r ? PQresultErrorField(r, PG_DIAG_SQLSTATE) : nullptr;
   last_sqlstate_ = state ? state : "";
   const char* primary = r ? PQresultErrorField(r, PG_DIAG_MESSAGE_PRIMARY) : nullptr;
-  std::string text = primary ? primary : trimmed(PQerrorMessage(conn_));
+  std::string text = primary ? primary : one_line(PQerrorMessage(conn_));
   if (const char* detail = r ? PQresultErrorField(r, PG_DIAG_MESSAGE_DETAIL) : nullptr)
     text += fmt::format(" ({})", detail);
   if (text.empty()) text = "unknown error";
@@ -121,6 +139,10 @@ result<pg_rows> pg_connection::exec(std::string_view what, const std::string& sq
   if (status != PGRES_COMMAND_OK && status != PGRES_TUPLES_OK) return fail(what, rows.get());
   last_sqlstate_.clear();
   return rows;
+}
+
+void pg_connection::rollback() {
+  if (healthy() && !idle()) PQclear(PQexec(conn_, "ROLLBACK"));
 }
 
 result<pg_rows> pg_connection::run(const pg_statement& stmt, const std::vector<std::string>& params,

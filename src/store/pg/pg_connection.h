@@ -94,6 +94,10 @@ class pg_connection {
   result<pg_rows> run(const pg_statement& stmt, const std::vector<std::string>& params,
                       pg_format results = pg_format::binary);
 
+  // Best-effort ROLLBACK that leaves last_sqlstate() alone, so a caller can
+  // still see why its transaction failed after cleaning up.
+  void rollback();
+
   // SQLSTATE of the last failed call ("" when it was not a server error).
   const std::string& last_sqlstate() const { return last_sqlstate_; }
 

@@ -20,7 +20,7 @@ class lock_holder {
  public:
   explicit lock_holder(pg_connection& c) : c_(&c) {}
   ~lock_holder() {
-    if (c_) (void)c_->exec("release schema lock", "ROLLBACK");
+    if (c_) c_->rollback();
   }
   result<void> release() {
     auto r = c_->exec("release schema lock", "COMMIT");
@@ -84,7 +84,7 @@ result<void> write_state(pg_connection& c, std::int64_t version, bool dirty) {
   return {};
 }
 
-result<void> apply(pg_connection& c, const store::migration& m) {
+result<void> apply(pg_connection& c, const schema::migration& m) {
   if (auto r = write_state(c, m.version, true); !r) return r;
   const auto statements = split_sql_statements(m.up_sql);
   for (std::size_t i = 0; i < statements.size(); ++i) {
@@ -99,7 +99,7 @@ result<void> apply(pg_connection& c, const store::migration& m) {
 
 }  // namespace
 
-result<std::int64_t> migrate_pg(const pg_connect_options& opts, const std::vector<store::migration>& migrations) {
+result<std::int64_t> migrate_pg(const pg_connect_options& opts, const std::vector<schema::migration>& migrations) {
   // DDL on a large table may take longer than any statement timeout meant
   // for feed queries.
   pg_connect_options admin = opts;
@@ -127,7 +127,7 @@ result<std::int64_t> migrate_pg(const pg_connect_options& opts, const std::vecto
                                "repair the schema, then set dirty = false",
                                state->version));
     auto next = std::find_if(migrations.begin(), migrations.end(),
-                             [&](const store::migration& m) { return m.version > state->version; });
+                             [&](const schema::migration& m) { return m.version > state->version; });
     if (next == migrations.end()) {
       if (auto r = lock.release(); !r) return r.err();
       return state->version;

@@ -36,7 +36,7 @@ namespace feed {
 
 // Applies the migrations newer than the recorded version; returns the
 // version the database is at afterwards.
-result<std::int64_t> migrate_pg(const pg_connect_options& opts, const std::vector<store::migration>& migrations);
+result<std::int64_t> migrate_pg(const pg_connect_options& opts, const std::vector<schema::migration>& migrations);
 
 // Splits SQL text into statements at top-level semicolons, skipping those in
 // quotes ('', "", E'', $tag$), comments (--, /* */). Statements that are only

@@ -6,8 +6,8 @@
 
 #include "store/migration.h"
 
-namespace feed::store {
+namespace feed::schema {
 
 const std::vector<migration_file>& pg_migration_files();
 
-}  // namespace feed::store
+}  // namespace feed::schema

@@ -133,7 +133,7 @@ class transaction {
  public:
   explicit transaction(pg_connection& c) : c_(&c) {}
   ~transaction() {
-    if (c_ && c_->healthy() && !c_->idle()) (void)c_->exec("rollback", "ROLLBACK");
+    if (c_) c_->rollback();
   }
   result<void> commit() {
     auto r = c_->exec("commit", "COMMIT");
@@ -158,7 +158,7 @@ result<prepared_batch> prepare_batch(std::span<const message> batch) {
   std::unordered_map<std::string, std::size_t> seen;
   for (const auto& m : batch) {
     auto id = canonical_uuid(m.id);
-    if (!id) return error(errc::invalid_input, fmt::format("postgres: message id "{}" is not a UUID", m.id));
+    if (!id) return error(errc::invalid_input, fmt::format("postgres: message id \"{}\" is not a UUID", m.id));
     if (m.user_id.find('\0') != std::string::npos || m.content.find('\0') != std::string::npos)
       return error(errc::invalid_input, fmt::format("postgres: message {} contains a NUL byte", *id));
     if (seen.emplace(*id, p.unique.size()).second) {
@@ -245,7 +245,7 @@ pg_store::pg_store(const pg_options& opts)
 
 result<std::unique_ptr<pg_store>> pg_store::open(const pg_options& opts) {
   if (opts.pool_size == 0) return error(errc::invalid_input, "postgres: pool_size must be at least 1");
-  auto migrations = store::collect_migrations(store::pg_migration_files());
+  auto migrations = schema::collect_migrations(schema::pg_migration_files());
   if (!migrations) return migrations.err();
   auto version = migrate_pg(connect_options(opts), *migrations);
   if (!version) return version.err();

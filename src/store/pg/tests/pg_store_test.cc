@@ -45,6 +45,17 @@ message make_message(std::string user, std::string content, timestamp at = micro
   return message{random_message_id(), std::move(user), std::move(content), at, seq_t{0}};
 }
 
+read_query query(std::int64_t after, std::optional<std::int64_t> up_to = {}, std::size_t limit = 100,
+                 bool newest_first = false, std::optional<std::string> user_id = {}) {
+  read_query q;
+  q.after = seq_t{after};
+  if (up_to) q.up_to = seq_t{*up_to};
+  q.limit = limit;
+  q.newest_first = newest_first;
+  q.user_id = std::move(user_id);
+  return q;
+}
+
 // A port on 127.0.0.1 nobody listens on: bound, then released.
 int closed_port() {
   const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
@@ -163,7 +174,7 @@ TEST_F(pg_store_test, migrates_an_empty_database) {
 
 TEST_F(pg_store_test, upgrades_a_database_laid_out_by_the_reference) {
   // The reference's migration 1, applied the way golang-migrate does.
-  const auto& files = store::pg_migration_files();
+  const auto& files = schema::pg_migration_files();
   auto up1 = std::find_if(files.begin(), files.end(),
                           [](const auto& f) { return f.name == "000001_create_messages_table.up.sql"; });
   ASSERT_NE(up1, files.end());
@@ -293,6 +304,37 @@ TEST_F(pg_store_test, concurrent_batches_get_gapless_seqs) {
   EXPECT_EQ(s2->max_seq()->value(), total);
 }
 
+TEST_F(pg_store_test, serialization_failures_are_retried) {
+  // Under SERIALIZABLE, PostgreSQL behaves like CockroachDB: a writer that
+  // waited for the counter row fails with SQLSTATE 40001 and insert_batch
+  // must run its transaction again.
+  sql("ALTER DATABASE " + db_name_ + " SET default_transaction_isolation = 'serializable'");
+  auto o = options();
+  o.max_tx_attempts = 100;
+  auto opened = pg_store::open(o);
+  ASSERT_TRUE(opened) << opened.err().message;
+  pg_store& s = **opened;
+  constexpr int threads = 4, batches = 10, per_batch = 5;
+  std::vector<std::thread> pool;
+  for (int t = 0; t < threads; ++t)
+    pool.emplace_back([&] {
+      for (int b = 0; b < batches; ++b) {
+        std::vector<message> batch;
+        for (int i = 0; i < per_batch; ++i) batch.push_back(make_message("u", "x"));
+        auto r = s.insert_batch(batch);
+        EXPECT_TRUE(r) << r.err().message;
+      }
+    });
+  for (auto& th : pool) th.join();
+  constexpr int total = threads * batches * per_batch;
+  read_query all;
+  all.limit = total + 1;
+  auto rows = s.read(all);
+  ASSERT_TRUE(rows) << rows.err().message;
+  ASSERT_EQ(rows->size(), static_cast<std::size_t>(total));
+  for (int i = 0; i < total; ++i) EXPECT_EQ((*rows)[i].seq.value(), i + 1);
+}
+
 TEST_F(pg_store_test, read_filters_and_orders) {
   auto s = open_store();
   ASSERT_TRUE(s);
@@ -310,17 +352,17 @@ TEST_F(pg_store_test, read_filters_and_orders) {
   };
   using v = std::vector<std::int64_t>;
   EXPECT_EQ(seqs({}), (v{1, 2, 3, 4, 5, 6, 7, 8, 9, 10}));
-  EXPECT_EQ(seqs({.after = seq_t{7}}), (v{8, 9, 10}));
-  EXPECT_EQ(seqs({.after = seq_t{2}, .up_to = seq_t{5}}), (v{3, 4, 5}));
-  EXPECT_EQ(seqs({.limit = 3}), (v{1, 2, 3}));
-  EXPECT_EQ(seqs({.limit = 0}), v{});
-  EXPECT_EQ(seqs({.limit = 3, .newest_first = true}), (v{10, 9, 8}));
-  EXPECT_EQ(seqs({.up_to = seq_t{6}, .limit = 2, .newest_first = true}), (v{6, 5}));
-  EXPECT_EQ(seqs({.user_id = "odd"}), (v{2, 4, 6, 8, 10}));
-  EXPECT_EQ(seqs({.after = seq_t{2}, .up_to = seq_t{8}, .limit = 2, .newest_first = true, .user_id = "even"}),
+  EXPECT_EQ(seqs(query(7)), (v{8, 9, 10}));
+  EXPECT_EQ(seqs(query(2, 5)), (v{3, 4, 5}));
+  EXPECT_EQ(seqs(query(0, {}, 3)), (v{1, 2, 3}));
+  EXPECT_EQ(seqs(query(0, {}, 0)), v{});
+  EXPECT_EQ(seqs(query(0, {}, 3, true)), (v{10, 9, 8}));
+  EXPECT_EQ(seqs(query(0, 6, 2, true)), (v{6, 5}));
+  EXPECT_EQ(seqs(query(0, {}, 100, false, "odd")), (v{2, 4, 6, 8, 10}));
+  EXPECT_EQ(seqs(query(2, 8, 2, true, "even")),
             (v{7, 5}));
-  EXPECT_EQ(seqs({.user_id = "nobody"}), v{});
-  auto r = s->read({.after = seq_t{9}});
+  EXPECT_EQ(seqs(query(0, {}, 100, false, "nobody")), v{});
+  auto r = s->read(query(9));
   ASSERT_TRUE(r);
   ASSERT_EQ(r->size(), 1u);
   EXPECT_EQ((*r)[0].content, "m10");
