@@ -37,7 +37,7 @@ EOF
 # The newest installed server version's binaries; Debian keeps them off PATH.
 find_bindir() {
   local d
-  for d in $(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -t/ -k4 -V -r); do
+  for d in $(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -t/ -k5 -V -r); do
     if [[ -x $d/initdb && -x $d/pg_ctl && -x $d/postgres ]]; then
       echo "$d"
       return 0

@@ -251,6 +251,35 @@ TEST_F(pg_store_test, insert_is_idempotent_by_id) {
   EXPECT_EQ(sql_value("SELECT last_seq FROM feed_sequence"), "3");
 }
 
+TEST_F(pg_store_test, large_batches_mix_new_and_stored) {
+  auto s = open_store();
+  ASSERT_TRUE(s);
+  std::vector<message> first;
+  for (int i = 0; i < 1000; ++i) first.push_back(make_message(fmt::format("u{}", i % 7), fmt::format("m{}", i)));
+  const auto start = std::chrono::steady_clock::now();
+  auto r1 = s->insert_batch(first);
+  const auto took = std::chrono::steady_clock::now() - start;
+  ASSERT_TRUE(r1) << r1.err().message;
+  ASSERT_EQ(r1->size(), 1000u);
+  for (int i = 0; i < 1000; ++i) EXPECT_EQ((*r1)[i].seq.value(), i + 1);
+  // Arrays, not a round trip per row: generous bound for a loaded machine.
+  EXPECT_LT(took, 5s);
+
+  // Every other message again, interleaved with new ones.
+  std::vector<message> second;
+  for (int i = 0; i < 1000; ++i) second.push_back(i % 2 ? make_message("new", fmt::format("n{}", i)) : first[i]);
+  auto r2 = s->insert_batch(second);
+  ASSERT_TRUE(r2) << r2.err().message;
+  ASSERT_EQ(r2->size(), 1000u);
+  for (int i = 0; i < 500; ++i) {
+    EXPECT_EQ((*r2)[i].seq.value(), 2 * i + 1);  // the stored ones, oldest first
+    EXPECT_EQ((*r2)[i].id, first[2 * i].id);
+    EXPECT_EQ((*r2)[500 + i].seq.value(), 1001 + i);  // then the new ones, in batch order
+    EXPECT_EQ((*r2)[500 + i].id, second[2 * i + 1].id);
+  }
+  EXPECT_EQ(s->max_seq()->value(), 1500);
+}
+
 TEST_F(pg_store_test, concurrent_batches_get_gapless_seqs) {
   // Two store instances (as two feed-api processes) with two writer threads
   // each: 4 threads x 50 batches x 20 messages.
