@@ -245,35 +245,26 @@ result<void> kafka_consumer::commit(const batch& b) {
   }
 
   kafka_queue q(rd_kafka_queue_new(rk_.get()));
-  if (const auto err = rd_kafka_commit_queue(rk_.get(), offsets.get(), q.get(), nullptr, nullptr)) {
-    if (rebalance_error(err)) {
-      spdlog::info("kafka consumer: commit refused during a rebalance ({}); records will be re-delivered",
-                   rd_kafka_err2name(err));
-    } else {
-      ++stats_.commit_failures;
-      return kafka_error(err, "committing offsets");
-    }
-  } else {
+  rd_kafka_resp_err_t err = rd_kafka_commit_queue(rk_.get(), offsets.get(), q.get(), nullptr, nullptr);
+  if (!err) {
     kafka_event ev(rd_kafka_queue_poll(q.get(), to_ms(options_.commit_timeout)));
     if (!ev) {
       ++stats_.commit_failures;
-      return error(errc::timeout, fmt::format("offset commit not answered within {} ms", options_.commit_timeout.count()));
+      return error(errc::timeout,
+                   fmt::format("offset commit not answered within {} ms", options_.commit_timeout.count()));
     }
-    auto err = rd_kafka_event_error(ev.get());
-    if (!err) {
-      if (const auto* parts = rd_kafka_event_topic_partition_list(ev.get())) {
-        for (int i = 0; i < parts->cnt && !err; ++i) err = parts->elems[i].err;
-      }
-    }
-    if (err == RD_KAFKA_RESP_ERR__NO_OFFSET) {
-      err = RD_KAFKA_RESP_ERR_NO_ERROR;  // nothing new to commit
-    } else if (err && rebalance_error(err)) {
-      spdlog::info("kafka consumer: commit refused during a rebalance ({}); records will be re-delivered",
-                   rd_kafka_err2name(err));
-    } else if (err) {
-      ++stats_.commit_failures;
-      return kafka_error(err, "committing offsets");
-    }
+    err = rd_kafka_event_error(ev.get());
+    if (const auto* parts = rd_kafka_event_topic_partition_list(ev.get()))
+      for (int i = 0; i < parts->cnt && !err; ++i) err = parts->elems[i].err;
+  }
+  if (err == RD_KAFKA_RESP_ERR__NO_OFFSET) {
+    // Nothing new to commit.
+  } else if (rebalance_error(err)) {
+    spdlog::info("kafka consumer: commit refused during a rebalance ({}); records will be re-delivered",
+                 rd_kafka_err2name(err));
+  } else if (err) {
+    ++stats_.commit_failures;
+    return kafka_error(err, "committing offsets");
   }
 
   ++stats_.commits;

@@ -1,5 +1,7 @@
 #include "queue/kafka/kafka_subscriber.h"
 
+#include <thread>
+
 #include <fmt/format.h>
 
 #include "base/log.h"
@@ -8,6 +10,34 @@
 #include "queue/kafka/topics.h"
 
 namespace feed {
+
+namespace {
+
+// A topic created a moment ago is in the metadata before its partitions
+// have settled on their leader; those answers are worth asking again.
+bool settling(rd_kafka_resp_err_t err) {
+  return err == RD_KAFKA_RESP_ERR_NOT_LEADER_FOR_PARTITION || err == RD_KAFKA_RESP_ERR_LEADER_NOT_AVAILABLE ||
+         err == RD_KAFKA_RESP_ERR_UNKNOWN_TOPIC_OR_PART || err == RD_KAFKA_RESP_ERR__UNKNOWN_PARTITION ||
+         err == RD_KAFKA_RESP_ERR_OFFSET_NOT_AVAILABLE || err == RD_KAFKA_RESP_ERR_FENCED_LEADER_EPOCH;
+}
+
+result<std::int64_t> end_offset(rd_kafka_t* rk, const std::string& topic, std::int32_t partition,
+                                std::chrono::milliseconds bound) {
+  const auto deadline = std::chrono::steady_clock::now() + bound;
+  for (int attempt = 0;; ++attempt) {
+    const auto left =
+        std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now());
+    std::int64_t low = 0, high = 0;
+    const auto err = rd_kafka_query_watermark_offsets(rk, topic.c_str(), partition, &low, &high,
+                                                      std::max(to_ms(left), 1));
+    if (!err) return high;
+    if (!settling(err) || left.count() <= 0 || attempt >= 100)
+      return kafka_error(err, fmt::format("end offset of {}[{}]", topic, partition));
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  }
+}
+
+}  // namespace
 
 kafka_subscriber::kafka_subscriber(const kafka_options& options, processed_handler handler, std::size_t max_batch)
     : options_(options), handler_(std::move(handler)), max_batch_(std::max<std::size_t>(max_batch, 1)) {}
@@ -37,11 +67,9 @@ result<void> kafka_subscriber::start() {
   for (const std::int32_t p : *partitions) {
     // An explicit end offset instead of OFFSET_END, which librdkafka resolves
     // lazily: a message stored right after start() returns would be missed.
-    std::int64_t low = 0, high = 0;
-    const auto err = rd_kafka_query_watermark_offsets(rk->get(), options_.processed_topic.c_str(), p, &low, &high,
-                                                      to_ms(options_.admin_timeout));
-    if (err) return kafka_error(err, fmt::format("end offset of {}[{}]", options_.processed_topic, p));
-    rd_kafka_topic_partition_list_add(assignment.get(), options_.processed_topic.c_str(), p)->offset = high;
+    auto high = end_offset(rk->get(), options_.processed_topic, p, options_.admin_timeout);
+    if (!high) return high.err();
+    rd_kafka_topic_partition_list_add(assignment.get(), options_.processed_topic.c_str(), p)->offset = *high;
   }
   if (const auto err = rd_kafka_assign(rk->get(), assignment.get()))
     return kafka_error(err, fmt::format("assigning {}", options_.processed_topic));

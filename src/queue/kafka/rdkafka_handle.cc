@@ -145,7 +145,6 @@ errc errc_for(rd_kafka_resp_err_t err) noexcept {
     case RD_KAFKA_RESP_ERR__DESTROY: return errc::shutting_down;
     case RD_KAFKA_RESP_ERR__INVALID_ARG:
     case RD_KAFKA_RESP_ERR_MSG_SIZE_TOO_LARGE:
-    case RD_KAFKA_RESP_ERR__MSG_SIZE_TOO_LARGE:
     case RD_KAFKA_RESP_ERR_INVALID_MSG: return errc::invalid_input;
     default: return errc::unavailable;
   }

@@ -1,2 +1,484 @@
-// placeholder
+// Kafka backends against a real broker whose address is in
+// FEED_TEST_KAFKA_BROKERS (start one with scripts/kafka.sh). Every test uses
+// its own topics and group, so tests may share one broker and rerun on it.
+// The unreachable-broker tests need no broker and always run.
 #include <gtest/gtest.h>
+
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <condition_variable>
+#include <cstdlib>
+#include <future>
+#include <map>
+#include <mutex>
+#include <set>
+#include <thread>
+
+#include "model/envelope.h"
+#include "model/message_id.h"
+#include "queue/kafka/kafka_consumer.h"
+#include "queue/kafka/kafka_processed_sink.h"
+#include "queue/kafka/kafka_publisher.h"
+#include "queue/kafka/kafka_subscriber.h"
+#include "queue/kafka/topics.h"
+#include "store/store.h"
+#include "worker/worker.h"
+
+namespace feed {
+namespace {
+
+using namespace std::chrono_literals;
+using clock = std::chrono::steady_clock;
+
+message make_message(const std::string& user, int n) {
+  return message{random_message_id(), user, "post " + std::to_string(n), now_utc(), seq_t{0}};
+}
+
+// Options for one test: fresh topic and group names, short bounds.
+kafka_options test_options(const std::string& brokers) {
+  const std::string tag = random_message_id().substr(0, 8);
+  kafka_options o;
+  o.brokers = brokers;
+  o.client_id = "feed-test";
+  o.group_id = "test-group-" + tag;
+  o.events_topic = "test-events-" + tag;
+  o.processed_topic = "test-processed-" + tag;
+  o.linger = 2ms;
+  o.delivery_timeout = 10s;
+  o.session_timeout = 6s;
+  o.flush_timeout = 5s;
+  return o;
+}
+
+// Publishes and waits for every delivery report; returns the errors seen.
+std::vector<std::error_code> publish_all(kafka_publisher& pub, const std::vector<message>& msgs) {
+  std::vector<std::promise<std::error_code>> done(msgs.size());
+  std::vector<std::future<std::error_code>> results;
+  for (auto& d : done) results.push_back(d.get_future());
+  for (std::size_t i = 0; i < msgs.size(); ++i)
+    pub.publish(msgs[i], [p = &done[i]](std::error_code ec) { p->set_value(ec); });
+  std::vector<std::error_code> errors;
+  for (auto& r : results) {
+    if (r.wait_for(30s) != std::future_status::ready) {
+      errors.push_back(errc::timeout);
+      continue;
+    }
+    if (auto ec = r.get()) errors.push_back(ec);
+  }
+  return errors;
+}
+
+// Polls until `want` messages arrived or `bound` passed; commits each batch
+// when asked. Returns the messages in arrival order.
+std::vector<message> drain(kafka_consumer& c, std::size_t want, bool commit, std::chrono::milliseconds bound = 30s) {
+  std::vector<message> got;
+  const auto deadline = clock::now() + bound;
+  while (got.size() < want && clock::now() < deadline) {
+    auto b = c.poll(100, 200ms);
+    EXPECT_TRUE(b) << b.err().message;
+    if (!b) break;
+    if (commit && !b->messages.empty()) {
+      auto r = c.commit(*b);
+      EXPECT_TRUE(r) << r.err().message;
+    }
+    got.insert(got.end(), b->messages.begin(), b->messages.end());
+  }
+  return got;
+}
+
+std::set<std::string> ids(const std::vector<message>& msgs) {
+  std::set<std::string> out;
+  for (const auto& m : msgs) out.insert(m.id);
+  return out;
+}
+
+// Writes raw records, for payloads our own producers never make.
+void produce_raw(const kafka_options& o, const std::string& topic, const std::string& key, const std::string& value) {
+  auto rk = make_handle(RD_KAFKA_PRODUCER, o, "raw", {{"acks", "all"}});
+  ASSERT_TRUE(rk) << rk.err().message;
+  ASSERT_EQ(rd_kafka_producev(rk->get(), RD_KAFKA_V_TOPIC(topic.c_str()), RD_KAFKA_V_KEY(key.data(), key.size()),
+                              RD_KAFKA_V_VALUE(const_cast<char*>(value.data()), value.size()),
+                              RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY), RD_KAFKA_V_END),
+            RD_KAFKA_RESP_ERR_NO_ERROR);
+  ASSERT_EQ(rd_kafka_flush(rk->get(), 10000), RD_KAFKA_RESP_ERR_NO_ERROR);
+}
+
+class KafkaBroker : public testing::Test {
+ protected:
+  void SetUp() override {
+    const char* brokers = std::getenv("FEED_TEST_KAFKA_BROKERS");
+    if (!brokers || !*brokers)
+      GTEST_SKIP() << "FEED_TEST_KAFKA_BROKERS is not set; start a broker with "
+                      "`scripts/kafka.sh start DIR PORT` and export its address to run this test";
+    options_ = test_options(brokers);
+  }
+  kafka_options options_;
+};
+
+TEST_F(KafkaBroker, EnsureTopicsCreatesThemOnceWithTheConfiguredPartitions) {
+  options_.events_partitions = 3;
+  options_.processed_partitions = 2;
+  options_.dead_letter_topic = options_.events_topic + "-dead";
+  auto r = ensure_topics(options_);
+  ASSERT_TRUE(r) << r.err().message;
+  auto again = ensure_topics(options_);  // already there: still success
+  ASSERT_TRUE(again) << again.err().message;
+
+  auto rk = make_handle(RD_KAFKA_PRODUCER, options_, "probe", {});
+  ASSERT_TRUE(rk);
+  auto events = topic_partitions(rk->get(), options_.events_topic, 5s);
+  auto processed = topic_partitions(rk->get(), options_.processed_topic, 5s);
+  auto dead = topic_partitions(rk->get(), options_.dead_letter_topic, 5s);
+  ASSERT_TRUE(events && processed && dead);
+  EXPECT_EQ(events->size(), 3u);
+  EXPECT_EQ(processed->size(), 2u);
+  EXPECT_EQ(dead->size(), 1u);
+  auto missing = topic_partitions(rk->get(), options_.events_topic + "-nope", 5s);
+  EXPECT_FALSE(missing);
+}
+
+TEST_F(KafkaBroker, PublisherIsReadyOnlyWhenItsTopicExists) {
+  auto pub = kafka_publisher::create(options_);
+  ASSERT_TRUE(pub) << pub.err().message;
+  EXPECT_FALSE((*pub)->ready());
+  ASSERT_TRUE(ensure_topics(options_));
+  options_.ready_cache = 0ms;
+  auto fresh = kafka_publisher::create(options_);
+  ASSERT_TRUE(fresh);
+  auto ready = (*fresh)->ready();
+  EXPECT_TRUE(ready) << ready.err().message;
+}
+
+TEST_F(KafkaBroker, CommittedMessagesAreNotRedeliveredButUncommittedOnesAre) {
+  options_.events_partitions = 3;
+  ASSERT_TRUE(ensure_topics(options_));
+  auto pub = kafka_publisher::create(options_);
+  ASSERT_TRUE(pub) << pub.err().message;
+
+  std::vector<message> first, second;
+  for (int i = 0; i < 30; ++i) first.push_back(make_message("user-" + std::to_string(i % 4), i));
+  for (int i = 0; i < 20; ++i) second.push_back(make_message("user-" + std::to_string(i % 4), 100 + i));
+
+  EXPECT_TRUE(publish_all(**pub, first).empty());
+  {
+    auto c = kafka_consumer::create(options_);
+    ASSERT_TRUE(c) << c.err().message;
+    auto got = drain(**c, first.size(), /*commit=*/true);
+    ASSERT_EQ(ids(got), ids(first));
+    // Each author's messages arrive in publish order (one key, one partition).
+    std::map<std::string, std::vector<std::string>> sent, seen;
+    for (const auto& m : first) sent[m.user_id].push_back(m.id);
+    for (const auto& m : got) seen[m.user_id].push_back(m.id);
+    EXPECT_EQ(seen, sent);
+    EXPECT_EQ(got.front().content.substr(0, 5), "post ");
+
+    EXPECT_TRUE(publish_all(**pub, second).empty());
+    auto uncommitted = drain(**c, second.size(), /*commit=*/false);
+    ASSERT_EQ(ids(uncommitted), ids(second));
+    EXPECT_GE((*c)->stats().commits.load(), 1u);
+  }
+  auto c = kafka_consumer::create(options_);
+  ASSERT_TRUE(c) << c.err().message;
+  auto again = drain(**c, second.size(), /*commit=*/true);
+  EXPECT_EQ(ids(again), ids(second));
+  // Nothing else trickles in: the first round stays committed.
+  auto extra = drain(**c, 1, false, 2s);
+  EXPECT_TRUE(extra.empty()) << extra.size() << " unexpected messages";
+}
+
+TEST_F(KafkaBroker, PoisonRecordIsSkippedCountedAndDeadLettered) {
+  options_.events_partitions = 1;  // one partition: the poison sits in front of the valid message
+  options_.dead_letter_topic = options_.events_topic + "-dead";
+  ASSERT_TRUE(ensure_topics(options_));
+  produce_raw(options_, options_.events_topic, "mallory", "this is not JSON");
+  produce_raw(options_, options_.events_topic, "mallory", R"({"data": {"id": 1}})");
+  auto pub = kafka_publisher::create(options_);
+  ASSERT_TRUE(pub);
+  const message good = make_message("alice", 1);
+  EXPECT_TRUE(publish_all(**pub, {good}).empty());
+
+  auto c = kafka_consumer::create(options_);
+  ASSERT_TRUE(c) << c.err().message;
+  auto got = drain(**c, 1, /*commit=*/true);
+  ASSERT_EQ(got.size(), 1u);
+  EXPECT_EQ(got[0].id, good.id);
+  EXPECT_EQ((*c)->stats().undecodable.load(), 2u);
+  EXPECT_EQ((*c)->stats().dead_lettered.load(), 2u);  // the commit waited for the copies
+
+  // The copies keep the original bytes.
+  kafka_options dl = options_;
+  dl.events_topic = options_.dead_letter_topic;
+  dl.dead_letter_topic.clear();
+  dl.group_id += "-dead-reader";
+  auto reader = kafka_consumer::create(dl);
+  ASSERT_TRUE(reader);
+  const auto deadline = clock::now() + 15s;
+  while ((*reader)->stats().undecodable.load() < 2 && clock::now() < deadline) {
+    auto b = (*reader)->poll(10, 200ms);
+    ASSERT_TRUE(b);
+    EXPECT_TRUE(b->messages.empty());
+  }
+  EXPECT_EQ((*reader)->stats().undecodable.load(), 2u);
+}
+
+TEST_F(KafkaBroker, SinkAndSubscriberDeliverEveryMessageWithSeqAcrossPartitions) {
+  options_.processed_partitions = 3;
+  ASSERT_TRUE(ensure_topics(options_));
+
+  std::mutex mu;
+  std::condition_variable cv;
+  std::vector<message> received;
+  kafka_subscriber sub(options_, [&](std::vector<message> batch) {
+    std::lock_guard lock(mu);
+    received.insert(received.end(), batch.begin(), batch.end());
+    cv.notify_all();
+  });
+  auto started = sub.start();
+  ASSERT_TRUE(started) << started.err().message;
+
+  auto sink = kafka_processed_sink::create(options_);
+  ASSERT_TRUE(sink) << sink.err().message;
+  std::vector<message> stored;
+  for (int i = 1; i <= 60; ++i) {
+    message m = make_message("user-" + std::to_string(i % 7), i);
+    m.seq = seq_t{i};
+    stored.push_back(m);
+  }
+  for (std::size_t i = 0; i < stored.size(); i += 20) {
+    auto r = (*sink)->publish(std::span(stored).subspan(i, 20));
+    ASSERT_TRUE(r) << r.err().message;
+  }
+  // A record without seq is skipped, not delivered.
+  produce_raw(options_, options_.processed_topic, "x", encode_envelope(make_message("x", 0), event_message_created, false));
+
+  std::unique_lock lock(mu);
+  cv.wait_for(lock, 30s, [&] { return received.size() >= stored.size(); });
+  std::set<std::int64_t> seqs;
+  for (const auto& m : received) seqs.insert(m.seq.value());
+  EXPECT_EQ(received.size(), stored.size());
+  EXPECT_EQ(seqs.size(), stored.size());
+  EXPECT_EQ(*seqs.begin(), 1);
+  EXPECT_EQ(*seqs.rbegin(), 60);
+  EXPECT_EQ(ids(received), ids(stored));
+  lock.unlock();
+
+  const auto deadline = clock::now() + 10s;
+  while (sub.stats().without_seq.load() == 0 && clock::now() < deadline) std::this_thread::sleep_for(20ms);
+  EXPECT_EQ(sub.stats().without_seq.load(), 1u);
+  EXPECT_EQ((*sink)->published(), stored.size());
+
+  // Records on every partition: keys spread over them.
+  auto rk = make_handle(RD_KAFKA_PRODUCER, options_, "probe", {});
+  ASSERT_TRUE(rk);
+  int used = 0;
+  for (int p = 0; p < 3; ++p) {
+    std::int64_t lo = 0, hi = 0;
+    ASSERT_EQ(rd_kafka_query_watermark_offsets(rk->get(), options_.processed_topic.c_str(), p, &lo, &hi, 5000),
+              RD_KAFKA_RESP_ERR_NO_ERROR);
+    used += hi > 0;
+  }
+  EXPECT_GE(used, 2);
+  sub.stop();
+}
+
+TEST_F(KafkaBroker, SubscriberStartsAtTheEnd) {
+  options_.processed_partitions = 2;
+  ASSERT_TRUE(ensure_topics(options_));
+  auto sink = kafka_processed_sink::create(options_);
+  ASSERT_TRUE(sink);
+  message old = make_message("u", 0);
+  old.seq = seq_t{1};
+  ASSERT_TRUE((*sink)->publish(std::span(&old, 1)));
+
+  std::mutex mu;
+  std::vector<message> received;
+  kafka_subscriber sub(options_, [&](std::vector<message> batch) {
+    std::lock_guard lock(mu);
+    received.insert(received.end(), batch.begin(), batch.end());
+  });
+  ASSERT_TRUE(sub.start());
+  message fresh = make_message("u", 1);
+  fresh.seq = seq_t{2};
+  ASSERT_TRUE((*sink)->publish(std::span(&fresh, 1)));
+  const auto deadline = clock::now() + 20s;
+  for (;;) {
+    {
+      std::lock_guard lock(mu);
+      if (!received.empty() || clock::now() > deadline) break;
+    }
+    std::this_thread::sleep_for(20ms);
+  }
+  std::this_thread::sleep_for(300ms);
+  std::lock_guard lock(mu);
+  ASSERT_EQ(received.size(), 1u);
+  EXPECT_EQ(received[0].id, fresh.id);
+}
+
+// A store good enough for the worker: idempotent by id, gapless seq.
+class fake_store final : public store {
+ public:
+  result<std::vector<message>> insert_batch(std::span<const message> batch) override {
+    std::lock_guard lock(mu_);
+    std::vector<message> out;
+    for (message m : batch) {
+      auto [it, fresh] = seqs_.try_emplace(m.id, seq_t{static_cast<std::int64_t>(seqs_.size()) + 1});
+      m.seq = it->second;
+      out.push_back(m);
+    }
+    std::sort(out.begin(), out.end(), [](const message& a, const message& b) { return a.seq < b.seq; });
+    return out;
+  }
+  result<std::vector<message>> read(const read_query&) override { return std::vector<message>{}; }
+  result<seq_t> max_seq() override {
+    std::lock_guard lock(mu_);
+    return seq_t{static_cast<std::int64_t>(seqs_.size())};
+  }
+  result<void> ping() override { return {}; }
+
+ private:
+  std::mutex mu_;
+  std::map<std::string, seq_t> seqs_;  // GUARDED_BY(mu_)
+};
+
+TEST_F(KafkaBroker, WorkerMovesMessagesFromPublisherToSubscriber) {
+  ASSERT_TRUE(ensure_topics(options_));
+  std::mutex mu;
+  std::vector<message> received;
+  kafka_subscriber sub(options_, [&](std::vector<message> batch) {
+    std::lock_guard lock(mu);
+    received.insert(received.end(), batch.begin(), batch.end());
+  });
+  ASSERT_TRUE(sub.start());
+
+  auto pub = kafka_publisher::create(options_);
+  auto in = kafka_consumer::create(options_);
+  auto out = kafka_processed_sink::create(options_);
+  ASSERT_TRUE(pub && in && out);
+  fake_store db;
+  worker w(**in, db, **out, worker_options{});
+  w.start();
+
+  std::vector<message> msgs;
+  for (int i = 0; i < 50; ++i) msgs.push_back(make_message("user-" + std::to_string(i % 5), i));
+  EXPECT_TRUE(publish_all(**pub, msgs).empty());
+
+  const auto deadline = clock::now() + 30s;
+  for (;;) {
+    {
+      std::lock_guard lock(mu);
+      if (received.size() >= msgs.size() || clock::now() > deadline) break;
+    }
+    std::this_thread::sleep_for(20ms);
+  }
+  (*in)->close();
+  w.stop(clock::now() + 5s);
+  sub.stop();
+  std::lock_guard lock(mu);
+  EXPECT_EQ(ids(received), ids(msgs));
+  std::set<std::int64_t> seqs;
+  for (const auto& m : received) seqs.insert(m.seq.value());
+  EXPECT_EQ(seqs.size(), msgs.size());
+  EXPECT_EQ(*seqs.rbegin(), static_cast<std::int64_t>(msgs.size()));
+}
+
+// A port nothing listens on: bound, read back, closed.
+int closed_port() {
+  const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  socklen_t len = sizeof addr;
+  if (::bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0 ||
+      ::getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len) != 0) {
+    ::close(fd);
+    return 1;
+  }
+  ::close(fd);
+  return ntohs(addr.sin_port);
+}
+
+kafka_options unreachable_options() {
+  kafka_options o = test_options("127.0.0.1:" + std::to_string(closed_port()));
+  o.delivery_timeout = 2s;
+  o.request_timeout = 1s;
+  o.admin_timeout = 2s;
+  o.ready_timeout = 500ms;
+  o.flush_timeout = 1s;
+  return o;
+}
+
+TEST(KafkaUnreachable, PublishFailsWithinTheDeliveryBound) {
+  const kafka_options o = unreachable_options();
+  auto pub = kafka_publisher::create(o);
+  ASSERT_TRUE(pub) << pub.err().message;
+  const auto start = clock::now();
+  auto errors = publish_all(**pub, {make_message("a", 1), make_message("b", 2)});
+  const auto took = clock::now() - start;
+  ASSERT_EQ(errors.size(), 2u);
+  for (auto ec : errors) EXPECT_TRUE(ec == errc::timeout || ec == errc::unavailable) << ec.message();
+  EXPECT_LT(took, o.delivery_timeout + 3s);
+
+  const auto probe = clock::now();
+  auto ready = (*pub)->ready();
+  EXPECT_FALSE(ready);
+  EXPECT_LT(clock::now() - probe, o.ready_timeout + 1s);
+
+  const auto stopping = clock::now();
+  (*pub)->stop();
+  EXPECT_LT(clock::now() - stopping, o.flush_timeout + 2s);
+  std::promise<std::error_code> after;
+  (*pub)->publish(make_message("c", 3), [&](std::error_code ec) { after.set_value(ec); });
+  EXPECT_EQ(after.get_future().get(), errc::shutting_down);
+}
+
+TEST(KafkaUnreachable, StopFailsQueuedMessagesWithShuttingDown) {
+  kafka_options o = unreachable_options();
+  o.delivery_timeout = 60s;  // longer than the flush bound: stop() must give up first
+  auto pub = kafka_publisher::create(o);
+  ASSERT_TRUE(pub);
+  std::promise<std::error_code> done;
+  (*pub)->publish(make_message("a", 1), [&](std::error_code ec) { done.set_value(ec); });
+  const auto start = clock::now();
+  (*pub)->stop();
+  EXPECT_LT(clock::now() - start, o.flush_timeout + 7s);
+  auto f = done.get_future();
+  ASSERT_EQ(f.wait_for(0s), std::future_status::ready);
+  EXPECT_EQ(f.get(), errc::shutting_down);
+}
+
+TEST(KafkaUnreachable, SinkEnsureTopicsAndSubscriberFailWithinBounds) {
+  const kafka_options o = unreachable_options();
+  auto start = clock::now();
+  auto topics = ensure_topics(o);
+  EXPECT_FALSE(topics);
+  EXPECT_LT(clock::now() - start, o.admin_timeout * 2 + 3s);
+
+  auto sink = kafka_processed_sink::create(o);
+  ASSERT_TRUE(sink);
+  message m = make_message("a", 1);
+  m.seq = seq_t{1};
+  start = clock::now();
+  auto r = (*sink)->publish(std::span(&m, 1));
+  ASSERT_FALSE(r);
+  EXPECT_TRUE(r.err().is(errc::unavailable)) << r.err().message;
+  EXPECT_LT(clock::now() - start, o.delivery_timeout + 3s);
+
+  kafka_subscriber sub(o, [](std::vector<message>) {});
+  start = clock::now();
+  EXPECT_FALSE(sub.start());
+  EXPECT_LT(clock::now() - start, o.admin_timeout + 3s);
+}
+
+TEST(KafkaOptions, BadPropertyIsReportedByName) {
+  kafka_options o;
+  o.extra_config = {{"no.such.property", "1"}};
+  auto pub = kafka_publisher::create(o);
+  ASSERT_FALSE(pub);
+  EXPECT_TRUE(pub.err().is(errc::invalid_input));
+  EXPECT_NE(pub.err().message.find("no.such.property"), std::string::npos) << pub.err().message;
+}
+
+}  // namespace
+}  // namespace feed
