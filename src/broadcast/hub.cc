@@ -127,13 +127,16 @@ void hub::flush_from(std::size_t index) {
 }
 
 void hub::write(subscriber& s) {
-  if (!s.attached || s.dead || s.waiting_write) return;
+  if (!s.attached || s.dead) return;
   const std::uint64_t end = base_ + ring_.size();
+  // Checked even while the subscriber waits for writability: a client that
+  // stopped reading is exactly the one that must be let go.
+  if (s.cursor < base_) return drop(s, "its next event left the ring", true);
+  if (total_bytes_ - start_of(s.cursor) - s.offset > opts_.client_buffer_bytes)
+    return drop(s, "it is further behind than the client buffer", true);
+  if (s.waiting_write) return;
   for (int round = 0; round < kWritesPerVisit; ++round) {
     if (s.cursor >= end) return;
-    if (s.cursor < base_) return drop(s, "its next event left the ring", true);
-    if (total_bytes_ - start_of(s.cursor) - s.offset > opts_.client_buffer_bytes)
-      return drop(s, "it is further behind than the client buffer", true);
 
     iovec iov[kMaxIov];
     std::uint64_t idx[kMaxIov];

@@ -6,6 +6,20 @@
 #include "model/utf8.h"
 
 namespace feed {
+namespace {
+
+// Boost.JSON reports a lone high surrogate escape as a plain syntax error;
+// this lets the error name the real problem.
+bool has_surrogate_escape(std::string_view body) {
+  for (auto p = body.find("\\u"); p != std::string_view::npos; p = body.find("\\u", p + 2)) {
+    if (p + 3 < body.size() && (body[p + 2] == 'd' || body[p + 2] == 'D') &&
+        std::string_view("89abcdefABCDEF").find(body[p + 3]) != std::string_view::npos)
+      return true;
+  }
+  return false;
+}
+
+}  // namespace
 
 std::string check_user_id(std::string_view user_id, std::size_t max_bytes) {
   if (user_id.empty()) return "user_id must not be empty";
@@ -30,6 +44,10 @@ result<post_request> parse_post_request(std::string_view body, const post_limits
   if (ec) {
     if (body.find_first_not_of(" \t\r\n") == std::string_view::npos)
       return error(errc::invalid_input, "request body is empty; expected a JSON object");
+    if (ec == boost::json::error::illegal_leading_surrogate || ec == boost::json::error::illegal_trailing_surrogate ||
+        has_surrogate_escape(body))
+      return error(errc::invalid_input,
+                   "invalid JSON: a \\u escape encodes a lone UTF-16 surrogate, which is not valid UTF-8");
     return error(errc::invalid_input, fmt::format("invalid JSON: {}", ec.message()));
   }
   const auto* obj = v.if_object();

@@ -1,0 +1,81 @@
+#include <boost/json.hpp>
+#include <gtest/gtest.h>
+
+#include "model/message.h"
+#include "model/message_id.h"
+#include "model/sse_frame.h"
+
+namespace feed {
+namespace {
+
+message sample(std::string content) {
+  return message{"0b7c1f7e-8a51-4c4c-9a4b-2b1b6f0f6a11", "alice", std::move(content),
+                 *parse_rfc3339("2024-05-06T07:08:09.123456Z"), seq_t{42}};
+}
+
+TEST(MessageJson, HasTheReferenceFieldsAndShape) {
+  auto v = boost::json::parse(to_json(sample("hi")));
+  const auto& o = v.as_object();
+  EXPECT_EQ(o.size(), 4u);
+  EXPECT_EQ(o.at("id").as_string(), "0b7c1f7e-8a51-4c4c-9a4b-2b1b6f0f6a11");
+  EXPECT_EQ(o.at("user_id").as_string(), "alice");
+  EXPECT_EQ(o.at("content").as_string(), "hi");
+  EXPECT_EQ(o.at("created_at").as_string(), "2024-05-06T07:08:09.123456Z");
+  EXPECT_EQ(boost::json::parse(to_json(sample("hi"), true)).as_object().at("seq").as_int64(), 42);
+}
+
+TEST(MessageJson, RoundTrips) {
+  auto m = sample("quote \" backslash \\ tab \t emoji \xF0\x9F\x98\x80");
+  auto back = message_from_json(boost::json::parse(to_json(m, true)));
+  ASSERT_TRUE(back) << back.err().message;
+  EXPECT_EQ(*back, m);
+}
+
+TEST(MessageJson, RejectsWrongShapes) {
+  EXPECT_FALSE(message_from_json(boost::json::parse("[]")));
+  EXPECT_FALSE(message_from_json(boost::json::parse(R"({"id":"x","user_id":"u","content":"c"})")));
+  EXPECT_FALSE(message_from_json(
+      boost::json::parse(R"({"id":"x","user_id":"u","content":"c","created_at":"yesterday"})")));
+  EXPECT_FALSE(message_from_json(
+      boost::json::parse(R"({"id":"x","user_id":"u","content":"c","created_at":"2024-05-06T07:08:09Z","seq":"1"})")));
+}
+
+TEST(SseFrame, IsIdThenOneDataLine) {
+  EXPECT_EQ(sse_event_frame(sample("hi")),
+            "id: 42\ndata: "
+            "{\"id\":\"0b7c1f7e-8a51-4c4c-9a4b-2b1b6f0f6a11\",\"user_id\":\"alice\",\"content\":\"hi\","
+            "\"created_at\":\"2024-05-06T07:08:09.123456Z\"}\n\n");
+}
+
+TEST(SseFrame, ContentCannotForgeAnEvent) {
+  for (const char* evil : {"a\nb", "a\rb", "a\r\nb", "x\n\ndata: {\"id\":\"forged\"}\n\n", "\n\nid: 999\n\n",
+                           "\u2028\u2029", ": comment\n"}) {
+    const auto f = sse_event_frame(sample(evil));
+    // Exactly one event: the only blank line is the terminator, the only raw
+    // line breaks are the two that end "id:" and "data:".
+    EXPECT_EQ(f.find("\n\n"), f.size() - 2) << evil;
+    EXPECT_EQ(std::count(f.begin(), f.end(), '\n'), 3) << evil;
+    EXPECT_EQ(f.find('\r'), std::string::npos) << evil;
+    const auto data = f.substr(f.find("data: ") + 6, f.size() - f.find("data: ") - 8);
+    EXPECT_EQ(boost::json::parse(data).as_object().at("content").as_string(), evil);
+  }
+}
+
+TEST(MessageId, RandomIdsAreUuidsAndDiffer) {
+  const auto a = random_message_id(), b = random_message_id();
+  EXPECT_EQ(a.size(), 36u);
+  EXPECT_EQ(a[14], '4');
+  EXPECT_NE(a, b);
+}
+
+TEST(MessageId, IdempotencyKeyGivesAStableIdPerUser) {
+  EXPECT_EQ(message_id_for_key("alice", "k1"), message_id_for_key("alice", "k1"));
+  EXPECT_NE(message_id_for_key("alice", "k1"), message_id_for_key("bob", "k1"));
+  EXPECT_NE(message_id_for_key("alice", "k1"), message_id_for_key("alice", "k2"));
+  // The separator keeps ("ab","c") and ("a","bc") apart.
+  EXPECT_NE(message_id_for_key("ab", "c"), message_id_for_key("a", "bc"));
+  EXPECT_EQ(message_id_for_key("alice", "k1")[14], '5');
+}
+
+}  // namespace
+}  // namespace feed

@@ -1,0 +1,100 @@
+#include "model/post_request.h"
+
+#include <gtest/gtest.h>
+
+namespace feed {
+namespace {
+
+std::string body(std::string_view user, std::string_view content) {
+  return std::string(R"({"user_id":")") + std::string(user) + R"(","content":")" + std::string(content) + "\"}";
+}
+
+std::string repeat(std::string_view s, int n) {
+  std::string out;
+  for (int i = 0; i < n; ++i) out += s;
+  return out;
+}
+
+TEST(PostRequest, AcceptsAValidMessage) {
+  auto r = parse_post_request(body("john_doe", "This is my first tweet!"));
+  ASSERT_TRUE(r) << r.err().message;
+  EXPECT_EQ(r->user_id, "john_doe");
+  EXPECT_EQ(r->content, "This is my first tweet!");
+}
+
+TEST(PostRequest, DecodesEscapesAndIgnoresUnknownFields) {
+  auto r = parse_post_request(R"({"user_id":"a.b-c_1","content":"line\nbreak \u00e9 \ud83d\ude00","extra":1})");
+  ASSERT_TRUE(r) << r.err().message;
+  EXPECT_EQ(r->content, "line\nbreak \xC3\xA9 \xF0\x9F\x98\x80");
+}
+
+TEST(PostRequest, ContentLimitCountsCodePoints) {
+  EXPECT_TRUE(parse_post_request(body("u", repeat("a", 280))));
+  EXPECT_FALSE(parse_post_request(body("u", repeat("a", 281))));
+  // 280 emoji are 1120 bytes and still within the limit.
+  EXPECT_TRUE(parse_post_request(body("u", repeat("\xF0\x9F\x98\x80", 280))));
+  EXPECT_FALSE(parse_post_request(body("u", repeat("\xF0\x9F\x98\x80", 281))));
+  // A combining mark is a code point of its own: 140 x (e + U+0301) = 280.
+  EXPECT_TRUE(parse_post_request(body("u", repeat("e\xCC\x81", 140))));
+  EXPECT_FALSE(parse_post_request(body("u", repeat("e\xCC\x81", 140) + "x")));
+  auto r = parse_post_request(body("u", repeat("a", 281)));
+  EXPECT_EQ(r.err().message, "content is 281 characters; the limit is 280");
+}
+
+struct bad_case {
+  const char* name;
+  std::string body;
+  const char* error_contains;
+};
+
+class PostRequestRejects : public ::testing::TestWithParam<bad_case> {};
+
+TEST_P(PostRequestRejects, WithAMessageNamingTheProblem) {
+  const auto& c = GetParam();
+  auto r = parse_post_request(c.body);
+  ASSERT_FALSE(r) << c.name;
+  EXPECT_TRUE(r.err().is(errc::invalid_input));
+  EXPECT_NE(r.err().message.find(c.error_contains), std::string::npos) << c.name << ": " << r.err().message;
+}
+
+INSTANTIATE_TEST_SUITE_P(
+    Table, PostRequestRejects,
+    ::testing::Values(
+        bad_case{"empty body", "", "empty"},
+        bad_case{"not json", "hello", "invalid JSON"},
+        bad_case{"truncated json", R"({"user_id":"a","content":"b")", "invalid JSON"},
+        bad_case{"array", R"(["a","b"])", "JSON object"},
+        bad_case{"string", R"("hi")", "JSON object"},
+        bad_case{"missing user_id", R"({"content":"b"})", "missing field: user_id"},
+        bad_case{"missing content", R"({"user_id":"a"})", "missing field: content"},
+        bad_case{"null content", R"({"user_id":"a","content":null})", "missing field: content"},
+        bad_case{"number user_id", R"({"user_id":7,"content":"b"})", "user_id must be a string"},
+        bad_case{"object content", R"({"user_id":"a","content":{}})", "content must be a string"},
+        bad_case{"empty user_id", body("", "b"), "user_id must not be empty"},
+        bad_case{"empty content", body("a", ""), "content must not be empty"},
+        bad_case{"blank content", body("a", "  \\n "), "only whitespace"},
+        bad_case{"long user_id", body(repeat("u", 65), "b"), "longer than 64 bytes"},
+        bad_case{"user_id with space", body("a b", "b"), "may contain only"},
+        bad_case{"user_id with slash", body("a/b", "b"), "may contain only"},
+        bad_case{"user_id non-ascii", body("\xC3\xA9", "b"), "may contain only"},
+        bad_case{"raw invalid utf8", body("a", "\xC3\x28"), "not valid UTF-8"},
+        bad_case{"overlong utf8", body("a", "\xC0\xAF"), "not valid UTF-8"},
+        bad_case{"encoded surrogate", body("a", "\xED\xA0\x80"), "not valid UTF-8"},
+        bad_case{"lone high surrogate escape", body("a", "x\\ud800y"), "UTF-8"},
+        bad_case{"lone low surrogate escape", body("a", "\\udc00"), "UTF-8"},
+        bad_case{"too deep", R"({"user_id":"a","content":"b","x":[[[[[[[[[[1]]]]]]]]]]})", "invalid JSON"}),
+    [](const auto& info) {
+      std::string n = info.param.name;
+      for (auto& c : n)
+        if (!std::isalnum(static_cast<unsigned char>(c))) c = '_';
+      return n;
+    });
+
+TEST(PostRequest, UserIdLimitIsBytes) {
+  EXPECT_TRUE(parse_post_request(body(repeat("u", 64), "b")));
+  EXPECT_EQ(check_user_id(repeat("u", 64), 64), "");
+  EXPECT_NE(check_user_id(repeat("u", 65), 64), "");
+}
+
+}  // namespace
+}  // namespace feed

@@ -1,0 +1,72 @@
+#include "queue/memory/memory_queue.h"
+
+#include <gtest/gtest.h>
+
+namespace feed {
+namespace {
+
+message msg(std::string id) { return message{std::move(id), "u", "c", now_utc(), seq_t{0}}; }
+
+TEST(MemoryQueue, AcknowledgesOnlyOnCommit) {
+  memory_queue q(10);
+  std::vector<std::error_code> acks;
+  q.publish(msg("a"), [&](std::error_code ec) { acks.push_back(ec); });
+  q.publish(msg("b"), [&](std::error_code ec) { acks.push_back(ec); });
+  auto b = q.poll(10, std::chrono::milliseconds(0));
+  ASSERT_TRUE(b);
+  ASSERT_EQ(b->messages.size(), 2u);
+  EXPECT_EQ(b->messages[0].id, "a");
+  EXPECT_TRUE(acks.empty());
+  ASSERT_TRUE(q.commit(*b));
+  ASSERT_EQ(acks.size(), 2u);
+  EXPECT_FALSE(acks[0]);
+  EXPECT_FALSE(acks[1]);
+}
+
+TEST(MemoryQueue, RefusesPastCapacityAtOnce) {
+  memory_queue q(2);
+  std::error_code third;
+  q.publish(msg("a"), [](std::error_code) {});
+  q.publish(msg("b"), [](std::error_code) {});
+  q.publish(msg("c"), [&](std::error_code ec) { third = ec; });
+  EXPECT_EQ(third, errc::queue_full);
+  EXPECT_FALSE(q.ready());
+  EXPECT_EQ(q.size(), 2u);
+}
+
+TEST(MemoryQueue, PollRespectsMaxAndWaitsBoundedly) {
+  memory_queue q(10);
+  for (int i = 0; i < 5; ++i) q.publish(msg(std::to_string(i)), [](std::error_code) {});
+  EXPECT_EQ(q.poll(3, std::chrono::milliseconds(0))->messages.size(), 3u);
+  EXPECT_EQ(q.poll(3, std::chrono::milliseconds(0))->messages.size(), 2u);
+  const auto t0 = std::chrono::steady_clock::now();
+  auto empty = q.poll(3, std::chrono::milliseconds(30));
+  EXPECT_TRUE(empty->messages.empty());
+  EXPECT_FALSE(empty->end_of_stream);
+  EXPECT_GE(std::chrono::steady_clock::now() - t0, std::chrono::milliseconds(25));
+}
+
+TEST(MemoryQueue, CloseDrainsThenEnds) {
+  memory_queue q(10);
+  std::error_code late;
+  q.publish(msg("a"), [](std::error_code) {});
+  q.close();
+  q.publish(msg("b"), [&](std::error_code ec) { late = ec; });
+  EXPECT_EQ(late, errc::shutting_down);
+  auto b = q.poll(10, std::chrono::milliseconds(0));
+  EXPECT_EQ(b->messages.size(), 1u);
+  EXPECT_TRUE(q.poll(10, std::chrono::milliseconds(0))->end_of_stream);
+}
+
+TEST(MemoryQueue, FailReleasesWithTheError) {
+  memory_queue q(10);
+  std::error_code got;
+  q.publish(msg("a"), [&](std::error_code ec) { got = ec; });
+  auto b = q.poll(10, std::chrono::milliseconds(0));
+  q.fail(*b, errc::unavailable);
+  EXPECT_EQ(got, errc::unavailable);
+  ASSERT_TRUE(q.commit(*b));  // a second release is a no-op
+}
+
+}  // namespace
+}  // namespace feed

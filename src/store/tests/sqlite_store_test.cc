@@ -1,0 +1,190 @@
+#include "store/sqlite/sqlite_store.h"
+
+#include <sqlite3.h>
+
+#include <atomic>
+#include <filesystem>
+#include <set>
+#include <thread>
+
+#include <fmt/format.h>
+#include <gtest/gtest.h>
+
+#include "model/message_id.h"
+
+namespace feed {
+namespace {
+
+class SqliteStore : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    dir_ = std::filesystem::temp_directory_path() /
+           fmt::format("feed-store-test-{}-{}", ::getpid(), ::testing::UnitTest::GetInstance()->random_seed() + counter_++);
+    std::filesystem::remove_all(dir_);
+  }
+  void TearDown() override { std::filesystem::remove_all(dir_); }
+
+  std::unique_ptr<sqlite_store> open() {
+    auto s = sqlite_store::open({dir_ / "feed.db", "NORMAL"});
+    EXPECT_TRUE(s) << (s ? "" : s.err().message);
+    return std::move(*s);
+  }
+
+  static message make(std::string user, std::string content) {
+    return message{random_message_id(), std::move(user), std::move(content), now_utc(), seq_t{0}};
+  }
+
+  std::filesystem::path dir_;
+  static inline int counter_ = 0;
+};
+
+TEST_F(SqliteStore, AssignsConsecutiveSeqFromOne) {
+  auto s = open();
+  std::vector<message> batch{make("a", "1"), make("b", "2"), make("a", "3")};
+  auto stored = s->insert_batch(batch);
+  ASSERT_TRUE(stored);
+  ASSERT_EQ(stored->size(), 3u);
+  for (int i = 0; i < 3; ++i) {
+    EXPECT_EQ((*stored)[i].seq.value(), i + 1);
+    EXPECT_EQ((*stored)[i].id, batch[i].id);
+  }
+  EXPECT_EQ(s->max_seq()->value(), 3);
+}
+
+TEST_F(SqliteStore, InsertIsIdempotentById) {
+  auto s = open();
+  auto m = make("a", "once");
+  auto first = s->insert_batch(std::vector{m});
+  ASSERT_TRUE(first);
+  // Again alone, and twice within one batch next to a new message.
+  auto again = s->insert_batch(std::vector{m});
+  auto mixed = s->insert_batch(std::vector{m, make("b", "new"), m});
+  ASSERT_TRUE(again && mixed);
+  EXPECT_EQ(again->at(0).seq.value(), 1);
+  ASSERT_EQ(mixed->size(), 3u);
+  EXPECT_EQ(s->max_seq()->value(), 2);  // the duplicate consumed no seq
+  auto all = s->read({});
+  ASSERT_TRUE(all);
+  EXPECT_EQ(all->size(), 2u);
+  EXPECT_EQ(all->at(0).content, "once");
+}
+
+TEST_F(SqliteStore, SeqIsGaplessUnderConcurrentBatches) {
+  auto s = open();
+  constexpr int kThreads = 4, kBatches = 25, kPerBatch = 20;
+  std::vector<std::thread> threads;
+  std::atomic<int> failures{0};
+  for (int t = 0; t < kThreads; ++t)
+    threads.emplace_back([&, t] {
+      for (int b = 0; b < kBatches; ++b) {
+        std::vector<message> batch;
+        for (int i = 0; i < kPerBatch; ++i) batch.push_back(make(fmt::format("u{}", t), fmt::format("{}-{}", b, i)));
+        if (!s->insert_batch(batch)) ++failures;
+      }
+    });
+  for (auto& t : threads) t.join();
+  EXPECT_EQ(failures, 0);
+  read_query q;
+  q.limit = 100000;
+  auto all = s->read(q);
+  ASSERT_TRUE(all);
+  ASSERT_EQ(all->size(), std::size_t{kThreads * kBatches * kPerBatch});
+  std::set<std::string> ids;
+  for (std::size_t i = 0; i < all->size(); ++i) {
+    EXPECT_EQ((*all)[i].seq.value(), static_cast<std::int64_t>(i + 1));
+    ids.insert((*all)[i].id);
+  }
+  EXPECT_EQ(ids.size(), all->size());
+}
+
+TEST_F(SqliteStore, ReadsByRangeAuthorAndOrder) {
+  auto s = open();
+  std::vector<message> batch;
+  for (int i = 0; i < 10; ++i) batch.push_back(make(i % 2 ? "odd" : "even", std::to_string(i + 1)));
+  ASSERT_TRUE(s->insert_batch(batch));
+
+  read_query q;
+  q.after = seq_t{3};
+  q.up_to = seq_t{7};
+  auto r = s->read(q);
+  ASSERT_TRUE(r);
+  ASSERT_EQ(r->size(), 4u);
+  EXPECT_EQ(r->front().seq.value(), 4);
+  EXPECT_EQ(r->back().seq.value(), 7);
+
+  read_query newest;
+  newest.newest_first = true;
+  newest.limit = 3;
+  r = s->read(newest);
+  ASSERT_EQ(r->size(), 3u);
+  EXPECT_EQ(r->front().seq.value(), 10);
+
+  read_query by_user;
+  by_user.user_id = "odd";
+  r = s->read(by_user);
+  ASSERT_EQ(r->size(), 5u);
+  for (auto& m : *r) EXPECT_EQ(m.user_id, "odd");
+}
+
+TEST_F(SqliteStore, KeepsContentAndTimeExactly) {
+  auto s = open();
+  auto m = make("a", std::string("nul \0 quote \" emoji \xF0\x9F\x98\x80 newline \n", 38));
+  ASSERT_TRUE(s->insert_batch(std::vector{m}));
+  auto r = s->read({});
+  ASSERT_EQ(r->size(), 1u);
+  EXPECT_EQ(r->at(0).content, m.content);
+  EXPECT_EQ(r->at(0).created_at, m.created_at);
+}
+
+TEST_F(SqliteStore, SurvivesReopen) {
+  {
+    auto s = open();
+    ASSERT_TRUE(s->insert_batch(std::vector{make("a", "1"), make("a", "2")}));
+  }
+  auto s = open();
+  EXPECT_EQ(s->max_seq()->value(), 2);
+  ASSERT_TRUE(s->insert_batch(std::vector{make("a", "3")}));
+  EXPECT_EQ(s->max_seq()->value(), 3);
+  EXPECT_EQ(*s->schema_version(), 2);
+}
+
+TEST_F(SqliteStore, UpgradesAVersionOneDatabaseNumberingRowsByTime) {
+  std::filesystem::create_directories(dir_);
+  sqlite3* db = nullptr;
+  ASSERT_EQ(sqlite3_open((dir_ / "feed.db").c_str(), &db), SQLITE_OK);
+  // Laid out as migration 1 leaves it, rows inserted out of time order.
+  ASSERT_EQ(sqlite3_exec(db,
+                         "CREATE TABLE messages (id TEXT PRIMARY KEY, user_id TEXT NOT NULL, content TEXT NOT NULL, "
+                         "created_at INTEGER NOT NULL);"
+                         "CREATE TABLE schema_migrations (version INTEGER NOT NULL, dirty INTEGER NOT NULL);"
+                         "INSERT INTO schema_migrations VALUES (1, 0);"
+                         "INSERT INTO messages VALUES ('c', 'u', 'third', 3000), ('a', 'u', 'first', 1000),"
+                         " ('b', 'u', 'second', 2000);",
+                         nullptr, nullptr, nullptr),
+            SQLITE_OK);
+  sqlite3_close(db);
+  auto s = open();
+  ASSERT_TRUE(s);
+  auto r = s->read({});
+  ASSERT_EQ(r->size(), 3u);
+  EXPECT_EQ(r->at(0).content, "first");
+  EXPECT_EQ(r->at(2).content, "third");
+  EXPECT_EQ(r->at(2).seq.value(), 3);
+  auto next = s->insert_batch(std::vector{make("u", "fourth")});
+  EXPECT_EQ(next->at(0).seq.value(), 4);
+}
+
+TEST_F(SqliteStore, RefusesADirtySchema) {
+  std::filesystem::create_directories(dir_);
+  sqlite3* db = nullptr;
+  ASSERT_EQ(sqlite3_open((dir_ / "feed.db").c_str(), &db), SQLITE_OK);
+  sqlite3_exec(db, "CREATE TABLE schema_migrations (version INTEGER NOT NULL, dirty INTEGER NOT NULL);"
+                   "INSERT INTO schema_migrations VALUES (1, 1);", nullptr, nullptr, nullptr);
+  sqlite3_close(db);
+  auto s = sqlite_store::open({dir_ / "feed.db", "NORMAL"});
+  ASSERT_FALSE(s);
+  EXPECT_NE(s.err().message.find("dirty"), std::string::npos);
+}
+
+}  // namespace
+}  // namespace feed

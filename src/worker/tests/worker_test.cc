@@ -1,0 +1,116 @@
+#include "worker/worker.h"
+
+#include <filesystem>
+#include <mutex>
+
+#include <gtest/gtest.h>
+
+#include "model/message_id.h"
+#include "queue/memory/memory_queue.h"
+#include "store/sqlite/sqlite_store.h"
+
+namespace feed {
+namespace {
+
+// Wraps a real store and fails the first `failures` inserts, as a database
+// that is down for a while does.
+class flaky_store final : public store {
+ public:
+  flaky_store(store& inner, int failures) : inner_(inner), failures_(failures) {}
+  result<std::vector<message>> insert_batch(std::span<const message> b) override {
+    if (failures_ > 0) {
+      --failures_;
+      return error(errc::unavailable, "injected outage");
+    }
+    return inner_.insert_batch(b);
+  }
+  result<std::vector<message>> read(const read_query& q) override { return inner_.read(q); }
+  result<seq_t> max_seq() override { return inner_.max_seq(); }
+  result<void> ping() override { return inner_.ping(); }
+
+ private:
+  store& inner_;
+  std::atomic<int> failures_;
+};
+
+class recording_sink final : public processed_sink {
+ public:
+  result<void> publish(std::span<const message> stored) override {
+    std::lock_guard lock(mu);
+    got.insert(got.end(), stored.begin(), stored.end());
+    return {};
+  }
+  std::mutex mu;
+  std::vector<message> got;
+};
+
+class Worker : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    dir_ = std::filesystem::temp_directory_path() / ("feed-worker-test-" + random_message_id());
+    db_ = std::move(*sqlite_store::open({dir_ / "feed.db", "NORMAL"}));
+  }
+  void TearDown() override { std::filesystem::remove_all(dir_); }
+  std::filesystem::path dir_;
+  std::unique_ptr<sqlite_store> db_;
+};
+
+TEST_F(Worker, StoresPublishesThenAcknowledgesInOrder) {
+  memory_queue q(1000);
+  recording_sink sink;
+  worker w(q, *db_, sink, {.max_batch = 7});
+  std::atomic<int> acked{0};
+  for (int i = 0; i < 50; ++i)
+    q.publish(message{random_message_id(), "u", std::to_string(i), now_utc(), seq_t{0}}, [&](std::error_code ec) {
+      if (!ec) ++acked;
+    });
+  w.start();
+  q.close();
+  w.stop(std::chrono::steady_clock::now() + std::chrono::seconds(10));
+  EXPECT_EQ(acked, 50);
+  ASSERT_EQ(sink.got.size(), 50u);
+  for (int i = 0; i < 50; ++i) {
+    EXPECT_EQ(sink.got[i].seq.value(), i + 1);
+    EXPECT_EQ(sink.got[i].content, std::to_string(i));
+  }
+}
+
+TEST_F(Worker, RetriesWhileTheStoreIsDownAndLosesNothing) {
+  memory_queue q(1000);
+  flaky_store flaky(*db_, 5);
+  recording_sink sink;
+  worker w(q, flaky, sink, {.max_batch = 10, .retry_initial = std::chrono::milliseconds(1)});
+  std::atomic<int> acked{0};
+  for (int i = 0; i < 30; ++i)
+    q.publish(message{random_message_id(), "u", std::to_string(i), now_utc(), seq_t{0}}, [&](std::error_code ec) {
+      if (!ec) ++acked;
+    });
+  w.start();
+  q.close();
+  w.stop(std::chrono::steady_clock::now() + std::chrono::seconds(10));
+  EXPECT_EQ(acked, 30);
+  EXPECT_EQ(db_->max_seq()->value(), 30);
+  EXPECT_EQ(w.stats().retries.load(), 5u);
+}
+
+TEST_F(Worker, GivesUpAtTheDeadlineAndReportsTheFailure) {
+  memory_queue q(1000);
+  flaky_store flaky(*db_, 1'000'000);
+  recording_sink sink;
+  worker w(q, flaky, sink, {.retry_initial = std::chrono::milliseconds(1), .retry_max = std::chrono::milliseconds(5)});
+  std::error_code got;
+  std::atomic<bool> called{false};
+  q.publish(message{random_message_id(), "u", "x", now_utc(), seq_t{0}}, [&](std::error_code ec) {
+    got = ec;
+    called = true;
+  });
+  w.start();
+  q.close();
+  w.stop(std::chrono::steady_clock::now() + std::chrono::milliseconds(100));
+  EXPECT_TRUE(called);
+  EXPECT_EQ(got, errc::unavailable);
+  EXPECT_TRUE(sink.got.empty());
+}
+
+}  // namespace
+}  // namespace feed
