@@ -47,7 +47,10 @@ result<void> bootstrap(pg_connection& c) {
       auto r = c.exec("create migration tables", sql);
       if (r) break;
       const auto& state = c.last_sqlstate();
-      const bool race = state == "23505" || state == "42P07" || state == "40001";
+      // 23505/42710/42P07: the other session's catalog rows won (unique
+      // index, type or table already there); 40001/40P01 on CockroachDB.
+      const bool race =
+          state == "23505" || state == "42710" || state == "42P07" || state == "40001" || state == "40P01";
       if (!race || attempt == 5) return r.err();
       std::this_thread::sleep_for(std::chrono::milliseconds(20 * attempt));
     }
