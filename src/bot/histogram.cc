@@ -75,6 +75,8 @@ double histogram::percentile(double p) const noexcept {
   for (std::size_t i = 0; i < kBuckets; ++i) {
     seen += counts_[i].load(std::memory_order_relaxed);
     if (seen >= rank) {
+      // The top bucket also holds everything above kMaxValue: only max is honest there.
+      if (i == bucket_of(kMaxValue)) return static_cast<double>(max());
       const double mid = static_cast<double>(bucket_low(i)) + (static_cast<double>(bucket_width(i)) - 1.0) / 2.0;
       return std::clamp(mid, static_cast<double>(min()), static_cast<double>(max()));
     }

@@ -3,7 +3,7 @@
 // Values are microseconds in [1 us, 60 s]; each power of two is split into 128
 // linear sub-buckets, so a reported percentile is within 0.4% of a recorded
 // value (bucket midpoint, clamped to the exact min/max). Larger values land in
-// the top bucket but still update max exactly.
+// the top bucket, which reports the exact max.
 //
 // Thread-safety: one writer thread per histogram. Readers on other threads
 // (the progress line) may call percentile()/count() concurrently and see a

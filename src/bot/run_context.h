@@ -42,6 +42,8 @@ struct run_context {
 
   // Set once: stop scheduling new messages (signal, or controller decision).
   std::atomic<bool> stop_posting{false};
+  // Threads whose pacer has finished (all due or stopped).
+  std::atomic<unsigned> pacing_done{0};
   // Threads whose share of the schedule is fully answered or cancelled.
   std::atomic<unsigned> posting_done{0};
 };

@@ -1,5 +1,6 @@
 #include "bot/sse_subscriber.h"
 
+#include <atomic>
 #include <charconv>
 
 #include <boost/asio/connect.hpp>
@@ -19,6 +20,12 @@ using asio::ip::tcp;
 using boost::system::error_code;
 
 namespace {
+// Thousands of subscribers fail the same way at once; log a few, then samples.
+std::atomic<std::uint64_t> head_failures{0};
+bool should_log_failure() {
+  const auto n = head_failures.fetch_add(1, std::memory_order_relaxed) + 1;
+  return n <= 3 || n % 1000 == 0;
+}
 constexpr auto kGatePoll = std::chrono::milliseconds(2);
 constexpr auto kRetryDelay = std::chrono::milliseconds(250);
 }  // namespace
@@ -73,12 +80,12 @@ asio::awaitable<bool> sse_subscriber::open_stream() {
     const auto r = parse_response_head(std::string_view(buf_.data(), used), head);
     if (r == head_parse::ok) break;
     if (r == head_parse::bad || used == buf_.size()) {
-      spdlog::warn("subscriber: malformed response head from feed");
+      if (should_log_failure()) spdlog::warn("subscriber: malformed response head from feed ({} so far)", head_failures.load());
       co_return false;
     }
   }
   if (head.status != 200) {
-    spdlog::warn("subscriber: feed answered {}", head.status);
+    if (should_log_failure()) spdlog::warn("subscriber: feed answered {} ({} so far)", head.status, head_failures.load());
     co_return false;
   }
   chunked_ = head.chunked;

@@ -1,0 +1,94 @@
+#include "bot/options.h"
+
+#include <cstdlib>
+#include <vector>
+
+#include <gtest/gtest.h>
+
+namespace feed::bot {
+namespace {
+
+std::optional<int> parse(std::vector<std::string> args, bot_options& o) {
+  args.insert(args.begin(), "feed-bot");
+  std::vector<char*> argv;
+  for (auto& a : args) argv.push_back(a.data());
+  return parse_options(static_cast<int>(argv.size()), argv.data(), o);
+}
+
+class Options : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    for (const char* v : {"API_HOST", "API_PORT", "BOT_RATE", "BOT_INTERVAL", "BOT_USERS"}) ::unsetenv(v);
+  }
+};
+
+TEST_F(Options, DefaultsMatchTheReferenceBot) {
+  bot_options o;
+  ASSERT_FALSE(parse({}, o));
+  EXPECT_EQ(o.host, "localhost");
+  EXPECT_EQ(o.port, "8090");
+  EXPECT_EQ(o.users, 3u);
+  EXPECT_DOUBLE_EQ(o.rate, 0.3);  // 3 users, one message each per 10 s
+  EXPECT_EQ(o.duration, 0.0);
+  EXPECT_EQ(o.post_path, "/api/messages");
+  EXPECT_FALSE(o.seed_given);
+}
+
+TEST_F(Options, EnvironmentAndFlags) {
+  ::setenv("API_HOST", "feed.internal", 1);
+  ::setenv("API_PORT", "9000", 1);
+  ::setenv("BOT_USERS", "10", 1);
+  bot_options o;
+  ASSERT_FALSE(parse({"--interval", "2"}, o));
+  EXPECT_EQ(o.host, "feed.internal");
+  EXPECT_EQ(o.port, "9000");
+  EXPECT_DOUBLE_EQ(o.rate, 5.0);
+  bot_options p;
+  ASSERT_FALSE(parse({"--api", "http://[::1]:8091/", "--rate", "2.5", "--users", "4", "--seed", "9"}, p));
+  EXPECT_EQ(p.host, "::1");
+  EXPECT_EQ(p.port, "8091");
+  EXPECT_DOUBLE_EQ(p.rate, 2.5);
+  EXPECT_EQ(p.users, 4u);
+  EXPECT_TRUE(p.seed_given);
+  ::unsetenv("API_HOST");
+  ::unsetenv("API_PORT");
+  ::unsetenv("BOT_USERS");
+}
+
+TEST_F(Options, BadValuesExitWithTwo) {
+  for (const auto& args : std::vector<std::vector<std::string>>{
+           {"--users", "0"},
+           {"--rate", "-1"},
+           {"--rate", "abc"},
+           {"--rate", "1", "--interval", "2"},
+           {"--content-size", "281"},
+           {"--verify"},
+           {"--api", "https://x:1"},
+           {"--api", "http://x:70000"},
+           {"--post-path", "api"},
+           {"--log-level", "loud"},
+           {"--no-such-flag"},
+       }) {
+    bot_options o;
+    EXPECT_EQ(parse(args, o), 2) << args[0];
+  }
+}
+
+TEST_F(Options, HelpExitsZero) {
+  bot_options o;
+  testing::internal::CaptureStdout();
+  EXPECT_EQ(parse({"--help"}, o), 0);
+  const auto text = testing::internal::GetCapturedStdout();
+  EXPECT_NE(text.find("--subscribers"), std::string::npos);
+  EXPECT_NE(text.find("BOT_RATE"), std::string::npos);
+}
+
+TEST_F(Options, FeedQueryLosesLeadingQuestionMark) {
+  bot_options o;
+  ASSERT_FALSE(parse({"--feed-query", "?history=0&x=1", "--subscribers", "3", "--verify"}, o));
+  EXPECT_EQ(o.feed_query, "history=0&x=1");
+  EXPECT_TRUE(o.verify);
+}
+
+}  // namespace
+}  // namespace feed::bot
