@@ -191,13 +191,12 @@ run_tool() {
 
 start() {
   [[ $# -eq 2 ]] || usage
-  local dir port
-  mkdir -p "$1"
-  dir="$(cd "$1" && pwd)"
-  port="$2"
+  local dir port="$2"
   check_port "$port"
   fetch
   need_java
+  mkdir -p "$1"
+  dir="$(cd "$1" && pwd)"
 
   local pid
   if pid="$(broker_pid "$dir")"; then

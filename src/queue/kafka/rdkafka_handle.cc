@@ -19,7 +19,10 @@ void rd_kafka_deleter::operator()(rd_kafka_t* rk) const noexcept {
 namespace {
 
 void on_log(const rd_kafka_t* rk, int level, const char* facility, const char* buf) {
-  // librdkafka uses syslog levels.
+  // librdkafka uses syslog levels. A failed connection (FAIL) is logged as
+  // an error and repeats every reconnect while a broker is down; the
+  // failed deliveries and readiness checks are the errors that matter.
+  if (std::string_view(facility) == "FAIL" && level <= 4) level = 4;
   const auto lvl = level <= 3 ? spdlog::level::err
                    : level == 4 ? spdlog::level::warn
                    : level <= 6 ? spdlog::level::info
@@ -29,12 +32,10 @@ void on_log(const rd_kafka_t* rk, int level, const char* facility, const char* b
 
 void on_error(rd_kafka_t* rk, int err, const char* reason, void*) {
   const auto code = static_cast<rd_kafka_resp_err_t>(err);
-  // Connection churn is reported per broker and repeats while a broker is
-  // down; the publisher's readiness check and failed deliveries carry that
-  // news already.
+  // Connection churn repeats what the FAIL log line already said.
   const bool routine = code == RD_KAFKA_RESP_ERR__TRANSPORT || code == RD_KAFKA_RESP_ERR__ALL_BROKERS_DOWN ||
                        code == RD_KAFKA_RESP_ERR__RESOLVE;
-  spdlog::log(routine ? spdlog::level::info : spdlog::level::warn, "kafka {}: {} ({})", rd_kafka_name(rk),
+  spdlog::log(routine ? spdlog::level::debug : spdlog::level::warn, "kafka {}: {} ({})", rd_kafka_name(rk),
               reason, rd_kafka_err2name(code));
   if (code == RD_KAFKA_RESP_ERR__FATAL) {
     char why[512];
@@ -59,7 +60,10 @@ result<kafka_handle> make_handle(rd_kafka_type_t type, const kafka_options& opti
   const kafka_properties shared = {
       {"bootstrap.servers", options.brokers},
       {"client.id", fmt::format("{}-{}", options.client_id, role)},
-      {"socket.timeout.ms", std::to_string(to_ms(options.request_timeout))},
+      // librdkafka wants it a second above the consumers' fetch.wait.max.ms.
+      {"socket.timeout.ms", std::to_string(std::max(to_ms(options.request_timeout), 1500))},
+      // Brokers close idle connections routinely; that is not news.
+      {"log.connection.close", "false"},
       {"socket.keepalive.enable", "true"},
       // Reconnect quickly after a broker restart, without hammering it.
       {"reconnect.backoff.ms", "100"},
