@@ -105,6 +105,18 @@ void produce_raw(const kafka_options& o, const std::string& topic, const std::st
   ASSERT_EQ(rd_kafka_flush(rk->get(), 10000), RD_KAFKA_RESP_ERR_NO_ERROR);
 }
 
+// Best effort: a broker shared by many test runs should not pile up topics.
+void delete_topics(const kafka_options& o, const std::vector<std::string>& names) {
+  auto rk = make_handle(RD_KAFKA_PRODUCER, o, "cleanup", {});
+  if (!rk) return;
+  std::vector<rd_kafka_DeleteTopic_t*> topics;
+  for (const auto& n : names) topics.push_back(rd_kafka_DeleteTopic_new(n.c_str()));
+  kafka_queue q(rd_kafka_queue_new(rk->get()));
+  rd_kafka_DeleteTopics(rk->get(), topics.data(), topics.size(), nullptr, q.get());
+  kafka_event ev(rd_kafka_queue_poll(q.get(), 10000));
+  rd_kafka_DeleteTopic_destroy_array(topics.data(), topics.size());
+}
+
 class KafkaBroker : public testing::Test {
  protected:
   void SetUp() override {
@@ -113,8 +125,14 @@ class KafkaBroker : public testing::Test {
       GTEST_SKIP() << "FEED_TEST_KAFKA_BROKERS is not set; start a broker with "
                       "`scripts/kafka.sh start DIR PORT` and export its address to run this test";
     options_ = test_options(brokers);
+    connected_ = true;
+  }
+  void TearDown() override {
+    if (!connected_) return;
+    delete_topics(options_, {options_.events_topic, options_.processed_topic, options_.events_topic + "-dead"});
   }
   kafka_options options_;
+  bool connected_ = false;
 };
 
 TEST_F(KafkaBroker, EnsureTopicsCreatesThemOnceWithTheConfiguredPartitions) {
