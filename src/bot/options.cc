@@ -84,7 +84,7 @@ std::optional<int> parse_options(int argc, char** argv, bot_options& o) {
       ->envname("BOT_USERS")
       ->check(CLI::Range(1u, 1000000u))
       ->capture_default_str();
-  auto* rate = app.add_option("--rate", o.rate, "Messages per second overall (fractional ok); overrides --interval")
+  auto* rate = app.add_option("--rate", o.rate, "Messages per second overall, fractional ok (instead of --interval)")
                    ->envname("BOT_RATE")
                    ->check(CLI::Range(1e-6, 1e7));
   auto* interval =
@@ -109,7 +109,7 @@ std::optional<int> parse_options(int argc, char** argv, bot_options& o) {
       ->envname("BOT_CONTENT_SIZE")
       ->check(CLI::Range(std::size_t{0}, std::size_t{280}))
       ->capture_default_str();
-  auto* seed = app.add_option("--seed", o.seed, "Seed for content and run id (default: random)")->envname("BOT_SEED");
+  auto* seed = app.add_option("--seed", o.seed, "Seed for message content (default: random; the run id is fresh every run)")->envname("BOT_SEED");
   app.add_option("--post-path", o.post_path, "Path to POST messages to")->envname("BOT_POST_PATH")->capture_default_str();
   app.add_option("--feed-path", o.feed_path, "Path of the SSE feed")->envname("BOT_FEED_PATH")->capture_default_str();
   app.add_option("--feed-query", o.feed_query, "Query string for subscribers (without '?'; empty for none)")

@@ -323,7 +323,7 @@ asio::awaitable<bool> post_client::exchange(connection& c, const job& j) {
                    asio::detached);
   } else {
     if (log_each_) {
-      spdlog::info("{} posted message {} -> {} in {:.1f} ms", user, j.index, head.status,
+      spdlog::info("{} posted \"{}\" -> {} in {:.1f} ms", user, content_scratch_, head.status,
                    static_cast<double>(micros_between(j.due, now)) / 1000.0);
     }
     finish(j, head.status, false, now);
