@@ -67,14 +67,14 @@ void kafka_publisher::publish(message m, publish_done done) {
 }
 
 result<void> kafka_publisher::ready() {
-  std::lock_guard lock(ready_mu_);
-  const auto now = std::chrono::steady_clock::now();
-  if (ready_checked_ != std::chrono::steady_clock::time_point{} && now - ready_checked_ < options_.ready_cache)
-    return ready_result_;
   {
     std::shared_lock produce(produce_mu_);
     if (stopped_) return error(errc::shutting_down, "Kafka publisher is stopped");
   }
+  std::lock_guard lock(ready_mu_);
+  const auto now = std::chrono::steady_clock::now();
+  if (ready_checked_ != std::chrono::steady_clock::time_point{} && now - ready_checked_ < options_.ready_cache)
+    return ready_result_;
   char why[512];
   if (const auto fatal = rd_kafka_fatal_error(rk_.get(), why, sizeof why)) {
     ready_result_ = error(errc::unavailable, fmt::format("Kafka producer failed fatally: {}", why));
