@@ -93,7 +93,7 @@ int run_application(const app_options& opts) {
   http::services svc{queue, *db, fanout, blocking, opts.api};
   http::router routes;
   http::add_routes(routes, svc);
-  http::server srv(loops, opts.server, routes);
+  http::server srv(loops, opts.server, routes, [&fanout] { return fanout.open_streams(); });
   if (auto r = srv.listen(); !r) {
     spdlog::error("{}", r.err().message);
     queue.close();

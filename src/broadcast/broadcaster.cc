@@ -28,6 +28,12 @@ seq_t broadcaster::last_seq() const {
   return seq_.last();
 }
 
+std::size_t broadcaster::open_streams() const {
+  std::size_t n = 0;
+  for (const auto& h : hubs_) n += h->open_streams();
+  return n;
+}
+
 void broadcaster::publish(std::vector<message> stored) {
   std::lock_guard lock(mu_);
   const bool had_hole = seq_.hole().has_value();

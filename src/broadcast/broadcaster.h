@@ -48,6 +48,8 @@ class broadcaster {
   hub& hub_at(std::size_t i) { return *hubs_[i]; }
   std::size_t hubs() const { return hubs_.size(); }
   seq_t last_seq() const;
+  // Any thread: SSE streams attached across all hubs.
+  std::size_t open_streams() const;
 
   // Stops the gap thread. Hubs are closed by their own loops (close_all).
   void stop();

@@ -97,6 +97,7 @@ hub::attach_result hub::attach(const std::shared_ptr<subscriber>& s, asio::ip::t
   s->attached = true;
   s->index = subs_.size();
   subs_.push_back(s);
+  ++open_streams_;
   wait_readable(*s);
   write(*s);
   return attach_result::attached;
@@ -229,6 +230,7 @@ void hub::drop(subscriber& s, const char* why, bool slow) {
       subs_[i] = std::move(subs_.back());
       subs_[i]->index = i;
       subs_.pop_back();
+      --open_streams_;
       if (flush_scheduled_) flush_again_ = true;
     }
   }
@@ -248,6 +250,7 @@ void hub::close_all() {
   heartbeat_timer_.cancel();
   auto subs = std::move(subs_);
   subs_.clear();
+  open_streams_ = 0;
   for (auto& s : subs) {
     write(*s);  // best effort: whatever fits in the socket buffer now
     s->dead = true;

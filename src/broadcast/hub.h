@@ -18,6 +18,7 @@
 // the hub's io_context thread only (the loop runs one thread).
 #pragma once
 
+#include <atomic>
 #include <chrono>
 #include <cstdint>
 #include <deque>
@@ -82,6 +83,8 @@ class hub {
   attach_result attach(const std::shared_ptr<subscriber>& s, boost::asio::ip::tcp::socket& socket);
 
   std::size_t subscribers() const { return subs_.size(); }
+  // Any thread: attached subscribers, for the server's connection cap.
+  std::size_t open_streams() const { return open_streams_.load(std::memory_order_relaxed); }
   const hub_stats& stats() const { return stats_; }
 
   // Sends what can be sent without waiting, then closes every subscriber.
@@ -117,6 +120,7 @@ class hub {
   bool closed_ = false;
   boost::asio::steady_timer heartbeat_timer_;
   hub_stats stats_;
+  std::atomic<std::size_t> open_streams_{0};
 };
 
 }  // namespace feed

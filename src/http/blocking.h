@@ -13,19 +13,23 @@
 
 namespace feed::http {
 
+//
+// Callers pass a named lambda, never a temporary written inside the
+// co_await expression: GCC 12 copies such temporaries' captures bitwise into
+// the coroutine frame, and a captured std::string then frees frame memory.
 template <class F>
 auto run_blocking(boost::asio::thread_pool& pool, F f) -> boost::asio::awaitable<decltype(f())> {
   namespace asio = boost::asio;
   using R = decltype(f());
   auto ex = co_await asio::this_coro::executor;
-  co_return co_await asio::async_initiate<decltype(asio::use_awaitable), void(R)>(
-      [&pool, ex, f = std::move(f)](auto handler) mutable {
-        asio::post(pool, [ex, f = std::move(f), handler = std::move(handler)]() mutable {
-          R r = f();
-          asio::post(ex, [handler = std::move(handler), r = std::move(r)]() mutable { std::move(handler)(std::move(r)); });
-        });
-      },
-      asio::use_awaitable);
+  auto initiation = [&pool, ex, f = std::move(f)](auto handler) mutable {
+    asio::post(pool, [ex, f = std::move(f), handler = std::move(handler)]() mutable {
+      R r = f();
+      asio::post(ex, [handler = std::move(handler), r = std::move(r)]() mutable { std::move(handler)(std::move(r)); });
+    });
+  };
+  co_return co_await asio::async_initiate<decltype(asio::use_awaitable), void(R)>(std::move(initiation),
+                                                                                 asio::use_awaitable);
 }
 
 }  // namespace feed::http

@@ -35,8 +35,9 @@ bool is_quiet_close(const boost::system::error_code& ec) {
 
 }  // namespace
 
-server::server(const std::vector<asio::io_context*>& loops, server_options opts, const router& routes)
-    : opts_(std::move(opts)), routes_(routes), acceptor_(*loops.front()) {
+server::server(const std::vector<asio::io_context*>& loops, server_options opts, const router& routes,
+               std::function<std::size_t()> streams)
+    : opts_(std::move(opts)), routes_(routes), streams_(std::move(streams)), acceptor_(*loops.front()) {
   for (auto* ioc : loops) loops_.push_back(std::make_unique<loop_state>(loop_state{ioc, {}, {}}));
 }
 
@@ -74,7 +75,7 @@ asio::awaitable<void> server::accept_loop() {
       co_await t.async_wait(token);
       continue;
     }
-    if (connections_ >= opts_.max_connections) {
+    if (connections_ + (streams_ ? streams_() : 0) >= opts_.max_connections) {
       static constexpr std::string_view busy =
           "HTTP/1.1 503 Service Unavailable\r\nContent-Type: application/json\r\nRetry-After: 1\r\n"
           "Connection: close\r\nContent-Length: 48\r\n\r\n{\"error\":\"too many open connections; retry later\"}";
@@ -136,6 +137,9 @@ asio::awaitable<bool> server::serve_one(beast::tcp_stream& stream, beast::flat_b
 
   if (ec) {
     if (is_quiet_close(ec) || (buffer.size() == 0 && ec == bhttp::error::partial_message)) co_return false;
+    if (ec == bhttp::error::body_limit)  // a Content-Length over the limit is caught with the header
+      co_return co_await reply_and_close(status::payload_too_large,
+                                         fmt::format("request body exceeds {} bytes", opts_.max_body_bytes));
     if (ec == bhttp::error::header_limit)
       co_return co_await reply_and_close(status::request_header_fields_too_large,
                                          fmt::format("request header exceeds {} bytes", opts_.max_header_bytes));

@@ -10,6 +10,7 @@
 
 #include <atomic>
 #include <chrono>
+#include <functional>
 #include <memory>
 #include <unordered_set>
 #include <vector>
@@ -35,7 +36,10 @@ struct server_options {
 
 class server {
  public:
-  server(const std::vector<boost::asio::io_context*>& loops, server_options opts, const router& routes);
+  // `streams` counts connections handed off to streaming (SSE), which still
+  // count against max_connections.
+  server(const std::vector<boost::asio::io_context*>& loops, server_options opts, const router& routes,
+         std::function<std::size_t()> streams = {});
   ~server();
 
   // Binds and listens; the error says why not (address in use, ...).
@@ -65,6 +69,7 @@ class server {
 
   const server_options opts_;
   const router& routes_;
+  const std::function<std::size_t()> streams_;
   std::vector<std::unique_ptr<loop_state>> loops_;
   boost::asio::ip::tcp::acceptor acceptor_;
   std::uint16_t port_ = 0;

@@ -81,7 +81,8 @@ asio::awaitable<bool> replay(services& s, beast::tcp_stream& stream, seq_t after
                              const std::optional<std::string>& user) {
   while (after < up_to) {
     read_query q{after, up_to, s.opts.history_page, false, user};
-    auto rows = co_await run_blocking(s.blocking, [&s, q] { return s.db.read(q); });
+    auto read = [&s, q] { return s.db.read(q); };
+    auto rows = co_await run_blocking(s.blocking, std::move(read));
     if (!rows) {
       spdlog::warn("sse: history read failed: {}", rows.err().message);
       co_return false;
@@ -125,7 +126,8 @@ handler feed_handler(services& s) {
           ok = co_await replay(s, stream, after.value_or(seq_t{0}), head, f.user_id);
         } else if (f.history > 0) {
           read_query q{seq_t{0}, head, f.history, true, f.user_id};
-          auto rows = co_await run_blocking(s.blocking, [&s, q] { return s.db.read(q); });
+          auto read = [&s, q] { return s.db.read(q); };
+    auto rows = co_await run_blocking(s.blocking, std::move(read));
           if (rows) {
             std::reverse(rows->begin(), rows->end());
             ok = co_await write_frames(stream, *rows);

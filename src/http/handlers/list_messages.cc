@@ -30,7 +30,8 @@ handler list_messages_handler(services& s) {
         co_return error_response(ctx.req, status::bad_request, problem);
       q.user_id = std::move(*v);
     }
-    auto rows = co_await run_blocking(s.blocking, [&s, q] { return s.db.read(q); });
+    auto read = [&s, q] { return s.db.read(q); };
+    auto rows = co_await run_blocking(s.blocking, std::move(read));
     if (!rows) co_return error_response(ctx.req, status::service_unavailable, rows.err().message);
 
     boost::json::array items;

@@ -10,12 +10,13 @@ namespace feed::http {
 // which of them is down, so a load balancer can route around this instance.
 handler ready_handler(services& s) {
   return [&s](request_context& ctx) -> asio::awaitable<response> {
-    auto problems = co_await run_blocking(s.blocking, [&s] {
+    auto check = [&s] {
       boost::json::object p;
       if (auto r = s.db.ping(); !r) p["store"] = r.err().message;
       if (auto r = s.queue.ready(); !r) p["queue"] = r.err().message;
       return p;
-    });
+    };
+    auto problems = co_await run_blocking(s.blocking, std::move(check));
     if (problems.empty()) co_return json_response(ctx.req, status::ok, boost::json::object{{"status", "ready"}});
     co_return json_response(ctx.req, status::service_unavailable,
                             boost::json::object{{"status", "unavailable"}, {"problems", std::move(problems)}});

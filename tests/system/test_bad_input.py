@@ -1,0 +1,128 @@
+"""Every kind of bad input gets a clear 4xx and changes nothing."""
+import socket
+
+import pytest
+import requests
+
+from services.sse import SseClient
+
+JSON = {"Content-Type": "application/json"}
+
+BAD_BODIES = [
+    ("empty body", b"", "empty"),
+    ("not json", b"hello", "invalid JSON"),
+    ("truncated", b'{"user_id":"a","content":"b"', "invalid JSON"),
+    ("array", b'["a","b"]', "JSON object"),
+    ("missing user_id", b'{"content":"b"}', "missing field: user_id"),
+    ("missing content", b'{"user_id":"a"}', "missing field: content"),
+    ("number user_id", b'{"user_id":1,"content":"b"}', "user_id must be a string"),
+    ("empty user_id", b'{"user_id":"","content":"b"}', "user_id must not be empty"),
+    ("empty content", b'{"user_id":"a","content":""}', "content must not be empty"),
+    ("blank content", b'{"user_id":"a","content":"   "}', "only whitespace"),
+    ("281 characters", b'{"user_id":"a","content":"' + b"x" * 281 + b'"}', "281 characters; the limit is 280"),
+    ("281 emoji", ('{"user_id":"a","content":"' + "\U0001F600" * 281 + '"}').encode(), "the limit is 280"),
+    ("long user_id", b'{"user_id":"' + b"u" * 65 + b'","content":"b"}', "longer than 64 bytes"),
+    ("bad user_id chars", b'{"user_id":"a b<script>","content":"b"}', "may contain only"),
+    ("invalid utf-8", b'{"user_id":"a","content":"\xc3\x28"}', "not valid UTF-8"),
+    ("overlong utf-8", b'{"user_id":"a","content":"\xc0\xaf"}', "not valid UTF-8"),
+    ("lone surrogate escape", b'{"user_id":"a","content":"x\\ud800y"}', "surrogate"),
+    ("lone low surrogate", b'{"user_id":"a","content":"\\udc00"}', "surrogate"),
+]
+
+
+@pytest.mark.parametrize("name,body,expected", BAD_BODIES, ids=[b[0] for b in BAD_BODIES])
+def test_bad_body_is_400_with_a_reason_and_stores_nothing(api, name, body, expected):
+    r = requests.post(api.url("/api/messages"), data=body, headers=JSON)
+    assert r.status_code == 400, r.text
+    assert r.headers["Content-Type"] == "application/json"
+    assert expected in r.json()["error"]
+    assert api.messages()["messages"] == []
+
+
+def test_exactly_280_characters_is_fine(api, user):
+    assert api.post(user, "\U0001F600" * 280).status_code == 202
+    assert api.post(user, "e\u0301" * 140).status_code == 202  # combining marks count
+
+
+def test_wrong_content_type_is_415(api):
+    r = requests.post(api.url("/api/messages"), data=b'{"user_id":"a","content":"b"}',
+                      headers={"Content-Type": "text/plain"})
+    assert r.status_code == 415
+    assert "application/json" in r.json()["error"]
+    r = requests.post(api.url("/api/messages"), data={"user_id": "a", "content": "b"})  # form encoded
+    assert r.status_code == 415
+    assert api.messages()["messages"] == []
+
+
+def test_json_with_charset_is_accepted(api, user):
+    r = requests.post(api.url("/api/messages"), data=f'{{"user_id":"{user}","content":"b"}}'.encode(),
+                      headers={"Content-Type": "application/json; charset=utf-8"})
+    assert r.status_code == 202
+
+
+def test_oversize_body_is_413(api):
+    body = b'{"user_id":"a","content":"' + b"x" * 20000 + b'"}'
+    r = requests.post(api.url("/api/messages"), data=body, headers=JSON)
+    assert r.status_code == 413
+    assert "16384" in r.json()["error"]
+    # chunked, without a Content-Length
+    r = requests.post(api.url("/api/messages"), data=iter([body[:10000], body[10000:]]), headers=JSON)
+    assert r.status_code == 413
+    assert api.messages()["messages"] == []
+
+
+def test_unknown_path_is_404_and_wrong_method_405(api):
+    r = requests.get(api.url("/api/nope"))
+    assert r.status_code == 404 and "no such endpoint" in r.json()["error"]
+    r = requests.delete(api.url("/api/messages"))
+    assert r.status_code == 405
+    assert r.headers["Allow"] == "GET, POST"
+    assert "not allowed" in r.json()["error"]
+
+
+@pytest.mark.parametrize("header", ["", "x" * 129, "bad key"])
+def test_bad_idempotency_key_is_400(api, header):
+    if header == "":
+        return  # an empty header is the same as none
+    r = api.post("a", "b", headers={"Idempotency-Key": header})
+    assert r.status_code == 400 and "Idempotency-Key" in r.json()["error"]
+
+
+@pytest.mark.parametrize("query,expected", [
+    ("?history=-1", "history"), ("?history=lots", "history"), ("?since=x", "since"),
+    ("?since=-5", "since"), ("?user_id=a%20b", "user_id"),
+])
+def test_bad_feed_parameters_are_400(api, query, expected):
+    c = SseClient(api.url("/api/feed" + query))
+    assert c.status == 400
+    assert expected in c.body.decode()
+
+
+def test_bad_last_event_id_is_400(api):
+    c = SseClient(api.url("/api/feed"), headers={"Last-Event-ID": "abc"})
+    assert c.status == 400 and b"Last-Event-ID" in c.body
+
+
+@pytest.mark.parametrize("query", ["?limit=0", "?limit=201", "?before=0", "?limit=x", "?user_id=%2F"])
+def test_bad_list_parameters_are_400(api, query):
+    r = requests.get(api.url("/api/messages" + query))
+    assert r.status_code == 400 and r.json()["error"]
+
+
+def test_malformed_http_gets_400_and_oversized_header_431(api):
+    with socket.create_connection(("127.0.0.1", api.port), timeout=5) as s:
+        s.sendall(b"NOT HTTP AT ALL\r\n\r\n")
+        assert s.recv(4096).startswith(b"HTTP/1.1 400")
+    with socket.create_connection(("127.0.0.1", api.port), timeout=5) as s:
+        s.sendall(b"GET /api/health HTTP/1.1\r\nHost: x\r\nX-Big: " + b"a" * 10000 + b"\r\n\r\n")
+        assert s.recv(4096).startswith(b"HTTP/1.1 431")
+
+
+def test_connection_cap_answers_503(make_api):
+    api = make_api("--max-connections", "3")
+    held = [SseClient(api.url("/api/feed?history=0")) for _ in range(3)]
+    assert all(c.status == 200 for c in held)
+    r = requests.get(api.url("/api/health"))
+    assert r.status_code == 503 and r.headers["Retry-After"] == "1"
+    for c in held:
+        c.close()

@@ -1,0 +1,136 @@
+"""202 means durable: restarts, SIGTERM and SIGKILL lose nothing; a stuck
+store turns into quick 503s, never hung requests."""
+import concurrent.futures
+import os
+import signal
+import sqlite3
+import threading
+import time
+
+import requests
+
+from services.feed_api import wait_until
+from services.sse import SseClient
+
+
+def burst(api, user, stop_event, accepted, refused, workers=8):
+    """Posts from several threads until stop_event; records ids of 202s."""
+    def run(w):
+        s = requests.Session()
+        i = 0
+        while not stop_event.is_set():
+            try:
+                r = api.post(user, f"w{w}-{i}", session=s, timeout=5)
+            except requests.RequestException:
+                refused.append(None)
+                return
+            if r.status_code == 202:
+                accepted.append(r.json()["id"])
+            else:
+                refused.append(r.status_code)
+            i += 1
+    threads = [threading.Thread(target=run, args=(w,)) for w in range(workers)]
+    for t in threads:
+        t.start()
+    return threads
+
+
+def test_data_survives_a_restart(make_api, tmp_path, user):
+    data = tmp_path / "d"
+    api = make_api(data_dir=data)
+    ids = [api.post(user, f"m{i}").json()["id"] for i in range(20)]
+    assert api.stop() == 0
+    again = make_api(data_dir=data)
+    stored = again.all_messages()
+    assert [m["id"] for m in stored] == ids
+    assert [m["seq"] for m in stored] == list(range(1, 21))
+    c = SseClient(again.url("/api/feed?history=all"))
+    assert [e.message["id"] for e in c.take(20)] == ids
+    again.post(user, "after restart")
+    assert c.next().seq == 21
+    c.close()
+
+
+def test_sigterm_during_a_burst_loses_no_accepted_message(make_api, tmp_path, user):
+    data = tmp_path / "d"
+    api = make_api(data_dir=data)
+    stop, accepted, refused = threading.Event(), [], []
+    threads = burst(api, user, stop, accepted, refused)
+    wait_until(lambda: len(accepted) > 300, 20, what="posts to flow")
+    api.proc.send_signal(signal.SIGTERM)
+    code = api.proc.wait(20)
+    stop.set()
+    for t in threads:
+        t.join(10)
+    assert code == 0, api.read_log()[-3000:]
+    assert "stopped cleanly" in api.read_log()
+    again = make_api(data_dir=data)
+    stored = [m["id"] for m in again.all_messages()]
+    assert len(stored) == len(set(stored))
+    missing = set(accepted) - set(stored)
+    assert not missing, f"{len(missing)} of {len(accepted)} accepted messages were lost"
+
+
+def test_sigkill_loses_no_accepted_message(make_api, tmp_path, user):
+    data = tmp_path / "d"
+    api = make_api(data_dir=data)
+    stop, accepted, refused = threading.Event(), [], []
+    threads = burst(api, user, stop, accepted, refused)
+    wait_until(lambda: len(accepted) > 300, 20, what="posts to flow")
+    api.proc.send_signal(signal.SIGKILL)
+    api.proc.wait(10)
+    stop.set()
+    for t in threads:
+        t.join(10)
+    again = make_api(data_dir=data)
+    stored = [m["id"] for m in again.all_messages()]
+    assert len(stored) == len(set(stored))
+    assert not set(accepted) - set(stored)
+    assert [m["seq"] for m in again.all_messages()] == list(range(1, len(stored) + 1))
+
+
+def test_sigterm_ends_feed_streams_and_exits_zero(api, user):
+    clients = [SseClient(api.url("/api/feed?history=0")) for _ in range(3)]
+    api.post(user, "last words")
+    for c in clients:
+        assert c.next().message["content"] == "last words"
+    t0 = time.monotonic()
+    assert api.stop() == 0
+    assert time.monotonic() - t0 < 5
+    for c in clients:
+        assert c.closed.wait(5), "stream was not ended"
+
+
+def test_a_stuck_store_gives_quick_503_with_retry_after(make_api, tmp_path, user):
+    data = tmp_path / "d"
+    api = make_api("--queue-capacity", "4", "--publish-timeout-ms", "500", data_dir=data)
+    assert api.post(user, "before").status_code == 202
+    # Another process holds SQLite's write lock: the worker cannot commit.
+    db = sqlite3.connect(os.path.join(data, "feed.db"), isolation_level=None, timeout=1)
+    db.execute("BEGIN IMMEDIATE")
+    try:
+        def post(i):
+            t0 = time.monotonic()
+            r = api.post(user, f"stuck {i}", session=requests.Session(), timeout=10)
+            return r, time.monotonic() - t0
+        with concurrent.futures.ThreadPoolExecutor(12) as pool:
+            results = list(pool.map(post, range(12)))
+        for r, took in results:
+            assert r.status_code == 503, r.text
+            assert r.headers["Retry-After"] == "1"
+            assert "retry" in r.json()["error"]
+            assert took < 1.5
+        assert any("full" in r.json()["error"] for r, _ in results)
+        ready = requests.get(api.url("/api/ready"))
+        assert ready.status_code == 503 and "queue" in ready.json()["problems"]
+    finally:
+        db.execute("ROLLBACK")
+        db.close()
+    # Once the lock is gone everything flows again, and the posts that timed
+    # out while queued are stored (the 503 told the client to retry with an
+    # Idempotency-Key for exactly this reason).
+    wait_until(lambda: requests.get(api.url("/api/ready")).status_code == 200, 15, what="ready again")
+    assert api.post(user, "after").status_code == 202
+    contents = [m["content"] for m in api.all_messages()]
+    assert contents[0] == "before" and contents[-1] == "after"
+    assert len(contents) == len(set(contents))
