@@ -10,8 +10,7 @@
 
 #include "base/log.h"
 #include "http/handlers/handlers.h"
-#include "queue/memory/memory_queue.h"
-#include "store/sqlite/sqlite_store.h"
+#include "app/backends.h"
 
 namespace feed {
 namespace {
@@ -27,19 +26,6 @@ void raise_fd_limit() {
   }
 }
 
-// Embedded mode: stored messages go straight to the broadcaster.
-class broadcast_sink final : public processed_sink {
- public:
-  explicit broadcast_sink(broadcaster& b) : b_(b) {}
-  result<void> publish(std::span<const message> stored) override {
-    b_.publish({stored.begin(), stored.end()});
-    return {};
-  }
-
- private:
-  broadcaster& b_;
-};
-
 template <class Pred>
 bool wait_until(std::chrono::steady_clock::time_point deadline, Pred done) {
   while (!done()) {
@@ -53,22 +39,13 @@ bool wait_until(std::chrono::steady_clock::time_point deadline, Pred done) {
 
 int run_application(const app_options& opts) {
   raise_fd_limit();
-  if (!opts.kafka_brokers.empty() || !opts.database_url.empty()) {
-    spdlog::error("this build runs the embedded mode only; --kafka-brokers/--database-url are not available");
-    return 2;
-  }
-
-  auto opened = sqlite_store::open({opts.data_dir / "feed.db", opts.sqlite_synchronous});
+  auto opened = backends::open(opts);
   if (!opened) {
-    spdlog::error("cannot open the store: {}", opened.err().message);
+    spdlog::error("cannot start: {}", opened.err().message);
     return 1;
   }
-  std::unique_ptr<store> db = std::move(*opened);
-  auto last = db->max_seq();
-  if (!last) {
-    spdlog::error("cannot read the store: {}", last.err().message);
-    return 1;
-  }
+  backends& be = **opened;
+  store& db = be.db();
 
   std::vector<std::unique_ptr<asio::io_context>> contexts;
   std::vector<asio::io_context*> loops;
@@ -78,31 +55,67 @@ int run_application(const app_options& opts) {
   }
   asio::thread_pool blocking(opts.blocking_threads);
 
-  memory_queue queue(opts.queue_capacity);
-  broadcaster fanout(loops, *last, opts.fanout, [&db](seq_t first, seq_t last_seq) {
-    read_query q;
-    q.after = seq_t{first.value() - 1};
-    q.up_to = last_seq;
-    q.limit = static_cast<std::size_t>(last_seq.value() - first.value() + 1);
-    return db->read(q);
-  });
-  broadcast_sink sink(fanout);
-  worker work(queue, *db, sink, opts.worker);
+  // With Kafka, the subscriber starts before the store's head is read: every
+  // message stored later arrives as an event, and older ones it also sees are
+  // dropped as duplicates. The broadcaster buffers until it is built.
+  std::mutex early_mu;
+  std::vector<message> early;
+  broadcaster* fanout_ptr = nullptr;
+  auto deliver = [&](std::vector<message> stored) {
+    std::lock_guard lock(early_mu);
+    if (fanout_ptr) fanout_ptr->publish(std::move(stored));
+    else early.insert(early.end(), stored.begin(), stored.end());
+  };
+  if (auto r = be.start_subscriber(deliver); !r) {
+    spdlog::error("cannot start: {}", r.err().message);
+    return 1;
+  }
+  auto last = db.max_seq();
+  if (!last) {
+    spdlog::error("cannot read the store: {}", last.err().message);
+    return 1;
+  }
+
+  broadcaster_options fanout_opts = opts.fanout;
+  if (be.uses_kafka() && fanout_opts.head_probe_interval.count() == 0)
+    fanout_opts.head_probe_interval = std::chrono::seconds(1);
+  broadcaster fanout(
+      loops, *last, fanout_opts,
+      [&db](seq_t first, seq_t last_seq) {
+        read_query q;
+        q.after = seq_t{first.value() - 1};
+        q.up_to = last_seq;
+        q.limit = static_cast<std::size_t>(last_seq.value() - first.value() + 1);
+        return db.read(q);
+      },
+      [&db] { return db.max_seq(); });
+  {
+    std::lock_guard lock(early_mu);
+    fanout_ptr = &fanout;
+    if (!early.empty()) fanout.publish(std::move(early));
+  }
+  auto sink = be.sink(deliver);
+  if (!sink) {
+    spdlog::error("cannot start: {}", sink.err().message);
+    return 1;
+  }
+  worker work(be.input(), db, **sink, opts.worker);
   work.start();
 
-  http::services svc{queue, *db, fanout, blocking, opts.api};
+  http::services svc{be.queue(), db, fanout, blocking, opts.api};
   http::router routes;
   http::add_routes(routes, svc);
   http::server srv(loops, opts.server, routes, [&fanout] { return fanout.open_streams(); });
   if (auto r = srv.listen(); !r) {
     spdlog::error("{}", r.err().message);
-    queue.close();
+    be.stop_publishing();
+    be.close_input();
     work.stop(std::chrono::steady_clock::now() + opts.shutdown_timeout);
     return 1;
   }
   srv.start();
-  spdlog::info("feed-api listening on {}:{} (embedded: {}, {} event loop(s), last seq {})", opts.server.host,
-               srv.port(), (opts.data_dir / "feed.db").string(), opts.threads, last->value());
+  spdlog::info("feed-api listening on {}:{} ({}; {} event loop(s), last seq {})", opts.server.host, srv.port(),
+               be.describe(), opts.threads, last->value());
 
   std::promise<int> stop_signal;
   asio::signal_set signals(*loops.front(), SIGINT, SIGTERM);
@@ -126,8 +139,10 @@ int run_application(const app_options& opts) {
   if (!wait_until(deadline, [&] { return srv.in_flight() == 0; }))
     spdlog::warn("{} request(s) still in flight at the deadline", srv.in_flight());
 
-  queue.close();
+  be.stop_publishing();
+  be.close_input();
   work.stop(deadline);
+  be.stop_subscriber();
   spdlog::info("worker stopped: {} message(s) stored in {} batch(es) since start", work.stats().stored.load(),
                work.stats().batches.load());
 

@@ -6,8 +6,8 @@
 namespace feed {
 
 broadcaster::broadcaster(const std::vector<boost::asio::io_context*>& loops, seq_t last, broadcaster_options opts,
-                         gap_filler fill)
-    : opts_(opts), fill_(std::move(fill)), seq_(last, opts.max_pending) {
+                         gap_filler fill, head_probe probe)
+    : opts_(opts), fill_(std::move(fill)), probe_(std::move(probe)), seq_(last, opts.max_pending) {
   for (auto* loop : loops) hubs_.push_back(std::make_unique<hub>(*loop, last, opts_.hub));
   gap_thread_ = std::thread([this] { gap_loop(); });
 }
@@ -62,12 +62,45 @@ void broadcaster::deliver(std::vector<message> run) {
   hubs_.back()->post(std::move(frames));
 }
 
+// The store is ahead of what was delivered and no later event arrived to
+// reveal the hole: after gap_wait, fetch the missing tail from the store.
+void broadcaster::probe_tail(std::unique_lock<std::mutex>& lock) {
+  lock.unlock();
+  auto head = probe_();
+  lock.lock();
+  const auto now = std::chrono::steady_clock::now();
+  if (!head || *head <= seq_.last()) {
+    behind_since_.reset();
+    return;
+  }
+  if (!behind_since_) {
+    behind_since_ = now;
+    return;
+  }
+  if (now - *behind_since_ < opts_.gap_wait) return;
+  const seq_t first{seq_.last().value() + 1}, last = *head;
+  lock.unlock();
+  auto filled = fill_(first, last);
+  lock.lock();
+  if (filled) {
+    spdlog::warn("broadcast: seq {}..{} never arrived as events; delivered them from the store", first.value(),
+                 last.value());
+    deliver(seq_.push(std::move(*filled)));
+  }
+  behind_since_.reset();
+}
+
 void broadcaster::gap_loop() {
   std::unique_lock lock(mu_);
   while (!stopping_) {
     auto hole = seq_.hole();
     if (!hole) {
-      gap_cv_.wait(lock);
+      if (!probe_ || opts_.head_probe_interval.count() == 0) {
+        gap_cv_.wait(lock);
+      } else {
+        gap_cv_.wait_for(lock, opts_.head_probe_interval);
+        if (!stopping_ && !seq_.hole()) probe_tail(lock);
+      }
       continue;
     }
     const auto due = hole_since_ + opts_.gap_wait;

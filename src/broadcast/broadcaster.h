@@ -14,6 +14,7 @@
 #include <functional>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <thread>
 #include <vector>
 
@@ -29,15 +30,21 @@ struct broadcaster_options {
   hub_options hub;
   std::chrono::milliseconds gap_wait{300};  // how long a hole may stay open before the store is asked
   std::size_t max_pending = 100'000;        // messages held back behind a hole, at most
+  // How often to compare the store's highest seq with the last delivered
+  // one, to catch a lost event at the tail (no later event reveals that
+  // hole). 0 disables it: embedded mode cannot lose events in transit.
+  std::chrono::milliseconds head_probe_interval{0};
 };
 
 // Reads seqs [first, last] from the store.
 using gap_filler = std::function<result<std::vector<message>>(seq_t first, seq_t last)>;
+// The store's highest committed seq.
+using head_probe = std::function<result<seq_t>()>;
 
 class broadcaster {
  public:
   broadcaster(const std::vector<boost::asio::io_context*>& loops, seq_t last, broadcaster_options opts,
-              gap_filler fill);
+              gap_filler fill, head_probe probe = {});
   ~broadcaster();
   broadcaster(const broadcaster&) = delete;
   broadcaster& operator=(const broadcaster&) = delete;
@@ -57,15 +64,18 @@ class broadcaster {
  private:
   void deliver(std::vector<message> run);  // requires mu_
   void gap_loop();
+  void probe_tail(std::unique_lock<std::mutex>& lock);
 
   const broadcaster_options opts_;
   const gap_filler fill_;
+  const head_probe probe_;
   std::vector<std::unique_ptr<hub>> hubs_;  // constant after construction
   mutable std::mutex mu_;
   std::condition_variable gap_cv_;
   sequencer seq_;                                     // GUARDED_BY(mu_)
   std::chrono::steady_clock::time_point hole_since_;  // GUARDED_BY(mu_)
   bool stopping_ = false;                             // GUARDED_BY(mu_)
+  std::optional<std::chrono::steady_clock::time_point> behind_since_;  // GUARDED_BY(mu_)
   std::thread gap_thread_;
 };
 

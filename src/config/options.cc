@@ -25,6 +25,7 @@ result<app_options> parse_options(int argc, char** argv, int& exit_code) {
       "feed-api"};
   app.get_formatter()->column_width(44);
 
+  std::int64_t linger_ms = o.kafka.linger.count();
   std::int64_t heartbeat_s = 15, idle_s = 60, header_s = 10, shutdown_s = 10, publish_ms = 1000;
   std::size_t sse_buffer = o.fanout.hub.client_buffer_bytes, ring = o.fanout.hub.ring_frames;
 
@@ -43,7 +44,25 @@ result<app_options> parse_options(int argc, char** argv, int& exit_code) {
   app.add_option("--database-url", o.database_url,
                  "postgresql:// URL of PostgreSQL or CockroachDB (or DB_HOST + DB_PORT); empty = embedded SQLite")
       ->envname("DATABASE_URL");
-  app.add_option("--queue-capacity", o.queue_capacity, "Messages the embedded queue holds before answering 503")
+  app.add_option("--db-pool-size", o.db_pool_size, "Database connections, at most")
+      ->envname("DB_POOL_SIZE")->check(CLI::Range(1, 256))->capture_default_str();
+  app.add_option("--kafka-group", o.kafka.group_id, "Consumer group of the workers (the reference's: message-group)")
+      ->envname("KAFKA_GROUP_ID")->capture_default_str();
+  app.add_option("--kafka-events-topic", o.kafka.events_topic, "Topic of accepted messages")
+      ->envname("KAFKA_EVENTS_TOPIC")->capture_default_str();
+  app.add_option("--kafka-processed-topic", o.kafka.processed_topic, "Topic of stored messages")
+      ->envname("KAFKA_PROCESSED_TOPIC")->capture_default_str();
+  app.add_option("--kafka-dead-letter-topic", o.kafka.dead_letter_topic,
+                 "Where undecodable events are copied before being skipped (empty = only log and count)")
+      ->envname("KAFKA_DEAD_LETTER_TOPIC");
+  app.add_option("--kafka-partitions", o.kafka.events_partitions, "Partitions of topics created at start-up")
+      ->envname("KAFKA_PARTITIONS")->check(CLI::Range(1, 10000))->capture_default_str();
+  app.add_option("--kafka-replication", o.kafka.replication_factor, "Replication factor of topics created at start-up")
+      ->envname("KAFKA_REPLICATION")->check(CLI::Range(1, 100))->capture_default_str();
+  app.add_option("--kafka-linger-ms", linger_ms, "Producer linger: how long to wait to fill a batch")
+      ->envname("KAFKA_LINGER_MS")->check(CLI::Range(0, 10000))->capture_default_str();
+  app.add_option("--queue-capacity", o.queue_capacity,
+                 "Messages waiting in the queue before 503 (in-process queue; with Kafka, the producer's local queue)")
       ->envname("QUEUE_CAPACITY")->check(CLI::Range(1, 10'000'000))->capture_default_str();
   app.add_option("--batch-max", o.worker.max_batch, "Messages stored per transaction, at most")
       ->envname("BATCH_MAX")->check(CLI::Range(1, 100'000))->capture_default_str();
@@ -88,6 +107,11 @@ result<app_options> parse_options(int argc, char** argv, int& exit_code) {
   o.server.header_timeout = std::chrono::seconds(header_s);
   o.shutdown_timeout = std::chrono::seconds(shutdown_s);
   o.api.publish_timeout = std::chrono::milliseconds(publish_ms);
+  o.kafka.processed_partitions = o.kafka.events_partitions;
+  o.kafka.linger = std::chrono::milliseconds(linger_ms);
+  // A record Kafka has not acknowledged when the API gives up (503) should
+  // not be delivered much later: bound its life by the same wait.
+  o.kafka.delivery_timeout = o.api.publish_timeout;
 
   // The reference's variables: KAFKA_HOST/KAFKA_PORT and DB_HOST/DB_PORT
   // (user root, database defaultdb, no TLS, as its docker set-up has it).
@@ -96,6 +120,7 @@ result<app_options> parse_options(int argc, char** argv, int& exit_code) {
   if (o.database_url.empty() && std::getenv("DB_HOST"))
     o.database_url = fmt::format("postgresql://root@{}:{}/defaultdb?sslmode=disable", env_or("DB_HOST", "roach1"),
                                  env_or("DB_PORT", "26257"));
+  if (!o.kafka_brokers.empty()) o.kafka.queue_max_messages = static_cast<int>(o.queue_capacity);
   exit_code = 0;
   return o;
 }

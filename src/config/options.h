@@ -8,6 +8,7 @@
 #include "broadcast/broadcaster.h"
 #include "http/handlers/services.h"
 #include "http/server.h"
+#include "queue/kafka/kafka_options.h"
 #include "worker/worker.h"
 
 namespace feed {
@@ -25,6 +26,8 @@ struct app_options {
   std::size_t queue_capacity = 10000;           // embedded queue bound
   std::string kafka_brokers;                    // host:port[,...]; empty = embedded queue
   std::string database_url;                     // postgresql://...; empty = embedded store
+  std::size_t db_pool_size = 4;                 // connections to the database, at most
+  kafka_options kafka;                          // topics, group, batching (brokers: kafka_brokers)
   std::string log_level = "info";
   std::chrono::seconds shutdown_timeout{10};    // bound on a graceful stop
 };
