@@ -2,6 +2,10 @@
 
 Each test gets a fresh feed-api on a free port with its own data dir
 (function scope keeps tests independent; start-up takes milliseconds).
+Tests that take the `api` or `make_api` fixture run twice: embedded (SQLite
++ in-process queue) and distributed (Kafka + PostgreSQL, a fresh database,
+topics and consumer group per test). The distributed services come from
+FEED_TEST_KAFKA_BROKERS and FEED_TEST_DATABASE_URL, which ./test.sh sets.
 """
 import os
 import uuid
@@ -9,6 +13,7 @@ import uuid
 import pytest
 
 from services.feed_api import FeedApi
+from services.postgres import Postgres
 
 BUILD_DIR = os.environ.get("FEED_BUILD_DIR", os.path.join(os.path.dirname(__file__), "..", "..", "build"))
 
@@ -25,13 +30,42 @@ def feed_binary():
     return binary("feed-api")
 
 
+@pytest.fixture(params=["embedded", "kafka"])
+def mode(request):
+    if request.param == "kafka" and not (os.environ.get("FEED_TEST_KAFKA_BROKERS")
+                                         and os.environ.get("FEED_TEST_DATABASE_URL")):
+        pytest.skip("Kafka + PostgreSQL mode needs FEED_TEST_KAFKA_BROKERS and FEED_TEST_DATABASE_URL (./test.sh sets them)")
+    return request.param
+
+
+@pytest.fixture(scope="session")
+def postgres():
+    url = os.environ.get("FEED_TEST_DATABASE_URL")
+    return Postgres(url, os.environ.get("FEED_TEST_PG_DIR")) if url else None
+
+
 @pytest.fixture
-def make_api(tmp_path, feed_binary):
-    """Factory: make_api(*args) starts a feed-api; all are stopped at the end."""
+def backend_args(mode, postgres):
+    """feed-api flags selecting this test's backends (empty when embedded)."""
+    if mode == "embedded":
+        return []
+    tag = uuid.uuid4().hex[:10]
+    return ["--kafka-brokers", os.environ["FEED_TEST_KAFKA_BROKERS"],
+            "--database-url", postgres.create_database(f"t_{tag}"),
+            "--kafka-events-topic", f"events-{tag}", "--kafka-processed-topic", f"processed-{tag}",
+            "--kafka-group", f"group-{tag}"]
+
+
+@pytest.fixture
+def make_api(tmp_path, feed_binary, backend_args):
+    """Factory: make_api(*args) starts a feed-api; all are stopped at the end.
+    Every instance of one test shares its backends (database, topics)."""
     started = []
 
     def make(*args, data_dir=None, env=None, start=True):
-        api = FeedApi(feed_binary, str(data_dir or tmp_path / "data"), args=["--log-level", "info", *args], env=env)
+        api = FeedApi(feed_binary, str(data_dir or tmp_path / "data"),
+                      args=["--log-level", "info", *backend_args, *args], env=env)
+        api.distributed = bool(backend_args)
         started.append(api)
         return api.start() if start else api
 

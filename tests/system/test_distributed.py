@@ -1,0 +1,130 @@
+"""Kafka + PostgreSQL: several instances, failures of each service, and a
+database laid out by the reference system."""
+import os
+import threading
+import time
+import uuid
+
+import pytest
+import requests
+
+from services.feed_api import wait_until
+from services.kafka import Kafka
+from services.sse import SseClient
+from test_durability import burst
+
+pytestmark = pytest.mark.parametrize("mode", ["kafka"], indirect=True)
+
+
+@pytest.fixture
+def kafka():
+    return Kafka(os.environ["FEED_TEST_KAFKA_BROKERS"], os.environ.get("FEED_TEST_KAFKA_DIR"))
+
+
+def test_two_instances_stream_every_message_once_in_one_order(make_api, tmp_path, user):
+    a = make_api(data_dir=tmp_path / "a")
+    b = make_api(data_dir=tmp_path / "b")
+    feeds = [SseClient(x.url("/api/feed?history=0")) for x in (a, b, a, b)]
+    ids = []
+    sessions = [requests.Session(), requests.Session()]
+    for i in range(60):
+        target = (a, b)[i % 2]
+        r = target.post(f"{user}{i % 3}", f"m{i}", session=sessions[i % 2])
+        assert r.status_code == 202
+        ids.append(r.json()["id"])
+    orders = []
+    for f in feeds:
+        events = f.take(60, timeout=30)
+        assert [e.seq for e in events] == list(range(1, 61))
+        assert sorted(e.message["id"] for e in events) == sorted(ids)
+        assert f.quiet(0.3) == []
+        orders.append([e.message["id"] for e in events])
+        f.close()
+    assert all(o == orders[0] for o in orders)
+
+
+def test_a_database_outage_is_absorbed_by_kafka(make_api, postgres, user):
+    api = make_api()
+    watcher = SseClient(api.url("/api/feed?history=0"))
+    accepted = [api.post(user, f"before {i}").json()["id"] for i in range(5)]
+    postgres.stop()
+    try:
+        # The outage lasts 20 s; posts keep getting 202 all along.
+        t_end = time.monotonic() + 20
+        i = 0
+        while time.monotonic() < t_end:
+            r = api.post(user, f"during {i}", timeout=5)
+            assert r.status_code == 202, r.text
+            accepted.append(r.json()["id"])
+            i += 1
+            time.sleep(0.05)
+        assert requests.get(api.url("/api/ready")).status_code == 503
+    finally:
+        postgres.start()
+    accepted += [api.post(user, f"after {i}").json()["id"] for i in range(5)]
+    stored = api.wait_stored(accepted, timeout=90)
+    assert len(stored) == len(accepted) == len({m["id"] for m in stored})
+    events = watcher.take(len(accepted), timeout=60)
+    assert [e.seq for e in events] == list(range(1, len(accepted) + 1))
+    assert [e.message["id"] for e in events] == accepted  # one author: one partition, in order
+    assert watcher.quiet(0.5) == []
+    watcher.close()
+
+
+def test_kafka_down_gives_quick_503_and_recovers_without_restart(make_api, kafka, user):
+    api = make_api("--publish-timeout-ms", "1000")
+    assert api.post(user, "before").status_code == 202
+    kafka.stop()
+    try:
+        t0 = time.monotonic()
+        r = api.post(user, "while down", timeout=10)
+        took = time.monotonic() - t0
+        assert r.status_code == 503, r.text
+        assert r.headers["Retry-After"] == "1"
+        assert took < 2.5
+        ready = wait_until(lambda: (lambda x: x if x.status_code == 503 else None)(requests.get(api.url("/api/ready"))),
+                           10, what="/api/ready to report Kafka down")
+        assert "queue" in ready.json()["problems"]
+    finally:
+        kafka.start()
+    wait_until(lambda: requests.get(api.url("/api/ready")).status_code == 200, 60, interval=0.5,
+               what="ready after Kafka returns")
+    ok = wait_until(lambda: api.post(user, "after").status_code == 202, 60, interval=0.5, what="posts to succeed")
+    assert ok
+    c = SseClient(api.url("/api/feed?history=all"))
+    contents = [e.message["content"] for e in c.take(2, timeout=60)]
+    assert contents[0] == "before" and "after" in contents
+    c.close()
+
+
+def test_a_reference_database_is_upgraded_and_its_rows_streamed(make_api, postgres, feed_binary, tmp_path):
+    name = "ref_" + uuid.uuid4().hex[:8]
+    url = postgres.create_database(name)
+    # What the reference's migration 1 and its worker leave behind.
+    postgres.sql("""
+        CREATE TABLE messages (id UUID PRIMARY KEY, user_id TEXT, content TEXT, created_at TIMESTAMPTZ DEFAULT now());
+        CREATE TABLE schema_migrations (version BIGINT NOT NULL PRIMARY KEY, dirty BOOLEAN NOT NULL);
+        INSERT INTO schema_migrations VALUES (1, false);
+        INSERT INTO messages VALUES
+          ('3f1c0e6a-0000-4000-8000-000000000003', 'carol', 'third', '2024-01-01T00:00:03Z'),
+          ('3f1c0e6a-0000-4000-8000-000000000001', 'alice', 'first', '2024-01-01T00:00:01+00:00'),
+          ('3f1c0e6a-0000-4000-8000-000000000002', 'bob', 'second', '2024-01-01T02:00:02+02:00');
+    """, database=name)
+    from services.feed_api import FeedApi
+    tag = uuid.uuid4().hex[:8]
+    api = FeedApi(feed_binary, str(tmp_path / "ref"),
+                  args=["--kafka-brokers", os.environ["FEED_TEST_KAFKA_BROKERS"], "--database-url", url,
+                        "--kafka-events-topic", f"e-{tag}", "--kafka-processed-topic", f"p-{tag}",
+                        "--kafka-group", f"g-{tag}"]).start()
+    try:
+        assert postgres.sql("SELECT version, dirty FROM schema_migrations", database=name) == "2|f"
+        c = SseClient(api.url("/api/feed"))
+        events = c.take(3)
+        assert [(e.seq, e.message["content"]) for e in events] == [(1, "first"), (2, "second"), (3, "third")]
+        assert events[1].message["created_at"] == "2024-01-01T00:00:02.000000Z"
+        r = api.post("dave", "fourth")
+        assert r.status_code == 202
+        assert c.next(timeout=20).seq == 4
+        c.close()
+    finally:
+        api.stop()
