@@ -250,3 +250,82 @@ PY
   rm -rf "$tmp"
   return 0
 }
+
+# procs_ticks "name:pid[+pid...],..." -> "name=ticks,..." (CPU ticks per name)
+procs_ticks() {
+  local out="" item name pids p t
+  IFS=',' read -ra items <<<"$1"
+  for item in "${items[@]}"; do
+    name="${item%%:*}"; pids="${item#*:}"; t=0
+    for p in ${pids//+/ }; do t=$(( t + $(cpu_ticks "$p") )); done
+    out+="$name=$t,"
+  done
+  echo "${out%,}"
+}
+
+# run_load JSONL LABEL MODE PROCS -- command...
+# Runs a load generator (wrk with bench/post.lua, or feed-bot) bounded by
+# LOAD_LIMIT seconds (default 60; SIGINT then), and appends one record:
+# label, mode, exit code, load average, wall time, CPU % of every named
+# server process (PROCS as for procs_ticks) and of the load generator, and
+# the generator's result (the WRK_JSON line as "wrk", feed-bot's JSON as "bot").
+run_load() {
+  local jsonl="$1" label="$2" mode="$3" procs="$4"; shift 4
+  [[ "$1" == "--" ]] && shift
+  local tmp; tmp="$(mktemp -d)"
+  local t0 t1 la0 s0 s1 rc=0
+  t0="$(procs_ticks "$procs")"; la0="$(loadavg)"; s0="$(now_s)"
+  /usr/bin/time -f '%U %S %e' -o "$tmp/time" timeout -s INT -k 30 "${LOAD_LIMIT:-60}" "$@" \
+    >"$tmp/out" 2>"$tmp/err" || rc=$?
+  s1="$(now_s)"; t1="$(procs_ticks "$procs")"
+  python3 - "$jsonl" "$label" "$mode" "$rc" "$la0" "$s0" "$s1" "$t0" "$t1" "$CLK_TCK" "$tmp" "$*" <<'PY'
+import json, sys
+(jsonl, label, mode, rc, la0, s0, s1, t0, t1, hz, tmp, args) = sys.argv[1:13]
+wall = float(s1) - float(s0)
+parse = lambda s: {kv.split("=")[0]: int(kv.split("=")[1]) for kv in s.split(",") if kv}
+a, b = parse(t0), parse(t1)
+cpu = {k: 100.0 * (b.get(k, 0) - a[k]) / int(hz) / wall for k in a}
+rec = {"label": label, "mode": mode, "rc": int(rc), "args": args, "loadavg_before": float(la0),
+       "wall_s": wall, "cpu_pct": cpu}
+try:
+    u, s, e = open(f"{tmp}/time").read().split()[-3:]
+    rec["loadgen_cpu_pct"] = 100.0 * (float(u) + float(s)) / wall
+except Exception:
+    rec["loadgen_cpu_pct"] = None
+for line in open(f"{tmp}/out", errors="replace"):
+    line = line.strip()
+    if line.startswith("WRK_JSON "):
+        rec["wrk"] = json.loads(line[9:])
+    elif line.startswith("{"):
+        try: rec["bot"] = json.loads(line)
+        except ValueError: pass
+rec["stderr_tail"] = open(f"{tmp}/err", errors="replace").read()[-1000:]
+with open(jsonl, "a") as f:
+    f.write(json.dumps(rec) + "\n")
+PY
+  rm -rf "$tmp"
+}
+
+# Kafka and PostgreSQL from the project's scripts, data under /tmp, stopped
+# by the EXIT trap. start_services DIR -> sets KAFKA_BROKERS, DATABASE_URL,
+# KAFKA_PID, PG_PID.
+start_services() {
+  local dir="$1" kport pport
+  mkdir -p "$dir"
+  kport="$(free_port)"; pport="$(free_port)"
+  # The controller listens on PORT+1: pick again if that is taken.
+  while ! python3 -c "import socket,sys;s=socket.socket();s.bind(('127.0.0.1',int(sys.argv[1])))" $((kport + 1)) 2>/dev/null; do
+    kport="$(free_port)"
+  done
+  rm -rf "$dir/kafka" "$dir/pg"
+  BENCH_CLEANUPS+=("'$ROOT/scripts/kafka.sh' stop '$dir/kafka'")
+  KAFKA_BROKERS="$("$ROOT/scripts/kafka.sh" start "$dir/kafka" "$kport")" || die "kafka did not start"
+  BENCH_CLEANUPS+=("'$ROOT/scripts/postgres.sh' stop '$dir/pg'")
+  DATABASE_URL="$("$ROOT/scripts/postgres.sh" start "$dir/pg" "$pport")" || die "postgres did not start"
+  KAFKA_PID="$(cat "$dir/kafka/kafka.pid")"
+  PG_PID="$(head -1 "$dir/pg/postmaster.pid")"
+  PG_DIR="$dir/pg"
+  say "kafka $KAFKA_BROKERS (pid $KAFKA_PID), postgres $DATABASE_URL (pid $PG_PID)"
+}
+# Every process of the PostgreSQL cluster, joined with '+'.
+pg_pids() { { echo "$PG_PID"; pgrep -P "$PG_PID" || true; } | paste -sd+; }

@@ -209,6 +209,116 @@ def cmd_fanout(path):
         json.dump(out, f, indent=1)
 
 
+def load_fields(rec):
+    """Throughput and latency of one run_load record (wrk or feed-bot)."""
+    if "wrk" in rec:
+        w = rec["wrk"]
+        errors = w["non_2xx_3xx"] + w["connect_errors"] + w["read_errors"] + w["write_errors"] + w["timeouts"]
+        return {"ok_per_s": (w["requests"] - errors) / w["duration_s"], "p50": w["lat_ms"]["p50"],
+                "p99": w["lat_ms"]["p99"], "p99_9": w["lat_ms"]["p99_9"], "errors": errors}
+    if "bot" in rec:
+        b = rec["bot"]
+        f = bot_fields(rec)
+        return {"ok_per_s": b.get("accepted_rate"), "p50": f["post_p50"], "p99": f["post_p99"],
+                "p99_9": b.get("post_latency_ms", {}).get("p99_9"), "errors": f["errors"]}
+    return {"ok_per_s": None, "p50": None, "p99": None, "p99_9": None, "errors": None}
+
+
+def cmd_ingest_line(path):
+    r = load(path)[-1]
+    f = load_fields(r)
+    cpu = " ".join(f"{k}={v:.0f}%" for k, v in r["cpu_pct"].items())
+    print(f"  {r['mode']:<8} {r['label']:<14} rc={r['rc']} 2xx/s={fmt(f['ok_per_s'], 0)} p50={fmt(f['p50'], 2)} "
+          f"p99={fmt(f['p99'], 2)} ms errors={f['errors']} cpu {cpu} loadgen={fmt(r['loadgen_cpu_pct'], 0)}% "
+          f"load={r['loadavg_before']}", file=sys.stderr)
+
+
+def cmd_ingest(path):
+    recs = load(path)
+    groups = defaultdict(list)
+    order = []
+    for r in recs:
+        kind, param, _ = r["label"].split(":")
+        key = (r["mode"], kind, param)
+        if key not in order:
+            order.append(key)
+        groups[key].append(r)
+    print("## Ingest: POST /api/messages (202 = durable), medians over runs\n")
+    print("| mode | load | runs | 2xx/s | p50 ms | p99 ms | p99.9 ms | errors | CPU % per process | load generator CPU % | load avg |")
+    print("|---|---|---|---|---|---|---|---|---|---|---|")
+    out = []
+    for key in order:
+        rs = groups[key]
+        fs = [load_fields(r) for r in rs]
+        names = list(rs[0]["cpu_pct"].keys())
+        cpu = {n: med([r["cpu_pct"].get(n) for r in rs]) for n in names}
+        m = {"mode": key[0], "load": key[1], "param": key[2], "runs": len(rs),
+             "ok_per_s": med([f["ok_per_s"] for f in fs]), "p50": med([f["p50"] for f in fs]),
+             "p99": med([f["p99"] for f in fs]), "p99_9": med([f["p99_9"] for f in fs]),
+             "errors": sum(f["errors"] or 0 for f in fs), "cpu_pct": cpu,
+             "loadgen_cpu_pct": med([r["loadgen_cpu_pct"] for r in rs]),
+             "loadavg": med([r["loadavg_before"] for r in rs])}
+        out.append(m)
+        load_desc = f"wrk -t2 -c{key[2]}" if key[1] == "wrk" else f"feed-bot {key[2]} msg/s open loop"
+        print(f"| {key[0]} | {load_desc} | {m['runs']} | {fmt(m['ok_per_s'], 0)} | {fmt(m['p50'], 2)} | "
+              f"{fmt(m['p99'], 2)} | {fmt(m['p99_9'], 2)} | {m['errors']} | "
+              f"{', '.join(f'{n} {v:.0f}' for n, v in cpu.items())} | {fmt(m['loadgen_cpu_pct'], 0)} | {fmt(m['loadavg'], 2)} |")
+    with open(os.path.join(os.path.dirname(path), "summary.json"), "w") as f:
+        json.dump(out, f, indent=1)
+
+
+def cmd_limits(path):
+    recs = load(path)
+    env = next((r for r in recs if r["label"] == "envelope"), {})
+    pp = [r for r in recs if r["label"].startswith("perf-producer:") and "records_per_s" in r]
+    ours = [r for r in recs if r["label"].startswith("wrk-kafka:")]
+    cp = [r for r in recs if r["label"].startswith("copy:")]
+    pk = [r for r in recs if r["label"].startswith("persist:kafka:")]
+    pq = [r for r in recs if r["label"].startswith("persist:queue:")]
+    out = {}
+    print(f"## Physical limits (medians over runs; record size {env.get('bytes')} B = our envelope for "
+          f"{env.get('content_size')}-byte content)\n")
+    print("| measurement | runs | per second | p50 / p99 ms | CPU % | load avg |")
+    print("|---|---|---|---|---|---|")
+    if pp:
+        v = med([r["records_per_s"] for r in pp])
+        out["kafka_perf_producer"] = v
+        print(f"| Kafka ProducerPerformance, acks=all, idempotent, 3 partitions | {len(pp)} | {fmt(v, 0)} records | "
+              f"{fmt(med([r['p50_ms'] for r in pp]), 0)} / {fmt(med([r['p99_ms'] for r in pp]), 0)} | "
+              f"broker {fmt(med([r['broker_cpu_pct_over_tool_wall'] for r in pp]), 0)} | "
+              f"{fmt(med([r['loadavg_before'] for r in pp]), 2)} |")
+    if ours:
+        fs = [load_fields(r) for r in ours]
+        v = med([f["ok_per_s"] for f in fs])
+        out["ours_kafka_ingest"] = v
+        cpu = {n: med([r["cpu_pct"].get(n) for r in ours]) for n in ours[0]["cpu_pct"]}
+        print(f"| feed-api durable ingest, Kafka + PostgreSQL mode (wrk -t2 -c128) | {len(ours)} | {fmt(v, 0)} 202s | "
+              f"{fmt(med([f['p50'] for f in fs]), 2)} / {fmt(med([f['p99'] for f in fs]), 2)} | "
+              f"{', '.join(f'{n} {x:.0f}' for n, x in cpu.items())} | {fmt(med([r['loadavg_before'] for r in ours]), 2)} |")
+    if cp:
+        v = med([r["rows_per_s"] for r in cp])
+        out["pg_copy"] = v
+        print(f"| PostgreSQL COPY of {cp[0]['rows']:,} rows, same schema and indexes | {len(cp)} | {fmt(v, 0)} rows | - | "
+              f"postgres {fmt(med([r['cpu_pct']['postgres'] for r in cp]), 0)} | {fmt(med([r['loadavg_before'] for r in cp]), 2)} |")
+    for name, rs, desc in (("ours_persist_kafka", pk, "Kafka + PostgreSQL"), ("ours_persist_queue", pq, "in-process queue + PostgreSQL")):
+        if not rs:
+            continue
+        v = med([r["stored_per_s"] for r in rs])
+        out[name] = v
+        cpu = {n: med([r["cpu_pct"].get(n) for r in rs]) for n in rs[0]["cpu_pct"]}
+        print(f"| feed-api worker stores {rs[0]['n']:,} posted messages, {desc} (post start -> last seq visible) | {len(rs)} | "
+              f"{fmt(v, 0)} rows (posting alone: {fmt(med([r['posted_per_s'] for r in rs]), 0)}/s) | - | "
+              f"{', '.join(f'{n} {x:.0f}' for n, x in cpu.items())} | {fmt(med([r['loadavg_before'] for r in rs]), 2)} |")
+    print()
+    if "kafka_perf_producer" in out and "ours_kafka_ingest" in out:
+        print(f"- durable ingest / Kafka producer tool: {ratio(out['ours_kafka_ingest'], out['kafka_perf_producer'])} (target >= 0.5)")
+    for k in ("ours_persist_kafka", "ours_persist_queue"):
+        if k in out and "pg_copy" in out:
+            print(f"- worker persistence ({k}) / COPY: {ratio(out[k], out['pg_copy'])} (target >= 0.5)")
+    with open(os.path.join(os.path.dirname(path), "summary.json"), "w") as f:
+        json.dump(out, f, indent=1)
+
+
 def main():
     if len(sys.argv) < 3:
         print(__doc__, file=sys.stderr)
@@ -218,6 +328,12 @@ def main():
         cmd_line(path)
     elif cmd == "passed":
         sys.exit(0 if passed(load(path)[-1]) else 1)
+    elif cmd == "ingest-line":
+        cmd_ingest_line(path)
+    elif cmd == "ingest":
+        cmd_ingest(path)
+    elif cmd == "limits":
+        cmd_limits(path)
     elif cmd == "fanout":
         cmd_fanout(path)
     else:
