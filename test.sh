@@ -29,7 +29,26 @@ cleanup() {
 }
 trap cleanup EXIT
 
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+# Below the kernel's ephemeral range (32768+), so that no client socket can
+# take the port while a service is stopped for a failure test; Kafka also
+# needs the next port for its controller.
+free_port() {
+  python3 - <<'PY'
+import random, socket
+for _ in range(200):
+    p = random.randrange(20000, 32000)
+    try:
+        for q in (p, p + 1):
+            with socket.socket() as s:
+                s.bind(("127.0.0.1", q))
+    except OSError:
+        continue
+    print(p)
+    break
+else:
+    raise SystemExit("no free port pair in 20000-32000")
+PY
+}
 
 if [[ -z "${FEED_SKIP_SERVICES:-}" ]]; then
   echo "test.sh: starting PostgreSQL and Kafka on loopback" >&2

@@ -35,6 +35,9 @@ std::size_t broadcaster::open_streams() const {
 }
 
 void broadcaster::publish(std::vector<message> stored) {
+  if (stored.empty()) return;
+  spdlog::debug("broadcast: {} stored message(s), seq {}..{}", stored.size(), stored.front().seq.value(),
+                stored.back().seq.value());
   std::lock_guard lock(mu_);
   const bool had_hole = seq_.hole().has_value();
   deliver(seq_.push(std::move(stored)));

@@ -82,9 +82,11 @@ def test_kafka_down_gives_quick_503_and_recovers_without_restart(make_api, kafka
         assert r.status_code == 503, r.text
         assert r.headers["Retry-After"] == "1"
         assert took < 2.5
-        ready = wait_until(lambda: (lambda x: x if x.status_code == 503 else None)(requests.get(api.url("/api/ready"))),
-                           10, what="/api/ready to report Kafka down")
-        assert "queue" in ready.json()["problems"]
+        def down():
+            r = requests.get(api.url("/api/ready"))
+            return r.json() if r.status_code == 503 else None
+        ready = wait_until(down, 10, what="/api/ready to report Kafka down")
+        assert "queue" in ready["problems"]
     finally:
         kafka.start()
     wait_until(lambda: requests.get(api.url("/api/ready")).status_code == 200, 60, interval=0.5,

@@ -196,3 +196,24 @@ TEST(Hub, CloseAllEndsStreamsAndRefusesNewOnes) {
 
 }  // namespace
 }  // namespace feed
+
+namespace feed {
+namespace {
+
+TEST(Hub, KeepsDeliveringAfterHeartbeats) {
+  asio::io_context ioc;
+  hub h(ioc, seq_t{0}, {.heartbeat = std::chrono::milliseconds(20)});
+  auto a = connect_pair(ioc);
+  attach(h, a.server);
+  h.post({event(1)});
+  ioc.run_for(std::chrono::milliseconds(70));
+  ioc.restart();
+  h.post({event(2), event(3)});
+  ioc.run_for(std::chrono::milliseconds(30));
+  const auto got = drain(a.client);
+  EXPECT_EQ(ids(got), (std::vector<std::int64_t>{1, 2, 3}));
+  EXPECT_NE(got.find(": keep-alive\n\n"), std::string::npos);
+}
+
+}  // namespace
+}  // namespace feed

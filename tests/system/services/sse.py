@@ -29,9 +29,14 @@ class SseClient:
         u = urllib.parse.urlsplit(url)
         self.conn = http.client.HTTPConnection(u.hostname, u.port, timeout=timeout)
         path = u.path + (f"?{u.query}" if u.query else "")
+        self.conn.connect()
+        sock = self.conn.sock
         self.conn.request("GET", path, headers=headers or {})
         self.response = self.conn.getresponse()
         self.status = self.response.status
+        # The timeout bounds connecting and the response head; the stream
+        # itself may stay quiet for a long time (close() ends the reader).
+        sock.settimeout(None)
         self.headers = dict(self.response.getheaders())
         self.events = queue.Queue()
         self.comments = 0
