@@ -29,7 +29,7 @@ result<app_options> parse_options(int argc, char** argv, int& exit_code) {
   std::int64_t heartbeat_s = 15, idle_s = 60, header_s = 10, shutdown_s = 10, publish_ms = 1000;
   std::size_t sse_buffer = o.fanout.hub.client_buffer_bytes, ring = o.fanout.hub.ring_frames;
 
-  app.add_option("--host", o.server.host, "Address to listen on")->envname("HOST")->capture_default_str();
+  app.add_option("--host", o.server.host, "Address to listen on")->envname("FEED_HOST")->capture_default_str();
   app.add_option("--port", o.server.port, "HTTP port (0 = any free port)")->envname("PORT")->capture_default_str();
   app.add_option("--threads", o.threads, "Event loops serving HTTP and SSE")
       ->envname("FEED_THREADS")->check(CLI::Range(1, 64))->capture_default_str();
