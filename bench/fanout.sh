@@ -10,7 +10,8 @@
 # Part 1, fixed rates: 1,000 x 100 msg/s, 5,000 x 40 msg/s, 10,000 x 20 msg/s
 # (subscribers x publish rate), each for DURATION seconds; feed-api with its
 # default SQLite synchronous=FULL, and at 1,000 x 100 also with NORMAL
-# ("ours-normal").
+# ("ours-normal") and with --threads 2 ("ours-t2"; every other figure uses
+# one event loop, like nginx's one worker).
 # Part 2, saturation at 2,000 subscribers: publish rates rise step by step; a
 # step passes when every post is accepted, nothing is missing or duplicated,
 # and both the e2e p99 and the post p99 (from the due time) are under 1 s.
@@ -48,10 +49,11 @@ one_run() {
   local server="$1" subs="$2" rate="$3" dur="$4" label="$5" port pids
   port="$(free_port)"
   if [[ "$server" == ours* ]]; then
-    local sync=FULL
+    local sync=FULL threads=1
     [[ "$server" == ours-normal ]] && sync=NORMAL
+    [[ "$server" == ours-t2 ]] && threads=2
     start_feed_api "/tmp/feed-bench-fanout" "$port" "$OUT/feed-api.log" \
-      --max-connections 15000 --threads 1 --sqlite-synchronous "$sync"
+      --max-connections 15000 --threads "$threads" --sqlite-synchronous "$sync"
     pids="$FEED_PID"
   else
     start_nchan "/tmp/feed-bench-nchan" "$port"
@@ -70,7 +72,8 @@ for r in $(seq "$RUNS"); do
     subs="${point%%:*}"; rate="${point##*:}"
     servers="ours nchan"
     # The 10 ms target at 1,000 x 100 also with SQLite synchronous=NORMAL.
-    [[ "$point" == 1000:100 ]] && servers="ours ours-normal nchan"
+    # And with two event loops (--threads 2: subscribers split over two hubs).
+    [[ "$point" == 1000:100 ]] && servers="ours ours-normal ours-t2 nchan"
     for server in $servers; do
       one_run "$server" "$subs" "$rate" "$DURATION" "fixed:$subs:$rate:$r"
     done

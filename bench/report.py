@@ -108,7 +108,7 @@ def cmd_fanout(path):
             groups[(key, r["server"])].append(r)
     for key in order:
         row = {}
-        for server in ("ours", "ours-normal", "nchan"):
+        for server in ("ours", "ours-normal", "ours-t2", "nchan"):
             rs = groups.get((key, server), [])
             if not rs:
                 continue
