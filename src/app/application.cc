@@ -94,6 +94,12 @@ int run_application(const app_options& opts) {
     fanout_ptr = &fanout;
     if (!early.empty()) fanout.publish(std::move(early));
   }
+  // Whatever the exit path, the subscriber stops before the broadcaster it
+  // feeds is destroyed.
+  struct subscriber_guard {
+    backends& b;
+    ~subscriber_guard() { b.stop_subscriber(); }
+  } stop_subscriber_first{be};
   auto sink = be.sink(deliver);
   if (!sink) {
     spdlog::error("cannot start: {}", sink.err().message);

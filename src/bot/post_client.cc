@@ -208,9 +208,12 @@ asio::awaitable<bool> post_client::exchange(connection& c, const job& j) {
   body_scratch_.clear();
   make_post_body(body_scratch_, user, content_scratch_);
   c.req.clear();
+  // The key names the message, so a retry after a 503 (which may have been
+  // stored after all) is stored once by servers that honour it.
   fmt::format_to(std::back_inserter(c.req),
-                 "POST {} HTTP/1.1\r\nHost: {}\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n",
-                 o.post_path, ctx_.host_header, body_scratch_.size());
+                 "POST {} HTTP/1.1\r\nHost: {}\r\nContent-Type: application/json\r\nIdempotency-Key: {}{}\r\n"
+                 "Content-Length: {}\r\n\r\n",
+                 o.post_path, ctx_.host_header, ctx_.token_prefix.substr(1), j.index, body_scratch_.size());
   c.req.append(body_scratch_);
 
   const auto sent_at = clock::now();
