@@ -11,7 +11,7 @@ packages=(
   # build
   g++ cmake ninja-build pkg-config
   libboost1.81-dev libboost-json1.81-dev libboost-url1.81-dev
-  libsqlite3-dev libspdlog-dev libfmt-dev libcli11-dev
+  libsqlite3-dev libspdlog-dev libfmt-dev libcli11-dev prometheus-cpp-dev
   librdkafka-dev libpq-dev
   libgtest-dev libgmock-dev libbenchmark-dev
   # real services for the system tests

@@ -11,6 +11,7 @@
 #include "base/log.h"
 #include "http/handlers/handlers.h"
 #include "app/backends.h"
+#include "metrics/metrics.h"
 
 namespace feed {
 namespace {
@@ -24,6 +25,34 @@ void raise_fd_limit() {
     rl.rlim_cur = rl.rlim_max;
     setrlimit(RLIMIT_NOFILE, &rl);
   }
+}
+
+// Everything below reads atomics the components keep anyway.
+void register_metrics(metrics& m, const http::server& srv, const worker& work, const broadcaster& fanout) {
+  for (int c = 1; c <= 5; ++c)
+    m.counter("feed_http_responses_total", "HTTP responses sent, by status class",
+              [&srv, c] { return double(srv.responses(c)); }, {{"class", std::to_string(c) + "xx"}});
+  m.gauge("feed_http_connections", "Open HTTP connections still in request/response", [&srv] { return double(srv.connections()); });
+  m.gauge("feed_sse_subscribers", "Open SSE streams", [&fanout] { return double(fanout.open_streams()); });
+  m.gauge("feed_last_seq", "Highest seq delivered to subscribers", [&fanout] { return double(fanout.last_seq().value()); });
+  m.counter("feed_worker_stored_total", "Messages stored by this instance's worker",
+            [&work] { return double(work.stats().stored.load()); });
+  m.counter("feed_worker_batches_total", "Batches stored by this instance's worker",
+            [&work] { return double(work.stats().batches.load()); });
+  m.counter("feed_worker_retries_total", "Failed store/publish/commit attempts that were retried",
+            [&work] { return double(work.stats().retries.load()); });
+  auto sum = [&fanout](auto field) {
+    return [&fanout, field] {
+      double total = 0;
+      for (std::size_t i = 0; i < fanout.hubs(); ++i) total += double((fanout.hub_stats_at(i).*field).load());
+      return total;
+    };
+  };
+  m.counter("feed_sse_frames_sent_total", "SSE events and comments handed to the kernel, over all subscribers",
+            sum(&hub_stats::frames_sent));
+  m.counter("feed_sse_writes_total", "Gather writes (sendmsg calls) to subscribers", sum(&hub_stats::writes));
+  m.counter("feed_sse_dropped_slow_total", "Subscribers disconnected for falling behind", sum(&hub_stats::dropped_slow));
+  m.counter("feed_sse_closed_by_peer_total", "Subscribers that hung up", sum(&hub_stats::closed_by_peer));
 }
 
 template <class Pred>
@@ -108,7 +137,8 @@ int run_application(const app_options& opts) {
   worker work(be.input(), db, **sink, opts.worker);
   work.start();
 
-  http::services svc{be.queue(), db, fanout, blocking, opts.api};
+  metrics registry;
+  http::services svc{be.queue(), db, fanout, blocking, opts.api, registry};
   http::router routes;
   http::add_routes(routes, svc);
   http::server srv(loops, opts.server, routes, [&fanout] { return fanout.open_streams(); });
@@ -119,6 +149,7 @@ int run_application(const app_options& opts) {
     work.stop(std::chrono::steady_clock::now() + opts.shutdown_timeout);
     return 1;
   }
+  register_metrics(registry, srv, work, fanout);
   srv.start();
   spdlog::info("feed-api listening on {}:{} ({}; {} event loop(s), last seq {})", opts.server.host, srv.port(),
                be.describe(), opts.threads, last->value());

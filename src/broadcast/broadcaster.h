@@ -54,6 +54,8 @@ class broadcaster {
   // The hub of loop i (same order as the loops given at construction).
   hub& hub_at(std::size_t i) { return *hubs_[i]; }
   std::size_t hubs() const { return hubs_.size(); }
+  // Any thread: counters of hub i.
+  const hub_stats& hub_stats_at(std::size_t i) const { return hubs_[i]->stats(); }
   seq_t last_seq() const;
   // Any thread: SSE streams attached across all hubs.
   std::size_t open_streams() const;

@@ -168,20 +168,22 @@ void hub::write(subscriber& s) {
       ++stats_.closed_by_peer;
       return drop(s, std::strerror(errno));
     }
-    ++stats_.writes;
+    stats_.writes.fetch_add(1, std::memory_order_relaxed);
     auto left = static_cast<std::size_t>(w);
+    std::uint64_t sent = 0;
     for (int k = 0; k < n; ++k) {
       if (left >= iov[k].iov_len) {
         left -= iov[k].iov_len;
         s.cursor = idx[k] + 1;
         s.offset = 0;
-        ++stats_.frames_sent;
+        ++sent;
       } else {
         s.offset = (s.cursor == idx[k] ? s.offset : 0) + left;
         s.cursor = idx[k];
         break;
       }
     }
+    stats_.frames_sent.fetch_add(sent, std::memory_order_relaxed);
     if (static_cast<std::size_t>(w) < total) return wait_writable(s);
   }
   if (s.cursor < end) flush_again_ = true;

@@ -43,11 +43,12 @@ struct hub_options {
   std::size_t flush_slice = 64;                 // subscribers per flush step before yielding
 };
 
+// Written on the hub's thread, read by metrics scrapes from any thread.
 struct hub_stats {
-  std::uint64_t frames_sent = 0;       // frames handed to the kernel, summed over subscribers
-  std::uint64_t writes = 0;            // sendmsg calls
-  std::uint64_t dropped_slow = 0;      // subscribers disconnected for falling behind
-  std::uint64_t closed_by_peer = 0;
+  std::atomic<std::uint64_t> frames_sent{0};     // frames handed to the kernel, summed over subscribers
+  std::atomic<std::uint64_t> writes{0};          // sendmsg calls
+  std::atomic<std::uint64_t> dropped_slow{0};    // subscribers disconnected for falling behind
+  std::atomic<std::uint64_t> closed_by_peer{0};  // subscribers that hung up
 };
 
 class subscriber;

@@ -128,6 +128,7 @@ asio::awaitable<bool> server::serve_one(beast::tcp_stream& stream, beast::flat_b
     auto res = error_response(bare, s, msg);
     res.keep_alive(false);
     res.prepare_payload();
+    responses_[static_cast<unsigned>(s) / 100 % 6].fetch_add(1, std::memory_order_relaxed);
     stream.expires_after(opts_.header_timeout);
     co_await bhttp::async_write(stream, res, token);
     boost::system::error_code ignored;
@@ -178,6 +179,7 @@ asio::awaitable<bool> server::serve_one(beast::tcp_stream& stream, beast::flat_b
     spdlog::error("http: {} {} failed: {}", std::string(req.method_string()), std::string(req.target()), e.what());
     res = error_response(req, status::internal_server_error, "internal error");
   }
+  responses_[res.result_int() / 100 % 6].fetch_add(1, std::memory_order_relaxed);
   if (ctx.stream_taken) co_return false;
 
   const bool keep = req.keep_alive() && !stopping_;

@@ -8,6 +8,7 @@
 // Every method may be called from any thread.
 #pragma once
 
+#include <array>
 #include <atomic>
 #include <chrono>
 #include <functional>
@@ -54,6 +55,8 @@ class server {
   bool stopping() const { return stopping_; }
   std::size_t in_flight() const { return in_flight_; }
   std::size_t connections() const { return connections_; }
+  // Responses sent, by status class (index 1..5 = 1xx..5xx).
+  std::uint64_t responses(int status_class) const { return responses_[status_class].load(std::memory_order_relaxed); }
 
  private:
   struct loop_state {
@@ -77,6 +80,7 @@ class server {
   std::atomic<bool> stopping_{false};
   std::atomic<std::size_t> in_flight_{0};
   std::atomic<std::size_t> connections_{0};
+  std::array<std::atomic<std::uint64_t>, 6> responses_{};
 };
 
 }  // namespace feed::http

@@ -126,3 +126,19 @@ def test_connection_cap_answers_503(make_api):
     assert r.status_code == 503 and r.headers["Retry-After"] == "1"
     for c in held:
         c.close()
+
+
+def test_silent_and_idle_connections_are_closed(make_api):
+    api = make_api("--header-timeout", "1", "--idle-timeout", "2")
+    import time
+    with socket.create_connection(("127.0.0.1", api.port), timeout=10) as s:
+        t0 = time.monotonic()
+        s.sendall(b"GET /api/health HTTP/1.1\r\n")  # never finishes the header
+        assert s.recv(4096) == b""
+        assert 0.5 < time.monotonic() - t0 < 5
+    with socket.create_connection(("127.0.0.1", api.port), timeout=10) as s:
+        s.sendall(b"GET /api/health HTTP/1.1\r\nHost: x\r\n\r\n")
+        assert s.recv(4096).startswith(b"HTTP/1.1 200")
+        t0 = time.monotonic()
+        assert s.recv(4096) == b""  # keep-alive, then closed when idle
+        assert 1.5 < time.monotonic() - t0 < 6

@@ -207,3 +207,19 @@ def test_openapi_document_is_served(api):
     assert r.text.startswith("openapi: 3")
     for path in ("/api/messages", "/api/feed", "/api/health", "/api/ready"):
         assert path + ":" in r.text
+
+
+def test_metrics_count_what_happened(api, user):
+    watcher = feed(api, "?history=0")
+    api.post(user, "counted")
+    requests.post(api.url("/api/messages"), data=b"{", headers={"Content-Type": "application/json"})
+    watcher.next()
+    text = requests.get(api.url("/metrics")).text
+    values = {line.rsplit(" ", 1)[0]: float(line.rsplit(" ", 1)[1]) for line in text.splitlines()
+              if line and not line.startswith("#")}
+    assert values['feed_http_responses_total{class="4xx"}'] >= 1
+    assert values['feed_http_responses_total{class="2xx"}'] >= 1
+    assert values["feed_sse_subscribers"] == 1
+    assert values["feed_last_seq"] == 1
+    assert values["feed_sse_frames_sent_total"] >= 1
+    watcher.close()

@@ -12,6 +12,7 @@ handler post_message_handler(services& s);        // POST /api/messages
 handler list_messages_handler(services& s);       // GET /api/messages
 handler feed_handler(services& s);                // GET /api/feed (SSE)
 handler openapi_handler();                        // GET /api/openapi.yaml
+handler metrics_handler(const metrics& m);        // GET /metrics (Prometheus text format)
 
 // All of the above on their paths.
 void add_routes(router& r, services& s);

@@ -7,6 +7,7 @@
 #include <boost/asio/thread_pool.hpp>
 
 #include "broadcast/broadcaster.h"
+#include "metrics/metrics.h"
 #include "model/post_request.h"
 #include "queue/queue.h"
 #include "store/store.h"
@@ -29,6 +30,7 @@ struct services {
   broadcaster& fanout;
   boost::asio::thread_pool& blocking;  // store calls run here, never on an event loop
   api_options opts;
+  const metrics& registry;             // rendered by GET /metrics
 };
 
 }  // namespace feed::http
