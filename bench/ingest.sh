@@ -12,7 +12,9 @@
 # Per mode: wrk (closed loop, 2 threads, 16 and 64 connections, bodies from
 # bench/post.lua varying users and content) and feed-bot's open-loop schedule
 # at fixed rates (latency from the due time, so queueing is counted). feed-api
-# is restarted with a fresh --data-dir (and fresh topics) for every run.
+# is restarted with a fresh --data-dir (and fresh topics) for every run; the
+# broker is warmed up with one discarded 5 s wrk run first, and in Kafka mode
+# every fresh feed-api gets 2 s of discarded posts (500/s) before measuring.
 # Records: bench/results/<timestamp>-ingest/runs.jsonl; table: summary.md.
 set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
@@ -46,11 +48,21 @@ start_api() {
       --kafka-brokers "$KAFKA_BROKERS" --database-url "$DATABASE_URL" \
       --kafka-events-topic "events-$t" --kafka-processed-topic "processed-$t" --kafka-group "group-$t"
     PROCS="feed-api:$FEED_PID,kafka:$KAFKA_PID,postgres:$(pg_pids)"
+    # A fresh process stalls its first posts for up to ~1 s after /api/ready
+    # (see startup.sh, "first traffic"); measure the steady state.
+    "$FEED_BOT" --api "http://127.0.0.1:$PORT" --rate 500 --duration 2 --progress 0 --log-level warn \
+      >/dev/null 2>&1 || true
   fi
 }
 
 for mode in $MODES; do
-  [[ "$mode" == kafka ]] && start_services /tmp/feed-bench-ingest-svc
+  if [[ "$mode" == kafka ]]; then
+    start_services /tmp/feed-bench-ingest-svc
+    # Warm the broker's JVM up (JIT, page cache) with one discarded run.
+    start_api kafka
+    wrk -t2 -c64 -d5s -s "$BENCH_DIR/post.lua" "http://127.0.0.1:$PORT" >/dev/null 2>&1 || true
+    stop_pid "$FEED_PID"
+  fi
   for r in $(seq "$RUNS"); do
     for c in $WRK_CONNS; do
       start_api "$mode"

@@ -10,7 +10,9 @@
 #
 # "healthy" = first 200 from GET /api/health, "ready" = first 200 from
 # GET /api/ready (store and queue answer), both polled every 2 ms from the
-# moment of exec. Idle RSS is VmRSS 1 s after ready.
+# moment of exec. Idle RSS is VmRSS 1 s after ready. In Kafka mode it also
+# measures the post latency of the first 3 s of traffic (1,000/s) after
+# ready against the next 3 s on the same process.
 # Records: bench/results/<timestamp>-startup/{runs.jsonl,summary.md}.
 set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
@@ -107,7 +109,34 @@ for mode in $MODES; do
         time_start "$mode" "$r" "$port" -- nginx -c /tmp/feed-bench-startup-nchan/nginx.conf -p /tmp/feed-bench-startup-nchan ;;
     esac
   done
-  if [[ "$mode" == kafka ]]; then bench_cleanup; fi
+  if [[ "$mode" == kafka ]]; then
+    # First traffic: posts at 1,000/s for 3 s right after /api/ready, then
+    # 3 s more on the same process (post latency p50/p99/max).
+    for r in $(seq 3); do
+      port="$(free_port)"; t="first$$-$r"
+      start_feed_api /tmp/feed-bench-startup "$port" "$OUT/feed-api.log" \
+        --kafka-brokers "$KAFKA_BROKERS" --database-url "$DATABASE_URL" \
+        --kafka-events-topic "events-$t" --kafka-processed-topic "processed-$t" --kafka-group "group-$t"
+      wait_http "http://127.0.0.1:$port/api/ready" 60 || true
+      for phase in first next; do
+        "$FEED_BOT" --api "http://127.0.0.1:$port" --rate 1000 --duration 3 --concurrency 64 \
+          --progress 0 --log-level warn >"$OUT/traffic-$phase-$r.json" 2>/dev/null || true
+        python3 - "$JSONL" "$r" "$phase" "$OUT/traffic-$phase-$r.json" <<'PY'
+import json, sys
+jsonl, r, phase, path = sys.argv[1:5]
+lines = [l for l in open(path) if l.startswith("{")]
+j = json.loads(lines[-1]) if lines else {}
+pl = j.get("post_latency_ms", {})
+rec = {"mode": "kafka-traffic", "run": int(r), "phase": phase, "p50": pl.get("p50"), "p99": pl.get("p99"),
+       "max": pl.get("max"), "accepted": j.get("posts", {}).get("accepted_2xx")}
+open(jsonl, "a").write(json.dumps(rec) + "\n")
+print(f"  kafka {phase} 3 s of posts, run {r}: p50 {rec['p50']} ms, p99 {rec['p99']} ms, max {rec['max']} ms", file=sys.stderr)
+PY
+      done
+      stop_pid "$FEED_PID"
+    done
+    bench_cleanup
+  fi
 done
 
 python3 - "$JSONL" <<'PY' | tee "$OUT/summary.md"
@@ -117,7 +146,7 @@ print("## Start-up (medians; min-max in brackets)\n")
 print("| mode | runs | to healthy ms | to ready ms | idle RSS KiB | load avg |")
 print("|---|---|---|---|---|---|")
 for mode in ("embedded", "kafka", "nchan"):
-    rs = [r for r in rows if r["mode"] == mode]
+    rs = [r for r in rows if r["mode"] == mode and "healthy_ms" in r]
     if not rs: continue
     def col(k, nd=1):
         xs = [r[k] for r in rs if r[k] is not None]
@@ -125,5 +154,15 @@ for mode in ("embedded", "kafka", "nchan"):
     name = {"embedded": "feed-api embedded", "kafka": "feed-api Kafka + PostgreSQL", "nchan": "nginx + nchan (master + worker RSS)"}[mode]
     print(f"| {name} | {len(rs)} | {col('healthy_ms')} | {col('ready_ms')} | {col('rss_kib', 0)} | "
           f"{statistics.median(r['loadavg_before'] for r in rs):.2f} |")
+tr = [r for r in rows if r["mode"] == "kafka-traffic"]
+if tr:
+    print("\n## Kafka + PostgreSQL mode: post latency of the first traffic after /api/ready (1,000 posts/s)\n")
+    print("| phase | runs | p50 ms | p99 ms | max ms |")
+    print("|---|---|---|---|---|")
+    for phase, name in (("first", "first 3 s after ready"), ("next", "next 3 s, same process")):
+        xs = [r for r in tr if r["phase"] == phase and r["p99"] is not None]
+        if xs:
+            m = lambda k: statistics.median(r[k] for r in xs)
+            print(f"| {name} | {len(xs)} | {m('p50'):.1f} | {m('p99'):.1f} | {m('max'):.1f} |")
 PY
 say "raw results: $OUT"
