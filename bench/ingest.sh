@@ -23,6 +23,7 @@ RUNS="${RUNS:-3}"; DURATION="${DURATION:-10}"
 MODES="${MODES:-embedded kafka}"
 WRK_CONNS="${WRK_CONNS:-16 64}"
 RATES="${RATES:-1000 5000 10000}"
+BOT_CONCURRENCY="${BOT_CONCURRENCY:-64}"
 if [[ "${1:-}" == "--quick" ]]; then RUNS=1; DURATION=4; fi
 
 need_built
@@ -75,7 +76,7 @@ for mode in $MODES; do
       start_api "$mode"
       LOAD_LIMIT=$(( DURATION + 30 )) run_load "$JSONL" "bot:$rate:$r" "$mode" "$PROCS" -- \
         "$FEED_BOT" --api "http://127.0.0.1:$PORT" --rate "$rate" --duration "$DURATION" \
-        --concurrency 64 --users 1000 --progress 0 --log-level warn
+        --concurrency "$BOT_CONCURRENCY" --users 1000 --progress 0 --log-level warn
       stop_pid "$FEED_PID"
       python3 "$BENCH_DIR/report.py" ingest-line "$JSONL"
     done

@@ -251,13 +251,26 @@ PY
   return 0
 }
 
-# procs_ticks "name:pid[+pid...],..." -> "name=ticks,..." (CPU ticks per name)
+# CPU ticks of a pid plus those of its children that exited and were waited
+# for (cutime+cstime): a PostgreSQL backend that lives only for one COPY.
+cpu_ticks_with_children() {
+  local stat
+  stat="$(cat "/proc/$1/stat" 2>/dev/null)" || { echo 0; return; }
+  stat="${stat##*) }"
+  awk '{print $12 + $13 + $14 + $15}' <<<"$stat"
+}
+
+# procs_ticks "name:pid[+pid...],..." -> "name=ticks,..." (CPU ticks per name;
+# a pid written "pid!" also counts its exited children)
 procs_ticks() {
   local out="" item name pids p t
   IFS=',' read -ra items <<<"$1"
   for item in "${items[@]}"; do
     name="${item%%:*}"; pids="${item#*:}"; t=0
-    for p in ${pids//+/ }; do t=$(( t + $(cpu_ticks "$p") )); done
+    for p in ${pids//+/ }; do
+      if [[ "$p" == *'!' ]]; then t=$(( t + $(cpu_ticks_with_children "${p%!}") ))
+      else t=$(( t + $(cpu_ticks "$p") )); fi
+    done
     out+="$name=$t,"
   done
   echo "${out%,}"
@@ -328,4 +341,5 @@ start_services() {
   say "kafka $KAFKA_BROKERS (pid $KAFKA_PID), postgres $DATABASE_URL (pid $PG_PID)"
 }
 # Every process of the PostgreSQL cluster, joined with '+'.
-pg_pids() { { echo "$PG_PID"; pgrep -P "$PG_PID" || true; } | paste -sd+; }
+# The postmaster also counts its exited children (short-lived backends).
+pg_pids() { { echo "$PG_PID!"; pgrep -P "$PG_PID" || true; } | paste -sd+; }

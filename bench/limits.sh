@@ -7,7 +7,10 @@
 #      the same schema and indexes, against the rows/s our worker stores:
 #      N messages posted as fast as feed-bot can, timed until
 #      GET /api/messages?limit=1 shows the last seq — in Kafka + PostgreSQL
-#      mode and in in-process queue + PostgreSQL mode.
+#      mode and in in-process queue + PostgreSQL mode (both bounded by how
+#      fast posts arrive), and the worker alone: a second feed-api with a
+#      fresh consumer group and an empty database drains the N messages the
+#      first one left in Kafka.
 #
 #   bench/limits.sh           N=100000, 3 runs each (about 6 min)
 #   bench/limits.sh --quick   N=20000, 1 run
@@ -53,6 +56,10 @@ start_api() {  # start_api kafka|queue -> FEED_PID PORT PROCS
       --kafka-brokers "$KAFKA_BROKERS" --database-url "$DATABASE_URL" --queue-capacity 200000 \
       --kafka-events-topic "events-$t" --kafka-processed-topic "processed-$t" --kafka-group "group-$t"
     PROCS="feed-api:$FEED_PID,kafka:$KAFKA_PID,postgres:$(pg_pids)"
+    # A fresh process stalls its first posts for up to ~1 s after /api/ready
+    # (startup.sh, "first traffic"): 2 s of discarded posts first.
+    "$FEED_BOT" --api "http://127.0.0.1:$PORT" --rate 500 --duration 2 --progress 0 --log-level warn \
+      >/dev/null 2>&1 || true
   else
     start_feed_api /tmp/feed-bench-limits "$PORT" "$OUT/feed-api.log" --threads 1 \
       --database-url "$DATABASE_URL" --queue-capacity 200000
@@ -98,6 +105,45 @@ open(jsonl, "a").write(json.dumps(rec) + "\n")
 print(f"  persist {mode} run {r}: {rec['accepted']} accepted in {rec['post_s']:.2f} s, {rec['stored']} stored in "
       f"{wall:.2f} s = {rec['stored_per_s']:,.0f} rows/s; cpu " +
       " ".join(f"{k}={v:.0f}%" for k, v in rec["cpu_pct"].items()), file=sys.stderr)
+PY
+  stop_pid "$FEED_PID"
+}
+
+# drain RUN: the worker alone. The persist kafka run left N envelopes in its
+# events topic; a second feed-api with a fresh consumer group (which starts
+# at the earliest offset) and a fresh, empty database stores them all. Timed
+# from its first stored row to the last (and from process start).
+drain() {
+  local r="$1" t="limits$$-$RUN_ID" db="drain_$$_$1" url t0 t_first="" t_last seq la ta tb
+  psql -qX "$DATABASE_URL" -c "CREATE DATABASE $db" >/dev/null
+  url="${DATABASE_URL/\/defaultdb/\/$db}"
+  PORT="$(free_port)"
+  la="$(loadavg)"; ta="$(procs_ticks "kafka:$KAFKA_PID,postgres:$(pg_pids)")"
+  t0="$(now_s)"
+  start_feed_api /tmp/feed-bench-limits-drain "$PORT" "$OUT/feed-api-drain.log" --threads 1 \
+    --kafka-brokers "$KAFKA_BROKERS" --database-url "$url" \
+    --kafka-events-topic "events-$t" --kafka-processed-topic "drained-$t" --kafka-group "drain-$t"
+  local end=$(( $(date +%s) + 300 ))
+  seq="$(top_seq)"
+  while (( seq < N )) && (( $(date +%s) < end )); do
+    if [[ -z "$t_first" ]] && (( seq > 0 )); then t_first="$(now_s)"; fi
+    sleep 0.02; seq="$(top_seq)"
+  done
+  t_last="$(now_s)"; tb="$(procs_ticks "feed-api:$FEED_PID,kafka:$KAFKA_PID,postgres:$(pg_pids)")"
+  ta="feed-api=0,$ta"  # feed-api starts inside the window
+  python3 - "$JSONL" "$r" "$N" "$seq" "$t0" "${t_first:-$t_last}" "$t_last" "$la" "$ta" "$tb" "$CLK_TCK" <<'PY'
+import json, sys
+jsonl, r, n, seq, t0, tf, tl, la, ta, tb, hz = sys.argv[1:12]
+parse = lambda s: {kv.split("=")[0]: int(kv.split("=")[1]) for kv in s.split(",") if kv}
+a, b = parse(ta), parse(tb)
+wall = float(tl) - float(t0)
+span = float(tl) - float(tf)
+rec = {"label": f"drain:kafka:{r}", "n": int(n), "stored": int(seq), "from_start_s": wall, "first_to_last_s": span,
+       "stored_per_s": int(seq) / wall, "stored_per_s_after_first": (int(seq) - 1) / span if span > 0 else None,
+       "loadavg_before": float(la), "cpu_pct": {k: 100.0 * (b.get(k, 0) - a.get(k, 0)) / int(hz) / wall for k in b}}
+open(jsonl, "a").write(json.dumps(rec) + "\n")
+print(f"  drain run {r}: {seq} rows stored {wall:.2f} s after start ({rec['stored_per_s']:,.0f}/s), "
+      f"{span:.2f} s first->last ({(rec['stored_per_s_after_first'] or 0):,.0f}/s)", file=sys.stderr)
 PY
   stop_pid "$FEED_PID"
 }
@@ -180,6 +226,7 @@ for r in $(seq "$RUNS"); do
   python3 "$BENCH_DIR/report.py" ingest-line "$JSONL"
   copy_run "$r"
   persist kafka "$r"
+  drain "$r"
   persist queue "$r"
 done
 

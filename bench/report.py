@@ -309,10 +309,19 @@ def cmd_limits(path):
         print(f"| feed-api worker stores {rs[0]['n']:,} posted messages, {desc} (post start -> last seq visible) | {len(rs)} | "
               f"{fmt(v, 0)} rows (posting alone: {fmt(med([r['posted_per_s'] for r in rs]), 0)}/s) | - | "
               f"{', '.join(f'{n} {x:.0f}' for n, x in cpu.items())} | {fmt(med([r['loadavg_before'] for r in rs]), 2)} |")
+    dr = [r for r in recs if r["label"].startswith("drain:")]
+    if dr:
+        v = med([r["stored_per_s_after_first"] for r in dr])
+        out["ours_worker_drain"] = v
+        cpu = {n: med([r["cpu_pct"].get(n) for r in dr]) for n in dr[0]["cpu_pct"]}
+        print(f"| feed-api worker alone drains {dr[0]['n']:,} queued messages from Kafka into an empty database "
+              f"(first row -> last row; from process start: {fmt(med([r['stored_per_s'] for r in dr]), 0)}/s) | "
+              f"{len(dr)} | {fmt(v, 0)} rows | - | {', '.join(f'{n} {x:.0f}' for n, x in cpu.items())} | "
+              f"{fmt(med([r['loadavg_before'] for r in dr]), 2)} |")
     print()
     if "kafka_perf_producer" in out and "ours_kafka_ingest" in out:
         print(f"- durable ingest / Kafka producer tool: {ratio(out['ours_kafka_ingest'], out['kafka_perf_producer'])} (target >= 0.5)")
-    for k in ("ours_persist_kafka", "ours_persist_queue"):
+    for k in ("ours_worker_drain", "ours_persist_kafka", "ours_persist_queue"):
         if k in out and "pg_copy" in out:
             print(f"- worker persistence ({k}) / COPY: {ratio(out[k], out['pg_copy'])} (target >= 0.5)")
     with open(os.path.join(os.path.dirname(path), "summary.json"), "w") as f:
