@@ -49,8 +49,9 @@ start_api() {
       --kafka-brokers "$KAFKA_BROKERS" --database-url "$DATABASE_URL" \
       --kafka-events-topic "events-$t" --kafka-processed-topic "processed-$t" --kafka-group "group-$t"
     PROCS="feed-api:$FEED_PID,kafka:$KAFKA_PID,postgres:$(pg_pids)"
-    # A fresh process stalls its first posts for up to ~1 s after /api/ready
-    # (see startup.sh, "first traffic"); measure the steady state.
+    # Measure the steady state: 2 s of discarded posts first (a fresh
+    # process's first posts also wait for new topics' leaders and the
+    # idempotent producer's id).
     "$FEED_BOT" --api "http://127.0.0.1:$PORT" --rate 500 --duration 2 --progress 0 --log-level warn \
       >/dev/null 2>&1 || true
   fi

@@ -96,7 +96,7 @@ start_feed_api() {
   "$FEED_API" --host 127.0.0.1 --port "$port" --data-dir "$dir" --log-level warn "$@" >"$log" 2>&1 &
   FEED_PID=$!
   track_pid "$FEED_PID"
-  wait_http "http://127.0.0.1:$port/api/messages?limit=1" 60 || { tail -20 "$log" >&2; die "feed-api did not become healthy"; }
+  wait_http "http://127.0.0.1:$port/api/ready" 60 || { tail -20 "$log" >&2; die "feed-api did not become ready"; }
 }
 
 # nginx + nchan as an SSE pub/sub with ONE worker: POST /api/messages publishes
