@@ -61,6 +61,8 @@ result<app_options> parse_options(int argc, char** argv, int& exit_code) {
       ->envname("KAFKA_REPLICATION")->check(CLI::Range(1, 100))->capture_default_str();
   app.add_option("--kafka-linger-ms", linger_ms, "Producer linger: how long to wait to fill a batch")
       ->envname("KAFKA_LINGER_MS")->check(CLI::Range(0, 10000))->capture_default_str();
+  app.add_option("--kafka-batch-messages", o.kafka.batch_messages, "Producer batch size, in messages, at most")
+      ->envname("KAFKA_BATCH_MESSAGES")->check(CLI::Range(1, 1000000))->capture_default_str();
   app.add_option("--queue-capacity", o.queue_capacity,
                  "Messages waiting in the queue before 503 (in-process queue; with Kafka, the producer's local queue)")
       ->envname("QUEUE_CAPACITY")->check(CLI::Range(1, 10'000'000))->capture_default_str();

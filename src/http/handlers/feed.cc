@@ -20,6 +20,7 @@ constexpr std::string_view kSseHead =
     "HTTP/1.1 200 OK\r\n"
     "Content-Type: text/event-stream\r\n"
     "Cache-Control: no-cache\r\n"
+    "Connection: keep-alive\r\n"
     "Access-Control-Allow-Origin: *\r\n"
     "X-Accel-Buffering: no\r\n"
     "Server: feed-api\r\n"
