@@ -2,7 +2,7 @@
 # Physical limits, measured in the same run as our own figures:
 #   1. Kafka's ProducerPerformance (acks=all, idempotence, the size of our
 #      envelope, a 3-partition topic like ours) against feed-api's durable
-#      ingest in Kafka + PostgreSQL mode (wrk, 128 connections: 202s/s);
+#      ingest in Kafka + PostgreSQL mode (wrk, 256 connections: 202s/s);
 #   2. PostgreSQL COPY of N rows shaped like our messages into a table with
 #      the same schema and indexes, against the rows/s our worker stores:
 #      N messages posted as fast as feed-bot can, timed until
@@ -221,8 +221,8 @@ make_csv "$OUT/rows.csv"
 for r in $(seq "$RUNS"); do
   perf_producer "$r"
   start_api kafka
-  LOAD_LIMIT=$(( DURATION + 30 )) run_load "$JSONL" "wrk-kafka:128:$r" kafka "$PROCS" -- \
-    wrk -t2 -c128 -d"${DURATION}s" --timeout 10s -s "$BENCH_DIR/post.lua" "http://127.0.0.1:$PORT"
+  LOAD_LIMIT=$(( DURATION + 30 )) run_load "$JSONL" "wrk-kafka:256:$r" kafka "$PROCS" -- \
+    wrk -t2 -c256 -d"${DURATION}s" --timeout 10s -s "$BENCH_DIR/post.lua" "http://127.0.0.1:$PORT"
   stop_pid "$FEED_PID"
   python3 "$BENCH_DIR/report.py" ingest-line "$JSONL"
   copy_run "$r"

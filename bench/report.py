@@ -292,7 +292,7 @@ def cmd_limits(path):
         v = med([f["ok_per_s"] for f in fs])
         out["ours_kafka_ingest"] = v
         cpu = {n: med([r["cpu_pct"].get(n) for r in ours]) for n in ours[0]["cpu_pct"]}
-        print(f"| feed-api durable ingest, Kafka + PostgreSQL mode (wrk -t2 -c128) | {len(ours)} | {fmt(v, 0)} 202s | "
+        print(f"| feed-api durable ingest, Kafka + PostgreSQL mode (wrk -t2 -c256) | {len(ours)} | {fmt(v, 0)} 202s | "
               f"{fmt(med([f['p50'] for f in fs]), 2)} / {fmt(med([f['p99'] for f in fs]), 2)} | "
               f"{', '.join(f'{n} {x:.0f}' for n, x in cpu.items())} | {fmt(med([r['loadavg_before'] for r in ours]), 2)} |")
     if cp:
