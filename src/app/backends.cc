@@ -1,5 +1,7 @@
 #include "app/backends.h"
 
+#include <algorithm>
+
 #include <fmt/format.h>
 
 #include "base/log.h"
@@ -90,7 +92,11 @@ result<processed_sink*> backends::sink(std::function<void(std::vector<message>)>
     direct_ = std::make_unique<direct_sink>(std::move(deliver));
     return static_cast<processed_sink*>(direct_.get());
   }
-  auto s = kafka_processed_sink::create(kafka_->options);
+  // The API's short delivery bound is for answering clients; the worker's
+  // processed events may take longer under load (a failure only retries).
+  kafka_options sink_options = kafka_->options;
+  sink_options.delivery_timeout = std::max(sink_options.delivery_timeout, std::chrono::milliseconds(10000));
+  auto s = kafka_processed_sink::create(sink_options);
   if (!s) return error(s.err().code, "kafka processed sink: " + s.err().message);
   kafka_->sink = std::move(*s);
   return static_cast<processed_sink*>(kafka_->sink.get());
