@@ -1,15 +1,23 @@
 // The worker: moves messages from the queue into the store, in batches.
 //
-// One loop on its own thread: poll a batch, store it (idempotent, assigns
-// seq), hand the stored messages to the processed sink, then commit the batch
-// to the queue. A failing store or sink is retried with capped exponential
-// backoff and nothing is committed meanwhile, so the queue absorbs the
-// outage. stop() lets the loop drain the queue until it reports
-// end_of_stream, bounded by a deadline.
+// Two stages on two threads, so a batch's round trips to the store overlap
+// the previous batch's round trips to the queue:
+//   store stage:   poll a batch, store it (idempotent, assigns seq)
+//   publish stage: hand the stored messages to the processed sink, then
+//                  commit the batch to the queue
+// Batches pass between them in order through a hand-off of `pipeline_depth`
+// slots, so processed events and commits keep seq order. A failing store,
+// sink or commit is retried with capped exponential backoff and nothing is
+// committed meanwhile, so the queue absorbs the outage. stop() lets the
+// stages drain the queue until it reports end_of_stream, bounded by a
+// deadline.
 #pragma once
 
 #include <atomic>
 #include <chrono>
+#include <condition_variable>
+#include <deque>
+#include <mutex>
 #include <thread>
 
 #include "queue/queue.h"
@@ -26,6 +34,7 @@ struct worker_options {
   std::chrono::milliseconds poll_wait{50};              // idle poll interval
   std::chrono::milliseconds retry_initial{20};          // first backoff
   std::chrono::milliseconds retry_max{2000};            // backoff cap
+  std::size_t pipeline_depth = 2;                       // stored batches waiting for the publish stage
 };
 
 struct worker_stats {
@@ -49,7 +58,12 @@ class worker {
   const worker_stats& stats() const { return stats_; }
 
  private:
-  void run();
+  struct stored_batch {
+    batch b;
+    std::vector<message> stored;
+  };
+  void store_stage();
+  void publish_stage();
   template <class F>
   bool retry(const char* what, F&& attempt);
 
@@ -60,7 +74,12 @@ class worker {
   worker_stats stats_;
   std::atomic<bool> stopping_{false};
   std::atomic<std::chrono::steady_clock::time_point> deadline_{std::chrono::steady_clock::time_point::max()};
-  std::thread thread_;
+  std::mutex mu_;
+  std::condition_variable cv_;
+  std::deque<stored_batch> handoff_;  // GUARDED_BY(mu_)
+  bool store_done_ = false;           // GUARDED_BY(mu_)
+  std::thread store_thread_;
+  std::thread publish_thread_;
 };
 
 }  // namespace feed

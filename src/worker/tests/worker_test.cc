@@ -2,6 +2,7 @@
 
 #include <filesystem>
 #include <mutex>
+#include <thread>
 
 #include <gtest/gtest.h>
 
@@ -110,6 +111,48 @@ TEST_F(Worker, GivesUpAtTheDeadlineAndReportsTheFailure) {
   EXPECT_TRUE(called);
   EXPECT_EQ(got, errc::unavailable);
   EXPECT_TRUE(sink.got.empty());
+}
+
+// Holds the first batch's publication until the store is past that batch:
+// only a worker that stores the next batch meanwhile lets it through.
+class gated_sink final : public processed_sink {
+ public:
+  explicit gated_sink(store& db) : db_(db) {}
+  result<void> publish(std::span<const message> stored) override {
+    if (first_) {
+      first_ = false;
+      const auto until = std::chrono::steady_clock::now() + std::chrono::seconds(5);
+      while (std::chrono::steady_clock::now() < until) {
+        if (db_.max_seq()->value() > stored.back().seq.value()) {
+          overlapped = true;
+          break;
+        }
+        std::this_thread::sleep_for(std::chrono::milliseconds(1));
+      }
+    }
+    got.insert(got.end(), stored.begin(), stored.end());
+    return {};
+  }
+  bool overlapped = false;
+  std::vector<message> got;
+
+ private:
+  store& db_;
+  bool first_ = true;
+};
+
+TEST_F(Worker, StoresTheNextBatchWhileTheLastIsPublished) {
+  memory_queue q(1000);
+  gated_sink sink(*db_);
+  worker w(q, *db_, sink, {.max_batch = 5});
+  for (int i = 0; i < 20; ++i)
+    q.publish(message{random_message_id(), "u", std::to_string(i), now_utc(), seq_t{0}}, [](std::error_code) {});
+  w.start();
+  q.close();
+  w.stop(std::chrono::steady_clock::now() + std::chrono::seconds(10));
+  EXPECT_TRUE(sink.overlapped);
+  ASSERT_EQ(sink.got.size(), 20u);
+  for (int i = 0; i < 20; ++i) EXPECT_EQ(sink.got[i].seq.value(), i + 1);
 }
 
 }  // namespace
