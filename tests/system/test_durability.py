@@ -52,17 +52,24 @@ def test_data_survives_a_restart(make_api, tmp_path, user):
     c.close()
 
 
-def test_sigterm_during_a_burst_loses_no_accepted_message(make_api, tmp_path, user):
-    data = tmp_path / "d"
-    api = make_api(data_dir=data)
+def signal_during_burst(api, user, sig):
+    """Posts from several threads; once 300 were accepted, sends `sig` to
+    feed-api and waits for it to exit. Returns (exit code, accepted ids)."""
     stop, accepted, refused = threading.Event(), [], []
     threads = burst(api, user, stop, accepted, refused)
     wait_until(lambda: len(accepted) > 300, 20, what="posts to flow")
-    api.proc.send_signal(signal.SIGTERM)
+    api.proc.send_signal(sig)
     code = api.proc.wait(20)
     stop.set()
     for t in threads:
         t.join(10)
+    return code, accepted
+
+
+def test_sigterm_during_a_burst_loses_no_accepted_message(make_api, tmp_path, user):
+    data = tmp_path / "d"
+    api = make_api(data_dir=data)
+    code, accepted = signal_during_burst(api, user, signal.SIGTERM)
     assert code == 0, api.read_log()[-3000:]
     assert "stopped cleanly" in api.read_log()
     again = make_api(data_dir=data)
@@ -75,14 +82,7 @@ def test_sigterm_during_a_burst_loses_no_accepted_message(make_api, tmp_path, us
 def test_sigkill_loses_no_accepted_message(make_api, tmp_path, user):
     data = tmp_path / "d"
     api = make_api(data_dir=data)
-    stop, accepted, refused = threading.Event(), [], []
-    threads = burst(api, user, stop, accepted, refused)
-    wait_until(lambda: len(accepted) > 300, 20, what="posts to flow")
-    api.proc.send_signal(signal.SIGKILL)
-    api.proc.wait(10)
-    stop.set()
-    for t in threads:
-        t.join(10)
+    _, accepted = signal_during_burst(api, user, signal.SIGKILL)
     again = make_api(data_dir=data)
     stored = [m["id"] for m in again.wait_stored(accepted)]
     assert len(stored) == len(set(stored))
