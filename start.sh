@@ -5,7 +5,8 @@
 #
 #   ./start.sh                 embedded: SQLite + in-process queue
 #   ./start.sh --no-bot        without the bot
-#   any other arguments go to feed-api (see build/feed-api --help), e.g.
+#   any other arguments go to feed-api (see build/feed-api --help); the port
+#   and data directory come from PORT and DATA_DIR, e.g.
 #   ./start.sh --kafka-brokers 127.0.0.1:9092 --database-url postgresql://...
 # Stop with Ctrl-C: both processes stop cleanly.
 set -euo pipefail

@@ -229,3 +229,15 @@ def test_metrics_count_what_happened(api, user):
     assert values["feed_last_seq"] == 1
     assert values["feed_sse_frames_sent_total"] >= 1
     watcher.close()
+
+
+def test_content_cannot_forge_sse_events(api, user):
+    watcher = feed(api, "?history=0")
+    evil = 'x\n\ndata: {"id":"forged"}\n\nid: 999\r\n\r\n'
+    assert api.post(user, evil).status_code == 202
+    assert api.post(user, "next").status_code == 202
+    first, second = watcher.take(2)
+    assert (first.seq, first.message["content"]) == (1, evil)
+    assert (second.seq, second.message["content"]) == (2, "next")
+    assert watcher.quiet(0.3) == []
+    watcher.close()

@@ -52,6 +52,22 @@ class Worker : public ::testing::Test {
     db_ = std::move(*sqlite_store::open({dir_ / "feed.db", "NORMAL"}));
   }
   void TearDown() override { std::filesystem::remove_all(dir_); }
+
+  // Queues n messages (content "0".."n-1"), each counting its success in acked.
+  static void fill(memory_queue& q, int n, std::atomic<int>& acked) {
+    for (int i = 0; i < n; ++i)
+      q.publish(message{random_message_id(), "u", std::to_string(i), now_utc(), seq_t{0}}, [&](std::error_code ec) {
+        if (!ec) ++acked;
+      });
+  }
+
+  // Runs the worker until it has drained the closed queue.
+  static void drain(memory_queue& q, worker& w) {
+    w.start();
+    q.close();
+    w.stop(std::chrono::steady_clock::now() + std::chrono::seconds(10));
+  }
+
   std::filesystem::path dir_;
   std::unique_ptr<sqlite_store> db_;
 };
@@ -61,13 +77,8 @@ TEST_F(Worker, StoresPublishesThenAcknowledgesInOrder) {
   recording_sink sink;
   worker w(q, *db_, sink, {.max_batch = 7});
   std::atomic<int> acked{0};
-  for (int i = 0; i < 50; ++i)
-    q.publish(message{random_message_id(), "u", std::to_string(i), now_utc(), seq_t{0}}, [&](std::error_code ec) {
-      if (!ec) ++acked;
-    });
-  w.start();
-  q.close();
-  w.stop(std::chrono::steady_clock::now() + std::chrono::seconds(10));
+  fill(q, 50, acked);
+  drain(q, w);
   EXPECT_EQ(acked, 50);
   ASSERT_EQ(sink.got.size(), 50u);
   for (int i = 0; i < 50; ++i) {
@@ -82,13 +93,8 @@ TEST_F(Worker, RetriesWhileTheStoreIsDownAndLosesNothing) {
   recording_sink sink;
   worker w(q, flaky, sink, {.max_batch = 10, .retry_initial = std::chrono::milliseconds(1)});
   std::atomic<int> acked{0};
-  for (int i = 0; i < 30; ++i)
-    q.publish(message{random_message_id(), "u", std::to_string(i), now_utc(), seq_t{0}}, [&](std::error_code ec) {
-      if (!ec) ++acked;
-    });
-  w.start();
-  q.close();
-  w.stop(std::chrono::steady_clock::now() + std::chrono::seconds(10));
+  fill(q, 30, acked);
+  drain(q, w);
   EXPECT_EQ(acked, 30);
   EXPECT_EQ(db_->max_seq()->value(), 30);
   EXPECT_EQ(w.stats().retries.load(), 5u);
@@ -145,11 +151,9 @@ TEST_F(Worker, StoresTheNextBatchWhileTheLastIsPublished) {
   memory_queue q(1000);
   gated_sink sink(*db_);
   worker w(q, *db_, sink, {.max_batch = 5});
-  for (int i = 0; i < 20; ++i)
-    q.publish(message{random_message_id(), "u", std::to_string(i), now_utc(), seq_t{0}}, [](std::error_code) {});
-  w.start();
-  q.close();
-  w.stop(std::chrono::steady_clock::now() + std::chrono::seconds(10));
+  std::atomic<int> acked{0};
+  fill(q, 20, acked);
+  drain(q, w);
   EXPECT_TRUE(sink.overlapped);
   ASSERT_EQ(sink.got.size(), 20u);
   for (int i = 0; i < 20; ++i) EXPECT_EQ(sink.got[i].seq.value(), i + 1);

@@ -4,6 +4,8 @@
 // The unreachable-broker tests need no broker and always run.
 #include <gtest/gtest.h>
 
+#include "base/testing/closed_port.h"
+
 #include <netinet/in.h>
 #include <sys/socket.h>
 #include <unistd.h>
@@ -402,20 +404,7 @@ TEST_F(KafkaBroker, WorkerMovesMessagesFromPublisherToSubscriber) {
 }
 
 // A port nothing listens on: bound, read back, closed.
-int closed_port() {
-  const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
-  sockaddr_in addr{};
-  addr.sin_family = AF_INET;
-  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  socklen_t len = sizeof addr;
-  if (::bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0 ||
-      ::getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len) != 0) {
-    ::close(fd);
-    return 1;
-  }
-  ::close(fd);
-  return ntohs(addr.sin_port);
-}
+using feed::test_support::closed_port;
 
 kafka_options unreachable_options() {
   kafka_options o = test_options("127.0.0.1:" + std::to_string(closed_port()));

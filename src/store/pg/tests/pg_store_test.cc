@@ -18,6 +18,8 @@
 #include <fmt/format.h>
 #include <gtest/gtest.h>
 
+#include "base/testing/closed_port.h"
+
 #include "model/message_id.h"
 #include "store/pg/pg_migrate.h"
 #include "store/pg/pg_migrations.h"
@@ -57,21 +59,7 @@ read_query query(std::int64_t after, std::optional<std::int64_t> up_to = {}, std
 }
 
 // A port on 127.0.0.1 nobody listens on: bound, then released.
-int closed_port() {
-  const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
-  sockaddr_in addr{};
-  addr.sin_family = AF_INET;
-  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  addr.sin_port = 0;
-  socklen_t len = sizeof addr;
-  if (::bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0 ||
-      ::getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len) != 0) {
-    ::close(fd);
-    return 1;
-  }
-  ::close(fd);
-  return ntohs(addr.sin_port);
-}
+using feed::test_support::closed_port;
 
 class pg_store_test : public ::testing::Test {
  protected:
