@@ -66,8 +66,12 @@ result<seq_t> optional_seq(const boost::json::object& o) {
 }  // namespace
 
 result<envelope> decode_envelope(std::string_view json) {
+  // The tree lives only in this call: build it in a stack buffer (spilling
+  // to the heap for large records) instead of one allocation per node.
+  unsigned char buffer[4096];
+  boost::json::monotonic_resource arena(buffer, sizeof buffer);
   boost::system::error_code ec;
-  boost::json::value root = boost::json::parse(json, ec);
+  boost::json::value root = boost::json::parse(json, ec, &arena);
   if (ec) return bad(fmt::format("is not valid JSON: {}", ec.message()));
   const auto* o = root.if_object();
   if (!o) return bad("is not a JSON object");

@@ -5,13 +5,14 @@
 namespace feed {
 
 worker::worker(consumer& in, store& db, processed_sink& out, worker_options opts)
-    : in_(in), db_(db), out_(out), opts_(opts) {}
+    : in_(in), db_(db), out_(out), opts_(opts), polled_(opts.pipeline_depth), stored_(opts.pipeline_depth) {}
 
 worker::~worker() {
-  if (store_thread_.joinable() || publish_thread_.joinable()) stop(std::chrono::steady_clock::now());
+  if (poll_thread_.joinable()) stop(std::chrono::steady_clock::now());
 }
 
 void worker::start() {
+  poll_thread_ = std::thread([this] { poll_stage(); });
   store_thread_ = std::thread([this] { store_stage(); });
   publish_thread_ = std::thread([this] { publish_stage(); });
 }
@@ -19,9 +20,8 @@ void worker::start() {
 void worker::stop(std::chrono::steady_clock::time_point deadline) {
   deadline_ = deadline;
   stopping_ = true;
-  cv_.notify_all();
-  if (store_thread_.joinable()) store_thread_.join();
-  if (publish_thread_.joinable()) publish_thread_.join();
+  for (auto* t : {&poll_thread_, &store_thread_, &publish_thread_})
+    if (t->joinable()) t->join();
 }
 
 template <class F>
@@ -41,18 +41,11 @@ bool worker::retry(const char* what, F&& attempt) {
   }
 }
 
-void worker::store_stage() {
-  auto finish = [this] {
-    {
-      std::lock_guard lock(mu_);
-      store_done_ = true;
-    }
-    cv_.notify_all();
-  };
+void worker::poll_stage() {
   for (;;) {
     if (stopping_ && std::chrono::steady_clock::now() >= deadline_.load()) {
       spdlog::warn("worker: stop deadline passed before the queue was drained");
-      return finish();
+      break;
     }
     auto polled = in_.poll(opts_.max_batch, opts_.poll_wait);
     if (!polled) {
@@ -60,50 +53,45 @@ void worker::store_stage() {
       std::this_thread::sleep_for(opts_.retry_initial);
       continue;
     }
-    batch& b = *polled;
-    if (b.messages.empty()) {
-      if (b.end_of_stream) return finish();
+    if (polled->messages.empty()) {
+      if (polled->end_of_stream) break;
       continue;
     }
+    polled_.push(std::move(*polled));
+  }
+  polled_.close();
+}
+
+// Every batch polled is stored or failed back to the queue, even past the
+// stop deadline (retry() then gives up after one failed attempt).
+void worker::store_stage() {
+  while (auto b = polled_.pop()) {
     std::vector<message> stored;
     const bool ok = retry("store batch", [&]() -> result<void> {
-      auto r = db_.insert_batch(b.messages);
+      auto r = db_.insert_batch(b->messages);
       if (!r) return r.err();
       stored = std::move(*r);
       return {};
     });
     if (!ok) {
-      in_.fail(b, errc::unavailable);
+      in_.fail(*b, errc::unavailable);
       continue;
     }
-    std::unique_lock lock(mu_);
-    // Bounded hand-off: a slow sink holds the store stage back instead of
-    // piling stored batches up in memory.
-    cv_.wait(lock, [&] { return handoff_.size() < opts_.pipeline_depth; });
-    handoff_.push_back({std::move(b), std::move(stored)});
-    lock.unlock();
-    cv_.notify_all();
+    stored_.push({std::move(*b), std::move(stored)});
   }
+  stored_.close();
 }
 
 void worker::publish_stage() {
-  for (;;) {
-    std::unique_lock lock(mu_);
-    cv_.wait(lock, [&] { return !handoff_.empty() || store_done_; });
-    if (handoff_.empty()) return;  // store stage finished and everything is published
-    stored_batch next = std::move(handoff_.front());
-    handoff_.pop_front();
-    lock.unlock();
-    cv_.notify_all();
-
-    const bool ok = retry("publish processed", [&] { return out_.publish(next.stored); }) &&
-                    retry("commit batch", [&] { return in_.commit(next.b); });
+  while (auto next = stored_.pop()) {
+    const bool ok = retry("publish processed", [&] { return out_.publish(next->stored); }) &&
+                    retry("commit batch", [&] { return in_.commit(next->b); });
     if (!ok) {
-      in_.fail(next.b, errc::unavailable);
+      in_.fail(next->b, errc::unavailable);
       continue;
     }
     ++stats_.batches;
-    stats_.stored += next.stored.size();
+    stats_.stored += next->stored.size();
   }
 }
 

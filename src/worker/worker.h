@@ -1,11 +1,13 @@
 // The worker: moves messages from the queue into the store, in batches.
 //
-// Two stages on two threads, so a batch's round trips to the store overlap
-// the previous batch's round trips to the queue:
-//   store stage:   poll a batch, store it (idempotent, assigns seq)
+// Three stages on three threads, so a batch's store transaction overlaps the
+// next batch's poll (and decoding) and the previous batch's round trips to
+// the queue:
+//   poll stage:    take a batch from the queue
+//   store stage:   store it (idempotent, assigns seq)
 //   publish stage: hand the stored messages to the processed sink, then
 //                  commit the batch to the queue
-// Batches pass between them in order through a hand-off of `pipeline_depth`
+// Batches pass between them in order through hand-offs of `pipeline_depth`
 // slots, so processed events and commits keep seq order. A failing store,
 // sink or commit is retried with capped exponential backoff and nothing is
 // committed meanwhile, so the queue absorbs the outage. stop() lets the
@@ -15,13 +17,11 @@
 
 #include <atomic>
 #include <chrono>
-#include <condition_variable>
-#include <deque>
-#include <mutex>
 #include <thread>
 
 #include "queue/queue.h"
 #include "store/store.h"
+#include "worker/handoff.h"
 #include "worker/processed_sink.h"
 
 namespace feed {
@@ -34,7 +34,7 @@ struct worker_options {
   std::chrono::milliseconds poll_wait{50};              // idle poll interval
   std::chrono::milliseconds retry_initial{20};          // first backoff
   std::chrono::milliseconds retry_max{2000};            // backoff cap
-  std::size_t pipeline_depth = 2;                       // stored batches waiting for the publish stage
+  std::size_t pipeline_depth = 2;                       // batches waiting between two stages
 };
 
 struct worker_stats {
@@ -62,6 +62,7 @@ class worker {
     batch b;
     std::vector<message> stored;
   };
+  void poll_stage();
   void store_stage();
   void publish_stage();
   template <class F>
@@ -74,10 +75,9 @@ class worker {
   worker_stats stats_;
   std::atomic<bool> stopping_{false};
   std::atomic<std::chrono::steady_clock::time_point> deadline_{std::chrono::steady_clock::time_point::max()};
-  std::mutex mu_;
-  std::condition_variable cv_;
-  std::deque<stored_batch> handoff_;  // GUARDED_BY(mu_)
-  bool store_done_ = false;           // GUARDED_BY(mu_)
+  handoff<batch> polled_;
+  handoff<stored_batch> stored_;
+  std::thread poll_thread_;
   std::thread store_thread_;
   std::thread publish_thread_;
 };

@@ -147,12 +147,26 @@ void pg_connection::rollback() {
 
 result<pg_rows> pg_connection::run(const pg_statement& stmt, const std::vector<std::string>& params,
                                    pg_format results) {
+  std::vector<pg_param> typed;
+  typed.reserve(params.size());
+  for (const auto& p : params) typed.push_back({p, pg_format::text});
+  return run_typed(stmt, typed, results);
+}
+
+result<pg_rows> pg_connection::run_typed(const pg_statement& stmt, const std::vector<pg_param>& params,
+                                         pg_format results) {
   std::vector<const char*> values;
+  std::vector<int> lengths;
+  std::vector<int> formats;
   values.reserve(params.size());
+  lengths.reserve(params.size());
+  formats.reserve(params.size());
   for (const auto& p : params) {
-    if (p.find('\0') != std::string::npos)
+    if (p.format == pg_format::text && p.value.find('\0') != std::string::npos)
       return error(errc::invalid_input, fmt::format("postgres: {}: a parameter contains a NUL byte", stmt.name));
-    values.push_back(p.c_str());
+    values.push_back(p.value.c_str());
+    lengths.push_back(static_cast<int>(p.value.size()));
+    formats.push_back(p.format == pg_format::binary ? 1 : 0);
   }
   if (!prepared_.contains(stmt.name)) {
     pg_rows prepared(PQprepare(conn_, stmt.name.c_str(), stmt.sql.c_str(), 0, nullptr));
@@ -160,8 +174,8 @@ result<pg_rows> pg_connection::run(const pg_statement& stmt, const std::vector<s
       return fail(fmt::format("prepare {}", stmt.name), prepared.get());
     prepared_.insert(stmt.name);
   }
-  pg_rows rows(PQexecPrepared(conn_, stmt.name.c_str(), static_cast<int>(values.size()), values.data(), nullptr,
-                              nullptr, results == pg_format::binary ? 1 : 0));
+  pg_rows rows(PQexecPrepared(conn_, stmt.name.c_str(), static_cast<int>(values.size()), values.data(),
+                              lengths.data(), formats.data(), results == pg_format::binary ? 1 : 0));
   const auto status = PQresultStatus(rows.get());
   if (status != PGRES_COMMAND_OK && status != PGRES_TUPLES_OK) return fail(stmt.name, rows.get());
   last_sqlstate_.clear();

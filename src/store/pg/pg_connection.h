@@ -70,6 +70,13 @@ struct pg_statement {
 
 enum class pg_format { text, binary };
 
+// A statement parameter in text form (no NUL bytes: libpq passes text as a C
+// string) or in the binary wire form of its type (see pg_wire.h).
+struct pg_param {
+  std::string value;
+  pg_format format = pg_format::text;
+};
+
 class pg_connection {
  public:
   // Connects and applies the session settings. errc::unavailable when the
@@ -93,6 +100,10 @@ class pg_connection {
   // contain NUL bytes (libpq passes them as C strings).
   result<pg_rows> run(const pg_statement& stmt, const std::vector<std::string>& params,
                       pg_format results = pg_format::binary);
+  // The same with each parameter's format given, so large batches can go as
+  // binary arrays.
+  result<pg_rows> run_typed(const pg_statement& stmt, const std::vector<pg_param>& params,
+                            pg_format results = pg_format::binary);
 
   // Best-effort ROLLBACK that leaves last_sqlstate() alone, so a caller can
   // still see why its transaction failed after cleaning up.

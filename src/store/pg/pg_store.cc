@@ -15,6 +15,7 @@
 #include "store/migration.h"
 #include "store/pg/pg_migrate.h"
 #include "store/pg/pg_migrations.h"
+#include "store/pg/pg_wire.h"
 
 namespace feed {
 
@@ -26,40 +27,30 @@ const pg_statement lock_seq{"feed_lock_seq", "SELECT last_seq FROM feed_sequence
 const pg_statement select_existing{
     "feed_select_existing",
     "SELECT id, user_id, content, created_at, seq FROM messages WHERE id = ANY($1::UUID[])"};
-const pg_statement insert_rows{
-    "feed_insert_rows",
+// One statement stores the whole batch with the seqs after $5, in batch
+// order. Parameters are binary arrays (pg_wire.h), so no row is formatted or
+// parsed as text on either side. insert_all assumes every id is new (the
+// primary key refuses a stored one, 23505, and the batch is tried again with
+// insert_fresh); insert_fresh looks each id up first and numbers only the
+// new ones, which costs the database a second index search per row.
+const std::string batch_input =
+    "SELECT * FROM unnest($1::UUID[], $2::TEXT[], $3::TEXT[], $4::TIMESTAMPTZ[])"
+    " WITH ORDINALITY AS t(id, user_id, content, created_at, ord)";
+const pg_statement insert_all{
+    "feed_insert_all",
     "INSERT INTO messages (id, user_id, content, created_at, seq) "
-    "SELECT * FROM unnest($1::UUID[], $2::TEXT[], $3::TEXT[], $4::TIMESTAMPTZ[], $5::BIGINT[]) "
-    "ON CONFLICT (id) DO NOTHING"};
+    "SELECT id, user_id, content, created_at, $5::BIGINT + ord FROM (" + batch_input + ") AS input"};
+const pg_statement insert_fresh{
+    "feed_insert_fresh",
+    "WITH input AS (" + batch_input + "), "
+    "fresh AS (SELECT * FROM input WHERE NOT EXISTS (SELECT 1 FROM messages m WHERE m.id = input.id)) "
+    "INSERT INTO messages (id, user_id, content, created_at, seq) "
+    "SELECT id, user_id, content, created_at, $5::BIGINT + row_number() OVER (ORDER BY ord) FROM fresh"};
 const pg_statement advance_seq{"feed_advance_seq", "UPDATE feed_sequence SET last_seq = $1::BIGINT WHERE id = 1"};
 const pg_statement select_max_seq{"feed_max_seq", "SELECT COALESCE(MAX(seq), 0) FROM messages"};
 
-// PostgreSQL's binary TIMESTAMPTZ counts microseconds from 2000-01-01 UTC.
-constexpr std::int64_t pg_epoch_offset_us = 946'684'800'000'000;
-
-std::int64_t big_endian(std::string_view v) {
-  std::uint64_t x = 0;
-  for (unsigned char c : v) x = (x << 8) | c;
-  return static_cast<std::int64_t>(x);
-}
-
 std::optional<std::int64_t> int8_value(const pg_rows& rows, int row, int col) {
-  const auto v = rows.value(row, col);
-  if (v.size() != 8) return std::nullopt;
-  return big_endian(v);
-}
-
-std::string uuid_text(std::string_view v) {
-  static const char hex[] = "0123456789abcdef";
-  std::string out;
-  out.reserve(36);
-  for (std::size_t i = 0; i < v.size(); ++i) {
-    if (i == 4 || i == 6 || i == 8 || i == 10) out += '-';
-    const auto b = static_cast<unsigned char>(v[i]);
-    out += hex[b >> 4];
-    out += hex[b & 0xf];
-  }
-  return out;
+  return pg_wire::int8_value(rows.value(row, col));
 }
 
 // The 8-4-4-4-12 hex form in lower case, or nothing when `id` is not a UUID.
@@ -82,17 +73,17 @@ std::optional<std::string> canonical_uuid(std::string_view id) {
 
 // Columns id, user_id, content, created_at, seq in binary form.
 result<message> row_to_message(const pg_rows& rows, int row) {
-  message m;
-  const auto id = rows.value(row, 0);
-  const auto created = int8_value(rows, row, 3);
+  auto id = pg_wire::uuid_text(rows.value(row, 0));
+  const auto created = pg_wire::timestamp_value(rows.value(row, 3));
   const auto seq = int8_value(rows, row, 4);
-  if (id.size() != 16 || !seq || (!created && !rows.is_null(row, 3)))
+  if (!id || !seq || (!created && !rows.is_null(row, 3)))
     return error(errc::corrupt, "postgres: a messages row does not have the expected column types");
-  m.id = uuid_text(id);
+  message m;
+  m.id = std::move(*id);
   m.user_id = rows.value(row, 1);
   m.content = rows.value(row, 2);
   // The reference's table allows NULL created_at; read it as the epoch.
-  if (created) m.created_at = timestamp(std::chrono::microseconds(*created + pg_epoch_offset_us));
+  if (created) m.created_at = *created;
   m.seq = seq_t{*seq};
   return m;
 }
@@ -107,25 +98,6 @@ result<std::vector<message>> rows_to_messages(const pg_rows& rows) {
   }
   return out;
 }
-
-// A PostgreSQL array literal: {"a","b"} with " and \ escaped, so any text
-// (commas, braces, the word NULL) survives as one element.
-class array_literal {
- public:
-  void add(std::string_view v) {
-    text_ += text_.empty() ? '{' : ',';
-    text_ += '"';
-    for (char c : v) {
-      if (c == '"' || c == '\\') text_ += '\\';
-      text_ += c;
-    }
-    text_ += '"';
-  }
-  std::string str() const { return text_.empty() ? "{}" : text_ + '}'; }
-
- private:
-  std::string text_;
-};
 
 // Rolls back unless committed, so every early return leaves the connection
 // outside a transaction (and fit to go back to the pool).
@@ -146,33 +118,58 @@ class transaction {
   pg_connection* c_;
 };
 
-// The batch without repeated ids (first occurrence wins), ids canonical.
+// The batch without repeated ids (first occurrence wins), ids canonical, and
+// already in the binary parameters of insert_fresh.
 struct prepared_batch {
-  std::vector<message> unique;
-  std::vector<std::string> ids;  // canonical id of each input message, by position
+  std::span<const message> input;
+  std::vector<std::size_t> unique;  // input position of each distinct id, in batch order
+  std::vector<std::size_t> slot;    // for each input position, its index in `unique`
+  std::vector<std::string> ids;     // canonical id of each distinct message
+  std::vector<pg_param> params;     // ids, users, contents, times
 };
 
 result<prepared_batch> prepare_batch(std::span<const message> batch) {
   prepared_batch p;
-  p.ids.reserve(batch.size());
+  p.input = batch;
+  p.slot.reserve(batch.size());
   std::unordered_map<std::string, std::size_t> seen;
-  for (const auto& m : batch) {
+  std::size_t text_bytes = 0;
+  for (std::size_t i = 0; i < batch.size(); ++i) {
+    const message& m = batch[i];
     auto id = canonical_uuid(m.id);
     if (!id) return error(errc::invalid_input, fmt::format("postgres: message id \"{}\" is not a UUID", m.id));
     if (m.user_id.find('\0') != std::string::npos || m.content.find('\0') != std::string::npos)
       return error(errc::invalid_input, fmt::format("postgres: message {} contains a NUL byte", *id));
-    if (seen.emplace(*id, p.unique.size()).second) {
-      p.unique.push_back(m);
-      p.unique.back().id = *id;
+    auto [it, fresh] = seen.try_emplace(*id, p.unique.size());
+    if (fresh) {
+      p.unique.push_back(i);
+      p.ids.push_back(std::move(*id));
+      text_bytes += m.content.size();
     }
-    p.ids.push_back(std::move(*id));
+    p.slot.push_back(it->second);
   }
+  const std::size_t n = p.unique.size();
+  pg_wire::array_builder ids(pg_wire::oid_uuid, n * 20);
+  pg_wire::array_builder users(pg_wire::oid_text, n * 16);
+  pg_wire::array_builder contents(pg_wire::oid_text, text_bytes + n * 4);
+  pg_wire::array_builder times(pg_wire::oid_timestamptz, n * 12);
+  for (std::size_t u = 0; u < n; ++u) {
+    const message& m = batch[p.unique[u]];
+    ids.add_uuid(p.ids[u]);
+    users.add_text(m.user_id);
+    contents.add_text(m.content);
+    times.add_timestamp(m.created_at);
+  }
+  for (auto* a : {&ids, &users, &contents, &times}) p.params.push_back({a->finish(), pg_format::binary});
   return p;
 }
 
-// One attempt: lock the counter, look up the ids already stored, insert the
-// rest with the next seqs, advance the counter, commit.
-result<std::vector<message>> insert_once(pg_connection& c, const prepared_batch& batch) {
+bool unique_violation(const pg_connection& c) { return c.last_sqlstate() == "23505"; }
+
+// One attempt: lock the counter, insert the ids not stored yet with the next
+// seqs, advance the counter, commit. `all_new`: take the fast statement that
+// assumes no id is stored yet (a stored one fails it with 23505).
+result<std::vector<message>> insert_once(pg_connection& c, const prepared_batch& batch, bool all_new) {
   if (auto r = c.exec("begin", "BEGIN"); !r) return r.err();
   transaction tx(c);
 
@@ -182,50 +179,56 @@ result<std::vector<message>> insert_once(pg_connection& c, const prepared_batch&
   if (!locked) return locked.err();
   if (locked->rows() != 1)
     return error(errc::storage, "postgres: feed_sequence has no row 1 (is migration 2 applied?)");
-  auto last = int8_value(*locked, 0, 0);
+  const auto last = int8_value(*locked, 0, 0);
   if (!last) return error(errc::corrupt, "postgres: feed_sequence.last_seq is not a BIGINT");
 
-  array_literal all_ids;
-  for (const auto& m : batch.unique) all_ids.add(m.id);
-  auto existing_rows = c.run(select_existing, {all_ids.str()});
-  if (!existing_rows) return existing_rows.err();
-  auto existing = rows_to_messages(*existing_rows);
-  if (!existing) return existing.err();
-
-  std::unordered_map<std::string_view, const message*> stored;
-  for (const auto& m : *existing) stored.emplace(m.id, &m);
-
-  std::vector<message> fresh;
-  array_literal ids, users, contents, times, seqs;
-  for (const auto& m : batch.unique) {
-    if (stored.contains(m.id)) continue;
-    fresh.push_back(m);
-    fresh.back().seq = seq_t{++*last};
-    ids.add(m.id);
-    users.add(m.user_id);
-    contents.add(m.content);
-    times.add(format_rfc3339(m.created_at));
-    seqs.add(std::to_string(*last));
-  }
-  if (!fresh.empty()) {
-    auto inserted = c.run(insert_rows, {ids.str(), users.str(), contents.str(), times.str(), seqs.str()});
-    if (!inserted) return inserted.err();
-    // Under the counter lock no other writer can have stored these ids; a
-    // shortfall means someone writes messages without taking the lock, and
-    // committing would leave holes.
-    if (inserted->affected() != static_cast<std::int64_t>(fresh.size()))
-      return error(errc::storage, fmt::format("postgres: inserted {} of {} new messages; is another writer "
-                                              "bypassing feed_sequence?",
-                                              inserted->affected(), fresh.size()));
-    auto advanced = c.run(advance_seq, {std::to_string(*last)});
+  auto params = batch.params;
+  params.push_back({std::to_string(*last), pg_format::text});
+  auto inserted = c.run_typed(all_new ? insert_all : insert_fresh, params);
+  if (!inserted) return inserted.err();
+  const auto fresh_count = inserted->affected();
+  const auto unique_count = static_cast<std::int64_t>(batch.unique.size());
+  if (fresh_count < 0 || fresh_count > unique_count)
+    return error(errc::storage, fmt::format("postgres: stored {} rows for {} messages", fresh_count, unique_count));
+  if (fresh_count > 0) {
+    auto advanced = c.run(advance_seq, {std::to_string(*last + fresh_count)});
     if (!advanced) return advanced.err();
+  }
+
+  // Usually every message is new and took the seqs after `last` in batch
+  // order. Otherwise (a redelivered batch) read the whole batch back, our
+  // rows included, to learn which seq each id has.
+  std::vector<message> stored;
+  stored.reserve(batch.unique.size());
+  if (fresh_count == unique_count) {
+    for (std::size_t u = 0; u < batch.unique.size(); ++u) {
+      stored.push_back(batch.input[batch.unique[u]]);
+      stored.back().id = batch.ids[u];
+      stored.back().seq = seq_t{*last + static_cast<std::int64_t>(u) + 1};
+    }
+  } else {
+    auto rows = c.run_typed(select_existing, {batch.params[0]});
+    if (!rows) return rows.err();
+    auto found = rows_to_messages(*rows);
+    if (!found) return found.err();
+    std::unordered_map<std::string_view, message*> by_id;
+    for (auto& m : *found) by_id.emplace(m.id, &m);
+    for (const auto& id : batch.ids) {
+      auto it = by_id.find(id);
+      // Under the counter lock nobody else stores messages; a missing row
+      // means a writer bypasses feed_sequence, and committing could leave
+      // holes.
+      if (it == by_id.end())
+        return error(errc::storage, fmt::format("postgres: message {} was neither stored nor found; is another "
+                                                "writer bypassing feed_sequence?", id));
+      stored.push_back(std::move(*it->second));
+    }
   }
   if (auto r = tx.commit(); !r) return r.err();
 
-  for (const auto& m : fresh) stored.emplace(m.id, &m);
   std::vector<message> out;
-  out.reserve(batch.ids.size());
-  for (const auto& id : batch.ids) out.push_back(*stored.at(id));
+  out.reserve(batch.slot.size());
+  for (std::size_t s : batch.slot) out.push_back(stored[s]);
   std::stable_sort(out.begin(), out.end(), [](const message& a, const message& b) { return a.seq < b.seq; });
   return out;
 }
@@ -276,8 +279,17 @@ result<std::vector<message>> pg_store::insert_batch(std::span<const message> bat
   return with_connection([&](pg_connection& c) -> result<std::vector<message>> {
     std::minstd_rand jitter(std::random_device{}());
     const int attempts = std::max(opts_.max_tx_attempts, 1);
+    // Batches are nearly always new messages; a redelivered one (after a
+    // restart, or a client retrying with its Idempotency-Key) takes the
+    // second, careful statement.
+    bool all_new = true;
     for (int attempt = 1;; ++attempt) {
-      auto r = insert_once(c, *prepared);
+      auto r = insert_once(c, *prepared, all_new);
+      if (!r && all_new && unique_violation(c)) {
+        all_new = false;
+        --attempt;
+        continue;
+      }
       if (r || !serialization_failure(c)) return r;
       if (attempt >= attempts)
         return error(errc::unavailable, fmt::format("postgres: insert_batch gave up after {} serialization "

@@ -159,5 +159,51 @@ TEST_F(Worker, StoresTheNextBatchWhileTheLastIsPublished) {
   for (int i = 0; i < 20; ++i) EXPECT_EQ(sink.got[i].seq.value(), i + 1);
 }
 
+// Holds the first insert until more than that batch has left the queue
+// (which held `total` messages): only a worker that polls while a batch is
+// being stored lets it through.
+class gated_store final : public store {
+ public:
+  gated_store(store& inner, memory_queue& q, std::size_t total) : inner_(inner), q_(q), total_(total) {}
+  result<std::vector<message>> insert_batch(std::span<const message> b) override {
+    if (first_) {
+      first_ = false;
+      const auto until = std::chrono::steady_clock::now() + std::chrono::seconds(5);
+      while (std::chrono::steady_clock::now() < until) {
+        if (q_.size() + b.size() < total_) {
+          overlapped = true;
+          break;
+        }
+        std::this_thread::sleep_for(std::chrono::milliseconds(1));
+      }
+    }
+    return inner_.insert_batch(b);
+  }
+  result<std::vector<message>> read(const read_query& q) override { return inner_.read(q); }
+  result<seq_t> max_seq() override { return inner_.max_seq(); }
+  result<void> ping() override { return inner_.ping(); }
+  std::atomic<bool> overlapped{false};
+
+ private:
+  store& inner_;
+  memory_queue& q_;
+  const std::size_t total_;
+  bool first_ = true;
+};
+
+TEST_F(Worker, PollsTheNextBatchWhileOneIsStored) {
+  memory_queue q(1000);
+  gated_store gated(*db_, q, 20);
+  recording_sink sink;
+  worker w(q, gated, sink, {.max_batch = 5});
+  std::atomic<int> acked{0};
+  fill(q, 20, acked);
+  drain(q, w);
+  EXPECT_TRUE(gated.overlapped);
+  EXPECT_EQ(acked, 20);
+  ASSERT_EQ(sink.got.size(), 20u);
+  for (int i = 0; i < 20; ++i) EXPECT_EQ(sink.got[i].seq.value(), i + 1);
+}
+
 }  // namespace
 }  // namespace feed

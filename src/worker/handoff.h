@@ -1,0 +1,60 @@
+// A bounded, closable FIFO between two pipeline stages on two threads.
+//
+// push() waits while `capacity` items are waiting, so a slow consumer holds
+// its producer back instead of letting items pile up in memory. close() says
+// no more items will come; pop() returns nothing once the hand-off is closed
+// and empty. Order is kept, which is what lets the worker's stages keep seq
+// order.
+#pragma once
+
+#include <condition_variable>
+#include <cstddef>
+#include <deque>
+#include <mutex>
+#include <optional>
+#include <utility>
+
+namespace feed {
+
+template <class T>
+class handoff {
+ public:
+  explicit handoff(std::size_t capacity) : capacity_(capacity == 0 ? 1 : capacity) {}
+
+  void push(T item) {
+    std::unique_lock lock(mu_);
+    not_full_.wait(lock, [&] { return items_.size() < capacity_; });
+    items_.push_back(std::move(item));
+    lock.unlock();
+    not_empty_.notify_one();
+  }
+
+  std::optional<T> pop() {
+    std::unique_lock lock(mu_);
+    not_empty_.wait(lock, [&] { return !items_.empty() || closed_; });
+    if (items_.empty()) return std::nullopt;
+    T item = std::move(items_.front());
+    items_.pop_front();
+    lock.unlock();
+    not_full_.notify_one();
+    return item;
+  }
+
+  void close() {
+    {
+      std::lock_guard lock(mu_);
+      closed_ = true;
+    }
+    not_empty_.notify_all();
+  }
+
+ private:
+  const std::size_t capacity_;
+  std::mutex mu_;
+  std::condition_variable not_full_;
+  std::condition_variable not_empty_;
+  std::deque<T> items_;  // GUARDED_BY(mu_)
+  bool closed_ = false;  // GUARDED_BY(mu_)
+};
+
+}  // namespace feed
