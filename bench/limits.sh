@@ -14,6 +14,10 @@
 #
 #   bench/limits.sh           N=100000, 3 runs each (about 6 min)
 #   bench/limits.sh --quick   N=20000, 1 run
+#   FEED_API_BEFORE=/path/to/older/feed-api bench/limits.sh
+#                             also drains each round with that binary
+#                             (alternating which goes first): a before/after
+#                             comparison of the worker in the same run
 #
 # Kafka and PostgreSQL are started with scripts/kafka.sh / scripts/postgres.sh
 # on free ports, data under /tmp, and stopped at the end.
@@ -68,9 +72,13 @@ start_api() {  # start_api kafka|queue -> FEED_PID PORT PROCS
   fi
 }
 
+# The newest seq. Polled in a loop while the worker runs, so it must be cheap:
+# a Python interpreter per poll took a tenth of these two cores away from the
+# processes being measured.
 top_seq() {
-  curl -s --max-time 5 "http://127.0.0.1:$PORT/api/messages?limit=1" |
-    python3 -c 'import json,sys; m=json.load(sys.stdin)["messages"]; print(m[0]["seq"] if m else 0)' 2>/dev/null || echo 0
+  local s
+  s="$(curl -s --max-time 5 "http://127.0.0.1:$PORT/api/messages?limit=1" | grep -o '"seq":[0-9]*' | head -1)"
+  echo "${s#*:}" | grep -E '^[0-9]+$' || echo 0
 }
 
 # persist MODE RUN: post N messages as fast as possible; time until stored.
@@ -114,8 +122,10 @@ PY
 # events topic; a second feed-api with a fresh consumer group (which starts
 # at the earliest offset) and a fresh, empty database stores them all. Timed
 # from its first stored row to the last (and from process start).
-drain() {
-  local r="$1" t="limits$$-$RUN_ID" db="drain_$$_$1" url t0 t_first="" t_last seq la ta tb
+drain() {  # drain RUN [before]
+  local r="$1" variant="${2:-}" t="limits$$-$RUN_ID" db="drain_$$_$1${2:+_$2}" url t0 t_first="" t_last seq la ta tb
+  local label="drain" FEED_API="$FEED_API"  # start_feed_api runs $FEED_API
+  if [[ "$variant" == before ]]; then label="drain-before"; FEED_API="$FEED_API_BEFORE"; fi
   psql -qX "$DATABASE_URL" -c "CREATE DATABASE $db" >/dev/null
   url="${DATABASE_URL/\/defaultdb/\/$db}"
   PORT="$(free_port)"
@@ -123,27 +133,27 @@ drain() {
   t0="$(now_s)"
   start_feed_api /tmp/feed-bench-limits-drain "$PORT" "$OUT/feed-api-drain.log" --threads 1 \
     --kafka-brokers "$KAFKA_BROKERS" --database-url "$url" \
-    --kafka-events-topic "events-$t" --kafka-processed-topic "drained-$t" --kafka-group "drain-$t"
+    --kafka-events-topic "events-$t" --kafka-processed-topic "drained-$t${2:+-$2}" --kafka-group "drain-$t${2:+-$2}"
   local end=$(( $(date +%s) + 300 ))
   seq="$(top_seq)"
   while (( seq < N )) && (( $(date +%s) < end )); do
     if [[ -z "$t_first" ]] && (( seq > 0 )); then t_first="$(now_s)"; fi
-    sleep 0.02; seq="$(top_seq)"
+    sleep 0.05; seq="$(top_seq)"
   done
   t_last="$(now_s)"; tb="$(procs_ticks "feed-api:$FEED_PID,kafka:$KAFKA_PID,postgres:$(pg_pids)")"
   ta="feed-api=0,$ta"  # feed-api starts inside the window
-  python3 - "$JSONL" "$r" "$N" "$seq" "$t0" "${t_first:-$t_last}" "$t_last" "$la" "$ta" "$tb" "$CLK_TCK" <<'PY'
+  python3 - "$JSONL" "$r" "$N" "$seq" "$t0" "${t_first:-$t_last}" "$t_last" "$la" "$ta" "$tb" "$CLK_TCK" "$label" <<'PY'
 import json, sys
-jsonl, r, n, seq, t0, tf, tl, la, ta, tb, hz = sys.argv[1:12]
+jsonl, r, n, seq, t0, tf, tl, la, ta, tb, hz, label = sys.argv[1:13]
 parse = lambda s: {kv.split("=")[0]: int(kv.split("=")[1]) for kv in s.split(",") if kv}
 a, b = parse(ta), parse(tb)
 wall = float(tl) - float(t0)
 span = float(tl) - float(tf)
-rec = {"label": f"drain:kafka:{r}", "n": int(n), "stored": int(seq), "from_start_s": wall, "first_to_last_s": span,
+rec = {"label": f"{label}:kafka:{r}", "n": int(n), "stored": int(seq), "from_start_s": wall, "first_to_last_s": span,
        "stored_per_s": int(seq) / wall, "stored_per_s_after_first": (int(seq) - 1) / span if span > 0 else None,
        "loadavg_before": float(la), "cpu_pct": {k: 100.0 * (b.get(k, 0) - a.get(k, 0)) / int(hz) / wall for k in b}}
 open(jsonl, "a").write(json.dumps(rec) + "\n")
-print(f"  drain run {r}: {seq} rows stored {wall:.2f} s after start ({rec['stored_per_s']:,.0f}/s), "
+print(f"  {label} run {r}: {seq} rows stored {wall:.2f} s after start ({rec['stored_per_s']:,.0f}/s), "
       f"{span:.2f} s first->last ({(rec['stored_per_s_after_first'] or 0):,.0f}/s)", file=sys.stderr)
 PY
   stop_pid "$FEED_PID"
@@ -227,7 +237,9 @@ for r in $(seq "$RUNS"); do
   python3 "$BENCH_DIR/report.py" ingest-line "$JSONL"
   copy_run "$r"
   persist kafka "$r"
+  if [[ -n "${FEED_API_BEFORE:-}" ]] && (( r % 2 == 1 )); then drain "$r" before; fi
   drain "$r"
+  if [[ -n "${FEED_API_BEFORE:-}" ]] && (( r % 2 == 0 )); then drain "$r" before; fi
   persist queue "$r"
 done
 

@@ -331,7 +331,17 @@ def cmd_limits(path):
               f"(first row -> last row; from process start: {fmt(med([r['stored_per_s'] for r in dr]), 0)}/s) | "
               f"{len(dr)} | {fmt(v, 0)} rows | - | {', '.join(f'{n} {x:.0f}' for n, x in cpu.items())} | "
               f"{fmt(med([r['loadavg_before'] for r in dr]), 2)} |")
+    db = [r for r in recs if r["label"].startswith("drain-before:")]
+    if db:
+        v = med([r["stored_per_s_after_first"] for r in db])
+        out["before_worker_drain"] = v
+        cpu = {n: med([r["cpu_pct"].get(n) for r in db]) for n in db[0]["cpu_pct"]}
+        print(f"| the same drain by FEED_API_BEFORE (from process start: {fmt(med([r['stored_per_s'] for r in db]), 0)}/s) | "
+              f"{len(db)} | {fmt(v, 0)} rows | - | {', '.join(f'{n} {x:.0f}' for n, x in cpu.items())} | "
+              f"{fmt(med([r['loadavg_before'] for r in db]), 2)} |")
     print()
+    if "before_worker_drain" in out and "ours_worker_drain" in out:
+        print(f"- worker drain, this build / FEED_API_BEFORE: {ratio(out['ours_worker_drain'], out['before_worker_drain'])}")
     if "kafka_perf_producer" in out and "ours_kafka_ingest" in out:
         print(f"- durable ingest / Kafka producer tool: {ratio(out['ours_kafka_ingest'], out['kafka_perf_producer'])} (target >= 0.5)")
     for k in ("ours_worker_drain", "ours_persist_kafka", "ours_persist_queue"):
