@@ -322,23 +322,19 @@ def cmd_limits(path):
         print(f"| feed-api worker stores {rs[0]['n']:,} posted messages, {desc} (post start -> last seq visible) | {len(rs)} | "
               f"{fmt(v, 0)} rows (posting alone: {fmt(med([r['posted_per_s'] for r in rs]), 0)}/s) | - | "
               f"{', '.join(f'{n} {x:.0f}' for n, x in cpu.items())} | {fmt(med([r['loadavg_before'] for r in rs]), 2)} |")
-    dr = [r for r in recs if r["label"].startswith("drain:")]
-    if dr:
+    for prefix, key, desc in (
+            ("drain:", "ours_worker_drain",
+             "feed-api worker alone drains {n:,} queued messages from Kafka into an empty database (first row -> last row; "),
+            ("drain-before:", "before_worker_drain", "the same drain by FEED_API_BEFORE (")):
+        dr = [r for r in recs if r["label"].startswith(prefix)]
+        if not dr:
+            continue
         v = med([r["stored_per_s_after_first"] for r in dr])
-        out["ours_worker_drain"] = v
+        out[key] = v
         cpu = {n: med([r["cpu_pct"].get(n) for r in dr]) for n in dr[0]["cpu_pct"]}
-        print(f"| feed-api worker alone drains {dr[0]['n']:,} queued messages from Kafka into an empty database "
-              f"(first row -> last row; from process start: {fmt(med([r['stored_per_s'] for r in dr]), 0)}/s) | "
+        print(f"| {desc.format(n=dr[0]['n'])}from process start: {fmt(med([r['stored_per_s'] for r in dr]), 0)}/s) | "
               f"{len(dr)} | {fmt(v, 0)} rows | - | {', '.join(f'{n} {x:.0f}' for n, x in cpu.items())} | "
               f"{fmt(med([r['loadavg_before'] for r in dr]), 2)} |")
-    db = [r for r in recs if r["label"].startswith("drain-before:")]
-    if db:
-        v = med([r["stored_per_s_after_first"] for r in db])
-        out["before_worker_drain"] = v
-        cpu = {n: med([r["cpu_pct"].get(n) for r in db]) for n in db[0]["cpu_pct"]}
-        print(f"| the same drain by FEED_API_BEFORE (from process start: {fmt(med([r['stored_per_s'] for r in db]), 0)}/s) | "
-              f"{len(db)} | {fmt(v, 0)} rows | - | {', '.join(f'{n} {x:.0f}' for n, x in cpu.items())} | "
-              f"{fmt(med([r['loadavg_before'] for r in db]), 2)} |")
     print()
     if "before_worker_drain" in out and "ours_worker_drain" in out:
         print(f"- worker drain, this build / FEED_API_BEFORE: {ratio(out['ours_worker_drain'], out['before_worker_drain'])}")
