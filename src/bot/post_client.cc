@@ -29,6 +29,7 @@ struct post_client::connection {
   std::string req;
   std::vector<char> rbuf = std::vector<char>(8192);
   std::size_t used = 0;  // bytes in rbuf not yet consumed
+  bool fresh = false;    // connected for the request it is about to send
   bool busy = false;
   bool timed_out = false;
   clock::time_point busy_since;
@@ -179,6 +180,7 @@ asio::awaitable<void> post_client::run_connection(connection& c) {
       }
       c.sock.set_option(tcp::no_delay(true), ec);
       c.used = 0;
+      c.fresh = true;
     }
     if (queue_.empty()) {
       idle_.push_back(&c);
@@ -227,9 +229,12 @@ asio::awaitable<bool> post_client::exchange(connection& c, const job& j) {
   c.timed_out = false;
   c.busy_since = sent_at;
 
+  const bool reused = !c.fresh;
+  c.fresh = false;
   error_code ec;
   response_head head;
   bool ok = false;
+  bool got_bytes = false;
   std::size_t consumed = 0;
   co_await asio::async_write(c.sock, asio::buffer(c.req), asio::redirect_error(asio::use_awaitable, ec));
   if (!ec) {
@@ -286,6 +291,7 @@ asio::awaitable<bool> post_client::exchange(connection& c, const job& j) {
       const std::size_t n = co_await c.sock.async_read_some(asio::buffer(c.rbuf.data() + c.used, c.rbuf.size() - c.used),
                                                             asio::redirect_error(asio::use_awaitable, ec));
       c.used += n;
+      got_bytes = got_bytes || n > 0;
       if (ec == asio::error::eof && have_head && !head.content_length && !head.chunked) {
         // Body delimited by connection close.
         consumed = c.used;
@@ -302,6 +308,20 @@ asio::awaitable<bool> post_client::exchange(connection& c, const job& j) {
   stats_.in_flight.sub();
   --in_flight_;
 
+  // A connection the server closed while it sat unused (an idle or
+  // first-request timeout) fails the next request before any byte of an
+  // answer: send it again on a new connection, as HTTP clients do. The
+  // Idempotency-Key makes that safe even if the server did read it. Each
+  // stale connection can bounce a post once; a fresh one failing counts.
+  const bool stale = !ok && !got_bytes && !c.timed_out && reused &&
+                     (ec == asio::error::eof || ec == asio::error::connection_reset ||
+                      ec == asio::error::broken_pipe);
+  if (stale && !stopped_) {
+    stats_.resent_stale.add();
+    submit(j, true);
+    c.used = 0;
+    co_return false;
+  }
   if (!ok) {
     if (logged_failures_++ < 5 || logged_failures_ % 1000 == 0) {
       spdlog::warn("post #{}: transport error: {}{}", j.index, c.timed_out ? "timeout" : ec.message(),

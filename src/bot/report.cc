@@ -19,6 +19,7 @@ stats_sum sum_stats(const std::vector<std::unique_ptr<worker>>& workers) {
     s.cancelled += t.cancelled.get();
     s.retries += t.retries.get();
     s.connect_failures += t.connect_failures.get();
+    s.resent_stale += t.resent_stale.get();
     s.in_flight += t.in_flight.get();
     s.queued += t.queued.get();
     s.subs_live += t.subs_live.get();
@@ -114,6 +115,7 @@ boost::json::object summary_json(const run_context& ctx, const stats_sum& s, con
   posts["cancelled"] = s.cancelled;
   posts["retries_503"] = s.retries;
   posts["connect_failures"] = s.connect_failures;
+  posts["resent_on_stale_connection"] = s.resent_stale;
 
   boost::json::object subs;
   subs["requested"] = o.subscribers;

@@ -22,7 +22,7 @@ namespace feed::bot {
 
 struct stats_sum {
   std::uint64_t scheduled = 0, requests = 0, ok_2xx = 0, client_4xx = 0, server_5xx = 0, other_status = 0,
-                transport_errors = 0, dropped_by_client = 0, cancelled = 0, retries = 0, connect_failures = 0,
+                transport_errors = 0, dropped_by_client = 0, cancelled = 0, retries = 0, connect_failures = 0, resent_stale = 0,
                 in_flight = 0, queued = 0;
   std::uint64_t subs_live = 0, subs_ready = 0, sub_reconnects = 0, events = 0, heartbeats = 0, deliveries = 0,
                 duplicate_events = 0, foreign_events = 0;

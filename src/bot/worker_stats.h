@@ -31,6 +31,7 @@ struct worker_stats {
   counter cancelled;          // still queued or awaiting a retry at stop
   counter retries;            // 503 answers that were retried
   counter connect_failures;   // failed connection attempts (posting)
+  counter resent_stale;       // posts sent again because an idle kept-alive connection had been closed
   counter in_flight;          // gauge: requests written, not yet answered
   counter queued;             // gauge: due messages waiting for a connection
 

@@ -34,6 +34,7 @@ struct settings {
   std::uint64_t dup_every = 0;     // every Nth accepted message is sent twice
   double heartbeat_s = 15;
   double max_seconds = 600;
+  unsigned idle_close_ms = 0;      // close a connection that waits this long for a request (0: never)
 };
 
 struct stream {
@@ -85,10 +86,21 @@ class server {
     std::string out;
     error_code ec;
     char tmp[8192];
+    asio::steady_timer idle(ioc_);
     for (;;) {
       std::size_t head_end;
       while ((head_end = buf.find("\r\n\r\n")) == std::string::npos) {
+        // Like a server's keep-alive timeout: hang up on a connection that
+        // sends nothing for a while (the handler touches the socket only
+        // when the timer really fired).
+        if (cfg_.idle_close_ms > 0 && buf.empty()) {
+          idle.expires_after(std::chrono::milliseconds(cfg_.idle_close_ms));
+          idle.async_wait([&sock](error_code e) {
+            if (!e) sock.close(e);
+          });
+        }
         const auto n = co_await sock.async_read_some(asio::buffer(tmp), asio::redirect_error(asio::use_awaitable, ec));
+        idle.cancel();
         if (ec) co_return;
         buf.append(tmp, n);
         if (buf.size() > 65536) co_return;
@@ -251,6 +263,7 @@ int main(int argc, char** argv) {
   app.add_option("--dup-every", cfg.dup_every, "Deliver every Nth accepted message twice");
   app.add_option("--heartbeat", cfg.heartbeat_s, "Seconds between keep-alive comments");
   app.add_option("--max-seconds", cfg.max_seconds, "Exit after this long");
+  app.add_option("--idle-close-ms", cfg.idle_close_ms, "Close a connection that sends no request for this long");
   CLI11_PARSE(app, argc, argv);
 
   rlimit lim{};

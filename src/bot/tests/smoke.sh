@@ -41,6 +41,15 @@ run --reject-every 5 -- --subscribers 2 --verify --rate 100 --count 50 --max-ret
 [[ $(field 'posts["retries_503"]') -ge 10 ]] || fail "retries $(field 'posts["retries_503"]'), want >= 10"
 [[ $(field 'posts["accepted_2xx"]') == 50 ]] || fail "accepted $(field 'posts["accepted_2xx"]'), want 50"
 
+# The server hangs up on connections idle for 150 ms; posts 400 ms apart each
+# find their kept-alive connection closed and must be sent again, not lost.
+run --idle-close-ms 150 -- --subscribers 2 --verify --rate 2.5 --count 5 --concurrency 1
+[[ $RC == 0 ]] || fail "idle-closed connections: exit $RC, want 0"
+[[ $(field 'posts["accepted_2xx"]') == 5 ]] || fail "idle-closed: accepted $(field 'posts["accepted_2xx"]'), want 5"
+[[ $(field 'posts["transport_errors"]') == 0 ]] || fail "idle-closed: transport errors $(field 'posts["transport_errors"]'), want 0"
+[[ $(field 'posts["resent_on_stale_connection"]') -ge 3 ]] ||
+  fail "idle-closed: resent $(field 'posts["resent_on_stale_connection"]'), want >= 3"
+
 "$BOT" --rate nope >/dev/null 2>&1
 [[ $? == 2 ]] || fail "bad flag should exit 2"
 echo "smoke ok"
