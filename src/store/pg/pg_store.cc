@@ -119,7 +119,7 @@ class transaction {
 };
 
 // The batch without repeated ids (first occurrence wins), ids canonical, and
-// already in the binary parameters of insert_fresh.
+// already in the binary parameters of insert_all and insert_fresh.
 struct prepared_batch {
   std::span<const message> input;
   std::vector<std::size_t> unique;  // input position of each distinct id, in batch order

@@ -205,5 +205,31 @@ TEST_F(Worker, PollsTheNextBatchWhileOneIsStored) {
   for (int i = 0; i < 20; ++i) EXPECT_EQ(sink.got[i].seq.value(), i + 1);
 }
 
+TEST(Handoff, KeepsOrderAndEndsOnceClosedAndEmpty) {
+  handoff<int> h(8);
+  for (int i = 0; i < 5; ++i) h.push(i);
+  h.close();
+  for (int i = 0; i < 5; ++i) EXPECT_EQ(h.pop(), i);
+  EXPECT_FALSE(h.pop().has_value());
+}
+
+TEST(Handoff, PushWaitsWhileFull) {
+  handoff<int> h(2);
+  h.push(1);
+  h.push(2);
+  std::atomic<bool> third_in{false};
+  std::thread producer([&] {
+    h.push(3);
+    third_in = true;
+  });
+  std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  EXPECT_FALSE(third_in);  // bounded: the third item waits for room
+  EXPECT_EQ(h.pop(), 1);
+  producer.join();
+  EXPECT_TRUE(third_in);
+  EXPECT_EQ(h.pop(), 2);
+  EXPECT_EQ(h.pop(), 3);
+}
+
 }  // namespace
 }  // namespace feed
