@@ -15,6 +15,10 @@
 # Part 2, saturation at 2,000 subscribers: publish rates rise step by step; a
 # step passes when every post is accepted, nothing is missing or duplicated,
 # and both the e2e p99 and the post p99 (from the due time) are under 1 s.
+# KAFKA=1 adds "ours-kafka" at 1,000 x 100: feed-api in Kafka + PostgreSQL
+# mode (a broker and a PostgreSQL started by the script; fresh topics and
+# consumer group per run, 2 s of discarded posts first), so the fan-out of
+# the reference's architecture is measured too.
 # Every feed-bot run is bounded: SIGINT after its duration + 25 s. The saturation point of a pass is the highest
 # rate before the first failing step; the figure is the median over passes.
 #
@@ -40,6 +44,7 @@ need_built
 ensure_nchan
 bench_trap
 OUT="$(bench_results_dir fanout)"
+[[ "${KAFKA:-0}" == 1 ]] && start_services /tmp/feed-bench-fanout-svc
 JSONL="$OUT/runs.jsonl"
 machine_info >"$OUT/machine.txt"
 say "results in $OUT"
@@ -52,9 +57,21 @@ one_run() {
     local sync=FULL threads=1
     [[ "$server" == ours-normal ]] && sync=NORMAL
     [[ "$server" == ours-t2 ]] && threads=2
+    local backend=()
+    if [[ "$server" == ours-kafka ]]; then
+      local t="fanout$$-$RANDOM"
+      backend=(--kafka-brokers "$KAFKA_BROKERS" --database-url "$DATABASE_URL" --kafka-events-topic "events-$t"
+               --kafka-processed-topic "processed-$t" --kafka-group "group-$t")
+    fi
     start_feed_api "/tmp/feed-bench-fanout" "$port" "$OUT/feed-api.log" \
-      --max-connections 15000 --threads "$threads" --sqlite-synchronous "$sync"
+      --max-connections 15000 --threads "$threads" --sqlite-synchronous "$sync" "${backend[@]}"
     pids="$FEED_PID"
+    if [[ "$server" == ours-kafka ]]; then
+      # New topics: the first posts would also time leader election and the
+      # producer id. (Server CPU below is feed-api's alone, as in every row.)
+      "$FEED_BOT" --api "http://127.0.0.1:$port" --rate 200 --duration 2 --progress 0 --log-level warn \
+        >/dev/null 2>&1 || true
+    fi
   else
     start_nchan "/tmp/feed-bench-nchan" "$port"
     pids="$NCHAN_MASTER,$NCHAN_WORKER"
@@ -74,6 +91,7 @@ for r in $(seq "$RUNS"); do
     # The 10 ms target at 1,000 x 100 also with SQLite synchronous=NORMAL.
     # And with two event loops (--threads 2: subscribers split over two hubs).
     [[ "$point" == 1000:100 ]] && servers="ours ours-normal ours-t2 nchan"
+    [[ "$point" == 1000:100 && "${KAFKA:-0}" == 1 ]] && servers="$servers ours-kafka"
     for server in $servers; do
       one_run "$server" "$subs" "$rate" "$DURATION" "fixed:$subs:$rate:$r"
     done

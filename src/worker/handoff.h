@@ -2,9 +2,14 @@
 //
 // push() waits while `capacity` items are waiting, so a slow consumer holds
 // its producer back instead of letting items pile up in memory. close() says
-// no more items will come; pop() returns nothing once the hand-off is closed
-// and empty. Order is kept, which is what lets the worker's stages keep seq
-// order.
+// no more items will come; pop()/pop_while() return nothing once the
+// hand-off is closed and empty. Order is kept, which is what lets the
+// worker's stages keep seq order.
+//
+// pop_while() takes every waiting item the caller accepts, so a stage that
+// fell behind catches up with one round trip for all of them instead of
+// one per item (a standing queue of small batches would otherwise add a
+// whole round trip per waiting batch to every message's latency).
 #pragma once
 
 #include <condition_variable>
@@ -13,6 +18,7 @@
 #include <mutex>
 #include <optional>
 #include <utility>
+#include <vector>
 
 namespace feed {
 
@@ -38,6 +44,24 @@ class handoff {
     lock.unlock();
     not_full_.notify_one();
     return item;
+  }
+
+  // Waits for at least one item; returns the waiting items in order while
+  // fits(item) says yes, and always the first one (fits is asked about it
+  // too, so it can count). Empty only when closed and drained.
+  template <class Fits>
+  std::vector<T> pop_while(Fits&& fits) {
+    std::unique_lock lock(mu_);
+    not_empty_.wait(lock, [&] { return !items_.empty() || closed_; });
+    std::vector<T> out;
+    while (!items_.empty()) {
+      if (!fits(items_.front()) && !out.empty()) break;
+      out.push_back(std::move(items_.front()));
+      items_.pop_front();
+    }
+    lock.unlock();
+    if (!out.empty()) not_full_.notify_all();
+    return out;
   }
 
   void close() {

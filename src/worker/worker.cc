@@ -62,36 +62,63 @@ void worker::poll_stage() {
   polled_.close();
 }
 
+void worker::fail_all(const std::vector<batch>& batches) {
+  for (const auto& b : batches) in_.fail(b, errc::unavailable);
+}
+
 // Every batch polled is stored or failed back to the queue, even past the
 // stop deadline (retry() then gives up after one failed attempt).
 void worker::store_stage() {
-  while (auto b = polled_.pop()) {
+  for (;;) {
+    std::size_t total = 0;
+    auto group = polled_.pop_while([&](const batch& b) { return (total += b.messages.size()) <= opts_.max_batch; });
+    if (group.empty()) break;
+    std::vector<message> messages;
+    if (group.size() == 1) {
+      messages = std::move(group.front().messages);
+    } else {
+      for (auto& b : group) {
+        messages.insert(messages.end(), std::make_move_iterator(b.messages.begin()),
+                        std::make_move_iterator(b.messages.end()));
+        b.messages.clear();
+      }
+    }
     std::vector<message> stored;
     const bool ok = retry("store batch", [&]() -> result<void> {
-      auto r = db_.insert_batch(b->messages);
+      auto r = db_.insert_batch(messages);
       if (!r) return r.err();
       stored = std::move(*r);
       return {};
     });
     if (!ok) {
-      in_.fail(*b, errc::unavailable);
+      fail_all(group);
       continue;
     }
-    stored_.push({std::move(*b), std::move(stored)});
+    stored_.push({std::move(group), std::move(stored)});
   }
   stored_.close();
 }
 
 void worker::publish_stage() {
-  while (auto next = stored_.pop()) {
-    const bool ok = retry("publish processed", [&] { return out_.publish(next->stored); }) &&
-                    retry("commit batch", [&] { return in_.commit(next->b); });
-    if (!ok) {
-      in_.fail(next->b, errc::unavailable);
-      continue;
+  for (;;) {
+    std::size_t total = 0;
+    auto groups = stored_.pop_while([&](const stored_batches& g) { return (total += g.stored.size()) <= opts_.max_batch; });
+    if (groups.empty()) break;
+    std::vector<message> stored;
+    std::vector<batch> batches;
+    for (auto& g : groups) {
+      stored.insert(stored.end(), std::make_move_iterator(g.stored.begin()), std::make_move_iterator(g.stored.end()));
+      batches.insert(batches.end(), std::make_move_iterator(g.batches.begin()),
+                     std::make_move_iterator(g.batches.end()));
     }
-    ++stats_.batches;
-    stats_.stored += next->stored.size();
+    bool ok = retry("publish processed", [&] { return out_.publish(stored); });
+    for (std::size_t i = 0; i < batches.size(); ++i) {
+      ok = ok && retry("commit batch", [&] { return in_.commit(batches[i]); });
+      if (!ok) in_.fail(batches[i], errc::unavailable);
+    }
+    if (!ok) continue;
+    stats_.batches += batches.size();
+    stats_.stored += stored.size();
   }
 }
 

@@ -8,7 +8,9 @@
 //   publish stage: hand the stored messages to the processed sink, then
 //                  commit the batch to the queue
 // Batches pass between them in order through hand-offs of `pipeline_depth`
-// slots, so processed events and commits keep seq order. A failing store,
+// slots, so processed events and commits keep seq order. A stage takes every
+// batch waiting for it at once (up to max_batch messages): one transaction
+// or one publish for all of them, then a commit per batch, in order. A failing store,
 // sink or commit is retried with capped exponential backoff and nothing is
 // committed meanwhile, so the queue absorbs the outage. stop() lets the
 // stages drain the queue until it reports end_of_stream, bounded by a
@@ -58,10 +60,11 @@ class worker {
   const worker_stats& stats() const { return stats_; }
 
  private:
-  struct stored_batch {
-    batch b;
-    std::vector<message> stored;
+  struct stored_batches {
+    std::vector<batch> batches;   // as polled, messages moved out; for commit()/fail()
+    std::vector<message> stored;  // all of their messages as stored, in seq order
   };
+  void fail_all(const std::vector<batch>& batches);
   void poll_stage();
   void store_stage();
   void publish_stage();
@@ -76,7 +79,7 @@ class worker {
   std::atomic<bool> stopping_{false};
   std::atomic<std::chrono::steady_clock::time_point> deadline_{std::chrono::steady_clock::time_point::max()};
   handoff<batch> polled_;
-  handoff<stored_batch> stored_;
+  handoff<stored_batches> stored_;
   std::thread poll_thread_;
   std::thread store_thread_;
   std::thread publish_thread_;

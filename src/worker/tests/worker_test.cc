@@ -231,5 +231,65 @@ TEST(Handoff, PushWaitsWhileFull) {
   EXPECT_EQ(h.pop(), 3);
 }
 
+TEST(Handoff, PopWhileTakesWhatFitsAndAlwaysTheFirst) {
+  handoff<int> h(8);
+  for (int v : {5, 1, 2, 3}) h.push(v);
+  int total = 0;
+  EXPECT_EQ(h.pop_while([&](int v) { return (total += v) <= 4; }), std::vector<int>{5});  // first, even if large
+  total = 0;
+  EXPECT_EQ(h.pop_while([&](int v) { return (total += v) <= 4; }), (std::vector<int>{1, 2}));
+  h.close();
+  EXPECT_EQ(h.pop_while([](int) { return true; }), std::vector<int>{3});
+  EXPECT_TRUE(h.pop_while([](int) { return true; }).empty());
+}
+
+// Holds the first insert for a while and records the size of every insert.
+class slow_first_store final : public store {
+ public:
+  explicit slow_first_store(store& inner) : inner_(inner) {}
+  result<std::vector<message>> insert_batch(std::span<const message> b) override {
+    {
+      std::lock_guard lock(mu);
+      sizes.push_back(b.size());
+    }
+    if (first_.exchange(false)) std::this_thread::sleep_for(std::chrono::milliseconds(300));
+    return inner_.insert_batch(b);
+  }
+  result<std::vector<message>> read(const read_query& q) override { return inner_.read(q); }
+  result<seq_t> max_seq() override { return inner_.max_seq(); }
+  result<void> ping() override { return inner_.ping(); }
+  std::mutex mu;
+  std::vector<std::size_t> sizes;
+
+ private:
+  store& inner_;
+  std::atomic<bool> first_{true};
+};
+
+// Batches that queue up behind a slow transaction are stored together, so
+// the store catches up in one round trip instead of one per batch.
+TEST_F(Worker, StoresBatchesThatWaitedTogether) {
+  memory_queue q(1000);
+  slow_first_store slow(*db_);
+  recording_sink sink;
+  worker w(q, slow, sink, {});
+  std::atomic<int> acked{0};
+  w.start();
+  fill(q, 1, acked);  // the first batch, held in the store
+  std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  for (int i = 0; i < 3; ++i) {  // three more, polled as separate batches
+    fill(q, 1, acked);
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  }
+  q.close();
+  w.stop(std::chrono::steady_clock::now() + std::chrono::seconds(10));
+  EXPECT_EQ(acked, 4);
+  ASSERT_EQ(sink.got.size(), 4u);
+  for (int i = 0; i < 4; ++i) EXPECT_EQ(sink.got[i].seq.value(), i + 1);
+  std::lock_guard lock(slow.mu);
+  EXPECT_EQ(slow.sizes.front(), 1u);
+  EXPECT_LT(slow.sizes.size(), 4u) << "every waiting batch got its own transaction";
+}
+
 }  // namespace
 }  // namespace feed
