@@ -108,7 +108,7 @@ def cmd_fanout(path):
             groups[(key, r["server"])].append(r)
     for key in order:
         row = {}
-        for server in ("ours", "ours-normal", "ours-t2", "nchan"):
+        for server in ("ours", "ours-normal", "ours-t2", "ours-kafka", "nchan"):
             rs = groups.get((key, server), [])
             if not rs:
                 continue
