@@ -62,6 +62,18 @@ void worker::poll_stage() {
   polled_.close();
 }
 
+namespace {
+
+// Moves every element of `from` to the end of `to`, leaving `from` empty.
+template <class T>
+void append_moved(std::vector<T>& to, std::vector<T>& from) {
+  if (to.empty()) to = std::move(from);
+  else to.insert(to.end(), std::make_move_iterator(from.begin()), std::make_move_iterator(from.end()));
+  from.clear();
+}
+
+}  // namespace
+
 void worker::fail_all(const std::vector<batch>& batches) {
   for (const auto& b : batches) in_.fail(b, errc::unavailable);
 }
@@ -74,15 +86,7 @@ void worker::store_stage() {
     auto group = polled_.pop_while([&](const batch& b) { return (total += b.messages.size()) <= opts_.max_batch; });
     if (group.empty()) break;
     std::vector<message> messages;
-    if (group.size() == 1) {
-      messages = std::move(group.front().messages);
-    } else {
-      for (auto& b : group) {
-        messages.insert(messages.end(), std::make_move_iterator(b.messages.begin()),
-                        std::make_move_iterator(b.messages.end()));
-        b.messages.clear();
-      }
-    }
+    for (auto& b : group) append_moved(messages, b.messages);
     std::vector<message> stored;
     const bool ok = retry("store batch", [&]() -> result<void> {
       auto r = db_.insert_batch(messages);
@@ -107,9 +111,8 @@ void worker::publish_stage() {
     std::vector<message> stored;
     std::vector<batch> batches;
     for (auto& g : groups) {
-      stored.insert(stored.end(), std::make_move_iterator(g.stored.begin()), std::make_move_iterator(g.stored.end()));
-      batches.insert(batches.end(), std::make_move_iterator(g.batches.begin()),
-                     std::make_move_iterator(g.batches.end()));
+      append_moved(stored, g.stored);
+      append_moved(batches, g.batches);
     }
     bool ok = retry("publish processed", [&] { return out_.publish(stored); });
     for (std::size_t i = 0; i < batches.size(); ++i) {
