@@ -33,6 +33,15 @@ def fmt(x, nd=1):
     return f"{x:.{nd}f}"
 
 
+def cpu_cell(rs):
+    """Median CPU % per process over runs, e.g. "feed-api 84, kafka 39"."""
+    return ", ".join(f"{n} {med([r['cpu_pct'].get(n) for r in rs]):.0f}" for n in rs[0]["cpu_pct"])
+
+
+def load_cell(rs):
+    return fmt(med([r["loadavg_before"] for r in rs]), 2)
+
+
 def ratio(a, b, nd=2):
     if a is None or b in (None, 0):
         return "-"
@@ -299,29 +308,27 @@ def cmd_limits(path):
         print(f"| Kafka ProducerPerformance, acks=all, idempotent, 3 partitions | {len(pp)} | {fmt(v, 0)} records | "
               f"{fmt(med([r['p50_ms'] for r in pp]), 0)} / {fmt(med([r['p99_ms'] for r in pp]), 0)} | "
               f"broker {fmt(med([r['broker_cpu_pct_over_tool_wall'] for r in pp]), 0)} | "
-              f"{fmt(med([r['loadavg_before'] for r in pp]), 2)} |")
+              f"{load_cell(pp)} |")
     if ours:
         fs = [load_fields(r) for r in ours]
         v = med([f["ok_per_s"] for f in fs])
         out["ours_kafka_ingest"] = v
-        cpu = {n: med([r["cpu_pct"].get(n) for r in ours]) for n in ours[0]["cpu_pct"]}
         print(f"| feed-api durable ingest, Kafka + PostgreSQL mode (wrk -t2 -c256) | {len(ours)} | {fmt(v, 0)} 202s | "
               f"{fmt(med([f['p50'] for f in fs]), 2)} / {fmt(med([f['p99'] for f in fs]), 2)} | "
-              f"{', '.join(f'{n} {x:.0f}' for n, x in cpu.items())} | {fmt(med([r['loadavg_before'] for r in ours]), 2)} |")
+              f"{cpu_cell(ours)} | {load_cell(ours)} |")
     if cp:
         v = med([r["rows_per_s"] for r in cp])
         out["pg_copy"] = v
         print(f"| PostgreSQL COPY of {cp[0]['rows']:,} rows, same schema and indexes | {len(cp)} | {fmt(v, 0)} rows | - | "
-              f"postgres {fmt(med([r['cpu_pct']['postgres'] for r in cp]), 0)} | {fmt(med([r['loadavg_before'] for r in cp]), 2)} |")
+              f"postgres {fmt(med([r['cpu_pct']['postgres'] for r in cp]), 0)} | {load_cell(cp)} |")
     for name, rs, desc in (("ours_persist_kafka", pk, "Kafka + PostgreSQL"), ("ours_persist_queue", pq, "in-process queue + PostgreSQL")):
         if not rs:
             continue
         v = med([r["stored_per_s"] for r in rs])
         out[name] = v
-        cpu = {n: med([r["cpu_pct"].get(n) for r in rs]) for n in rs[0]["cpu_pct"]}
         print(f"| feed-api worker stores {rs[0]['n']:,} posted messages, {desc} (post start -> last seq visible) | {len(rs)} | "
               f"{fmt(v, 0)} rows (posting alone: {fmt(med([r['posted_per_s'] for r in rs]), 0)}/s) | - | "
-              f"{', '.join(f'{n} {x:.0f}' for n, x in cpu.items())} | {fmt(med([r['loadavg_before'] for r in rs]), 2)} |")
+              f"{cpu_cell(rs)} | {load_cell(rs)} |")
     for prefix, key, desc in (
             ("drain:", "ours_worker_drain",
              "feed-api worker alone drains {n:,} queued messages from Kafka into an empty database (first row -> last row; "),
@@ -331,10 +338,8 @@ def cmd_limits(path):
             continue
         v = med([r["stored_per_s_after_first"] for r in dr])
         out[key] = v
-        cpu = {n: med([r["cpu_pct"].get(n) for r in dr]) for n in dr[0]["cpu_pct"]}
         print(f"| {desc.format(n=dr[0]['n'])}from process start: {fmt(med([r['stored_per_s'] for r in dr]), 0)}/s) | "
-              f"{len(dr)} | {fmt(v, 0)} rows | - | {', '.join(f'{n} {x:.0f}' for n, x in cpu.items())} | "
-              f"{fmt(med([r['loadavg_before'] for r in dr]), 2)} |")
+              f"{len(dr)} | {fmt(v, 0)} rows | - | {cpu_cell(dr)} | {load_cell(dr)} |")
     print()
     if "before_worker_drain" in out and "ours_worker_drain" in out:
         print(f"- worker drain, this build / FEED_API_BEFORE: {ratio(out['ours_worker_drain'], out['before_worker_drain'])}")

@@ -2,13 +2,13 @@
 //
 // push() waits while `capacity` items are waiting, so a slow consumer holds
 // its producer back instead of letting items pile up in memory. close() says
-// no more items will come; pop()/pop_while() return nothing once the
+// no more items will come; pop()/pop_up_to() return nothing once the
 // hand-off is closed and empty. Order is kept, which is what lets the
 // worker's stages keep seq order.
 //
-// pop_while() takes every waiting item the caller accepts, so a stage that
-// fell behind catches up with one round trip for all of them instead of
-// one per item (a standing queue of small batches would otherwise add a
+// pop_up_to() takes every waiting item within a budget, so a stage that fell
+// behind catches up with one round trip for all of them instead of one per
+// item (a standing queue of small batches would otherwise add a
 // whole round trip per waiting batch to every message's latency).
 #pragma once
 
@@ -46,16 +46,18 @@ class handoff {
     return item;
   }
 
-  // Waits for at least one item; returns the waiting items in order while
-  // fits(item) says yes, and always the first one (fits is asked about it
-  // too, so it can count). Empty only when closed and drained.
-  template <class Fits>
-  std::vector<T> pop_while(Fits&& fits) {
+  // Waits for at least one item; returns the waiting items in order as long
+  // as the sum of weight(item) stays within budget, and always the first
+  // one. Empty only when closed and drained.
+  template <class Weight>
+  std::vector<T> pop_up_to(std::size_t budget, Weight&& weight) {
     std::unique_lock lock(mu_);
     not_empty_.wait(lock, [&] { return !items_.empty() || closed_; });
     std::vector<T> out;
+    std::size_t total = 0;
     while (!items_.empty()) {
-      if (!fits(items_.front()) && !out.empty()) break;
+      total += weight(items_.front());
+      if (total > budget && !out.empty()) break;
       out.push_back(std::move(items_.front()));
       items_.pop_front();
     }

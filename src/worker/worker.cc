@@ -82,8 +82,7 @@ void worker::fail_all(const std::vector<batch>& batches) {
 // stop deadline (retry() then gives up after one failed attempt).
 void worker::store_stage() {
   for (;;) {
-    std::size_t total = 0;
-    auto group = polled_.pop_while([&](const batch& b) { return (total += b.messages.size()) <= opts_.max_batch; });
+    auto group = polled_.pop_up_to(opts_.max_batch, [](const batch& b) { return b.messages.size(); });
     if (group.empty()) break;
     std::vector<message> messages;
     for (auto& b : group) append_moved(messages, b.messages);
@@ -105,8 +104,7 @@ void worker::store_stage() {
 
 void worker::publish_stage() {
   for (;;) {
-    std::size_t total = 0;
-    auto groups = stored_.pop_while([&](const stored_batches& g) { return (total += g.stored.size()) <= opts_.max_batch; });
+    auto groups = stored_.pop_up_to(opts_.max_batch, [](const stored_batches& g) { return g.stored.size(); });
     if (groups.empty()) break;
     std::vector<message> stored;
     std::vector<batch> batches;

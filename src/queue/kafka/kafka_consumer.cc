@@ -62,7 +62,9 @@ result<std::unique_ptr<kafka_consumer>> kafka_consumer::create(const kafka_optio
   rd_kafka_poll_set_consumer(c->rk_.get());
 
   if (!options.dead_letter_topic.empty()) {
-    auto dl = make_handle(RD_KAFKA_PRODUCER, options, "dead-letter", reliable_producer_properties(options),
+    // Flushed before each commit, so it does not linger.
+    auto dl = make_handle(RD_KAFKA_PRODUCER, options, "dead-letter",
+                          reliable_producer_properties(options, std::chrono::milliseconds(0)),
                           [raw = c.get()](rd_kafka_conf_t* conf) {
                             rd_kafka_conf_set_dr_msg_cb(conf, &kafka_consumer::on_dead_letter);
                             rd_kafka_conf_set_opaque(conf, raw);

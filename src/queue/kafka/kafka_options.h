@@ -36,8 +36,8 @@ struct kafka_options {
   int processed_partitions = 3;
   int replication_factor = 1;
 
-  // Producer batching (linger.ms, batch.num.messages) and the bound of its
-  // local queue (queue.buffering.max.messages); past it publish fails fast
+  // Producer batching (linger.ms: the producer of accepted posts only;
+  // batch.num.messages) and the bound of its local queue (queue.buffering.max.messages); past it publish fails fast
   // with errc::queue_full instead of buffering without limit.
   std::chrono::milliseconds linger{5};
   int batch_messages = 10000;

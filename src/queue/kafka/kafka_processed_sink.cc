@@ -26,13 +26,11 @@ kafka_processed_sink::kafka_processed_sink(const kafka_options& options) : optio
 
 result<std::unique_ptr<kafka_processed_sink>> kafka_processed_sink::create(const kafka_options& options) {
   std::unique_ptr<kafka_processed_sink> s(new kafka_processed_sink(options));
-  auto props = reliable_producer_properties(options);
   // publish() hands over a whole stored batch and then waits for it, so
   // lingering would only delay every live event (by far more than linger.ms
   // once the machine is busy: ~80 ms at 1,000 subscribers x 100 msg/s).
-  std::erase_if(props, [](const auto& kv) { return kv.first == "linger.ms"; });
-  props.emplace_back("linger.ms", "0");
-  auto rk = make_handle(RD_KAFKA_PRODUCER, options, "processed", props,
+  auto rk = make_handle(RD_KAFKA_PRODUCER, options, "processed",
+                        reliable_producer_properties(options, std::chrono::milliseconds(0)),
                         [raw = s.get()](rd_kafka_conf_t* conf) {
                           rd_kafka_conf_set_dr_msg_cb(conf, &kafka_processed_sink::on_delivery);
                           rd_kafka_conf_set_opaque(conf, raw);

@@ -12,7 +12,7 @@ kafka_publisher::kafka_publisher(const kafka_options& options) : options_(option
 
 result<std::unique_ptr<kafka_publisher>> kafka_publisher::create(const kafka_options& options) {
   std::unique_ptr<kafka_publisher> p(new kafka_publisher(options));
-  auto rk = make_handle(RD_KAFKA_PRODUCER, options, "publisher", reliable_producer_properties(options),
+  auto rk = make_handle(RD_KAFKA_PRODUCER, options, "publisher", reliable_producer_properties(options, options.linger),
                         [raw = p.get()](rd_kafka_conf_t* conf) {
                           rd_kafka_conf_set_dr_msg_cb(conf, &kafka_publisher::on_delivery);
                           rd_kafka_conf_set_opaque(conf, raw);

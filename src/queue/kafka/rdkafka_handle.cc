@@ -93,16 +93,16 @@ result<kafka_handle> make_handle(rd_kafka_type_t type, const kafka_options& opti
   return kafka_handle(rk);
 }
 
-kafka_properties reliable_producer_properties(const kafka_options& options) {
+kafka_properties reliable_producer_properties(const kafka_options& options, std::chrono::milliseconds linger) {
   return {
       // Idempotence implies acks=all and bounded in-flight requests, so a
       // retried batch is neither duplicated nor reordered in its partition.
       {"enable.idempotence", "true"},
       {"acks", "all"},
-      {"linger.ms", std::to_string(options.linger.count())},
+      {"linger.ms", std::to_string(linger.count())},
       {"batch.num.messages", std::to_string(options.batch_messages)},
       {"queue.buffering.max.messages", std::to_string(options.queue_max_messages)},
-      {"message.timeout.ms", std::to_string(std::max(to_ms(options.delivery_timeout), to_ms(options.linger) + 1))},
+      {"message.timeout.ms", std::to_string(std::max(to_ms(options.delivery_timeout), to_ms(linger) + 1))},
       {"request.timeout.ms", std::to_string(to_ms(options.request_timeout))},
       // The Java client's partitioner, so a key lands where other clients
       // writing the same topics would put it.

@@ -58,8 +58,11 @@ result<kafka_handle> make_handle(rd_kafka_type_t type, const kafka_options& opti
                                  const std::function<void(rd_kafka_conf_t*)>& setup = {});
 
 // Properties of an idempotent, acks=all producer with the options' batching
-// and delivery bound.
-kafka_properties reliable_producer_properties(const kafka_options& options);
+// and delivery bound. `linger` is how long it waits to fill a batch: worth it
+// for the producer of accepted posts, which sees one record at a time; a
+// caller that hands over a whole batch and then waits for it passes zero,
+// since lingering could only delay it.
+kafka_properties reliable_producer_properties(const kafka_options& options, std::chrono::milliseconds linger);
 
 // Leaves the consumer group (if any) within `bound`, serving the close's
 // rebalance events; the handle may then be destroyed without blocking.

@@ -153,7 +153,7 @@ result<pg_rows> pg_connection::run(const pg_statement& stmt, const std::vector<s
   return run_typed(stmt, typed, results);
 }
 
-result<pg_rows> pg_connection::run_typed(const pg_statement& stmt, const std::vector<pg_param>& params,
+result<pg_rows> pg_connection::run_typed(const pg_statement& stmt, std::span<const pg_param> params,
                                          pg_format results) {
   std::vector<const char*> values;
   std::vector<int> lengths;

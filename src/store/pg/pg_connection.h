@@ -17,6 +17,7 @@
 #include <chrono>
 #include <cstdint>
 #include <memory>
+#include <span>
 #include <string>
 #include <string_view>
 #include <unordered_set>
@@ -102,7 +103,7 @@ class pg_connection {
                       pg_format results = pg_format::binary);
   // The same with each parameter's format given, so large batches can go as
   // binary arrays.
-  result<pg_rows> run_typed(const pg_statement& stmt, const std::vector<pg_param>& params,
+  result<pg_rows> run_typed(const pg_statement& stmt, std::span<const pg_param> params,
                             pg_format results = pg_format::binary);
 
   // Best-effort ROLLBACK that leaves last_sqlstate() alone, so a caller can

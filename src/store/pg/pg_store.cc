@@ -125,7 +125,9 @@ struct prepared_batch {
   std::vector<std::size_t> unique;  // input position of each distinct id, in batch order
   std::vector<std::size_t> slot;    // for each input position, its index in `unique`
   std::vector<std::string> ids;     // canonical id of each distinct message
-  std::vector<pg_param> params;     // ids, users, contents, times
+  // ids, users, contents, times, and the seq before the batch (set by each
+  // attempt): the batch is encoded once however often it is tried.
+  std::vector<pg_param> params;
 };
 
 result<prepared_batch> prepare_batch(std::span<const message> batch) {
@@ -161,6 +163,7 @@ result<prepared_batch> prepare_batch(std::span<const message> batch) {
     times.add_timestamp(m.created_at);
   }
   for (auto* a : {&ids, &users, &contents, &times}) p.params.push_back({a->finish(), pg_format::binary});
+  p.params.push_back({"", pg_format::text});
   return p;
 }
 
@@ -169,7 +172,7 @@ bool unique_violation(const pg_connection& c) { return c.last_sqlstate() == "235
 // One attempt: lock the counter, insert the ids not stored yet with the next
 // seqs, advance the counter, commit. `all_new`: take the fast statement that
 // assumes no id is stored yet (a stored one fails it with 23505).
-result<std::vector<message>> insert_once(pg_connection& c, const prepared_batch& batch, bool all_new) {
+result<std::vector<message>> insert_once(pg_connection& c, prepared_batch& batch, bool all_new) {
   if (auto r = c.exec("begin", "BEGIN"); !r) return r.err();
   transaction tx(c);
 
@@ -182,9 +185,8 @@ result<std::vector<message>> insert_once(pg_connection& c, const prepared_batch&
   const auto last = int8_value(*locked, 0, 0);
   if (!last) return error(errc::corrupt, "postgres: feed_sequence.last_seq is not a BIGINT");
 
-  auto params = batch.params;
-  params.push_back({std::to_string(*last), pg_format::text});
-  auto inserted = c.run_typed(all_new ? insert_all : insert_fresh, params);
+  batch.params.back().value = std::to_string(*last);
+  auto inserted = c.run_typed(all_new ? insert_all : insert_fresh, batch.params);
   if (!inserted) return inserted.err();
   const auto fresh_count = inserted->affected();
   const auto unique_count = static_cast<std::int64_t>(batch.unique.size());
@@ -207,7 +209,7 @@ result<std::vector<message>> insert_once(pg_connection& c, const prepared_batch&
       stored.back().seq = seq_t{*last + static_cast<std::int64_t>(u) + 1};
     }
   } else {
-    auto rows = c.run_typed(select_existing, {batch.params[0]});
+    auto rows = c.run_typed(select_existing, std::span(batch.params).first(1));
     if (!rows) return rows.err();
     auto found = rows_to_messages(*rows);
     if (!found) return found.err();

@@ -231,16 +231,15 @@ TEST(Handoff, PushWaitsWhileFull) {
   EXPECT_EQ(h.pop(), 3);
 }
 
-TEST(Handoff, PopWhileTakesWhatFitsAndAlwaysTheFirst) {
+TEST(Handoff, PopUpToTakesWhatFitsAndAlwaysTheFirst) {
   handoff<int> h(8);
   for (int v : {5, 1, 2, 3}) h.push(v);
-  int total = 0;
-  EXPECT_EQ(h.pop_while([&](int v) { return (total += v) <= 4; }), std::vector<int>{5});  // first, even if large
-  total = 0;
-  EXPECT_EQ(h.pop_while([&](int v) { return (total += v) <= 4; }), (std::vector<int>{1, 2}));
+  const auto self = [](int v) { return static_cast<std::size_t>(v); };
+  EXPECT_EQ(h.pop_up_to(4, self), std::vector<int>{5});  // the first, even if over the budget
+  EXPECT_EQ(h.pop_up_to(4, self), (std::vector<int>{1, 2}));
   h.close();
-  EXPECT_EQ(h.pop_while([](int) { return true; }), std::vector<int>{3});
-  EXPECT_TRUE(h.pop_while([](int) { return true; }).empty());
+  EXPECT_EQ(h.pop_up_to(100, self), std::vector<int>{3});
+  EXPECT_TRUE(h.pop_up_to(100, self).empty());
 }
 
 // Holds the first insert for a while and records the size of every insert.
