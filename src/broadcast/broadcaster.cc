@@ -6,9 +6,9 @@
 namespace feed {
 
 broadcaster::broadcaster(const std::vector<boost::asio::io_context*>& loops, seq_t last, broadcaster_options opts,
-                         gap_filler fill, head_probe probe)
+                         gap_filler fill, head_probe probe, page_reader read_page)
     : opts_(opts), fill_(std::move(fill)), probe_(std::move(probe)), seq_(last, opts.max_pending) {
-  for (auto* loop : loops) hubs_.push_back(std::make_unique<hub>(*loop, last, opts_.hub));
+  for (auto* loop : loops) hubs_.push_back(std::make_unique<hub>(*loop, last, opts_.hub, read_page));
   gap_thread_ = std::thread([this] { gap_loop(); });
 }
 

@@ -43,8 +43,9 @@ using head_probe = std::function<result<seq_t>()>;
 
 class broadcaster {
  public:
+  // read_page serves subscribers catching up from the store (see hub.h).
   broadcaster(const std::vector<boost::asio::io_context*>& loops, seq_t last, broadcaster_options opts,
-              gap_filler fill, head_probe probe = {});
+              gap_filler fill, head_probe probe = {}, page_reader read_page = {});
   ~broadcaster();
   broadcaster(const broadcaster&) = delete;
   broadcaster& operator=(const broadcaster&) = delete;

@@ -10,9 +10,18 @@
 // for writability. A subscriber's "queue" is a cursor into the shared ring,
 // so idle subscribers cost a socket and a few words.
 //
-// Slow clients: a subscriber further behind than client_buffer_bytes, or
-// whose next frame has left the ring, is disconnected; it resumes with
-// Last-Event-ID and the store fills in what it missed.
+// Catching up: a stream whose start is older than the ring first reads the
+// store, one page at a time, asking for the next page only when the socket
+// has taken the previous one; then it continues from the ring. A subscriber
+// whose place in the ring is evicted goes back to the store the same way.
+// So any backlog is delivered at the pace the client reads, and what one
+// subscriber holds is at most a page (sized from client_buffer_bytes).
+//
+// Slow clients: client_buffer_bytes bounds how far a subscriber may fall
+// behind the live feed once it has caught up (the backlog it was given to
+// read when it started or returned to the ring does not count); past it the
+// subscriber is disconnected and resumes with Last-Event-ID. A subscriber
+// whose socket takes nothing for stall_timeout is disconnected too.
 //
 // Threading: post() may be called from any thread. Everything else runs on
 // the hub's io_context thread only (the loop runs one thread).
@@ -22,6 +31,7 @@
 #include <chrono>
 #include <cstdint>
 #include <deque>
+#include <functional>
 #include <memory>
 #include <optional>
 #include <string>
@@ -31,31 +41,48 @@
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/steady_timer.hpp>
 
+#include "base/result.h"
 #include "broadcast/frame.h"
+#include "store/store.h"
 
 namespace feed {
 
 struct hub_options {
   std::size_t ring_frames = 65536;              // frames kept for lagging and resuming clients
   std::size_t ring_bytes = 32u << 20;           // ... and at most this many bytes of them
-  std::size_t client_buffer_bytes = 4u << 20;   // pending bytes past which a client is dropped
+  std::size_t client_buffer_bytes = 4u << 20;   // how far a caught-up client may fall behind
   std::chrono::milliseconds heartbeat{15000};   // comment line interval; 0 disables
+  std::chrono::milliseconds stall_timeout{60000};  // longest a full socket may take nothing
   std::size_t flush_slice = 64;                 // subscribers per flush step before yielding
+  std::size_t page_rows = 1000;                 // rows per store read while catching up, at most
 };
 
 // Written on the hub's thread, read by metrics scrapes from any thread.
 struct hub_stats {
   std::atomic<std::uint64_t> frames_sent{0};     // frames handed to the kernel, summed over subscribers
   std::atomic<std::uint64_t> writes{0};          // sendmsg calls
-  std::atomic<std::uint64_t> dropped_slow{0};    // subscribers disconnected for falling behind
+  std::atomic<std::uint64_t> dropped_slow{0};    // subscribers disconnected for falling behind or stalling
   std::atomic<std::uint64_t> closed_by_peer{0};  // subscribers that hung up
+  std::atomic<std::uint64_t> store_pages{0};     // pages read from the store for catching-up subscribers
+};
+
+// Reads a page of stored events for a catching-up subscriber. Called on the
+// hub's thread; must not block: `done` may run on any thread, later.
+using page_done = std::function<void(result<std::vector<message>>)>;
+using page_reader = std::function<void(const read_query&, page_done)>;
+
+// Where a new stream starts.
+struct stream_start {
+  seq_t after{0};                      // deliver every event with seq > after ...
+  std::optional<std::string> user_id;  // ... by this author only, when set
+  std::string preamble;                // bytes sent first: the response head, notices
 };
 
 class subscriber;
 
 class hub {
  public:
-  hub(boost::asio::io_context& ioc, seq_t last, hub_options opts);
+  hub(boost::asio::io_context& ioc, seq_t last, hub_options opts, page_reader read_page = {});
   ~hub();
   hub(const hub&) = delete;
   hub& operator=(const hub&) = delete;
@@ -71,25 +98,19 @@ class hub {
   // resuming after `after` needs nothing from the store.
   bool covers(seq_t after) const;
 
-  // A position for a new subscriber: it will receive the events that follow
-  // `from` (which must be covered, or be last_seq()), skipping any with seq
-  // <= min_seq, and only those by user_id when that is set. Frames published
-  // from now on wait for it in the ring while the caller sends history.
-  std::shared_ptr<subscriber> reserve(seq_t from, seq_t min_seq, std::optional<std::string> user_id);
-
-  enum class attach_result { attached, fell_behind, closed };
-  // Takes the socket (only when attached) and starts sending. fell_behind:
-  // frames it needed left the ring while history was being sent; the caller
-  // keeps the socket and resumes from the store.
-  attach_result attach(const std::shared_ptr<subscriber>& s, boost::asio::ip::tcp::socket& socket);
+  enum class open_result { opened, closed };
+  // Takes the socket and streams from `start`: from the ring when it covers
+  // the start, otherwise from the store up to last_seq() and then the ring.
+  // closed: the hub is shutting down; the caller keeps the socket.
+  open_result open(boost::asio::ip::tcp::socket& socket, stream_start start);
 
   std::size_t subscribers() const { return subs_.size(); }
-  // Any thread: attached subscribers, for the server's connection cap.
+  // Any thread: open streams, for the server's connection cap and metrics.
   std::size_t open_streams() const { return open_streams_.load(std::memory_order_relaxed); }
   const hub_stats& stats() const { return stats_; }
 
   // Sends what can be sent without waiting, then closes every subscriber.
-  // Later attach() calls answer closed.
+  // Later open() calls answer closed.
   void close_all();
 
  private:
@@ -103,14 +124,25 @@ class hub {
   void schedule_flush();
   void flush_from(std::size_t index);
   void write(subscriber& s);
+  bool send_some(subscriber& s);
+  bool refill(subscriber& s);
+  void read_from_store(subscriber& s);
+  void on_page(subscriber& s, result<std::vector<message>> rows);
+  void return_to_store(subscriber& s);
+  void rejoin_ring(subscriber& s);
+  std::uint64_t lag(const subscriber& s) const;
   void wait_writable(subscriber& s);
   void wait_readable(subscriber& s);
   void drop(subscriber& s, const char* why, bool slow = false);
   void arm_heartbeat();
+  void arm_stall_sweep();
   std::uint64_t start_of(std::uint64_t index) const;
+  std::uint64_t ring_end() const { return base_ + ring_.size(); }
 
   boost::asio::io_context& ioc_;
   const hub_options opts_;
+  const page_reader read_page_;
+  const std::size_t page_rows_;
   std::deque<entry> ring_;
   std::uint64_t base_ = 0;         // absolute index of ring_.front()
   std::uint64_t total_bytes_ = 0;  // bytes ever appended
@@ -120,6 +152,7 @@ class hub {
   bool flush_again_ = false;
   bool closed_ = false;
   boost::asio::steady_timer heartbeat_timer_;
+  boost::asio::steady_timer stall_timer_;
   hub_stats stats_;
   std::atomic<std::size_t> open_streams_{0};
 };

@@ -7,13 +7,15 @@
 #include <fmt/format.h>
 #include <gtest/gtest.h>
 
-#include "broadcast/subscriber.h"
 
 namespace feed {
 namespace {
 
 namespace asio = boost::asio;
 using tcp = asio::ip::tcp;
+
+// The hub sizes store pages so that this many bytes per row fit the client buffer.
+constexpr std::size_t kMaxFrameBytes = 2048;
 
 frame_ptr event(std::int64_t seq, std::string user = "u", std::size_t pad = 0) {
   return std::make_shared<const frame>(
@@ -47,26 +49,84 @@ std::string drain(tcp::socket& s) {
   return out;
 }
 
+// The ids of the complete events in `text` (a read may end mid-event).
 std::vector<std::int64_t> ids(const std::string& text) {
   std::vector<std::int64_t> out;
-  for (std::size_t p = text.find("id: "); p != std::string::npos; p = text.find("id: ", p + 1))
+  const std::size_t end = text.rfind("\n\n");
+  for (std::size_t p = text.find("id: "); p != std::string::npos && p < end; p = text.find("id: ", p + 1))
     out.push_back(std::stoll(text.substr(p + 4)));
   return out;
 }
 
-std::shared_ptr<subscriber> attach(hub& h, tcp::socket& s, seq_t from = seq_t{0},
-                                   std::optional<std::string> user = std::nullopt) {
-  auto sub = h.reserve(from, from, std::move(user));
-  EXPECT_EQ(h.attach(sub, s), hub::attach_result::attached);
-  return sub;
+void open(hub& h, tcp::socket& s, seq_t after = seq_t{0}, std::optional<std::string> user = std::nullopt) {
+  EXPECT_EQ(h.open(s, {after, std::move(user), {}}), hub::open_result::opened);
 }
+
+// Runs the loop until `client` has received `n` events (or a bound passes),
+// reading as a client that keeps up would.
+std::string read_events(asio::io_context& ioc, tcp::socket& client, std::size_t n,
+                        std::chrono::milliseconds bound = std::chrono::seconds(5)) {
+  std::string got;
+  std::size_t events = 0, scanned = 0;
+  const auto until = std::chrono::steady_clock::now() + bound;
+  while (events < n && std::chrono::steady_clock::now() < until) {
+    ioc.run_for(std::chrono::milliseconds(2));
+    ioc.restart();
+    got += drain(client);
+    for (std::size_t p; (p = got.find("\n\n", scanned)) != std::string::npos; scanned = p + 2) ++events;
+  }
+  return got;
+}
+
+std::vector<std::int64_t> range(std::int64_t first, std::int64_t last) {
+  std::vector<std::int64_t> v(static_cast<std::size_t>(std::max<std::int64_t>(0, last - first + 1)));
+  std::iota(v.begin(), v.end(), first);
+  return v;
+}
+
+// Compares event ids with first..last and says where they part.
+::testing::AssertionResult ids_are(const std::string& text, std::int64_t first, std::int64_t last) {
+  const auto got = ids(text);
+  const auto want = range(first, last);
+  if (got == want) return ::testing::AssertionSuccess();
+  std::size_t i = 0;
+  while (i < got.size() && i < want.size() && got[i] == want[i]) ++i;
+  return ::testing::AssertionFailure() << "got " << got.size() << " events, want " << want.size()
+                                       << "; first difference at index " << i << ": got "
+                                       << (i < got.size() ? std::to_string(got[i]) : "nothing") << ", want "
+                                       << (i < want.size() ? std::to_string(want[i]) : "nothing");
+}
+
+// A stand-in store holding seqs 1..n, answering page reads at once.
+struct fake_store {
+  std::int64_t n = 0;
+  std::size_t reads = 0;
+  std::size_t largest_page = 0;
+  page_reader reader() {
+    return [this](const read_query& q, page_done done) {
+      ++reads;
+      std::vector<message> rows;
+      const std::int64_t last = std::min(n, q.up_to ? q.up_to->value() : n);
+      for (std::int64_t s = q.after.value() + 1; s <= last && rows.size() < q.limit; ++s) {
+        message m;
+        m.id = fmt::format("id-{}", s);
+        m.user_id.assign(1, 'u');
+        m.content = std::string(100, 'c');
+        m.seq = seq_t{s};
+        rows.push_back(std::move(m));
+      }
+      largest_page = std::max(largest_page, rows.size());
+      done(std::move(rows));
+    };
+  }
+};
 
 TEST(Hub, DeliversEveryFrameInOrderToEverySubscriber) {
   asio::io_context ioc;
   hub h(ioc, seq_t{0}, {});
   auto a = connect_pair(ioc), b = connect_pair(ioc);
-  attach(h, a.server);
-  attach(h, b.server);
+  open(h, a.server);
+  open(h, b.server);
   for (int i = 1; i <= 100; ++i) h.post({event(i)});
   ioc.run_for(std::chrono::milliseconds(100));
   std::vector<std::int64_t> want(100);
@@ -82,26 +142,21 @@ TEST(Hub, FiltersByAuthor) {
   asio::io_context ioc;
   hub h(ioc, seq_t{0}, {});
   auto a = connect_pair(ioc);
-  attach(h, a.server, seq_t{0}, "bob");
+  open(h, a.server, seq_t{0}, "bob");
   h.post({event(1, "alice"), event(2, "bob"), event(3, "alice"), event(4, "bob")});
   ioc.run_for(std::chrono::milliseconds(50));
   EXPECT_EQ(ids(drain(a.client)), (std::vector<std::int64_t>{2, 4}));
 }
 
-TEST(Hub, ReservedPositionKeepsWhatArrivesBeforeAttach) {
+TEST(Hub, ReadsFromTheStoreWhatTheRingNoLongerHoldsThenContinuesLive) {
   asio::io_context ioc;
-  hub h(ioc, seq_t{0}, {});
-  h.post({event(1), event(2)});
-  ioc.run_for(std::chrono::milliseconds(10));
-  ioc.restart();
-  auto sub = h.reserve(h.last_seq(), seq_t{0}, std::nullopt);  // "history" covers 1..2
-  h.post({event(3), event(4)});                                // published while history is sent
-  ioc.run_for(std::chrono::milliseconds(10));
-  ioc.restart();
+  fake_store store{.n = 10};
+  hub h(ioc, seq_t{10}, {.ring_frames = 4}, store.reader());
   auto a = connect_pair(ioc);
-  ASSERT_EQ(h.attach(sub, a.server), hub::attach_result::attached);
-  ioc.run_for(std::chrono::milliseconds(20));
-  EXPECT_EQ(ids(drain(a.client)), (std::vector<std::int64_t>{3, 4}));
+  open(h, a.server, seq_t{0});
+  h.post({event(11), event(12)});
+  EXPECT_TRUE(ids_are(read_events(ioc, a.client, 12), 1, 12));
+  EXPECT_GE(store.reads, 1u);
 }
 
 TEST(Hub, ResumesFromTheRingWhenItCoversTheGap) {
@@ -115,21 +170,9 @@ TEST(Hub, ResumesFromTheRingWhenItCoversTheGap) {
   EXPECT_FALSE(h.covers(seq_t{5}));  // 6 left the ring (it keeps 4)
   EXPECT_TRUE(h.covers(seq_t{6}));
   auto a = connect_pair(ioc);
-  attach(h, a.server, seq_t{8});
+  open(h, a.server, seq_t{8});
   ioc.run_for(std::chrono::milliseconds(20));
   EXPECT_EQ(ids(drain(a.client)), (std::vector<std::int64_t>{9, 10}));
-}
-
-TEST(Hub, ReportsFellBehindWhenTheRingOverflowsBeforeAttach) {
-  asio::io_context ioc;
-  hub h(ioc, seq_t{0}, {.ring_frames = 2});
-  auto sub = h.reserve(seq_t{0}, seq_t{0}, std::nullopt);
-  h.post({event(1), event(2), event(3)});
-  ioc.run_for(std::chrono::milliseconds(10));
-  ioc.restart();
-  auto a = connect_pair(ioc);
-  EXPECT_EQ(h.attach(sub, a.server), hub::attach_result::fell_behind);
-  EXPECT_TRUE(a.server.is_open());  // the caller keeps the socket
 }
 
 TEST(Hub, DisconnectsASlowClientWithoutStallingOthers) {
@@ -138,8 +181,8 @@ TEST(Hub, DisconnectsASlowClientWithoutStallingOthers) {
   auto slow = connect_pair(ioc), fast = connect_pair(ioc);
   slow.client.set_option(asio::socket_base::receive_buffer_size(4096));
   slow.server.set_option(asio::socket_base::send_buffer_size(4096));
-  attach(h, slow.server);
-  attach(h, fast.server);
+  open(h, slow.server);
+  open(h, fast.server);
   std::string got;
   constexpr int kEvents = 2000;  // ~2 MB, far past the slow client's buffer
   for (int i = 1; i <= kEvents; ++i) {
@@ -166,7 +209,7 @@ TEST(Hub, NoticesAClientThatHungUp) {
   asio::io_context ioc;
   hub h(ioc, seq_t{0}, {});
   auto a = connect_pair(ioc);
-  attach(h, a.server);
+  open(h, a.server);
   EXPECT_EQ(h.subscribers(), 1u);
   a.client.close();
   ioc.run_for(std::chrono::milliseconds(50));
@@ -177,14 +220,14 @@ TEST(Hub, CloseAllEndsStreamsAndRefusesNewOnes) {
   asio::io_context ioc;
   hub h(ioc, seq_t{0}, {});
   auto a = connect_pair(ioc), b = connect_pair(ioc);
-  attach(h, a.server);
+  open(h, a.server);
   h.post({event(1)});
   ioc.run_for(std::chrono::milliseconds(10));
   ioc.restart();
   h.close_all();
   EXPECT_EQ(h.subscribers(), 0u);
-  auto sub = h.reserve(seq_t{1}, seq_t{1}, std::nullopt);
-  EXPECT_EQ(h.attach(sub, b.server), hub::attach_result::closed);
+  EXPECT_EQ(h.open(b.server, {seq_t{1}, std::nullopt, {}}), hub::open_result::closed);
+  EXPECT_TRUE(b.server.is_open());  // the caller keeps the socket
   a.client.non_blocking(false);
   std::string all;
   char buf[1024];
@@ -204,7 +247,7 @@ TEST(Hub, KeepsDeliveringAfterHeartbeats) {
   asio::io_context ioc;
   hub h(ioc, seq_t{0}, {.heartbeat = std::chrono::milliseconds(20)});
   auto a = connect_pair(ioc);
-  attach(h, a.server);
+  open(h, a.server);
   h.post({event(1)});
   ioc.run_for(std::chrono::milliseconds(70));
   ioc.restart();
@@ -213,6 +256,130 @@ TEST(Hub, KeepsDeliveringAfterHeartbeats) {
   const auto got = drain(a.client);
   EXPECT_EQ(ids(got), (std::vector<std::int64_t>{1, 2, 3}));
   EXPECT_NE(got.find(": keep-alive\n\n"), std::string::npos);
+}
+
+}  // namespace
+}  // namespace feed
+
+namespace feed {
+namespace {
+
+// Shrinks both ends' buffers so that backpressure starts after some 100 KiB
+// (much smaller buffers make loopback TCP itself crawl, with delayed window
+// updates, which would measure the kernel rather than the hub).
+void make_small(conn& c) {
+  c.client.set_option(asio::socket_base::receive_buffer_size(32 * 1024));
+  c.server.set_option(asio::socket_base::send_buffer_size(32 * 1024));
+}
+
+TEST(Hub, ResumeFromTheRingDeliversTheWholeBacklogWithoutNewPosts) {
+  asio::io_context ioc;
+  hub h(ioc, seq_t{0}, {});
+  for (int i = 1; i <= 600; ++i) h.post({event(i)});
+  ioc.run_for(std::chrono::milliseconds(20));
+  ioc.restart();
+  auto a = connect_pair(ioc);
+  open(h, a.server, seq_t{100});
+  EXPECT_TRUE(ids_are(read_events(ioc, a.client, 500), 101, 600));
+}
+
+TEST(Hub, AReaderThatPausedGetsEverythingOnceItReadsAgain) {
+  asio::io_context ioc;
+  hub h(ioc, seq_t{0}, {});
+  auto a = connect_pair(ioc);
+  make_small(a);
+  open(h, a.server);
+  for (int i = 1; i <= 5000; ++i) h.post({event(i, "u", 100)});
+  ioc.run_for(std::chrono::milliseconds(50));  // the client reads nothing meanwhile
+  ioc.restart();
+  EXPECT_TRUE(ids_are(read_events(ioc, a.client, 5000), 1, 5000));
+  EXPECT_EQ(h.stats().dropped_slow, 0u);
+}
+
+TEST(Hub, ACatchUpLargerThanTheClientBufferStillCompletes) {
+  asio::io_context ioc;
+  hub h(ioc, seq_t{0}, {.client_buffer_bytes = 64 * 1024});
+  for (int i = 1; i <= 1000; ++i) h.post({event(i, "u", 300)});  // ~310 KB of backlog
+  ioc.run_for(std::chrono::milliseconds(20));
+  ioc.restart();
+  auto a = connect_pair(ioc);
+  make_small(a);
+  open(h, a.server, seq_t{1});
+  EXPECT_TRUE(ids_are(read_events(ioc, a.client, 999), 2, 1000));
+  EXPECT_EQ(h.stats().dropped_slow, 0u);
+}
+
+TEST(Hub, LiveEventsBeyondTheBufferStillDropACaughtUpClient) {
+  asio::io_context ioc;
+  hub h(ioc, seq_t{0}, {.client_buffer_bytes = 64 * 1024});
+  auto a = connect_pair(ioc);
+  make_small(a);
+  open(h, a.server);
+  for (int i = 1; i <= 1000; ++i) h.post({event(i, "u", 300)});
+  ioc.run_for(std::chrono::milliseconds(50));
+  EXPECT_EQ(h.stats().dropped_slow, 1u);
+  EXPECT_EQ(h.subscribers(), 0u);
+}
+
+TEST(Hub, StoreCatchUpReadsOnlyAsFastAsTheClientDrains) {
+  asio::io_context ioc;
+  fake_store store{.n = 20000};
+  hub h(ioc, seq_t{20000}, {.client_buffer_bytes = 64 * 1024}, store.reader());
+  auto a = connect_pair(ioc);
+  make_small(a);
+  open(h, a.server, seq_t{0});
+  ioc.run_for(std::chrono::milliseconds(100));  // the client reads nothing
+  ioc.restart();
+  // One page fills the socket buffers; no further page is read, and pages
+  // are sized so that one fits in the client buffer.
+  EXPECT_LE(store.reads, 20u);  // of the 625 the whole catch-up takes
+  EXPECT_LE(store.largest_page * kMaxFrameBytes, 64u * 1024);
+  EXPECT_EQ(h.open_streams(), 1u);
+  EXPECT_TRUE(ids_are(read_events(ioc, a.client, 20000, std::chrono::seconds(20)), 1, 20000));
+}
+
+TEST(Hub, ASubscriberEvictedFromTheRingContinuesFromTheStore) {
+  asio::io_context ioc;
+  fake_store store;
+  hub h(ioc, seq_t{0}, {.ring_frames = 8}, store.reader());
+  auto a = connect_pair(ioc);
+  make_small(a);
+  open(h, a.server);
+  for (int i = 1; i <= 2000; ++i) {
+    store.n = i;  // stored before it is published, as the worker does
+    h.post({event(i, "u", 100)});
+  }
+  ioc.run_for(std::chrono::milliseconds(30));  // the ring moves far past the paused client
+  ioc.restart();
+  EXPECT_TRUE(ids_are(read_events(ioc, a.client, 2000), 1, 2000));
+  EXPECT_EQ(h.stats().dropped_slow, 0u);
+  EXPECT_GE(store.reads, 1u);
+}
+
+TEST(Hub, DisconnectsAClientWhoseSocketTakesNothingForTheStallTimeout) {
+  asio::io_context ioc;
+  hub h(ioc, seq_t{0}, {.stall_timeout = std::chrono::milliseconds(100)});
+  auto a = connect_pair(ioc);
+  make_small(a);
+  open(h, a.server);
+  for (int i = 1; i <= 200; ++i) h.post({event(i, "u", 1000)});  // far below the client buffer
+  ioc.run_for(std::chrono::milliseconds(50));
+  ioc.restart();
+  EXPECT_EQ(h.subscribers(), 1u);
+  ioc.run_for(std::chrono::milliseconds(1300));
+  EXPECT_EQ(h.subscribers(), 0u);
+  EXPECT_EQ(h.stats().dropped_slow, 1u);
+}
+
+TEST(Hub, SendsThePreambleFirst) {
+  asio::io_context ioc;
+  hub h(ioc, seq_t{0}, {});
+  auto a = connect_pair(ioc);
+  ASSERT_EQ(h.open(a.server, {seq_t{0}, std::nullopt, "HEAD\n\n"}), hub::open_result::opened);
+  h.post({event(1)});
+  const auto got = read_events(ioc, a.client, 1);
+  EXPECT_EQ(got.rfind("HEAD\n\n", 0), 0u);
+  EXPECT_EQ(ids(got), (std::vector<std::int64_t>{1}));
 }
 
 }  // namespace

@@ -1,12 +1,9 @@
 #include <algorithm>
 
-#include <boost/asio/as_tuple.hpp>
-#include <boost/asio/use_awaitable.hpp>
-#include <boost/asio/write.hpp>
 #include <boost/beast/http/field.hpp>
+#include <boost/json.hpp>
+#include <fmt/format.h>
 
-#include "base/log.h"
-#include "broadcast/subscriber.h"
 #include "http/blocking.h"
 #include "http/handlers/handlers.h"
 #include "http/query.h"
@@ -27,7 +24,6 @@ constexpr std::string_view kSseHead =
     "\r\n"
     "retry: 2000\n\n";
 
-constexpr std::chrono::seconds kHistoryWriteTimeout{30};
 constexpr std::int64_t kMaxHistory = 1'000'000;
 
 struct feed_request {
@@ -68,94 +64,84 @@ result<feed_request> parse_feed_request(request_context& ctx, const api_options&
   return f;
 }
 
-asio::awaitable<bool> write_frames(beast::tcp_stream& stream, const std::vector<message>& rows) {
-  if (rows.empty()) co_return true;
-  std::string out;
-  for (const auto& m : rows) out += sse_event_frame(m);
-  stream.expires_after(kHistoryWriteTimeout);
-  auto [ec, n] = co_await asio::async_write(stream, asio::buffer(out), asio::as_tuple(asio::use_awaitable));
-  co_return !ec;
-}
-
-// Sends every stored event in (after, up_to], page by page.
-asio::awaitable<bool> replay(services& s, beast::tcp_stream& stream, seq_t after, seq_t up_to,
-                             const std::optional<std::string>& user) {
-  while (after < up_to) {
-    read_query q{after, up_to, s.opts.history_page, false, user};
+// The seq just before the n-th newest event by `user` at or below `head`
+// (0 when there are fewer), found page by page so that a large n costs
+// bounded memory.
+asio::awaitable<result<seq_t>> before_newest(services& s, const std::string& user, std::size_t n, seq_t head) {
+  seq_t up_to = head;
+  while (n > 0) {
+    read_query q{seq_t{0}, up_to, std::min(n, s.opts.history_page), true, user};
     auto read = [&s, q] { return s.db.read(q); };
     auto rows = co_await run_blocking(s.blocking, std::move(read));
-    if (!rows) {
-      spdlog::warn("sse: history read failed: {}", rows.err().message);
-      co_return false;
-    }
-    if (!co_await write_frames(stream, *rows)) co_return false;
-    if (rows->size() < q.limit) break;
-    after = rows->back().seq;
+    if (!rows) co_return rows.err();
+    if (rows->size() < q.limit) co_return seq_t{0};
+    n -= rows->size();
+    up_to = seq_t{rows->back().seq.value() - 1};
   }
-  co_return true;
+  co_return up_to;
+}
+
+// An event that tells a client its Last-Event-ID is ahead of everything
+// stored (it came from another database, or the store was reset), and moves
+// its Last-Event-ID to the head, where the stream continues.
+std::string reset_event(seq_t asked, seq_t head) {
+  boost::json::object o{{"reason", "Last-Event-ID is ahead of the newest stored event; continuing from the newest"},
+                        {"last_event_id", asked.value()},
+                        {"head", head.value()}};
+  return fmt::format("event: reset\nid: {}\ndata: {}\n\n", head.value(), boost::json::serialize(o));
+}
+
+response unavailable(const request& req, const services& s, std::string_view why) {
+  auto res = error_response(req, status::service_unavailable, why);
+  res.set(beast::http::field::retry_after, std::to_string(s.opts.retry_after_seconds));
+  return res;
 }
 
 }  // namespace
 
-// GET /api/feed: history first, then live events, with no gap and no
-// duplicate between them. The live position is reserved in the hub before the
-// history is read, so whatever is published meanwhile waits in the ring; the
-// history covers exactly the events up to that position.
+// GET /api/feed: history, then live events, with no gap and no duplicate
+// between them. The handler only decides where the stream starts; the hub
+// takes the socket and reads whatever the ring no longer holds from the
+// store at the pace the client drains it (broadcast/hub.h).
 handler feed_handler(services& s) {
   return [&s](request_context& ctx) -> asio::awaitable<response> {
     auto parsed = parse_feed_request(ctx, s.opts);
     if (!parsed) co_return error_response(ctx.req, status::bad_request, parsed.err().message);
     feed_request f = std::move(*parsed);
-    auto& stream = ctx.stream;
     auto& h = s.fanout.hub_at(ctx.loop);
-    ctx.stream_taken = true;  // from here on this handler owns the connection
+    stream_start start{seq_t{0}, f.user_id, std::string(kSseHead)};
 
-    stream.expires_after(kHistoryWriteTimeout);
-    auto [ec, n] = co_await asio::async_write(stream, asio::buffer(kSseHead), asio::as_tuple(asio::use_awaitable));
-    if (ec) co_return response{};
-
-    std::optional<seq_t> after = f.resume_after;
-    for (;;) {
-      const seq_t head = h.last_seq();
-      std::shared_ptr<subscriber> sub;
-      bool ok = true;
-      if (after && h.covers(*after)) {
-        sub = h.reserve(*after, *after, f.user_id);
-      } else {
-        sub = h.reserve(head, after.value_or(seq_t{0}), f.user_id);
-        if (after || f.history_all) {
-          ok = co_await replay(s, stream, after.value_or(seq_t{0}), head, f.user_id);
-        } else if (f.history > 0) {
-          read_query q{seq_t{0}, head, f.history, true, f.user_id};
-          auto read = [&s, q] { return s.db.read(q); };
-    auto rows = co_await run_blocking(s.blocking, std::move(read));
-          if (rows) {
-            std::reverse(rows->begin(), rows->end());
-            ok = co_await write_frames(stream, *rows);
-          } else {
-            spdlog::warn("sse: history read failed: {}", rows.err().message);
-            ok = false;
-          }
+    if (f.resume_after) {
+      start.after = *f.resume_after;
+      // Ahead of this instance is normal with Kafka (the event is on its
+      // way); ahead of the store is not, and must not hide what follows.
+      if (start.after > h.last_seq()) {
+        auto probe = [&s] { return s.db.max_seq(); };
+        auto head = co_await run_blocking(s.blocking, std::move(probe));
+        if (!head) co_return unavailable(ctx.req, s, "cannot read the store: " + head.err().message);
+        if (start.after > *head) {
+          start.preamble += reset_event(start.after, *head);
+          start.after = *head;
         }
       }
-      if (!ok) break;
-      stream.expires_never();
-      switch (h.attach(sub, stream.socket())) {
-        case hub::attach_result::attached:
-          co_return response{};
-        case hub::attach_result::closed:
-          break;
-        case hub::attach_result::fell_behind:
-          // Live events overflowed while history was sent: the store has
-          // them, so carry on as a resume from the history's end.
-          after = head;
-          continue;
-      }
-      break;
+    } else if (f.history_all) {
+      start.after = seq_t{0};
+    } else if (f.user_id) {
+      auto at = co_await before_newest(s, *f.user_id, f.history, h.last_seq());
+      if (!at) co_return unavailable(ctx.req, s, "cannot read the store: " + at.err().message);
+      start.after = *at;
+    } else {
+      // Seqs have no holes, so the n newest are the last n.
+      const auto head = h.last_seq().value();
+      start.after = seq_t{head > static_cast<std::int64_t>(f.history) ? head - static_cast<std::int64_t>(f.history) : 0};
     }
-    boost::system::error_code ignored;
-    stream.socket().shutdown(asio::socket_base::shutdown_send, ignored);
-    stream.socket().close(ignored);
+
+    ctx.stream_taken = true;  // from here on the hub owns the connection
+    if (h.open(ctx.stream.socket(), std::move(start)) == hub::open_result::closed) {
+      boost::system::error_code ignored;
+      ctx.stream.socket().shutdown(asio::socket_base::shutdown_send, ignored);
+      ctx.stream.socket().close(ignored);
+    }
     co_return response{};
   };
 }
