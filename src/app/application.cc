@@ -41,6 +41,9 @@ void register_metrics(metrics& m, const http::server& srv, const worker& work, c
             [&work] { return double(work.stats().batches.load()); });
   m.counter("feed_worker_retries_total", "Failed store/publish/commit attempts that were retried",
             [&work] { return double(work.stats().retries.load()); });
+  m.counter("feed_worker_idempotency_conflicts_total",
+            "Messages dropped because their Idempotency-Key was stored with other content",
+            [&work] { return double(work.stats().idempotency_conflicts.load()); });
   auto sum = [&fanout](auto field) {
     return [&fanout, field] {
       double total = 0;
@@ -68,6 +71,22 @@ bool wait_until(std::chrono::steady_clock::time_point deadline, Pred done) {
 
 int run_application(const app_options& opts) {
   raise_fd_limit();
+  std::vector<std::unique_ptr<asio::io_context>> contexts;
+  std::vector<asio::io_context*> loops;
+  for (std::size_t i = 0; i < opts.threads; ++i) {
+    contexts.push_back(std::make_unique<asio::io_context>(1));
+    loops.push_back(contexts.back().get());
+  }
+  // The port is taken before anything is created or migrated, so a busy
+  // port fails at once and leaves no data directory or schema behind.
+  http::router routes;
+  const broadcaster* streaming = nullptr;  // set before the server starts
+  http::server srv(loops, opts.server, routes, [&streaming] { return streaming->open_streams(); });
+  if (auto r = srv.listen(); !r) {
+    spdlog::error("cannot start: {}", r.err().message);
+    return 1;
+  }
+
   auto opened = backends::open(opts);
   if (!opened) {
     spdlog::error("cannot start: {}", opened.err().message);
@@ -75,13 +94,6 @@ int run_application(const app_options& opts) {
   }
   backends& be = **opened;
   store& db = be.db();
-
-  std::vector<std::unique_ptr<asio::io_context>> contexts;
-  std::vector<asio::io_context*> loops;
-  for (std::size_t i = 0; i < opts.threads; ++i) {
-    contexts.push_back(std::make_unique<asio::io_context>(1));
-    loops.push_back(contexts.back().get());
-  }
   asio::thread_pool blocking(opts.blocking_threads);
 
   // With Kafka, the subscriber starts before the store's head is read: every
@@ -106,6 +118,7 @@ int run_application(const app_options& opts) {
   }
 
   broadcaster_options fanout_opts = opts.fanout;
+  fanout_opts.hub.page_rows = opts.api.history_page;
   if (be.uses_kafka() && fanout_opts.head_probe_interval.count() == 0)
     fanout_opts.head_probe_interval = std::chrono::seconds(1);
   broadcaster fanout(
@@ -117,7 +130,10 @@ int run_application(const app_options& opts) {
         q.limit = static_cast<std::size_t>(last_seq.value() - first.value() + 1);
         return db.read(q);
       },
-      [&db] { return db.max_seq(); });
+      [&db] { return db.max_seq(); },
+      [&db, &blocking](const read_query& q, page_done done) {
+        asio::post(blocking, [&db, q, done = std::move(done)] { done(db.read(q)); });
+      });
   {
     std::lock_guard lock(early_mu);
     fanout_ptr = &fanout;
@@ -139,16 +155,8 @@ int run_application(const app_options& opts) {
 
   metrics registry;
   http::services svc{be.queue(), db, fanout, blocking, opts.api, registry};
-  http::router routes;
   http::add_routes(routes, svc);
-  http::server srv(loops, opts.server, routes, [&fanout] { return fanout.open_streams(); });
-  if (auto r = srv.listen(); !r) {
-    spdlog::error("{}", r.err().message);
-    be.stop_publishing();
-    be.close_input();
-    work.stop(std::chrono::steady_clock::now() + opts.shutdown_timeout);
-    return 1;
-  }
+  streaming = &fanout;
   register_metrics(registry, srv, work, fanout);
   srv.start();
   spdlog::info("feed-api listening on {}:{} ({}; {} event loop(s), last seq {})", opts.server.host, srv.port(),

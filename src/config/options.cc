@@ -13,6 +13,14 @@ std::string env_or(const char* name, std::string fallback) {
   return (v && *v) ? std::string(v) : std::move(fallback);
 }
 
+// An empty data directory would silently mean the working directory; CLI11
+// also ignores an empty environment variable, which would mean the default.
+void check_data_dir(const CLI::Option& flag, const std::filesystem::path& dir) {
+  const char* env = std::getenv("DATA_DIR");
+  if (dir.empty() || (flag.count() == 0 && env && !*env))
+    throw CLI::ValidationError("--data-dir (DATA_DIR)", "must not be empty; name the directory of the SQLite store");
+}
+
 }  // namespace
 
 result<app_options> parse_options(int argc, char** argv, int& exit_code) {
@@ -27,14 +35,15 @@ result<app_options> parse_options(int argc, char** argv, int& exit_code) {
 
   std::int64_t linger_ms = o.kafka.linger.count();
   std::int64_t heartbeat_s = 15, idle_s = 60, header_s = 10, shutdown_s = 10, publish_ms = 1000;
+  std::int64_t stall_s = std::chrono::duration_cast<std::chrono::seconds>(o.fanout.hub.stall_timeout).count();
   std::size_t sse_buffer = o.fanout.hub.client_buffer_bytes, ring = o.fanout.hub.ring_frames;
 
   app.add_option("--host", o.server.host, "Address to listen on")->envname("FEED_HOST")->capture_default_str();
   app.add_option("--port", o.server.port, "HTTP port (0 = any free port)")->envname("PORT")->capture_default_str();
   app.add_option("--threads", o.threads, "Event loops serving HTTP and SSE")
       ->envname("FEED_THREADS")->check(CLI::Range(1, 64))->capture_default_str();
-  app.add_option("--data-dir", o.data_dir, "Directory of the embedded SQLite store")
-      ->envname("DATA_DIR")->capture_default_str();
+  auto* data_dir = app.add_option("--data-dir", o.data_dir, "Directory of the embedded SQLite store (not empty)")
+                       ->envname("DATA_DIR")->capture_default_str();
   app.add_option("--sqlite-synchronous", o.sqlite_synchronous,
                  "SQLite durability: FULL survives power loss, NORMAL only a process crash")
       ->envname("SQLITE_SYNCHRONOUS")->check(CLI::IsMember({"FULL", "NORMAL"}))->capture_default_str();
@@ -83,8 +92,12 @@ result<app_options> parse_options(int argc, char** argv, int& exit_code) {
   app.add_option("--heartbeat-interval", heartbeat_s, "Seconds between SSE keep-alive comments (0 = off)")
       ->envname("HEARTBEAT_INTERVAL")->check(CLI::Range(0, 3600))->capture_default_str();
   app.add_option("--sse-client-buffer", sse_buffer,
-                 "Bytes a subscriber may fall behind before it is disconnected (it resumes with Last-Event-ID)")
+                 "Bytes a caught-up subscriber may fall behind the live feed before it is disconnected (it resumes "
+                 "with Last-Event-ID); also bounds the store page a catching-up subscriber holds")
       ->envname("SSE_CLIENT_BUFFER")->check(CLI::Range(1024, 1 << 30))->capture_default_str();
+  app.add_option("--sse-stall-timeout", stall_s,
+                 "Seconds a subscriber's full socket may take nothing before it is disconnected")
+      ->envname("SSE_STALL_TIMEOUT")->check(CLI::Range(1, 86400))->capture_default_str();
   app.add_option("--sse-ring-frames", ring, "Recent events kept per event loop for lagging and resuming clients")
       ->envname("SSE_RING_FRAMES")->check(CLI::Range(16, 10'000'000))->capture_default_str();
   app.add_option("--max-content-chars", o.api.limits.max_content_code_points, "Content limit in characters")
@@ -97,6 +110,7 @@ result<app_options> parse_options(int argc, char** argv, int& exit_code) {
 
   try {
     app.parse(argc, argv);
+    check_data_dir(*data_dir, o.data_dir);
   } catch (const CLI::ParseError& e) {
     exit_code = app.exit(e);
     return error(errc::invalid_input, e.what());
@@ -105,6 +119,7 @@ result<app_options> parse_options(int argc, char** argv, int& exit_code) {
   o.fanout.hub.heartbeat = std::chrono::seconds(heartbeat_s);
   o.fanout.hub.client_buffer_bytes = sse_buffer;
   o.fanout.hub.ring_frames = ring;
+  o.fanout.hub.stall_timeout = std::chrono::seconds(stall_s);
   o.server.idle_timeout = std::chrono::seconds(idle_s);
   o.server.header_timeout = std::chrono::seconds(header_s);
   o.shutdown_timeout = std::chrono::seconds(shutdown_s);

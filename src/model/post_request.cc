@@ -1,6 +1,10 @@
 #include "model/post_request.h"
 
+#include <algorithm>
+#include <vector>
+
 #include <boost/json.hpp>
+#include <boost/json/basic_parser_impl.hpp>
 #include <fmt/format.h>
 
 #include "model/utf8.h"
@@ -19,6 +23,90 @@ bool has_surrogate_escape(std::string_view body) {
   return false;
 }
 
+// Parse events that only collect each object's keys (unescaped), to find a
+// key given twice. Boost.JSON keeps the last of duplicate keys, while a
+// proxy or log reader may take the first: the two would disagree on who
+// posted what.
+class duplicate_key_finder {
+ public:
+  static constexpr std::size_t max_array_size = std::size_t(-1);
+  static constexpr std::size_t max_object_size = std::size_t(-1);
+  static constexpr std::size_t max_string_size = std::size_t(-1);
+  static constexpr std::size_t max_key_size = std::size_t(-1);
+  using ec_t = boost::system::error_code;
+  using sv = boost::json::string_view;
+
+  const std::string& duplicate() const { return duplicate_; }
+
+  bool on_object_begin(ec_t&) { return open_.emplace_back(), true; }
+  bool on_object_end(std::size_t, ec_t&) {
+    auto& keys = open_.back();
+    std::sort(keys.begin(), keys.end());
+    if (auto it = std::adjacent_find(keys.begin(), keys.end()); it != keys.end() && duplicate_.empty())
+      duplicate_ = *it;
+    open_.pop_back();
+    return true;
+  }
+  bool on_key_part(sv s, std::size_t, ec_t&) { return key_.append(s.data(), s.size()), true; }
+  bool on_key(sv s, std::size_t, ec_t&) {
+    key_.append(s.data(), s.size());
+    open_.back().push_back(std::move(key_));
+    key_.clear();
+    return true;
+  }
+  bool on_document_begin(ec_t&) { return true; }
+  bool on_document_end(ec_t&) { return true; }
+  bool on_array_begin(ec_t&) { return true; }
+  bool on_array_end(std::size_t, ec_t&) { return true; }
+  bool on_string_part(sv, std::size_t, ec_t&) { return true; }
+  bool on_string(sv, std::size_t, ec_t&) { return true; }
+  bool on_number_part(sv, ec_t&) { return true; }
+  bool on_int64(std::int64_t, sv, ec_t&) { return true; }
+  bool on_uint64(std::uint64_t, sv, ec_t&) { return true; }
+  bool on_double(double, sv, ec_t&) { return true; }
+  bool on_bool(bool, ec_t&) { return true; }
+  bool on_null(ec_t&) { return true; }
+  bool on_comment_part(sv, ec_t&) { return true; }
+  bool on_comment(sv, ec_t&) { return true; }
+
+ private:
+  std::vector<std::vector<std::string>> open_;  // keys of each object being parsed
+  std::string key_;
+  std::string duplicate_;
+};
+
+// The first key that some object of `json` (already known to parse) has
+// twice, or "".
+std::string duplicate_key(std::string_view json, const boost::json::parse_options& opts) {
+  boost::json::basic_parser<duplicate_key_finder> p(opts);
+  boost::system::error_code ec;
+  p.write_some(false, json.data(), json.size(), ec);
+  return p.handler().duplicate();
+}
+
+// Quotes the key only when it is short and valid UTF-8 (an escape can
+// decode to bytes that are not), so the error stays readable, valid JSON.
+std::string duplicate_key_error(const std::string& key) {
+  if (key.size() <= 64 && utf8_code_points(key))
+    return fmt::format("the JSON object has the key \"{}\" more than once", key);
+  return "the JSON object has a key more than once";
+}
+
+std::string check_content(std::string_view content, std::size_t max_code_points) {
+  const auto points = utf8_code_points(content);
+  // Escapes such as "\ud800" decode to bytes that are not UTF-8.
+  if (!points) return "content is not valid UTF-8 (lone surrogate escape?)";
+  if (*points == 0) return "content must not be empty";
+  if (auto c = first_forbidden_control(content))
+    return fmt::format("content must not contain control characters (found U+{:04X}); only tab and line feed "
+                       "(\\n) are allowed",
+                       static_cast<std::uint32_t>(*c));
+  if (is_blank_to_reader(content)) return "content must not be only whitespace or invisible characters";
+  if (*points > max_code_points)
+    return fmt::format("content is {} characters; the limit is {}", *points, max_code_points);
+  return {};
+}
+
 }  // namespace
 
 std::string check_user_id(std::string_view user_id, std::size_t max_bytes) {
@@ -33,6 +121,8 @@ std::string check_user_id(std::string_view user_id, std::size_t max_bytes) {
 }
 
 result<post_request> parse_post_request(std::string_view body, const post_limits& limits) {
+  // A byte order mark is noise some clients put before UTF-8 JSON.
+  if (body.starts_with("\xEF\xBB\xBF")) body.remove_prefix(3);
   // Check the raw bytes first: Boost.JSON also rejects bad UTF-8, but with a
   // generic syntax error, and clients deserve to be told what is wrong.
   if (!utf8_code_points(body)) return error(errc::invalid_input, "request body is not valid UTF-8");
@@ -52,6 +142,7 @@ result<post_request> parse_post_request(std::string_view body, const post_limits
   }
   const auto* obj = v.if_object();
   if (!obj) return error(errc::invalid_input, "request body must be a JSON object with user_id and content");
+  if (auto key = duplicate_key(body, opts); !key.empty()) return error(errc::invalid_input, duplicate_key_error(key));
 
   auto string_field = [&](const char* name, std::string& out) -> std::string {
     const auto* f = obj->if_contains(name);
@@ -66,17 +157,9 @@ result<post_request> parse_post_request(std::string_view body, const post_limits
   if (auto e = string_field("user_id", req.user_id); !e.empty()) return error(errc::invalid_input, e);
   if (auto e = string_field("content", req.content); !e.empty()) return error(errc::invalid_input, e);
 
-  // Escapes such as "\ud800" decode to bytes that are not UTF-8, so the
-  // decoded strings are checked again.
   if (auto e = check_user_id(req.user_id, limits.max_user_id_bytes); !e.empty()) return error(errc::invalid_input, e);
-  const auto points = utf8_code_points(req.content);
-  if (!points) return error(errc::invalid_input, "content is not valid UTF-8 (lone surrogate escape?)");
-  if (*points == 0) return error(errc::invalid_input, "content must not be empty");
-  if (req.content.find_first_not_of(" \t\r\n") == std::string::npos)
-    return error(errc::invalid_input, "content must not be only whitespace");
-  if (*points > limits.max_content_code_points)
-    return error(errc::invalid_input, fmt::format("content is {} characters; the limit is {}", *points,
-                                                  limits.max_content_code_points));
+  if (auto e = check_content(req.content, limits.max_content_code_points); !e.empty())
+    return error(errc::invalid_input, e);
   return req;
 }
 

@@ -1,33 +1,92 @@
 #include "model/utf8.h"
 
-namespace feed {
+#include <algorithm>
+#include <array>
 
-std::optional<std::size_t> utf8_code_points(std::string_view s) noexcept {
-  std::size_t count = 0;
+namespace feed {
+namespace {
+
+// Decodes the code point at p (in [p, end)) and advances p, or returns
+// nullopt when the bytes there are not valid UTF-8.
+std::optional<char32_t> next_code_point(const unsigned char*& p, const unsigned char* end) noexcept {
+  const unsigned char c = *p;
+  if (c < 0x80) {
+    ++p;
+    return c;
+  }
+  int len;
+  char32_t cp, min;
+  if ((c & 0xE0) == 0xC0) len = 2, cp = c & 0x1F, min = 0x80;
+  else if ((c & 0xF0) == 0xE0) len = 3, cp = c & 0x0F, min = 0x800;
+  else if ((c & 0xF8) == 0xF0) len = 4, cp = c & 0x07, min = 0x10000;
+  else return std::nullopt;
+  if (end - p < len) return std::nullopt;
+  for (int i = 1; i < len; ++i) {
+    if ((p[i] & 0xC0) != 0x80) return std::nullopt;
+    cp = (cp << 6) | (p[i] & 0x3F);
+  }
+  if (cp < min || cp > 0x10FFFF || (cp >= 0xD800 && cp <= 0xDFFF)) return std::nullopt;
+  p += len;
+  return cp;
+}
+
+// Calls f(code point) for each code point while f returns true; false when
+// s is not valid UTF-8.
+template <class F>
+bool for_each_code_point(std::string_view s, F&& f) noexcept {
   const auto* p = reinterpret_cast<const unsigned char*>(s.data());
   const auto* end = p + s.size();
   while (p < end) {
-    const unsigned char c = *p;
-    if (c < 0x80) {
-      ++p;
-    } else {
-      int len;
-      char32_t cp, min;
-      if ((c & 0xE0) == 0xC0) len = 2, cp = c & 0x1F, min = 0x80;
-      else if ((c & 0xF0) == 0xE0) len = 3, cp = c & 0x0F, min = 0x800;
-      else if ((c & 0xF8) == 0xF0) len = 4, cp = c & 0x07, min = 0x10000;
-      else return std::nullopt;
-      if (end - p < len) return std::nullopt;
-      for (int i = 1; i < len; ++i) {
-        if ((p[i] & 0xC0) != 0x80) return std::nullopt;
-        cp = (cp << 6) | (p[i] & 0x3F);
-      }
-      if (cp < min || cp > 0x10FFFF || (cp >= 0xD800 && cp <= 0xDFFF)) return std::nullopt;
-      p += len;
-    }
-    ++count;
+    auto cp = next_code_point(p, end);
+    if (!cp) return false;
+    if (!f(*cp)) return true;
   }
+  return true;
+}
+
+struct range {
+  char32_t first, last;
+};
+
+// The union of White_Space and Default_Ignorable_Code_Point in Unicode 15.0
+// (PropList.txt, DerivedCoreProperties.txt), merged and sorted. Both sets
+// are stable across recent versions; a new default-ignorable would at worst
+// let a blank post through, as any unassigned code point does.
+constexpr std::array<range, 23> invisible_ranges{{
+    {0x0009, 0x000D},   {0x0020, 0x0020},   {0x0085, 0x0085},   {0x00A0, 0x00A0},   {0x00AD, 0x00AD},
+    {0x034F, 0x034F},   {0x061C, 0x061C},   {0x115F, 0x1160},   {0x1680, 0x1680},   {0x17B4, 0x17B5},
+    {0x180B, 0x180F},   {0x2000, 0x200F},   {0x2028, 0x202F},   {0x205F, 0x206F},   {0x3000, 0x3000},
+    {0x3164, 0x3164},   {0xFE00, 0xFE0F},   {0xFEFF, 0xFEFF},   {0xFFA0, 0xFFA0},   {0xFFF0, 0xFFF8},
+    {0x1BCA0, 0x1BCA3}, {0x1D173, 0x1D17A}, {0xE0000, 0xE0FFF},
+}};
+
+bool is_invisible(char32_t cp) noexcept {
+  auto it = std::lower_bound(invisible_ranges.begin(), invisible_ranges.end(), cp,
+                             [](const range& r, char32_t c) { return r.last < c; });
+  return it != invisible_ranges.end() && it->first <= cp;
+}
+
+}  // namespace
+
+std::optional<std::size_t> utf8_code_points(std::string_view s) noexcept {
+  std::size_t count = 0;
+  if (!for_each_code_point(s, [&](char32_t) { return ++count, true; })) return std::nullopt;
   return count;
+}
+
+bool is_blank_to_reader(std::string_view s) noexcept {
+  bool blank = true;
+  for_each_code_point(s, [&](char32_t cp) { return blank = is_invisible(cp); });
+  return blank;
+}
+
+std::optional<char32_t> first_forbidden_control(std::string_view s) noexcept {
+  std::optional<char32_t> found;
+  for_each_code_point(s, [&](char32_t cp) {
+    if (cp < 0x20 && cp != '\t' && cp != '\n') found = cp;
+    return !found;
+  });
+  return found;
 }
 
 }  // namespace feed

@@ -1,5 +1,6 @@
 // Strict UTF-8 checking (RFC 3629): no overlong forms, no surrogates
-// (U+D800..U+DFFF), nothing above U+10FFFF.
+// (U+D800..U+DFFF), nothing above U+10FFFF; and the character classes that
+// content validation needs.
 #pragma once
 
 #include <cstddef>
@@ -10,5 +11,13 @@ namespace feed {
 
 // Number of code points in s, or nullopt when s is not valid UTF-8.
 std::optional<std::size_t> utf8_code_points(std::string_view s) noexcept;
+
+// Whether s (valid UTF-8) shows nothing to a reader: every code point is
+// White_Space or Default_Ignorable_Code_Point (Unicode 15). True for "".
+bool is_blank_to_reader(std::string_view s) noexcept;
+
+// The first C0 control other than tab and line feed (U+0000..0008,
+// U+000B..001F) in s, or nullopt. CR is among them: a line break is "\n".
+std::optional<char32_t> first_forbidden_control(std::string_view s) noexcept;
 
 }  // namespace feed

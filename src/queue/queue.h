@@ -11,6 +11,7 @@
 #include <chrono>
 #include <cstdint>
 #include <functional>
+#include <string>
 #include <system_error>
 #include <vector>
 
@@ -29,6 +30,20 @@ class publisher {
   virtual void publish(message m, publish_done done) = 0;
   // Whether the queue can take messages now (for /api/ready).
   virtual result<void> ready() = 0;
+
+  // Takes back every message with this id that is still waiting for a
+  // consumer, so none of them will be stored; their `done` is called with
+  // errc::timeout. False when there was none: each was taken already (or,
+  // with a queue that cannot withdraw, its outcome is unknown).
+  virtual bool withdraw(const std::string& id) {
+    (void)id;
+    return false;
+  }
+
+  // Whether a message whose `done` got `ec` is certainly not stored. A
+  // refusal at the door is final everywhere; a broker's delivery error may
+  // hide a write that still lands.
+  virtual bool known_not_stored(std::error_code ec) const { return ec == errc::queue_full; }
 };
 
 struct batch {

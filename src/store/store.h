@@ -13,7 +13,9 @@
 //   reached (worth retrying), errc::storage otherwise.
 #pragma once
 
+#include <chrono>
 #include <cstddef>
+#include <mutex>
 #include <optional>
 #include <span>
 #include <string>
@@ -42,11 +44,56 @@ class store {
 
   virtual result<std::vector<message>> read(const read_query& q) = 0;
 
+  // The stored message with this id, or nothing when none is (or when `id`
+  // cannot be a stored id).
+  virtual result<std::optional<message>> find(const std::string& id) = 0;
+
   // Highest committed seq (0 when empty).
   virtual result<seq_t> max_seq() = 0;
 
   // Cheap round trip for readiness checks.
   virtual result<void> ping() = 0;
+
+  // Whether writes work: an error when the last insert_batch failed (until
+  // one succeeds) or when one has been running for longer than
+  // `stall_limit`. A store that answers reads but cannot write (a full or
+  // hung disk, a lock held elsewhere) is not ready.
+  virtual result<void> write_status(std::chrono::milliseconds stall_limit) = 0;
+};
+
+// Tracks a store's writes for write_status().
+class write_health {
+ public:
+  // Runs `write` (returning a result), noting when it started and how it ended.
+  template <class F>
+  auto track(F&& write) {
+    {
+      std::lock_guard lock(mu_);
+      started_ = std::chrono::steady_clock::now();
+    }
+    auto r = write();
+    std::lock_guard lock(mu_);
+    started_.reset();
+    if (r) last_failure_.reset();
+    else last_failure_ = r.err();
+    return r;
+  }
+
+  result<void> status(std::chrono::milliseconds stall_limit) const {
+    std::lock_guard lock(mu_);
+    if (last_failure_)
+      return error(last_failure_->code, "the last write failed: " + last_failure_->message);
+    if (!started_) return {};
+    const auto running = std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - *started_);
+    if (running > stall_limit)
+      return error(errc::timeout, "a write has been running for " + std::to_string(running.count()) + " ms");
+    return {};
+  }
+
+ private:
+  mutable std::mutex mu_;
+  std::optional<std::chrono::steady_clock::time_point> started_;  // GUARDED_BY(mu_)
+  std::optional<error> last_failure_;                              // GUARDED_BY(mu_)
 };
 
 }  // namespace feed

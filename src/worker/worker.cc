@@ -1,5 +1,7 @@
 #include "worker/worker.h"
 
+#include <unordered_map>
+
 #include "base/log.h"
 
 namespace feed {
@@ -74,6 +76,29 @@ void append_moved(std::vector<T>& to, std::vector<T>& from) {
 
 }  // namespace
 
+namespace {
+
+// Ids derived from an Idempotency-Key are UUIDv5; random ones are v4 and
+// cannot collide, so only the former need comparing.
+bool keyed_id(const std::string& id) { return id.size() == 36 && id[14] == '5'; }
+
+}  // namespace
+
+void worker::count_conflicts(const std::vector<message>& sent, const std::vector<message>& stored) {
+  std::unordered_map<std::string_view, const message*> keyed;
+  for (const auto& m : stored)
+    if (keyed_id(m.id)) keyed.emplace(m.id, &m);
+  if (keyed.empty()) return;
+  for (const auto& m : sent) {
+    auto it = keyed.find(m.id);
+    if (it == keyed.end() || (it->second->content == m.content && it->second->user_id == m.user_id)) continue;
+    ++stats_.idempotency_conflicts;
+    spdlog::warn("worker: message {} reused an Idempotency-Key with other content; the stored one (seq {}) is kept "
+                 "and this one dropped",
+                 m.id, it->second->seq.value());
+  }
+}
+
 void worker::fail_all(const std::vector<batch>& batches) {
   for (const auto& b : batches) in_.fail(b, errc::unavailable);
 }
@@ -97,6 +122,7 @@ void worker::store_stage() {
       fail_all(group);
       continue;
     }
+    count_conflicts(messages, stored);
     stored_.push({std::move(group), std::move(stored)});
   }
   stored_.close();

@@ -15,6 +15,12 @@
 // committed meanwhile, so the queue absorbs the outage. stop() lets the
 // stages drain the queue until it reports end_of_stream, bounded by a
 // deadline.
+//
+// Idempotency conflicts: the API refuses a reused Idempotency-Key with other
+// content when it can see the first post (stored, or in flight in the same
+// process). Two instances accepting both at once, or a reuse after Kafka
+// acknowledged the first but before it was stored, reach the store, which
+// keeps the first; the worker logs each such drop and counts it.
 #pragma once
 
 #include <atomic>
@@ -43,6 +49,9 @@ struct worker_stats {
   std::atomic<std::uint64_t> batches{0};
   std::atomic<std::uint64_t> stored{0};
   std::atomic<std::uint64_t> retries{0};
+  // Messages dropped because their id (from an Idempotency-Key) was stored
+  // with other content.
+  std::atomic<std::uint64_t> idempotency_conflicts{0};
 };
 
 class worker {
@@ -65,6 +74,7 @@ class worker {
     std::vector<message> stored;  // all of their messages as stored, in seq order
   };
   void fail_all(const std::vector<batch>& batches);
+  void count_conflicts(const std::vector<message>& sent, const std::vector<message>& stored);
   void poll_stage();
   void store_stage();
   void publish_stage();

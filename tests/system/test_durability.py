@@ -125,15 +125,15 @@ def test_a_stuck_store_gives_quick_503_with_retry_after(make_api, tmp_path, user
             assert r.headers["Retry-After"] == "1"
             assert "retry" in r.json()["error"]
             assert took < 1.5
-        assert any("full" in r.json()["error"] for r, _ in results)
         ready = requests.get(api.url("/api/ready"))
-        assert ready.status_code == 503 and "queue" in ready.json()["problems"]
+        problems = ready.json()["problems"]
+        assert ready.status_code == 503 and ("queue" in problems or "store" in problems)
     finally:
         db.execute("ROLLBACK")
         db.close()
-    # Once the lock is gone everything flows again, and the posts that timed
-    # out while queued are stored (the 503 told the client to retry with an
-    # Idempotency-Key for exactly this reason).
+    # Once the lock is gone everything flows again. Posts withdrawn from the
+    # queue are not stored; those the worker had taken are (their 503 said
+    # the outcome was unknown), each once.
     wait_until(lambda: requests.get(api.url("/api/ready")).status_code == 200, 15, what="ready again")
     assert api.post(user, "after").status_code == 202
     contents = [m["content"] for m in api.all_messages()]

@@ -233,8 +233,9 @@ def test_metrics_count_what_happened(api, user):
 
 def test_content_cannot_forge_sse_events(api, user):
     watcher = feed(api, "?history=0")
-    evil = 'x\n\ndata: {"id":"forged"}\n\nid: 999\r\n\r\n'
+    evil = 'x\n\ndata: {"id":"forged"}\n\nid: 999\n\n'
     assert api.post(user, evil).status_code == 202
+    assert api.post(user, "a\r\n\r\ndata: x").status_code == 400  # CR is a control character
     assert api.post(user, "next").status_code == 202
     first, second = watcher.take(2)
     assert (first.seq, first.message["content"]) == (1, evil)

@@ -6,13 +6,16 @@
 
 namespace feed::http {
 
-// Readiness: 200 only when the store and the queue answer; otherwise 503 and
-// which of them is down, so a load balancer can route around this instance.
+// Readiness: 200 only when the store and the queue answer and the store's
+// last write did not fail (a full disk still answers reads); otherwise 503
+// and which of them is down, so a load balancer can route around this
+// instance.
 handler ready_handler(services& s) {
   return [&s](request_context& ctx) -> asio::awaitable<response> {
     auto check = [&s] {
       boost::json::object p;
       if (auto r = s.db.ping(); !r) p["store"] = r.err().message;
+      else if (auto w = s.db.write_status(s.opts.publish_timeout); !w) p["store"] = w.err().message;
       if (auto r = s.queue.ready(); !r) p["queue"] = r.err().message;
       return p;
     };

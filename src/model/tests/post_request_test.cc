@@ -2,6 +2,8 @@
 
 #include <gtest/gtest.h>
 
+#include "model/inflight_keys.h"
+
 namespace feed {
 namespace {
 
@@ -82,13 +84,74 @@ INSTANTIATE_TEST_SUITE_P(
         bad_case{"encoded surrogate", body("a", "\xED\xA0\x80"), "not valid UTF-8"},
         bad_case{"lone high surrogate escape", body("a", "x\\ud800y"), "UTF-8"},
         bad_case{"lone low surrogate escape", body("a", "\\udc00"), "UTF-8"},
-        bad_case{"too deep", R"({"user_id":"a","content":"b","x":[[[[[[[[[[1]]]]]]]]]]})", "invalid JSON"}),
+        bad_case{"too deep", R"({"user_id":"a","content":"b","x":[[[[[[[[[[1]]]]]]]]]]})", "invalid JSON"},
+        bad_case{"duplicate user_id", R"({"user_id":"a","user_id":"b","content":"c"})", "\"user_id\" more than once"},
+        bad_case{"duplicate content", R"({"user_id":"a","content":"b","content":"c"})", "\"content\" more than once"},
+        bad_case{"duplicate by escape", R"({"user_id":"a","user\u005fid":"b","content":"c"})", "more than once"},
+        bad_case{"duplicate unknown key", R"({"user_id":"a","content":"c","x":1,"x":2})", "\"x\" more than once"},
+        bad_case{"duplicate nested key", R"({"user_id":"a","content":"c","x":{"k":1,"k":2}})", "more than once"},
+        bad_case{"NUL in content", body("a", "x\\u0000y"), "control characters (found U+0000)"},
+        bad_case{"CR escape in content", body("a", "x\\ry"), "U+000D"},
+        bad_case{"escape char", body("a", "x\\u001by"), "U+001B"},
+        bad_case{"vertical tab", body("a", "x\\u000by"), "U+000B"},
+        bad_case{"ZWSP only", body("a", "\\u200b\\u200b"), "only whitespace or invisible"},
+        bad_case{"NBSP and ideographic space", body("a", "\\u00a0\\u3000 "), "only whitespace or invisible"},
+        bad_case{"BOM in content", body("a", "\\ufeff"), "only whitespace or invisible"},
+        bad_case{"line separator", body("a", "\\u2028\\u2029"), "only whitespace or invisible"},
+        bad_case{"tags and fillers", body("a", "\\udb40\\udc20\\u3164\\uffa0"), "only whitespace or invisible"},
+        bad_case{"two BOMs before the body", "\xEF\xBB\xBF\xEF\xBB\xBF" + body("a", "b"), "invalid JSON"}),
     [](const auto& info) {
       std::string n = info.param.name;
       for (auto& c : n)
         if (!std::isalnum(static_cast<unsigned char>(c))) c = '_';
       return n;
     });
+
+TEST(PostRequest, KeepsTabsAndLineFeedsInContent) {
+  auto r = parse_post_request(body("a", "col1\\tcol2\\nline 2"));
+  ASSERT_TRUE(r) << r.err().message;
+  EXPECT_EQ(r->content, "col1\tcol2\nline 2");
+  EXPECT_TRUE(parse_post_request(body("a", "\\u200bvisible\\u00a0")));
+}
+
+TEST(PostRequest, SkipsAByteOrderMark) {
+  auto r = parse_post_request("\xEF\xBB\xBF" + body("a", "b"));
+  ASSERT_TRUE(r) << r.err().message;
+  EXPECT_EQ(r->content, "b");
+}
+
+TEST(PostRequest, NamesADuplicateKeyOnlyWhenPrintable) {
+  auto r = parse_post_request(R"({"user_id":"a","content":"b","\udc00":1,"\udc00":2})");
+  ASSERT_FALSE(r);
+  EXPECT_EQ(r.err().message.find('\xED'), std::string::npos) << r.err().message;
+}
+
+TEST(InflightKeys, RefusesOtherContentUntilReleased) {
+  inflight_keys keys(8);
+  using o = inflight_keys::outcome;
+  EXPECT_EQ(keys.acquire("id1", "hello"), o::registered);
+  EXPECT_EQ(keys.acquire("id1", "other"), o::conflict);
+  EXPECT_EQ(keys.acquire("id1", "hello"), o::registered);  // an identical retry in flight
+  EXPECT_EQ(keys.acquire("id2", "other"), o::registered);
+  keys.release("id1");
+  EXPECT_EQ(keys.acquire("id1", "other"), o::conflict);  // the retry still holds it
+  keys.release("id1");
+  EXPECT_EQ(keys.acquire("id1", "other"), o::registered);
+  keys.release("id1");
+  keys.release("id2");
+  EXPECT_EQ(keys.size(), 0u);
+}
+
+TEST(InflightKeys, IsBounded) {
+  inflight_keys keys(2);
+  using o = inflight_keys::outcome;
+  EXPECT_EQ(keys.acquire("a", "x"), o::registered);
+  EXPECT_EQ(keys.acquire("b", "x"), o::registered);
+  EXPECT_EQ(keys.acquire("c", "x"), o::unguarded);
+  EXPECT_EQ(keys.acquire("a", "y"), o::conflict);  // held entries are still checked
+  keys.release("a");
+  EXPECT_EQ(keys.acquire("c", "x"), o::registered);
+}
 
 TEST(PostRequest, UserIdLimitIsBytes) {
   EXPECT_TRUE(parse_post_request(body(repeat("u", 64), "b")));

@@ -41,3 +41,66 @@ TEST(Utf8, RejectsSurrogatesAndBeyondUnicode) {
 
 }  // namespace
 }  // namespace feed
+
+namespace feed {
+namespace {
+
+struct blank_case {
+  const char* name;
+  std::string text;
+  bool blank;
+};
+
+class Utf8Blank : public ::testing::TestWithParam<blank_case> {};
+
+TEST_P(Utf8Blank, MatchesWhatAReaderSees) {
+  EXPECT_EQ(is_blank_to_reader(GetParam().text), GetParam().blank) << GetParam().name;
+}
+
+INSTANTIATE_TEST_SUITE_P(
+    Table, Utf8Blank,
+    ::testing::Values(blank_case{"empty", "", true}, blank_case{"ascii spaces", " \t\n\r\v\f", true},
+                      blank_case{"NEL", "\xC2\x85", true}, blank_case{"NBSP", "\xC2\xA0", true},
+                      blank_case{"soft hyphen", "\xC2\xAD", true}, blank_case{"CGJ U+034F", "\xCD\x8F", true},
+                      blank_case{"ALM U+061C", "\xD8\x9C", true}, blank_case{"Hangul filler U+115F", "\xE1\x85\x9F", true},
+                      blank_case{"Hangul filler U+1160", "\xE1\x85\xA0", true}, blank_case{"ogham space", "\xE1\x9A\x80", true},
+                      blank_case{"Khmer U+17B4", "\xE1\x9E\xB4", true}, blank_case{"Mongolian FVS U+180B", "\xE1\xA0\x8B", true},
+                      blank_case{"Mongolian U+180F", "\xE1\xA0\x8F", true}, blank_case{"en quad U+2000", "\xE2\x80\x80", true},
+                      blank_case{"hair space U+200A", "\xE2\x80\x8A", true}, blank_case{"ZWSP U+200B", "\xE2\x80\x8B", true},
+                      blank_case{"RLM U+200F", "\xE2\x80\x8F", true}, blank_case{"line sep U+2028", "\xE2\x80\xA8", true},
+                      blank_case{"para sep U+2029", "\xE2\x80\xA9", true}, blank_case{"LRE U+202A", "\xE2\x80\xAA", true},
+                      blank_case{"NNBSP U+202F", "\xE2\x80\xAF", true}, blank_case{"MMSP U+205F", "\xE2\x81\x9F", true},
+                      blank_case{"word joiner U+2060", "\xE2\x81\xA0", true}, blank_case{"U+206F", "\xE2\x81\xAF", true},
+                      blank_case{"ideographic space", "\xE3\x80\x80", true}, blank_case{"Hangul filler U+3164", "\xE3\x85\xA4", true},
+                      blank_case{"VS1 U+FE00", "\xEF\xB8\x80", true}, blank_case{"VS16 U+FE0F", "\xEF\xB8\x8F", true},
+                      blank_case{"BOM U+FEFF", "\xEF\xBB\xBF", true}, blank_case{"halfwidth filler U+FFA0", "\xEF\xBE\xA0", true},
+                      blank_case{"U+FFF0", "\xEF\xBF\xB0", true}, blank_case{"U+FFF8", "\xEF\xBF\xB8", true},
+                      blank_case{"shorthand U+1BCA0", "\xF0\x9B\xB2\xA0", true},
+                      blank_case{"music U+1D173", "\xF0\x9D\x85\xB3", true}, blank_case{"music U+1D17A", "\xF0\x9D\x85\xBA", true},
+                      blank_case{"tag U+E0000", "\xF3\xA0\x80\x80", true}, blank_case{"U+E0FFF", "\xF3\xA0\xBF\xBF", true},
+                      blank_case{"mixed", " \xE2\x80\x8B\xC2\xA0\xE3\x80\x80\xEF\xBB\xBF\t", true},
+                      // Neighbours of the ranges are visible.
+                      blank_case{"letter", "a", false}, blank_case{"space + letter", " \xE2\x80\x8B" "b", false},
+                      blank_case{"U+00A1", "\xC2\xA1", false}, blank_case{"U+2010 hyphen", "\xE2\x80\x90", false},
+                      blank_case{"U+2030", "\xE2\x80\xB0", false}, blank_case{"U+205E", "\xE2\x81\x9E", false},
+                      blank_case{"U+FFF9", "\xEF\xBF\xB9", false}, blank_case{"U+1D17B", "\xF0\x9D\x85\xBB", false},
+                      blank_case{"U+E1000", "\xF3\xA1\x80\x80", false}, blank_case{"emoji", "\xF0\x9F\x98\x80", false},
+                      blank_case{"NUL", std::string("\0", 1), false}),
+    [](const auto& info) {
+      std::string n = info.param.name;
+      for (auto& c : n)
+        if (!std::isalnum(static_cast<unsigned char>(c))) c = '_';
+      return n;
+    });
+
+TEST(Utf8, FindsC0ControlsButTabAndLineFeed) {
+  for (char32_t c = 0; c < 0x20; ++c) {
+    const std::string s = std::string("ok") + static_cast<char>(c) + "ok";
+    if (c == '\t' || c == '\n') EXPECT_FALSE(first_forbidden_control(s)) << unsigned(c);
+    else EXPECT_EQ(first_forbidden_control(s), c) << unsigned(c);
+  }
+  EXPECT_FALSE(first_forbidden_control("caf\xC3\xA9 \x7F \xC2\x85"));  // DEL and C1 are not C0
+}
+
+}  // namespace
+}  // namespace feed

@@ -26,6 +26,25 @@ result<void> memory_queue::ready() {
   return {};
 }
 
+bool memory_queue::withdraw(const std::string& id) {
+  std::vector<publish_done> withdrawn;
+  {
+    std::lock_guard lock(mu_);
+    // Waits run out oldest first, so the match is usually near the front,
+    // where erasing from a deque is cheap.
+    for (auto it = items_.begin(); it != items_.end();) {
+      if (it->msg.id != id) {
+        ++it;
+        continue;
+      }
+      withdrawn.push_back(std::move(it->done));
+      it = items_.erase(it);
+    }
+  }
+  for (auto& done : withdrawn) done(errc::timeout);
+  return !withdrawn.empty();
+}
+
 result<batch> memory_queue::poll(std::size_t max, std::chrono::milliseconds wait) {
   std::unique_lock lock(mu_);
   cv_.wait_for(lock, wait, [&] { return !items_.empty() || closed_; });

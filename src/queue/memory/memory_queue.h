@@ -24,6 +24,10 @@ class memory_queue final : public publisher, public consumer {
 
   void publish(message m, publish_done done) override;
   result<void> ready() override;
+  bool withdraw(const std::string& id) override;
+  // Every error of this queue means not stored: it refuses at the door,
+  // withdraws, or fails a batch that the store did not take.
+  bool known_not_stored(std::error_code ec) const override { return bool(ec); }
 
   result<batch> poll(std::size_t max, std::chrono::milliseconds wait) override;
   result<void> commit(const batch& b) override;

@@ -68,5 +68,56 @@ TEST(MemoryQueue, FailReleasesWithTheError) {
   ASSERT_TRUE(q.commit(*b));  // a second release is a no-op
 }
 
+TEST(MemoryQueue, WithdrawTakesBackWhatNoConsumerTook) {
+  memory_queue q(10);
+  std::vector<std::pair<std::string, std::error_code>> acks;
+  auto ack = [&](std::string id) { return [&acks, id](std::error_code ec) { acks.emplace_back(id, ec); }; };
+  q.publish(msg("a"), ack("a"));
+  q.publish(msg("b"), ack("b"));
+  q.publish(msg("c"), ack("c"));
+  ASSERT_TRUE(q.withdraw("b"));
+  ASSERT_EQ(acks.size(), 1u);
+  EXPECT_EQ(acks[0].first, "b");
+  EXPECT_EQ(acks[0].second, errc::timeout);
+  EXPECT_TRUE(q.known_not_stored(acks[0].second));
+  EXPECT_FALSE(q.withdraw("b"));  // once
+  EXPECT_EQ(q.size(), 2u);
+
+  auto b = q.poll(1, std::chrono::milliseconds(0));
+  ASSERT_EQ(b->messages.size(), 1u);
+  EXPECT_EQ(b->messages[0].id, "a");
+  EXPECT_FALSE(q.withdraw("a")) << "the worker has it: its outcome is not the queue's to decide";
+  ASSERT_TRUE(q.commit(*b));
+  auto rest = q.poll(10, std::chrono::milliseconds(0));
+  ASSERT_EQ(rest->messages.size(), 1u);
+  EXPECT_EQ(rest->messages[0].id, "c");
+  ASSERT_TRUE(q.commit(*rest));
+  ASSERT_EQ(acks.size(), 3u);
+  EXPECT_FALSE(acks[1].second);
+  EXPECT_FALSE(acks[2].second);
+}
+
+TEST(MemoryQueue, WithdrawTakesEveryWaitingCopyOfAnId) {
+  memory_queue q(10);
+  int withdrawn = 0;
+  for (int i = 0; i < 2; ++i)
+    q.publish(msg("same"), [&](std::error_code ec) { withdrawn += ec == errc::timeout; });
+  q.publish(msg("other"), [](std::error_code) {});
+  EXPECT_TRUE(q.withdraw("same"));
+  EXPECT_EQ(withdrawn, 2);
+  EXPECT_EQ(q.size(), 1u);
+}
+
+TEST(Publisher, ByDefaultOnlyARefusalIsKnownNotStored) {
+  struct broker final : publisher {
+    void publish(message, publish_done done) override { done({}); }
+    result<void> ready() override { return {}; }
+  } b;
+  EXPECT_FALSE(b.withdraw("x"));
+  EXPECT_TRUE(b.known_not_stored(errc::queue_full));
+  EXPECT_FALSE(b.known_not_stored(errc::timeout));
+  EXPECT_FALSE(b.known_not_stored(errc::unavailable));
+}
+
 }  // namespace
 }  // namespace feed

@@ -47,6 +47,8 @@ const pg_statement insert_fresh{
     "INSERT INTO messages (id, user_id, content, created_at, seq) "
     "SELECT id, user_id, content, created_at, $5::BIGINT + row_number() OVER (ORDER BY ord) FROM fresh"};
 const pg_statement advance_seq{"feed_advance_seq", "UPDATE feed_sequence SET last_seq = $1::BIGINT WHERE id = 1"};
+const pg_statement select_one{"feed_select_one",
+                              "SELECT id, user_id, content, created_at, seq FROM messages WHERE id = $1::UUID"};
 const pg_statement select_max_seq{"feed_max_seq", "SELECT COALESCE(MAX(seq), 0) FROM messages"};
 
 std::optional<std::int64_t> int8_value(const pg_rows& rows, int row, int col) {
@@ -276,6 +278,10 @@ auto pg_store::with_connection(F&& f) -> decltype(f(std::declval<pg_connection&>
 
 result<std::vector<message>> pg_store::insert_batch(std::span<const message> batch) {
   if (batch.empty()) return std::vector<message>{};
+  return writes_.track([&] { return insert_prepared(batch); });
+}
+
+result<std::vector<message>> pg_store::insert_prepared(std::span<const message> batch) {
   auto prepared = prepare_batch(batch);
   if (!prepared) return prepared.err();
   return with_connection([&](pg_connection& c) -> result<std::vector<message>> {
@@ -333,6 +339,19 @@ result<std::vector<message>> pg_store::read(const read_query& q) {
     auto rows = c.run(stmt, params);
     if (!rows) return rows.err();
     return rows_to_messages(*rows);
+  });
+}
+
+result<std::optional<message>> pg_store::find(const std::string& id) {
+  const auto uuid = canonical_uuid(id);
+  if (!uuid) return std::optional<message>{};
+  return with_connection([&](pg_connection& c) -> result<std::optional<message>> {
+    auto rows = c.run(select_one, {*uuid});
+    if (!rows) return rows.err();
+    if (rows->rows() == 0) return std::optional<message>{};
+    auto m = row_to_message(*rows, 0);
+    if (!m) return m.err();
+    return std::optional<message>(std::move(*m));
   });
 }
 

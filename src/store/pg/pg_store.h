@@ -67,14 +67,17 @@ class pg_store final : public store {
 
   result<std::vector<message>> insert_batch(std::span<const message> batch) override;
   result<std::vector<message>> read(const read_query& q) override;
+  result<std::optional<message>> find(const std::string& id) override;
   result<seq_t> max_seq() override;
   result<void> ping() override;
+  result<void> write_status(std::chrono::milliseconds stall_limit) override { return writes_.status(stall_limit); }
 
   // Schema version recorded in schema_migrations (for tests and logs).
   result<std::int64_t> schema_version();
 
  private:
   explicit pg_store(const pg_options& opts);
+  result<std::vector<message>> insert_prepared(std::span<const message> batch);
 
   // Runs f(connection) on a pooled connection; when the connection turns out
   // to have died while idle, retries on another one (bounded by the pool).
@@ -83,6 +86,7 @@ class pg_store final : public store {
 
   const pg_options opts_;
   pg_pool pool_;
+  write_health writes_;
 };
 
 }  // namespace feed

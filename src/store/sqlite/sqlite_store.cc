@@ -182,10 +182,16 @@ void sqlite_store::return_reader(std::unique_ptr<connection> c) {
 }
 
 result<std::vector<message>> sqlite_store::insert_batch(std::span<const message> batch) {
+  if (batch.empty()) return std::vector<message>{};
+  return writes_.track([&] {
+    std::lock_guard lock(write_mu_);
+    return insert_locked(batch);
+  });
+}
+
+result<std::vector<message>> sqlite_store::insert_locked(std::span<const message> batch) {
   std::vector<message> out;
-  if (batch.empty()) return out;
   out.reserve(batch.size());
-  std::lock_guard lock(write_mu_);
   sqlite3* db = writer_->db;
   if (auto r = writer_->exec("BEGIN IMMEDIATE"); !r) return writer_->fail("begin");
   transaction tx(db);
@@ -246,6 +252,21 @@ result<std::vector<message>> sqlite_store::read(const read_query& q) {
   s.reset();
   return_reader(std::move(*c));
   return out;
+}
+
+result<std::optional<message>> sqlite_store::find(const std::string& id) {
+  auto c = take_reader();
+  if (!c) return c.err();
+  auto s = prepare((*c)->db, "SELECT id, user_id, content, created_at, seq FROM messages WHERE id = ?");
+  if (!s) return (*c)->fail("prepare find");
+  bind_text(s.get(), 1, id);
+  std::optional<message> found;
+  const int rc = sqlite3_step(s.get());
+  if (rc == SQLITE_ROW) found = row_to_message(s.get());
+  else if (rc != SQLITE_DONE) return (*c)->fail("find");
+  s.reset();
+  return_reader(std::move(*c));
+  return found;
 }
 
 result<seq_t> sqlite_store::max_seq() {

@@ -34,8 +34,10 @@ class sqlite_store final : public store {
 
   result<std::vector<message>> insert_batch(std::span<const message> batch) override;
   result<std::vector<message>> read(const read_query& q) override;
+  result<std::optional<message>> find(const std::string& id) override;
   result<seq_t> max_seq() override;
   result<void> ping() override;
+  result<void> write_status(std::chrono::milliseconds stall_limit) override { return writes_.status(stall_limit); }
 
   // Schema version after migrations (for tests and logs).
   result<std::int64_t> schema_version();
@@ -44,6 +46,7 @@ class sqlite_store final : public store {
   struct connection;
   explicit sqlite_store(sqlite_options opts);
   result<std::unique_ptr<connection>> connect() const;
+  result<std::vector<message>> insert_locked(std::span<const message> batch);
   result<std::unique_ptr<connection>> take_reader();
   void return_reader(std::unique_ptr<connection> c);
 
@@ -52,6 +55,7 @@ class sqlite_store final : public store {
   std::unique_ptr<connection> writer_;  // GUARDED_BY(write_mu_)
   std::mutex readers_mu_;
   std::vector<std::unique_ptr<connection>> readers_;  // GUARDED_BY(readers_mu_)
+  write_health writes_;
 };
 
 }  // namespace feed

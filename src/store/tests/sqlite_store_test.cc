@@ -188,3 +188,68 @@ TEST_F(SqliteStore, RefusesADirtySchema) {
 
 }  // namespace
 }  // namespace feed
+
+namespace feed {
+namespace {
+
+TEST_F(SqliteStore, FindsAMessageById) {
+  auto s = open();
+  auto m = make("a", "findable");
+  ASSERT_TRUE(s->insert_batch(std::vector{m}));
+  auto found = s->find(m.id);
+  ASSERT_TRUE(found) << found.err().message;
+  ASSERT_TRUE(found->has_value());
+  EXPECT_EQ((*found)->content, "findable");
+  EXPECT_EQ((*found)->user_id, "a");
+  EXPECT_EQ((*found)->seq.value(), 1);
+  auto missing = s->find(random_message_id());
+  ASSERT_TRUE(missing);
+  EXPECT_FALSE(missing->has_value());
+  EXPECT_FALSE(s->find("not a uuid")->has_value());
+}
+
+// Another process holding the write lock stands in for a disk that cannot
+// take writes: reads and pings still work, writes fail.
+TEST_F(SqliteStore, WriteStatusKeepsTheLastWriteFailureUntilAWriteSucceeds) {
+  auto opened = sqlite_store::open({dir_ / "feed.db", "NORMAL", /*busy_timeout_ms=*/20});
+  ASSERT_TRUE(opened);
+  auto& s = **opened;
+  EXPECT_TRUE(s.write_status(std::chrono::seconds(10)));
+  sqlite3* other = nullptr;
+  ASSERT_EQ(sqlite3_open((dir_ / "feed.db").c_str(), &other), SQLITE_OK);
+  ASSERT_EQ(sqlite3_exec(other, "BEGIN IMMEDIATE", nullptr, nullptr, nullptr), SQLITE_OK);
+  EXPECT_FALSE(s.insert_batch(std::vector{make("a", "blocked")}));
+  EXPECT_TRUE(s.ping());
+  auto status = s.write_status(std::chrono::seconds(10));
+  ASSERT_FALSE(status);
+  EXPECT_TRUE(status.err().is(errc::unavailable)) << status.err().message;
+  EXPECT_FALSE(s.write_status(std::chrono::seconds(10))) << "a read does not clear it";
+  sqlite3_exec(other, "ROLLBACK", nullptr, nullptr, nullptr);
+  sqlite3_close(other);
+  ASSERT_TRUE(s.insert_batch(std::vector{make("a", "through")}));
+  EXPECT_TRUE(s.write_status(std::chrono::seconds(10)));
+}
+
+// A write that hangs (here: waiting for another process's lock) is noticed
+// before it fails.
+TEST_F(SqliteStore, WriteStatusReportsAWriteRunningTooLong) {
+  auto opened = sqlite_store::open({dir_ / "feed.db", "NORMAL", /*busy_timeout_ms=*/10000});
+  ASSERT_TRUE(opened);
+  auto& s = **opened;
+  sqlite3* other = nullptr;
+  ASSERT_EQ(sqlite3_open((dir_ / "feed.db").c_str(), &other), SQLITE_OK);
+  ASSERT_EQ(sqlite3_exec(other, "BEGIN IMMEDIATE", nullptr, nullptr, nullptr), SQLITE_OK);
+  std::thread writer([&] { EXPECT_TRUE(s.insert_batch(std::vector{make("a", "waits")})); });
+  std::this_thread::sleep_for(std::chrono::milliseconds(200));
+  auto status = s.write_status(std::chrono::milliseconds(100));
+  EXPECT_FALSE(status);
+  if (!status) EXPECT_NE(status.err().message.find("running for"), std::string::npos) << status.err().message;
+  EXPECT_TRUE(s.write_status(std::chrono::seconds(10)));
+  sqlite3_exec(other, "ROLLBACK", nullptr, nullptr, nullptr);
+  sqlite3_close(other);
+  writer.join();
+  EXPECT_TRUE(s.write_status(std::chrono::milliseconds(0)));
+}
+
+}  // namespace
+}  // namespace feed

@@ -28,6 +28,8 @@ class flaky_store final : public store {
   result<std::vector<message>> read(const read_query& q) override { return inner_.read(q); }
   result<seq_t> max_seq() override { return inner_.max_seq(); }
   result<void> ping() override { return inner_.ping(); }
+  result<std::optional<message>> find(const std::string& id) override { return inner_.find(id); }
+  result<void> write_status(std::chrono::milliseconds l) override { return inner_.write_status(l); }
 
  private:
   store& inner_;
@@ -182,6 +184,8 @@ class gated_store final : public store {
   result<std::vector<message>> read(const read_query& q) override { return inner_.read(q); }
   result<seq_t> max_seq() override { return inner_.max_seq(); }
   result<void> ping() override { return inner_.ping(); }
+  result<std::optional<message>> find(const std::string& id) override { return inner_.find(id); }
+  result<void> write_status(std::chrono::milliseconds l) override { return inner_.write_status(l); }
   std::atomic<bool> overlapped{false};
 
  private:
@@ -203,6 +207,27 @@ TEST_F(Worker, PollsTheNextBatchWhileOneIsStored) {
   EXPECT_EQ(acked, 20);
   ASSERT_EQ(sink.got.size(), 20u);
   for (int i = 0; i < 20; ++i) EXPECT_EQ(sink.got[i].seq.value(), i + 1);
+}
+
+// The API refuses most reuses of an Idempotency-Key with other content; the
+// ones that reach the store (two instances at once) are counted.
+TEST_F(Worker, CountsAKeyReusedWithOtherContent) {
+  memory_queue q(100);
+  recording_sink sink;
+  worker w(q, *db_, sink, {});
+  const auto id = message_id_for_key("u", "key-1");
+  std::atomic<int> acked{0};
+  auto count = [&](std::error_code ec) { acked += !ec; };
+  q.publish(message{id, "u", "first", now_utc(), seq_t{0}}, count);
+  q.publish(message{id, "u", "first", now_utc(), seq_t{0}}, count);   // an identical retry
+  q.publish(message{id, "u", "second", now_utc(), seq_t{0}}, count);  // the conflict
+  q.publish(message{random_message_id(), "u", "unkeyed", now_utc(), seq_t{0}}, count);
+  drain(q, w);
+  EXPECT_EQ(acked, 4);
+  EXPECT_EQ(w.stats().idempotency_conflicts.load(), 1u);
+  auto stored = db_->find(id);
+  ASSERT_TRUE(stored && stored->has_value());
+  EXPECT_EQ((*stored)->content, "first");
 }
 
 TEST(Handoff, KeepsOrderAndEndsOnceClosedAndEmpty) {
@@ -257,6 +282,8 @@ class slow_first_store final : public store {
   result<std::vector<message>> read(const read_query& q) override { return inner_.read(q); }
   result<seq_t> max_seq() override { return inner_.max_seq(); }
   result<void> ping() override { return inner_.ping(); }
+  result<std::optional<message>> find(const std::string& id) override { return inner_.find(id); }
+  result<void> write_status(std::chrono::milliseconds l) override { return inner_.write_status(l); }
   std::mutex mu;
   std::vector<std::size_t> sizes;
 

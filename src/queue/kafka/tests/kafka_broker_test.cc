@@ -356,6 +356,8 @@ class fake_store final : public store {
     return seq_t{static_cast<std::int64_t>(seqs_.size())};
   }
   result<void> ping() override { return {}; }
+  result<std::optional<message>> find(const std::string&) override { return std::optional<message>{}; }
+  result<void> write_status(std::chrono::milliseconds) override { return {}; }
 
  private:
   std::mutex mu_;

@@ -531,3 +531,46 @@ TEST_F(pg_store_test, pool_wait_is_bounded) {
 
 }  // namespace
 }  // namespace feed
+
+namespace feed {
+namespace {
+
+TEST_F(pg_store_test, finds_a_message_by_id) {
+  auto s = open_store();
+  ASSERT_TRUE(s);
+  auto m = make_message("u", "findable");
+  ASSERT_TRUE(s->insert_batch(std::vector<message>{m}));
+  auto found = s->find(m.id);
+  ASSERT_TRUE(found) << found.err().message;
+  ASSERT_TRUE(found->has_value());
+  EXPECT_EQ(**found, (message{m.id, "u", "findable", m.created_at, seq_t{1}}));
+  std::string upper = m.id;
+  for (auto& c : upper) c = static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
+  EXPECT_TRUE(s->find(upper)->has_value()) << "UUIDs compare by value";
+  EXPECT_FALSE(s->find(random_message_id())->has_value());
+  auto bad = s->find("not a uuid");
+  ASSERT_TRUE(bad);
+  EXPECT_FALSE(bad->has_value());
+}
+
+// A writer that holds the counter row stands in for a database that answers
+// reads but takes no writes.
+TEST_F(pg_store_test, write_status_keeps_the_last_write_failure_until_a_write_succeeds) {
+  auto o = options();
+  o.statement_timeout = 300ms;
+  auto opened = pg_store::open(o);
+  ASSERT_TRUE(opened) << opened.err().message;
+  pg_store& s = **opened;
+  EXPECT_TRUE(s.write_status(std::chrono::seconds(10)));
+  sql("BEGIN");
+  sql("SELECT last_seq FROM feed_sequence WHERE id = 1 FOR UPDATE");
+  EXPECT_FALSE(s.insert_batch(std::vector<message>{make_message("u", "blocked")}));
+  EXPECT_TRUE(s.ping());
+  EXPECT_FALSE(s.write_status(std::chrono::seconds(10)));
+  sql("ROLLBACK");
+  ASSERT_TRUE(s.insert_batch(std::vector<message>{make_message("u", "through")}));
+  EXPECT_TRUE(s.write_status(std::chrono::seconds(10)));
+}
+
+}  // namespace
+}  // namespace feed

@@ -1,0 +1,297 @@
+"""The rules of POST /api/messages beyond plain validation: Idempotency-Key
+reuse, ambiguous or mislabelled bodies, text that shows nothing, what a 503
+promises, readiness while the store cannot write, and start-up checks."""
+import concurrent.futures
+import http.client
+import json
+import os
+import resource
+import socket
+import sqlite3
+import subprocess
+import sys
+import time
+
+import pytest
+import requests
+
+from services.feed_api import FeedApi, free_port, wait_until
+
+JSON = {"Content-Type": "application/json"}
+
+# Input rules are decided before the queue; one backend is enough for them.
+embedded_only = pytest.mark.parametrize("mode", ["embedded"], indirect=True)
+
+
+def raw_post(api, body, headers):
+    """POST with exactly these headers (requests drops or rewrites some)."""
+    conn = http.client.HTTPConnection("127.0.0.1", api.port, timeout=10)
+    try:
+        conn.putrequest("POST", "/api/messages", skip_accept_encoding=True)
+        for name, value in headers:
+            conn.putheader(name, value)
+        conn.putheader("Content-Length", str(len(body)))
+        conn.endheaders(body)
+        r = conn.getresponse()
+        return r.status, r.read()
+    finally:
+        conn.close()
+
+
+def contents(api, user):
+    return [m["content"] for m in api.all_messages(user_id=user)]
+
+
+# --- 1. Idempotency-Key reused with other content ---------------------------
+
+def test_a_key_reused_with_other_content_is_422_and_an_identical_retry_202(api, user):
+    key = {"Idempotency-Key": "order-17"}
+    first = api.post(user, "buy 1", headers=key)
+    assert first.status_code == 202, first.text
+    api.wait_stored([first.json()["id"]])
+    again = api.post(user, "buy 1", headers=key)
+    assert again.status_code == 202 and again.json()["id"] == first.json()["id"]
+    other = api.post(user, "buy 1000", headers=key)
+    assert other.status_code == 422, other.text
+    assert "Idempotency-Key" in other.json()["error"] and "different content" in other.json()["error"]
+    # Another user may use the same key for anything.
+    assert api.post(user + "x", "buy 1000", headers=key).status_code == 202
+    assert contents(api, user) == ["buy 1"]
+
+
+@pytest.mark.parametrize("mode", ["embedded"], indirect=True)
+def test_a_key_reused_while_its_first_post_is_in_flight_is_422(make_api, tmp_path, user):
+    data = tmp_path / "d"
+    api = make_api("--publish-timeout-ms", "8000", data_dir=data)
+    db = sqlite3.connect(os.path.join(data, "feed.db"), isolation_level=None, timeout=1)
+    db.execute("BEGIN IMMEDIATE")  # the worker cannot store: the first post stays in flight
+    key = {"Idempotency-Key": "k-in-flight"}
+    with concurrent.futures.ThreadPoolExecutor(1) as pool:
+        try:
+            first = pool.submit(api.post, user, "the original", key, requests.Session(), 15)
+            time.sleep(0.3)
+            t0 = time.monotonic()
+            other = api.post(user, "a different text", headers=key)
+            assert other.status_code == 422, other.text
+            assert time.monotonic() - t0 < 1
+        finally:
+            db.execute("ROLLBACK")
+            db.close()
+        assert first.result().status_code == 202
+    assert api.post(user, "a different text", headers=key).status_code == 422
+    assert contents(api, user) == ["the original"]
+
+
+# --- 2. Duplicate keys -------------------------------------------------------
+
+@embedded_only
+@pytest.mark.parametrize("body", [
+    b'{"user_id":"alice","user_id":"mallory","content":"hi"}',
+    b'{"user_id":"alice","content":"hi","content":"bye"}',
+    b'{"user_id":"alice","user\\u005fid":"mallory","content":"hi"}',
+], ids=["user_id", "content", "escaped"])
+def test_a_body_with_a_duplicate_key_is_400(api, body):
+    r = requests.post(api.url("/api/messages"), data=body, headers=JSON)
+    assert r.status_code == 400, r.text
+    assert "more than once" in r.json()["error"]
+    assert api.messages()["messages"] == []
+
+
+# --- 3. Charset, Content-Encoding, BOM -----------------------------------
+
+@embedded_only
+@pytest.mark.parametrize("headers", [
+    [("Content-Type", "application/json; charset=latin1")],
+    [("Content-Type", "application/json;charset=\"ISO-8859-1\"")],
+    [("Content-Type", "application/json; charset=utf-16")],
+    [("Content-Type", "application/json"), ("Content-Encoding", "gzip")],
+    [("Content-Type", "application/json"), ("Content-Encoding", "identity")],
+    [("Content-Encoding", "br")],
+], ids=["latin1", "quoted-iso-8859-1", "utf-16", "gzip", "identity", "br-without-type"])
+def test_a_non_utf8_charset_or_any_content_encoding_is_415(api, headers):
+    status, body = raw_post(api, b'{"user_id":"a","content":"b"}', headers)
+    assert status == 415, body
+    error = json.loads(body)["error"]
+    assert "UTF-8" in error or "Content-Encoding" in error
+    assert api.messages()["messages"] == []
+
+
+@embedded_only
+@pytest.mark.parametrize("ct", ["application/json; charset=UTF-8", "application/json; charset=\"utf-8\"",
+                                "application/json ; charset=utf8"])
+def test_utf8_charsets_are_accepted(api, user, ct):
+    status, body = raw_post(api, f'{{"user_id":"{user}","content":"ok"}}'.encode(), [("Content-Type", ct)])
+    assert status == 202, body
+
+
+@embedded_only
+def test_a_utf8_bom_before_the_body_is_skipped(api, user):
+    body = b"\xef\xbb\xbf" + f'{{"user_id":"{user}","content":"with a BOM"}}'.encode()
+    r = requests.post(api.url("/api/messages"), data=body, headers=JSON)
+    assert r.status_code == 202, r.text
+    api.wait_stored([r.json()["id"]])
+    assert contents(api, user) == ["with a BOM"]
+
+
+# --- 4. Blank content and control characters ------------------------------
+
+BLANK = ["\u00a0", "\u200b", "\u3000", "\u2028\u2029", "\ufeff", " \u200b\u00a0\t\n", "\u180e\u2060\u3164",
+         "\U000e0020\U000e007f", "\u115f\u1160\uffa0", "\u034f\ufe0f"]
+
+
+@embedded_only
+@pytest.mark.parametrize("content", BLANK, ids=[c.encode("unicode_escape").decode() for c in BLANK])
+def test_content_that_shows_nothing_is_400(api, content):
+    r = api.post("a", content)
+    assert r.status_code == 400, r.text
+    assert "only whitespace or invisible" in r.json()["error"]
+
+
+@embedded_only
+@pytest.mark.parametrize("content", ["a\x00b", "line\r\nbreak", "\x1b[31mred", "bell\x07", "x\x0b"],
+                         ids=["NUL", "CR", "ESC", "BEL", "VT"])
+def test_control_characters_other_than_tab_and_newline_are_400(api, content):
+    r = api.post("a", content)
+    assert r.status_code == 400, r.text
+    assert "control characters" in r.json()["error"]
+    assert api.messages()["messages"] == []
+
+
+@embedded_only
+def test_tab_newline_and_visible_text_between_invisibles_are_fine(api, user):
+    ids = [api.post(user, c).json()["id"] for c in ["a\tb\nc", "\u200bvisible\u00a0"]]
+    api.wait_stored(ids)
+    assert contents(api, user) == ["a\tb\nc", "\u200bvisible\u00a0"]
+
+
+# --- 5. Empty Idempotency-Key -------------------------------------------------
+
+@embedded_only
+def test_an_empty_or_repeated_idempotency_key_is_400(api):
+    body = b'{"user_id":"a","content":"b"}'
+    status, text = raw_post(api, body, [("Content-Type", "application/json"), ("Idempotency-Key", "")])
+    assert status == 400 and b"Idempotency-Key" in text, text
+    status, text = raw_post(api, body, [("Content-Type", "application/json"), ("Idempotency-Key", "k1"),
+                                        ("Idempotency-Key", "k2")])
+    assert status == 400 and b"Idempotency-Key" in text, text
+    assert api.messages()["messages"] == []
+
+
+# --- 6. Readiness while the store cannot write --------------------------------
+
+def limited_binary(tmp_path, binary, limit):
+    """A wrapper that runs feed-api with a file size limit (a disk that is full
+    for it) and SIGXFSZ ignored, so writes fail instead of killing it."""
+    path = tmp_path / "limited-feed-api"
+    path.write_text(
+        f"#!{sys.executable}\n"
+        "import os, resource, signal, sys\n"
+        "signal.signal(signal.SIGXFSZ, signal.SIG_IGN)\n"
+        f"resource.setrlimit(resource.RLIMIT_FSIZE, ({limit}, resource.RLIM_INFINITY))\n"
+        f"os.execv({binary!r}, [{binary!r}] + sys.argv[1:])\n")
+    path.chmod(0o755)
+    return str(path)
+
+
+def test_ready_is_503_while_the_store_cannot_write(tmp_path, feed_binary, user):
+    api = FeedApi(limited_binary(tmp_path, feed_binary, 384 * 1024), str(tmp_path / "d"),
+                  args=["--publish-timeout-ms", "500", "--log-level", "warn"]).start()
+    try:
+        failed = None
+        for i in range(500):
+            r = api.post(user, f"filling the disk {i} " + "x" * 200)
+            if r.status_code != 202:
+                failed = r
+                break
+        assert failed is not None, "the file size limit never stopped a write"
+        assert failed.status_code == 503
+        def unready():
+            r = requests.get(api.url("/api/ready"))
+            return r.json() if r.status_code == 503 else None
+        ready = wait_until(unready, 10, what="/api/ready to turn 503")
+        assert "write" in ready["problems"]["store"], ready
+        assert requests.get(api.url("/api/health")).status_code == 200
+        # Space again: the worker's next attempt succeeds and readiness returns.
+        resource.prlimit(api.proc.pid, resource.RLIMIT_FSIZE, (resource.RLIM_INFINITY, resource.RLIM_INFINITY))
+        wait_until(lambda: requests.get(api.url("/api/ready")).status_code == 200, 15, what="ready again")
+        assert api.post(user, "after").status_code == 202
+    finally:
+        api.stop()
+
+
+# --- 7. What a 503 says about the message -----------------------------------
+
+@pytest.mark.parametrize("mode", ["embedded"], indirect=True)
+def test_a_timed_out_post_is_withdrawn_or_named_with_its_id(make_api, tmp_path, user):
+    data = tmp_path / "d"
+    api = make_api("--publish-timeout-ms", "300", data_dir=data)
+    db = sqlite3.connect(os.path.join(data, "feed.db"), isolation_level=None, timeout=1)
+    db.execute("BEGIN IMMEDIATE")
+    answers = []
+    try:
+        for i in range(8):
+            r = api.post(user, f"stalled {i}", headers={"Idempotency-Key": f"stall-{i}"})
+            assert r.status_code == 503, r.text
+            assert r.headers["Retry-After"] == "1"
+            answers.append((f"stalled {i}", r.json()))
+        # The write the worker is stuck in has outlasted a post's wait (or,
+        # on a slow machine, already failed on SQLite's busy timeout).
+        ready = requests.get(api.url("/api/ready"))
+        assert ready.status_code == 503, ready.text
+        problem = ready.json()["problems"]["store"]
+        assert "running for" in problem or "write failed" in problem, problem
+    finally:
+        db.execute("ROLLBACK")
+        db.close()
+    unknown = [(c, b) for c, b in answers if "outcome is unknown" in b["error"]]
+    withdrawn = [(c, b) for c, b in answers if "was not stored" in b["error"]]
+    assert len(unknown) + len(withdrawn) == len(answers), answers
+    # The worker took the first ones before the store stalled it; the rest
+    # were still queued when their wait ended.
+    assert unknown and withdrawn, answers
+    for _, body in unknown:
+        assert len(body["id"]) == 36 and body["id"] in body["error"]
+    stored = api.wait_stored([b["id"] for _, b in unknown], timeout=30)
+    stored_contents = {m["content"] for m in stored}
+    assert not stored_contents & {c for c, _ in withdrawn}, "a post answered 'not stored' was stored"
+    # A retry with the same key settles an unknown outcome without a duplicate.
+    content, body = unknown[0]
+    retry = api.post(user, content, headers={"Idempotency-Key": content.replace("stalled ", "stall-")})
+    assert retry.status_code == 202 and retry.json()["id"] == body["id"]
+    assert sorted(contents(api, user)) == sorted(c for c, _ in unknown)
+
+
+# --- 8. Start-up checks --------------------------------------------------------
+
+def test_a_busy_port_fails_before_anything_is_created(tmp_path, feed_binary):
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        port = busy.getsockname()[1]
+        data = tmp_path / "never" / "data"
+        p = subprocess.run([feed_binary, "--port", str(port), "--data-dir", str(data)],
+                           capture_output=True, text=True, timeout=20)
+    assert p.returncode != 0
+    assert "cannot listen" in p.stdout + p.stderr and str(port) in p.stdout + p.stderr
+    assert not (tmp_path / "never").exists(), "the data directory was created before the port was checked"
+
+
+@pytest.mark.parametrize("how", ["flag", "env"])
+def test_an_empty_data_dir_is_an_error(tmp_path, feed_binary, how):
+    args = [feed_binary, "--port", str(free_port())]
+    env = dict(os.environ)
+    env.pop("DATA_DIR", None)
+    if how == "flag":
+        args += ["--data-dir", ""]
+    else:
+        env["DATA_DIR"] = ""
+    p = subprocess.Popen(args, cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    try:
+        out, _ = p.communicate(timeout=10)
+    except subprocess.TimeoutExpired:
+        p.kill()
+        p.communicate()
+        pytest.fail("feed-api started with an empty data directory")
+    assert p.returncode != 0
+    assert "--data-dir" in out and "empty" in out, out
+    assert os.listdir(tmp_path) == []
