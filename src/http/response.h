@@ -1,6 +1,7 @@
 // Building responses: every body is JSON, every error is {"error": "..."}.
 #pragma once
 
+#include <string>
 #include <string_view>
 
 #include <boost/json/value.hpp>
@@ -10,6 +11,17 @@
 namespace feed::http {
 
 response json_response(const request& req, status s, const boost::json::value& body);
+
+// The message may quote client input of any bytes; the body is still valid
+// UTF-8 JSON (see to_valid_utf8).
 response error_response(const request& req, status s, std::string_view message);
+
+// s with every ill-formed UTF-8 sequence replaced by U+FFFD, one per
+// maximal invalid subpart (Unicode §3.9, as browsers decode).
+std::string to_valid_utf8(std::string_view s);
+
+// Turns a response to GET into the response to HEAD: the same status and
+// headers with the GET body's Content-Length, and no body (RFC 9110 §9.3.2).
+void strip_body_for_head(response& res);
 
 }  // namespace feed::http

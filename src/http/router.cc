@@ -6,28 +6,107 @@
 #include "http/response.h"
 
 namespace feed::http {
+namespace {
 
-void router::add(verb method, std::string path, handler h) { routes_[std::move(path)][method] = std::move(h); }
+namespace bhttp = beast::http;
+
+// Every GET route also answers HEAD, and every route OPTIONS.
+void add_implied(std::set<verb>& methods) {
+  if (methods.contains(verb::get)) methods.insert(verb::head);
+  methods.insert(verb::options);
+}
+
+std::string join(const std::set<verb>& methods) {
+  std::string out;
+  for (const verb m : methods) {
+    if (!out.empty()) out += ", ";
+    out += std::string(bhttp::to_string(m));
+  }
+  return out;
+}
+
+// An absolute-form target may have an empty path, which means "/".
+std::string path_of(boost::urls::url_view url) {
+  std::string path = url.path();
+  return path.empty() ? "/" : path;
+}
+
+// Also a CORS preflight answer: browsers send OPTIONS before a cross-origin
+// POST with a JSON body, and before any request carrying our own headers.
+response options_response(const request& req, const std::string& allow) {
+  response res{status::no_content, req.version()};
+  res.set(bhttp::field::allow, allow);
+  res.set(bhttp::field::access_control_allow_origin, "*");
+  res.set(bhttp::field::access_control_allow_methods, allow);
+  res.set(bhttp::field::access_control_allow_headers, "Content-Type, Idempotency-Key, Last-Event-ID");
+  res.set(bhttp::field::access_control_max_age, "86400");
+  res.set(bhttp::field::server, "feed-api");
+  return res;
+}
+
+// The head a streaming GET would send. It has no Content-Length, as the
+// stream has none; a HEAD response is complete without one.
+response stream_head(const request& req) {
+  response res{status::ok, req.version()};
+  res.set(bhttp::field::content_type, "text/event-stream");
+  res.set(bhttp::field::cache_control, "no-cache");
+  res.set(bhttp::field::access_control_allow_origin, "*");
+  res.set(bhttp::field::server, "feed-api");
+  return res;
+}
+
+response for_method(const request& req, response res) {
+  if (req.method() == verb::head) strip_body_for_head(res);
+  return res;
+}
+
+}  // namespace
+
+void router::add(verb method, std::string path, handler h, route_kind kind) {
+  auto& r = routes_[std::move(path)];
+  r.handlers[method] = std::move(h);
+  if (kind == route_kind::streaming) r.streaming = true;
+}
+
+std::string router::allow(std::string_view path) const {
+  std::set<verb> methods;
+  for (const auto& [p, r] : routes_)
+    if (path == "*" || p == path)
+      for (const auto& [m, _] : r.handlers) methods.insert(m);
+  if (methods.empty()) return {};
+  add_implied(methods);
+  return join(methods);
+}
+
+const handler* router::find(const route& r, verb method) const {
+  auto it = r.handlers.find(method);
+  if (it == r.handlers.end() && method == verb::head) it = r.handlers.find(verb::get);
+  return it == r.handlers.end() ? nullptr : &it->second;
+}
+
+response router::method_not_allowed(const request_context& ctx, std::string_view path) const {
+  const std::string allowed = allow(path);
+  auto res = error_response(ctx.req, status::method_not_allowed,
+                            fmt::format("method {} is not allowed on {}; allowed: {}",
+                                        std::string_view(ctx.req.method_string()), path, allowed));
+  res.set(bhttp::field::allow, allowed);
+  return res;
+}
 
 asio::awaitable<response> router::dispatch(request_context& ctx) const {
-  const auto path = ctx.url.path();
-  auto it = routes_.find(std::string_view(path));
+  const verb method = ctx.req.method();
+  if (ctx.req.target() == "*") co_return options_response(ctx.req, allow("*"));
+  const std::string path = path_of(ctx.url);
+  auto it = routes_.find(path);
   if (it == routes_.end())
-    co_return error_response(ctx.req, status::not_found, fmt::format("no such endpoint: {}", path));
-  auto h = it->second.find(ctx.req.method());
-  if (h == it->second.end()) {
-    std::string allowed;
-    for (const auto& [m, _] : it->second) {
-      if (!allowed.empty()) allowed += ", ";
-      allowed += std::string(beast::http::to_string(m));
-    }
-    auto res = error_response(ctx.req, status::method_not_allowed,
-                              fmt::format("method {} is not allowed on {}; allowed: {}",
-                                          std::string(ctx.req.method_string()), path, allowed));
-    res.set(beast::http::field::allow, allowed);
-    co_return res;
-  }
-  co_return co_await h->second(ctx);
+    co_return for_method(ctx.req,
+                         error_response(ctx.req, status::not_found, fmt::format("no such endpoint: {}", path)));
+  const route& r = it->second;
+  if (method == verb::options) co_return options_response(ctx.req, allow(path));
+  if (method == verb::head && r.streaming && !r.handlers.contains(verb::head)) co_return stream_head(ctx.req);
+  const handler* h = find(r, method);
+  if (!h) co_return for_method(ctx.req, method_not_allowed(ctx, path));
+  co_return for_method(ctx.req, co_await (*h)(ctx));
 }
 
 }  // namespace feed::http

@@ -1,5 +1,7 @@
 #include "http/server.h"
 
+#include <sstream>
+
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
@@ -9,7 +11,6 @@
 #include <boost/beast/http/empty_body.hpp>
 #include <boost/beast/http/read.hpp>
 #include <boost/beast/http/write.hpp>
-#include <boost/url/parse.hpp>
 #include <fmt/format.h>
 
 #include "base/log.h"
@@ -18,7 +19,18 @@
 namespace feed::http {
 namespace {
 
+namespace bhttp = beast::http;
 constexpr auto token = asio::as_tuple(asio::use_awaitable);
+
+// Lingering close bounds: long enough for a client on a slow link to finish
+// sending a request we refused, short and small enough that refused clients
+// cannot hold connections or bandwidth for long.
+constexpr std::chrono::steady_clock::duration kLingerTotal = std::chrono::seconds(2);
+constexpr std::chrono::steady_clock::duration kLingerQuiet = std::chrono::seconds(1);
+constexpr std::size_t kLingerBytes = 4 << 20;
+// Past this many connections lingering after the 503 at the cap, further
+// ones are closed at once: the cap is there to save descriptors.
+constexpr std::size_t kMaxTurnedAway = 256;
 
 // Decrements on scope exit, so every return path keeps the counts right.
 struct count_guard {
@@ -27,17 +39,102 @@ struct count_guard {
   ~count_guard() { --n; }
 };
 
+// Keeps a stream in its loop's `all` set (so close_all reaches it) while it lives.
+template <class LoopState>
+struct registration {
+  LoopState& s;
+  beast::tcp_stream* p;
+  registration(LoopState& state, beast::tcp_stream* stream) : s(state), p(stream) { s.all.insert(p); }
+  ~registration() { s.all.erase(p), s.idle.erase(p); }
+  registration(const registration&) = delete;
+  registration& operator=(const registration&) = delete;
+};
+
+void log_failure(std::string_view what, std::exception_ptr e) {
+  if (!e) return;
+  try {
+    std::rethrow_exception(e);
+  } catch (const std::exception& ex) {
+    spdlog::error("http: {}: {}", what, ex.what());
+  }
+}
+
 bool is_quiet_close(const boost::system::error_code& ec) {
   return ec == beast::http::error::end_of_stream || ec == asio::error::eof || ec == asio::error::operation_aborted ||
          ec == asio::error::connection_reset || ec == beast::error::timeout || ec == asio::error::bad_descriptor ||
          ec == asio::error::broken_pipe;
 }
 
+rejection too_large(const server_options& opts) {
+  return {status::payload_too_large, fmt::format("request body exceeds {} bytes", opts.max_body_bytes)};
+}
+
+// What a parse error tells the client.
+rejection parse_rejection(const boost::system::error_code& ec, const server_options& opts) {
+  if (ec == bhttp::error::body_limit) return too_large(opts);  // also a Content-Length over the limit
+  if (ec == bhttp::error::header_limit)
+    return {status::request_header_fields_too_large,
+            fmt::format("request header exceeds {} bytes", opts.max_header_bytes)};
+  return {status::bad_request, fmt::format("malformed HTTP request: {}", ec.message())};
+}
+
+std::string busy_response_bytes() {
+  request bare;
+  bare.version(11);
+  auto res = error_response(bare, status::service_unavailable, "too many open connections; retry later");
+  res.set(bhttp::field::retry_after, "1");
+  res.keep_alive(false);
+  res.prepare_payload();
+  std::ostringstream out;
+  out << res;
+  return out.str();
+}
+
+// A HEAD response keeps the framing headers the router gave it (the GET
+// body's Content-Length, or none for a stream); prepare_payload would reset
+// them to those of its empty body. A 204 or 304 has no body and must not
+// carry Content-Length (RFC 9110 §8.6), which prepare_payload would add.
+void finish(response& res, verb method, bool keep) {
+  res.keep_alive(keep);
+  if (method == verb::head) return;
+  if (res.result() == status::no_content || res.result() == status::not_modified) {
+    res.body().clear();
+    res.content_length(boost::none);
+    return;
+  }
+  res.prepare_payload();
+}
+
+// After an error answer the client may still be sending its request.
+// Closing a socket with unread input makes the kernel send a reset, which
+// can destroy the answer in the client's receive buffer before the client
+// reads it. So, like nginx's lingering close: stop sending, read and discard
+// until the client closes or a bound is reached, then close.
+asio::awaitable<void> linger_close(beast::tcp_stream& stream) {
+  boost::system::error_code ec;
+  stream.socket().shutdown(asio::socket_base::shutdown_send, ec);
+  const auto deadline = std::chrono::steady_clock::now() + kLingerTotal;
+  std::array<char, 8192> sink;
+  for (std::size_t discarded = 0; !ec && discarded < kLingerBytes;) {
+    const auto left = deadline - std::chrono::steady_clock::now();
+    if (left <= std::chrono::steady_clock::duration::zero()) break;
+    stream.expires_after(std::min(left, kLingerQuiet));
+    std::size_t n = 0;
+    std::tie(ec, n) = co_await stream.async_read_some(asio::buffer(sink), token);
+    discarded += n;
+  }
+  stream.socket().close(ec);
+}
+
 }  // namespace
 
 server::server(const std::vector<asio::io_context*>& loops, server_options opts, const router& routes,
                std::function<std::size_t()> streams)
-    : opts_(std::move(opts)), routes_(routes), streams_(std::move(streams)), acceptor_(*loops.front()) {
+    : opts_(std::move(opts)),
+      routes_(routes),
+      streams_(std::move(streams)),
+      acceptor_(*loops.front()),
+      busy_(busy_response_bytes()) {
   for (auto* ioc : loops) loops_.push_back(std::make_unique<loop_state>(loop_state{ioc, {}, {}}));
 }
 
@@ -58,10 +155,14 @@ result<void> server::listen() {
 }
 
 void server::start() {
-  asio::co_spawn(acceptor_.get_executor(), accept_loop(), [](std::exception_ptr e) {
-    if (e) try { std::rethrow_exception(e); } catch (const std::exception& ex) { spdlog::error("http: accept loop: {}", ex.what()); }
-  });
+  asio::co_spawn(acceptor_.get_executor(), accept_loop(), [](std::exception_ptr e) { log_failure("accept loop", e); });
 }
+
+void server::count_response(unsigned status_code) {
+  responses_[status_code / 100 % 6].fetch_add(1, std::memory_order_relaxed);
+}
+
+bool server::at_capacity() const { return connections_ + (streams_ ? streams_() : 0) >= opts_.max_connections; }
 
 asio::awaitable<void> server::accept_loop() {
   while (!stopping_) {
@@ -75,124 +176,151 @@ asio::awaitable<void> server::accept_loop() {
       co_await t.async_wait(token);
       continue;
     }
-    if (connections_ + (streams_ ? streams_() : 0) >= opts_.max_connections) {
-      static constexpr std::string_view busy =
-          "HTTP/1.1 503 Service Unavailable\r\nContent-Type: application/json\r\nRetry-After: 1\r\n"
-          "Connection: close\r\nContent-Length: 48\r\n\r\n{\"error\":\"too many open connections; retry later\"}";
-      boost::system::error_code ignored;
-      socket.non_blocking(true, ignored);
-      socket.write_some(asio::buffer(busy), ignored);
-      socket.close(ignored);
+    if (at_capacity()) {
+      turn_away(std::move(socket), loop);
       continue;
     }
-    asio::co_spawn(*loops_[loop]->ioc, session(std::move(socket), loop), [](std::exception_ptr e) {
-      if (e) try { std::rethrow_exception(e); } catch (const std::exception& ex) { spdlog::error("http: session: {}", ex.what()); }
-    });
+    asio::co_spawn(*loops_[loop]->ioc, session(std::move(socket), loop),
+                   [](std::exception_ptr e) { log_failure("session", e); });
   }
+}
+
+// Answers 503 on the connection's own loop, so that lingering never blocks
+// the accept loop.
+void server::turn_away(asio::ip::tcp::socket socket, std::size_t loop) {
+  count_response(503);
+  if (turned_away_ >= kMaxTurnedAway) {
+    boost::system::error_code ignored;
+    socket.non_blocking(true, ignored);
+    socket.write_some(asio::buffer(busy_), ignored);  // a fresh socket's send buffer takes it whole
+    socket.close(ignored);
+    return;
+  }
+  ++turned_away_;
+  asio::co_spawn(*loops_[loop]->ioc, answer_busy(std::move(socket), loop), [this](std::exception_ptr e) {
+    --turned_away_;
+    log_failure("503 at the connection cap", e);
+  });
+}
+
+asio::awaitable<void> server::answer_busy(asio::ip::tcp::socket socket, std::size_t loop) {
+  beast::tcp_stream stream(std::move(socket));
+  registration tracked(*loops_[loop], &stream);
+  stream.expires_after(opts_.header_timeout);
+  auto [ec, n] = co_await asio::async_write(stream, asio::buffer(busy_), token);
+  if (!ec) co_await linger_close(stream);
 }
 
 asio::awaitable<void> server::session(asio::ip::tcp::socket socket, std::size_t loop) {
   count_guard conn(connections_);
   socket.set_option(asio::ip::tcp::no_delay(true));
   beast::tcp_stream stream(std::move(socket));
-  auto& state = *loops_[loop];
-  state.all.insert(&stream);
-  struct unregister {
-    loop_state& s;
-    beast::tcp_stream* p;
-    ~unregister() { s.all.erase(p), s.idle.erase(p); }
-  } guard{state, &stream};
+  registration tracked(*loops_[loop], &stream);
   beast::flat_buffer buffer;
   bool first = true;
   while (co_await serve_one(stream, buffer, loop, first)) first = false;
 }
 
-// Serves one request; returns whether the connection stays open for another.
 asio::awaitable<bool> server::serve_one(beast::tcp_stream& stream, beast::flat_buffer& buffer, std::size_t loop,
                                         bool first) {
-  namespace bhttp = beast::http;
-  auto& state = *loops_[loop];
-  bhttp::request_parser<bhttp::string_body> parser;
+  if (stopping_) co_return false;
+  request_parser parser;
   parser.header_limit(static_cast<std::uint32_t>(opts_.max_header_bytes));
   parser.body_limit(opts_.max_body_bytes);
+  if (auto ec = co_await read_header(stream, buffer, parser, loop, first))
+    co_return co_await refuse_unreadable(stream, buffer, parser, ec);
 
-  if (stopping_) co_return false;
+  count_guard busy(in_flight_);
+  if (auto bad = check_head(parser)) co_return co_await reply_and_close(stream, *bad, parser.get().method());
+  if (auto ec = co_await read_body(stream, buffer, parser))
+    co_return co_await refuse_unreadable(stream, buffer, parser, ec);
+  co_return co_await respond(stream, parser.release(), loop);
+}
+
+asio::awaitable<server::error_code> server::read_header(beast::tcp_stream& stream, beast::flat_buffer& buffer,
+                                                        request_parser& parser, std::size_t loop, bool first) {
+  auto& state = *loops_[loop];
   stream.expires_after(first ? opts_.header_timeout : opts_.idle_timeout);
   state.idle.insert(&stream);
   auto [ec, n] = co_await bhttp::async_read_header(stream, buffer, parser, token);
   state.idle.erase(&stream);
+  co_return ec;
+}
 
-  auto reply_and_close = [&](status s, std::string_view msg) -> asio::awaitable<bool> {
-    request bare;
-    bare.version(11);
-    auto res = error_response(bare, s, msg);
-    res.keep_alive(false);
-    res.prepare_payload();
-    responses_[static_cast<unsigned>(s) / 100 % 6].fetch_add(1, std::memory_order_relaxed);
-    stream.expires_after(opts_.header_timeout);
-    co_await bhttp::async_write(stream, res, token);
-    boost::system::error_code ignored;
-    stream.socket().shutdown(asio::socket_base::shutdown_send, ignored);
-    co_return false;
-  };
+std::optional<rejection> server::check_head(const request_parser& parser) const {
+  if (auto bad = check_request_head(parser.get())) return bad;
+  // Whatever check_request_head accepts, the parser must frame the same way,
+  // or the rest of the body would be read as the next request.
+  if (parser.get().count(bhttp::field::transfer_encoding) != 0 && !parser.chunked())
+    return rejection{status::bad_request, "Transfer-Encoding must be exactly 'chunked'"};
+  if (const auto cl = parser.content_length(); cl && *cl > opts_.max_body_bytes) return too_large(opts_);
+  return std::nullopt;
+}
 
-  if (ec) {
-    if (is_quiet_close(ec) || (buffer.size() == 0 && ec == bhttp::error::partial_message)) co_return false;
-    if (ec == bhttp::error::body_limit)  // a Content-Length over the limit is caught with the header
-      co_return co_await reply_and_close(status::payload_too_large,
-                                         fmt::format("request body exceeds {} bytes", opts_.max_body_bytes));
-    if (ec == bhttp::error::header_limit)
-      co_return co_await reply_and_close(status::request_header_fields_too_large,
-                                         fmt::format("request header exceeds {} bytes", opts_.max_header_bytes));
-    co_return co_await reply_and_close(status::bad_request, fmt::format("malformed HTTP request: {}", ec.message()));
-  }
-
-  count_guard busy(in_flight_);
+asio::awaitable<server::error_code> server::read_body(beast::tcp_stream& stream, beast::flat_buffer& buffer,
+                                                      request_parser& parser) {
+  if (parser.is_done()) co_return error_code{};
   const auto& head = parser.get();
-  if (const auto cl = parser.content_length(); cl && *cl > opts_.max_body_bytes)
-    co_return co_await reply_and_close(status::payload_too_large,
-                                       fmt::format("request body exceeds {} bytes", opts_.max_body_bytes));
-  if (beast::iequals(head[bhttp::field::expect], "100-continue")) {
+  // RFC 9110 §10.1.1: an HTTP/1.0 client does not know 100 Continue.
+  if (head.version() >= 11 && beast::iequals(head[bhttp::field::expect], "100-continue")) {
     bhttp::response<bhttp::empty_body> cont{status::continue_, 11};
-    co_await bhttp::async_write(stream, cont, token);
+    auto [ec, n] = co_await bhttp::async_write(stream, cont, token);
+    if (ec) co_return ec;
   }
-  if (!parser.is_done()) {
-    std::tie(ec, n) = co_await bhttp::async_read(stream, buffer, parser, token);
-    if (ec == bhttp::error::body_limit)
-      co_return co_await reply_and_close(status::payload_too_large,
-                                         fmt::format("request body exceeds {} bytes", opts_.max_body_bytes));
-    if (ec) {
-      if (is_quiet_close(ec)) co_return false;
-      co_return co_await reply_and_close(status::bad_request, fmt::format("malformed HTTP request: {}", ec.message()));
-    }
-  }
+  auto [ec, n] = co_await bhttp::async_read(stream, buffer, parser, token);
+  co_return ec;
+}
 
-  request req = parser.release();
-  auto url = boost::urls::parse_origin_form(req.target());
-  if (!url) co_return co_await reply_and_close(status::bad_request, "request target is not a valid path and query");
+asio::awaitable<bool> server::refuse_unreadable(beast::tcp_stream& stream, const beast::flat_buffer& buffer,
+                                                const request_parser& parser, error_code ec) {
+  // A client that went away, or closed between requests, is not answered.
+  if (is_quiet_close(ec) || (buffer.size() == 0 && ec == bhttp::error::partial_message)) co_return false;
+  const verb method = parser.is_header_done() ? parser.get().method() : verb::unknown;
+  co_return co_await reply_and_close(stream, parse_rejection(ec, opts_), method);
+}
 
-  request_context ctx{req, *url, stream, loop};
-  response res;
-  try {
-    res = co_await routes_.dispatch(ctx);
-  } catch (const std::exception& e) {
-    spdlog::error("http: {} {} failed: {}", std::string(req.method_string()), std::string(req.target()), e.what());
-    res = error_response(req, status::internal_server_error, "internal error");
-  }
-  responses_[res.result_int() / 100 % 6].fetch_add(1, std::memory_order_relaxed);
+asio::awaitable<bool> server::reply_and_close(beast::tcp_stream& stream, const rejection& r, verb method) {
+  request bare;
+  bare.version(11);
+  auto res = error_response(bare, r.code, r.message);
+  if (method == verb::head) strip_body_for_head(res);
+  finish(res, method, false);
+  count_response(res.result_int());
+  stream.expires_after(opts_.header_timeout);
+  auto [ec, n] = co_await bhttp::async_write(stream, res, token);
+  if (!ec) co_await linger_close(stream);
+  co_return false;
+}
+
+asio::awaitable<bool> server::respond(beast::tcp_stream& stream, request req, std::size_t loop) {
+  // check_request_head has accepted the target, so it parses.
+  request_context ctx{req, *parse_request_target(req.target()), stream, loop};
+  response res = co_await dispatch(ctx);
+  count_response(res.result_int());
   if (ctx.stream_taken) co_return false;
 
   const bool keep = req.keep_alive() && !stopping_;
-  res.keep_alive(keep);
-  res.prepare_payload();
+  finish(res, req.method(), keep);
   stream.expires_after(opts_.header_timeout);
-  std::tie(ec, n) = co_await bhttp::async_write(stream, res, token);
+  auto [ec, n] = co_await bhttp::async_write(stream, res, token);
   if (ec || !keep) {
     boost::system::error_code ignored;
     stream.socket().shutdown(asio::socket_base::shutdown_send, ignored);
     co_return false;
   }
   co_return true;
+}
+
+asio::awaitable<response> server::dispatch(request_context& ctx) const {
+  try {
+    co_return co_await routes_.dispatch(ctx);
+  } catch (const std::exception& e) {
+    spdlog::error("http: {} {} failed: {}", std::string_view(ctx.req.method_string()),
+                  std::string_view(ctx.req.target()), e.what());
+  }
+  auto res = error_response(ctx.req, status::internal_server_error, "internal error");
+  if (ctx.req.method() == verb::head) strip_body_for_head(res);
+  co_return res;
 }
 
 void server::stop_accepting() {

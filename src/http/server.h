@@ -13,14 +13,18 @@
 #include <chrono>
 #include <functional>
 #include <memory>
+#include <optional>
+#include <string>
 #include <unordered_set>
 #include <vector>
 
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/beast/core/flat_buffer.hpp>
+#include <boost/beast/http/parser.hpp>
 
 #include "base/result.h"
+#include "http/request_checks.h"
 #include "http/router.h"
 
 namespace feed::http {
@@ -64,11 +68,31 @@ class server {
     std::unordered_set<boost::beast::tcp_stream*> idle;  // touched on this loop only
     std::unordered_set<boost::beast::tcp_stream*> all;   // touched on this loop only
   };
+  using request_parser = boost::beast::http::request_parser<boost::beast::http::string_body>;
+  using error_code = boost::system::error_code;
 
   boost::asio::awaitable<void> accept_loop();
+  bool at_capacity() const;
+  void turn_away(boost::asio::ip::tcp::socket socket, std::size_t loop);
+  boost::asio::awaitable<void> answer_busy(boost::asio::ip::tcp::socket socket, std::size_t loop);
   boost::asio::awaitable<void> session(boost::asio::ip::tcp::socket socket, std::size_t loop);
+
+  // Serving one request, in named steps. The ones returning bool tell
+  // whether the connection stays open for another request.
   boost::asio::awaitable<bool> serve_one(boost::beast::tcp_stream& stream, boost::beast::flat_buffer& buffer,
                                          std::size_t loop, bool first);
+  boost::asio::awaitable<error_code> read_header(boost::beast::tcp_stream& stream, boost::beast::flat_buffer& buffer,
+                                                 request_parser& parser, std::size_t loop, bool first);
+  std::optional<rejection> check_head(const request_parser& parser) const;
+  boost::asio::awaitable<error_code> read_body(boost::beast::tcp_stream& stream, boost::beast::flat_buffer& buffer,
+                                               request_parser& parser);
+  boost::asio::awaitable<bool> refuse_unreadable(boost::beast::tcp_stream& stream,
+                                                 const boost::beast::flat_buffer& buffer, const request_parser& parser,
+                                                 error_code ec);
+  boost::asio::awaitable<bool> reply_and_close(boost::beast::tcp_stream& stream, const rejection& r, verb method);
+  boost::asio::awaitable<bool> respond(boost::beast::tcp_stream& stream, request req, std::size_t loop);
+  boost::asio::awaitable<response> dispatch(request_context& ctx) const;
+  void count_response(unsigned status_code);
 
   const server_options opts_;
   const router& routes_;
@@ -80,6 +104,8 @@ class server {
   std::atomic<bool> stopping_{false};
   std::atomic<std::size_t> in_flight_{0};
   std::atomic<std::size_t> connections_{0};
+  std::atomic<std::size_t> turned_away_{0};  // connections being answered 503 at the cap
+  const std::string busy_;                    // that 503, serialized once
   std::array<std::atomic<std::uint64_t>, 6> responses_{};
 };
 

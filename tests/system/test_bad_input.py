@@ -76,7 +76,7 @@ def test_unknown_path_is_404_and_wrong_method_405(api):
     assert r.status_code == 404 and "no such endpoint" in r.json()["error"]
     r = requests.delete(api.url("/api/messages"))
     assert r.status_code == 405
-    assert r.headers["Allow"] == "GET, POST"
+    assert r.headers["Allow"] == "GET, HEAD, POST, OPTIONS"
     assert "not allowed" in r.json()["error"]
 
 

@@ -1,0 +1,100 @@
+#include "http/request_checks.h"
+
+#include <initializer_list>
+#include <utility>
+
+#include <gtest/gtest.h>
+
+namespace feed::http {
+namespace {
+
+using fields_list = std::initializer_list<std::pair<std::string_view, std::string_view>>;
+
+request head(verb method, std::string_view target, unsigned version, fields_list fields) {
+  request req{method, target, version};
+  for (const auto& [name, value] : fields) req.insert(name, value);
+  return req;
+}
+
+request get11(fields_list fields) { return head(verb::get, "/api/health", 11, fields); }
+request post11(fields_list fields) { return head(verb::post, "/api/messages", 11, fields); }
+
+std::optional<status> refused(const request& req) {
+  auto r = check_request_head(req);
+  if (r) {
+    EXPECT_FALSE(r->message.empty());
+  }
+  return r ? std::optional<status>(r->code) : std::nullopt;
+}
+
+TEST(RequestChecks, AcceptsOrdinaryRequests) {
+  EXPECT_EQ(refused(get11({{"Host", "127.0.0.1:8090"}})), std::nullopt);
+  EXPECT_EQ(refused(get11({{"Host", "[::1]:8090"}})), std::nullopt);
+  EXPECT_EQ(refused(get11({{"Host", ""}})), std::nullopt);
+  EXPECT_EQ(refused(head(verb::get, "/api/health", 10, {})), std::nullopt);
+  EXPECT_EQ(refused(post11({{"Host", "x"}, {"Content-Length", "5"}})), std::nullopt);
+  EXPECT_EQ(refused(post11({{"Host", "x"}, {"Transfer-Encoding", "chunked"}})), std::nullopt);
+  EXPECT_EQ(refused(post11({{"Host", "x"}, {"Transfer-Encoding", "Chunked"}})), std::nullopt);
+}
+
+TEST(RequestChecks, TransferEncodingMustEndInChunked) {
+  for (const char* coding : {"identity", "chunked, identity", "gzip", "xchunked", "", " , ", "chunked;q=1"})
+    EXPECT_EQ(refused(post11({{"Host", "x"}, {"Transfer-Encoding", coding}})), status::bad_request) << coding;
+}
+
+TEST(RequestChecks, ChunkedOnlyOnceAndAlone) {
+  EXPECT_EQ(refused(post11({{"Host", "x"}, {"Transfer-Encoding", "chunked, chunked"}})), status::bad_request);
+  EXPECT_EQ(refused(post11({{"Host", "x"}, {"Transfer-Encoding", "chunked"}, {"Transfer-Encoding", "chunked"}})),
+            status::bad_request);
+  EXPECT_EQ(refused(post11({{"Host", "x"}, {"Transfer-Encoding", "gzip, chunked"}})), status::not_implemented);
+  EXPECT_EQ(refused(post11({{"Host", "x"}, {"Transfer-Encoding", "gzip"}, {"Transfer-Encoding", "chunked"}})),
+            status::not_implemented);
+  // The parser frames only the plain spelling; anything else must not pass.
+  EXPECT_EQ(refused(post11({{"Host", "x"}, {"Transfer-Encoding", ", chunked"}})), status::bad_request);
+}
+
+TEST(RequestChecks, TransferEncodingWithContentLengthOrInHttp10) {
+  EXPECT_EQ(refused(post11({{"Host", "x"}, {"Transfer-Encoding", "chunked"}, {"Content-Length", "5"}})),
+            status::bad_request);
+  EXPECT_EQ(refused(post11({{"Host", "x"}, {"Content-Length", "5"}, {"Transfer-Encoding", "identity"}})),
+            status::bad_request);
+  EXPECT_EQ(refused(head(verb::post, "/api/messages", 10, {{"Transfer-Encoding", "chunked"}})), status::bad_request);
+}
+
+TEST(RequestChecks, HostExactlyOnceInHttp11AndValid) {
+  EXPECT_EQ(refused(get11({})), status::bad_request);
+  EXPECT_EQ(refused(get11({{"Host", "a"}, {"Host", "b"}})), status::bad_request);
+  EXPECT_EQ(refused(get11({{"Host", "a"}, {"host", "a"}})), status::bad_request);
+  EXPECT_EQ(refused(head(verb::get, "/api/health", 10, {{"Host", "a"}, {"Host", "a"}})), status::bad_request);
+  for (const char* bad : {"a b", "user@a", "a:b", "a/b", "[::1"})
+    EXPECT_EQ(refused(get11({{"Host", bad}})), status::bad_request) << bad;
+}
+
+TEST(RequestChecks, TargetForms) {
+  auto with_target = [](verb m, std::string_view target) { return head(m, target, 11, {{"Host", "x"}}); };
+  EXPECT_EQ(refused(with_target(verb::get, "http://127.0.0.1:8090/api/health?x=1")), std::nullopt);
+  EXPECT_EQ(refused(with_target(verb::get, "HTTPS://example.com")), std::nullopt);
+  EXPECT_EQ(refused(with_target(verb::options, "*")), std::nullopt);
+  for (const char* bad : {"*", "ftp://x/api/health", "127.0.0.1:8090", "api/health", "http:/api/health",
+                          "http:///api/health", "http://user@x/api/health", "http://x/a#frag", ""})
+    EXPECT_EQ(refused(with_target(verb::get, bad)), status::bad_request) << bad;
+}
+
+TEST(RequestChecks, AbsoluteFormRoutesByPathAndQuery) {
+  auto url = parse_request_target("http://127.0.0.1:8090/api/messages?limit=2");
+  ASSERT_TRUE(url);
+  EXPECT_EQ(url->path(), "/api/messages");
+  EXPECT_EQ(url->query(), "limit=2");
+  url = parse_request_target("http://example.com");
+  ASSERT_TRUE(url);
+  EXPECT_EQ(url->path(), "");
+  url = parse_request_target("/api/%FF?a=b");
+  ASSERT_TRUE(url);
+  EXPECT_EQ(url->path(), "/api/\xFF");
+  url = parse_request_target("*");
+  ASSERT_TRUE(url);
+  EXPECT_TRUE(url->empty());
+}
+
+}  // namespace
+}  // namespace feed::http

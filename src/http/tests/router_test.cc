@@ -1,0 +1,127 @@
+#include "http/router.h"
+
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/detached.hpp>
+#include <boost/asio/io_context.hpp>
+#include <boost/beast/http/field.hpp>
+#include <gtest/gtest.h>
+
+#include "http/request_checks.h"
+#include "http/response.h"
+
+namespace feed::http {
+namespace {
+
+namespace bhttp = beast::http;
+
+class RouterTest : public ::testing::Test {
+ protected:
+  RouterTest() {
+    routes.add(verb::get, "/api/health", [this](request_context& ctx) -> asio::awaitable<response> {
+      ++health_calls;
+      co_return json_response(ctx.req, status::ok, boost::json::object{{"status", "ok"}});
+    });
+    routes.add(verb::post, "/api/messages", [](request_context& ctx) -> asio::awaitable<response> {
+      co_return json_response(ctx.req, status::accepted, boost::json::object{});
+    });
+    routes.add(verb::get, "/api/messages", [](request_context& ctx) -> asio::awaitable<response> {
+      co_return json_response(ctx.req, status::ok, boost::json::object{{"messages", boost::json::array{}}});
+    });
+    routes.add(
+        verb::get, "/api/feed",
+        [this](request_context& ctx) -> asio::awaitable<response> {
+          ++feed_calls;
+          ctx.stream_taken = true;
+          co_return response{};
+        },
+        route_kind::streaming);
+    routes.add(verb::get, "/", [](request_context& ctx) -> asio::awaitable<response> {
+      co_return json_response(ctx.req, status::ok, boost::json::object{{"root", true}});
+    });
+  }
+
+  response dispatch(verb method, std::string_view target) {
+    request req{method, target, 11};
+    auto url = parse_request_target(req.target());
+    EXPECT_TRUE(url) << target;
+    request_context ctx{req, *url, stream, 0};
+    response out;
+    asio::co_spawn(ioc, [&]() -> asio::awaitable<void> { out = co_await routes.dispatch(ctx); }, asio::detached);
+    ioc.run();
+    ioc.restart();
+    return out;
+  }
+
+  asio::io_context ioc;
+  beast::tcp_stream stream{ioc};
+  router routes;
+  int health_calls = 0;
+  int feed_calls = 0;
+};
+
+TEST_F(RouterTest, HeadIsTheGetResponseWithoutItsBody) {
+  const auto get = dispatch(verb::get, "/api/health");
+  const auto head = dispatch(verb::head, "/api/health");
+  EXPECT_EQ(health_calls, 2);
+  EXPECT_EQ(head.result(), status::ok);
+  EXPECT_EQ(head[bhttp::field::content_type], "application/json");
+  EXPECT_EQ(head[bhttp::field::content_length], std::to_string(get.body().size()));
+  EXPECT_TRUE(head.body().empty());
+}
+
+TEST_F(RouterTest, HeadOnAStreamingRouteAnswersItsHeadWithoutTheHandler) {
+  const auto head = dispatch(verb::head, "/api/feed");
+  EXPECT_EQ(feed_calls, 0);
+  EXPECT_EQ(head.result(), status::ok);
+  EXPECT_EQ(head[bhttp::field::content_type], "text/event-stream");
+  EXPECT_EQ(head[bhttp::field::cache_control], "no-cache");
+  EXPECT_EQ(head.count(bhttp::field::content_length), 0u);
+  EXPECT_TRUE(head.body().empty());
+}
+
+TEST_F(RouterTest, HeadOfAnErrorHasNoBodyEither) {
+  const auto head = dispatch(verb::head, "/api/nope");
+  EXPECT_EQ(head.result(), status::not_found);
+  EXPECT_TRUE(head.body().empty());
+  EXPECT_NE(head[bhttp::field::content_length], "0");
+}
+
+TEST_F(RouterTest, OptionsListsMethodsAndAnswersCorsPreflight) {
+  const auto res = dispatch(verb::options, "/api/messages");
+  EXPECT_EQ(res.result(), status::no_content);
+  EXPECT_EQ(res[bhttp::field::allow], "GET, HEAD, POST, OPTIONS");
+  EXPECT_EQ(res[bhttp::field::access_control_allow_origin], "*");
+  EXPECT_EQ(res[bhttp::field::access_control_allow_methods], "GET, HEAD, POST, OPTIONS");
+  EXPECT_EQ(res[bhttp::field::access_control_allow_headers], "Content-Type, Idempotency-Key, Last-Event-ID");
+  EXPECT_FALSE(res[bhttp::field::access_control_max_age].empty());
+  EXPECT_TRUE(res.body().empty());
+  EXPECT_EQ(dispatch(verb::options, "/api/feed")[bhttp::field::allow], "GET, HEAD, OPTIONS");
+  EXPECT_EQ(feed_calls, 0);
+}
+
+TEST_F(RouterTest, OptionsAsteriskListsEveryMethod) {
+  const auto res = dispatch(verb::options, "*");
+  EXPECT_EQ(res.result(), status::no_content);
+  EXPECT_EQ(res[bhttp::field::allow], "GET, HEAD, POST, OPTIONS");
+}
+
+TEST_F(RouterTest, MethodNotAllowedListsHeadAndOptions) {
+  const auto res = dispatch(verb::delete_, "/api/health");
+  EXPECT_EQ(res.result(), status::method_not_allowed);
+  EXPECT_EQ(res[bhttp::field::allow], "GET, HEAD, OPTIONS");
+  EXPECT_EQ(dispatch(verb::put, "/api/messages")[bhttp::field::allow], "GET, HEAD, POST, OPTIONS");
+}
+
+TEST_F(RouterTest, AbsoluteFormRoutesByPath) {
+  EXPECT_EQ(dispatch(verb::get, "http://127.0.0.1:8090/api/health").result(), status::ok);
+  EXPECT_EQ(dispatch(verb::get, "http://127.0.0.1:8090").body(), "{\"root\":true}\n");
+}
+
+TEST_F(RouterTest, NotFoundQuotesThePathAsValidUtf8) {
+  const auto res = dispatch(verb::get, "/api/%FF");
+  EXPECT_EQ(res.result(), status::not_found);
+  EXPECT_NE(res.body().find("/api/\xEF\xBF\xBD"), std::string::npos);
+}
+
+}  // namespace
+}  // namespace feed::http

@@ -1,0 +1,405 @@
+"""HTTP/1.1 framing and semantics over raw sockets: message framing
+(RFC 9112 §6), Host and request-target forms (§3.2), HEAD and OPTIONS
+(RFC 9110 §9.3), error bodies that are always UTF-8 JSON, and errors that
+reach clients still sending their request."""
+import http.client
+import json
+import socket
+
+import pytest
+
+from services.feed_api import wait_until
+from services.sse import SseClient
+
+BODY = b'{"user_id":"smuggler","content":"should never be stored"}'
+
+
+class Response:
+    def __init__(self, status, headers, body):
+        self.status, self.headers, self.body = status, headers, body
+
+    def header(self, name):
+        values = self.headers.get(name.lower(), [])
+        assert len(values) <= 1, f"{name} sent {len(values)} times"
+        return values[0] if values else None
+
+    def json(self):
+        return json.loads(self.body.decode("utf-8", errors="strict"))
+
+
+class Conn:
+    """One raw connection; reads responses framed by Content-Length."""
+
+    def __init__(self, port, timeout=5):
+        self.sock = socket.create_connection(("127.0.0.1", port), timeout=timeout)
+        self.buf = b""
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.sock.close()
+
+    def send(self, data):
+        self.sock.sendall(data)
+        return self
+
+    def _fill(self):
+        chunk = self.sock.recv(65536)
+        if not chunk:
+            raise EOFError(f"connection closed; unparsed: {self.buf[:200]!r}")
+        self.buf += chunk
+
+    def response(self, head=False):
+        while b"\r\n\r\n" not in self.buf:
+            self._fill()
+        raw, self.buf = self.buf.split(b"\r\n\r\n", 1)
+        lines = raw.split(b"\r\n")
+        status = int(lines[0].split()[1])
+        headers = {}
+        for line in lines[1:]:
+            name, value = line.split(b":", 1)
+            headers.setdefault(name.decode().lower(), []).append(value.strip().decode("latin-1"))
+        length = 0 if head or status in (204, 304) else int(headers.get("content-length", ["0"])[0])
+        while len(self.buf) < length:
+            self._fill()
+        body, self.buf = self.buf[:length], self.buf[length:]
+        return Response(status, headers, body)
+
+    def closed_with_nothing_more(self):
+        """True when the server closes the connection after what was read."""
+        try:
+            while True:
+                chunk = self.sock.recv(65536)
+                if not chunk:
+                    return self.buf == b""
+                self.buf += chunk
+        except socket.timeout:
+            return False
+        except ConnectionResetError:
+            return self.buf == b""
+
+
+def exchange(port, data, head=False):
+    with Conn(port) as c:
+        return c.send(data).response(head=head)
+
+
+def smuggled_post(port):
+    return (f"POST /api/messages HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nContent-Type: application/json\r\n"
+            f"Content-Length: {len(BODY)}\r\n\r\n").encode() + BODY
+
+
+# --- message framing (RFC 9112 §6) ---
+
+@pytest.mark.parametrize("coding,expected", [
+    ("identity", 400), ("chunked, identity", 400), ("gzip", 400), ("xchunked", 400), ("chunked, chunked", 400),
+    ("gzip, chunked", 501), ("", 400),
+])
+def test_transfer_encoding_not_ending_in_chunked_is_refused_and_closes(api, coding, expected):
+    # Ignoring the field would read the smuggled request as the next one.
+    head = (f"POST /api/messages HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+            f"Transfer-Encoding: {coding}\r\n\r\n").encode()
+    with Conn(api.port) as c:
+        r = c.send(head + smuggled_post(api.port)).response()
+        assert r.status == expected, r.body
+        assert "Transfer-Encoding" in r.json()["error"]
+        assert r.header("Connection") == "close"
+        assert c.closed_with_nothing_more()
+    assert api.messages()["messages"] == []
+
+
+@pytest.mark.parametrize("fields", [
+    "Transfer-Encoding: identity\r\nContent-Length: {n}\r\n",
+    "Transfer-Encoding: chunked\r\nContent-Length: {n}\r\n",
+    "Content-Length: {n}\r\nTransfer-Encoding: chunked\r\n",
+])
+def test_transfer_encoding_with_content_length_is_400_and_closes(api, fields):
+    chunked = f"{len(BODY):x}\r\n".encode() + BODY + b"\r\n0\r\n\r\n"
+    head = ("POST /api/messages HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+            + fields.format(n=len(BODY)) + "\r\n").encode()
+    with Conn(api.port) as c:
+        r = c.send(head + (chunked if "identity" not in fields else BODY)).response()
+        assert r.status == 400 and r.header("Connection") == "close"
+        assert c.closed_with_nothing_more()
+    assert api.messages()["messages"] == []
+
+
+def test_http10_with_transfer_encoding_is_400_and_closes(api):
+    chunked = f"{len(BODY):x}\r\n".encode() + BODY + b"\r\n0\r\n\r\n"
+    head = b"POST /api/messages HTTP/1.0\r\nContent-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\n"
+    with Conn(api.port) as c:
+        r = c.send(head + chunked).response()
+        assert r.status == 400 and "Transfer-Encoding" in r.json()["error"]
+        assert c.closed_with_nothing_more()
+    assert api.messages()["messages"] == []
+
+
+def test_chunked_post_still_works(api, user):
+    body = json.dumps({"user_id": user, "content": "chunked"}).encode()
+    head = b"POST /api/messages HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\n"
+    r = exchange(api.port, head + f"{len(body):x}\r\n".encode() + body + b"\r\n0\r\n\r\n")
+    assert r.status == 202, r.body
+
+
+@pytest.mark.parametrize("version", [b"HTTP/2.0", b"HTTP/0.9", b"HTTP/1.x"])
+def test_versions_other_than_1_0_and_1_1_are_refused(api, version):
+    r = exchange(api.port, b"GET /api/health " + version + b"\r\nHost: x\r\n\r\n")
+    assert r.status == 400 and r.json()["error"]
+
+
+def test_whitespace_before_the_colon_is_400(api):
+    # RFC 9112 §5.1: a MUST, as such a field is read differently by proxies.
+    r = exchange(api.port, b"GET /api/health HTTP/1.1\r\nHost: x\r\nX-A : b\r\n\r\n")
+    assert r.status == 400
+
+
+# --- Host and request targets (RFC 9112 §3.2) ---
+
+@pytest.mark.parametrize("host_fields", ["", "Host: a\r\nHost: b\r\n", "Host: a\r\nhost: a\r\n", "Host: a b\r\n",
+                                         "Host: user@a\r\n"])
+def test_missing_duplicate_or_invalid_host_is_400(api, host_fields):
+    r = exchange(api.port, f"GET /api/health HTTP/1.1\r\n{host_fields}\r\n".encode())
+    assert r.status == 400 and "Host" in r.json()["error"]
+
+
+def test_http10_needs_no_host_and_an_empty_host_is_fine(api):
+    assert exchange(api.port, b"GET /api/health HTTP/1.0\r\n\r\n").status == 200
+    assert exchange(api.port, b"GET /api/health HTTP/1.1\r\nHost:\r\n\r\n").status == 200
+
+
+def test_absolute_form_targets_are_routed_by_path_and_query(api, user):
+    body = json.dumps({"user_id": user, "content": "absolute"}).encode()
+    r = exchange(api.port, (f"POST http://127.0.0.1:{api.port}/api/messages HTTP/1.1\r\nHost: 127.0.0.1:{api.port}\r\n"
+                            f"Content-Type: application/json\r\nContent-Length: {len(body)}\r\n\r\n").encode() + body)
+    assert r.status == 202, r.body
+    r = exchange(api.port, f"GET HTTP://example.com/api/messages?limit=x HTTP/1.1\r\nHost: x\r\n\r\n".encode())
+    assert r.status == 400 and "limit" in r.json()["error"]  # the query was read
+
+
+@pytest.mark.parametrize("target", ["ftp://x/api/health", "127.0.0.1:80", "*", "api/health"])
+def test_other_target_forms_are_400(api, target):
+    assert exchange(api.port, f"GET {target} HTTP/1.1\r\nHost: x\r\n\r\n".encode()).status == 400
+
+
+# --- HEAD (RFC 9110 §9.3.2) ---
+
+@pytest.mark.parametrize("path", ["/api/health", "/api/messages?limit=5", "/api/openapi.yaml", "/api/nope"])
+def test_head_is_get_without_the_body_and_keeps_the_connection_usable(api, path):
+    get = exchange(api.port, f"GET {path} HTTP/1.1\r\nHost: x\r\n\r\n".encode())
+    with Conn(api.port) as c:
+        head = c.send(f"HEAD {path} HTTP/1.1\r\nHost: x\r\n\r\n".encode()).response(head=True)
+        assert head.status == get.status
+        assert head.header("Content-Type") == get.header("Content-Type")
+        assert head.header("Content-Length") == str(len(get.body))
+        after = c.send(b"GET /api/health HTTP/1.1\r\nHost: x\r\n\r\n").response()
+        assert after.status == 200 and after.json() == {"status": "ok"}, "HEAD sent a body"
+
+
+@pytest.mark.parametrize("path", ["/api/ready", "/metrics"])
+def test_head_on_every_get_route(api, path):
+    with Conn(api.port) as c:
+        head = c.send(f"HEAD {path} HTTP/1.1\r\nHost: x\r\n\r\n".encode()).response(head=True)
+        assert head.status in (200, 503) and int(head.header("Content-Length")) > 0
+        assert c.send(b"GET /api/health HTTP/1.1\r\nHost: x\r\n\r\n").response().status == 200
+
+
+def test_head_on_the_feed_answers_the_stream_head_without_streaming(api):
+    with Conn(api.port) as c:
+        head = c.send(b"HEAD /api/feed HTTP/1.1\r\nHost: x\r\n\r\n").response(head=True)
+        assert head.status == 200
+        assert head.header("Content-Type") == "text/event-stream"
+        assert head.header("Cache-Control") == "no-cache"
+        assert head.header("Content-Length") is None
+        after = c.send(b"GET /api/health HTTP/1.1\r\nHost: x\r\n\r\n").response()
+        assert after.status == 200 and after.json() == {"status": "ok"}
+
+
+def test_head_errors_have_no_body_either(api):
+    with Conn(api.port) as c:
+        r = c.send(b"HEAD /api/messages?limit=0 HTTP/1.1\r\nHost: x\r\n\r\n").response(head=True)
+        assert r.status == 400 and int(r.header("Content-Length")) > 0
+        assert c.send(b"GET /api/health HTTP/1.1\r\nHost: x\r\n\r\n").response().status == 200
+
+
+# --- OPTIONS (RFC 9110 §9.3.7) and CORS preflight ---
+
+@pytest.mark.parametrize("path,allow", [
+    ("/api/messages", "GET, HEAD, POST, OPTIONS"), ("/api/feed", "GET, HEAD, OPTIONS"),
+    ("/api/health", "GET, HEAD, OPTIONS"),
+])
+def test_options_answers_204_with_allow_and_cors_preflight(api, path, allow):
+    with Conn(api.port) as c:
+        r = c.send(f"OPTIONS {path} HTTP/1.1\r\nHost: x\r\nOrigin: http://example.com\r\n"
+                   "Access-Control-Request-Method: POST\r\n\r\n".encode()).response()
+        assert r.status == 204 and r.body == b""
+        assert r.header("Content-Length") is None  # RFC 9110 §8.6: never on a 204
+        assert r.header("Allow") == allow
+        assert r.header("Access-Control-Allow-Origin") == "*"
+        assert r.header("Access-Control-Allow-Methods") == allow
+        headers = {h.strip().lower() for h in r.header("Access-Control-Allow-Headers").split(",")}
+        assert headers == {"content-type", "idempotency-key", "last-event-id"}
+        assert int(r.header("Access-Control-Max-Age")) > 0
+        assert c.send(b"GET /api/health HTTP/1.1\r\nHost: x\r\n\r\n").response().status == 200
+
+
+def test_answers_are_readable_from_any_origin(api, user):
+    body = json.dumps({"user_id": user, "content": "cors"}).encode()
+    r = exchange(api.port, (f"POST /api/messages HTTP/1.1\r\nHost: x\r\nOrigin: http://example.com\r\n"
+                            f"Content-Type: application/json\r\nContent-Length: {len(body)}\r\n\r\n").encode() + body)
+    assert r.status == 202 and r.header("Access-Control-Allow-Origin") == "*"
+    r = exchange(api.port, b"GET /api/nope HTTP/1.1\r\nHost: x\r\nOrigin: http://example.com\r\n\r\n")
+    assert r.status == 404 and r.header("Access-Control-Allow-Origin") == "*"
+
+
+def test_options_asterisk_lists_every_method(api):
+    r = exchange(api.port, b"OPTIONS * HTTP/1.1\r\nHost: x\r\n\r\n")
+    assert r.status == 204 and r.header("Allow") == "GET, HEAD, POST, OPTIONS"
+
+
+def test_options_on_an_unknown_path_is_404(api):
+    assert exchange(api.port, b"OPTIONS /api/nope HTTP/1.1\r\nHost: x\r\n\r\n").status == 404
+
+
+def test_405_allow_lists_head_and_options(api):
+    r = exchange(api.port, b"DELETE /api/health HTTP/1.1\r\nHost: x\r\n\r\n")
+    assert r.status == 405 and r.header("Allow") == "GET, HEAD, OPTIONS"
+    r = exchange(api.port, b"PUT /api/messages HTTP/1.1\r\nHost: x\r\nContent-Length: 0\r\n\r\n")
+    assert r.status == 405 and r.header("Allow") == "GET, HEAD, POST, OPTIONS"
+
+
+# --- error bodies are UTF-8 JSON ---
+
+@pytest.mark.parametrize("request_bytes", [
+    b"GET /api/%FF HTTP/1.1\r\nHost: x\r\n\r\n",
+    b"GET /api/\xff\xfe HTTP/1.1\r\nHost: x\r\n\r\n",
+    b"GET /api/feed?history=%FF HTTP/1.1\r\nHost: x\r\n\r\n",
+    b"GET /api/feed?history=%C3%28%ED%A0%80 HTTP/1.1\r\nHost: x\r\n\r\n",
+    b"GET /api/feed?since=%FF HTTP/1.1\r\nHost: x\r\n\r\n",
+    b"GET /api/feed HTTP/1.1\r\nHost: x\r\nLast-Event-ID: 1\xff\r\n\r\n",
+    b"GET /api/messages?limit=%FF HTTP/1.1\r\nHost: x\r\n\r\n",
+    b"GET /api/messages?before=%F0%9F HTTP/1.1\r\nHost: x\r\n\r\n",
+    b"POST /api/messages HTTP/1.1\r\nHost: x\r\nContent-Type: text/\xff\r\nContent-Length: 2\r\n\r\n{}",
+    b"POST /api/messages HTTP/1.1\r\nHost: x\r\nContent-Type: application/json; charset=\xff\r\n"
+    b"Content-Length: 2\r\n\r\n{}",
+], ids=["path", "raw path", "history", "history mixed", "since", "last-event-id", "limit", "before",
+        "content-type", "charset"])
+def test_error_bodies_are_valid_utf8_json(api, request_bytes):
+    r = exchange(api.port, request_bytes)
+    assert 400 <= r.status < 500
+    assert r.header("Content-Type") == "application/json"
+    r.body.decode("utf-8", errors="strict")
+    assert isinstance(r.json()["error"], str) and r.json()["error"]
+
+
+def test_invalid_bytes_become_replacement_characters(api):
+    r = exchange(api.port, b"GET /api/a%FFb HTTP/1.1\r\nHost: x\r\n\r\n")
+    assert r.status == 404 and "/api/a\ufffdb" in r.json()["error"]
+
+
+# --- the 503 at the connection cap ---
+
+def hold_the_only_connection(api):
+    """An SSE client holding the single connection a --max-connections 1
+    server allows (once the start-up health check's connection is gone)."""
+    def hold():
+        c = SseClient(api.url("/api/feed?history=0"))
+        if c.status == 200:
+            return c
+        c.close()
+        return None
+    return wait_until(hold, 5, interval=0.05, what="the connection slot")
+
+
+def read_to_eof(sock):
+    data = b""
+    while chunk := sock.recv(65536):
+        data += chunk
+    return data
+
+
+def test_connection_cap_503_is_framed_exactly(make_api):
+    api = make_api("--max-connections", "1")
+    held = hold_the_only_connection(api)
+    with socket.create_connection(("127.0.0.1", api.port), timeout=5) as s:
+        s.sendall(b"GET /api/health HTTP/1.1\r\nHost: x\r\n\r\n")
+        data = read_to_eof(s)
+    head, body = data.split(b"\r\n\r\n", 1)
+    assert head.startswith(b"HTTP/1.1 503")
+    lengths = [line.split(b":", 1)[1].strip() for line in head.split(b"\r\n") if line.lower().startswith(b"content-length:")]
+    assert lengths == [str(len(body)).encode()], data
+    assert json.loads(body)["error"]
+    held.close()
+
+
+# --- errors reach clients that send the whole request first (lingering close) ---
+
+def post_with_http_client(port, body, chunked=False):
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+    try:
+        headers = {"Content-Type": "application/json"}
+        if chunked:
+            conn.request("POST", "/api/messages", body=iter([body[i:i + 65536] for i in range(0, len(body), 65536)]),
+                         headers=headers, encode_chunked=True)
+        else:
+            conn.request("POST", "/api/messages", body=body, headers=headers)
+        r = conn.getresponse()
+        r.read()
+        return r.status
+    except (BrokenPipeError, ConnectionResetError) as e:
+        return type(e).__name__
+    finally:
+        conn.close()
+
+
+def test_413_reaches_a_client_sending_a_1mb_body(api):
+    body = b'{"user_id":"a","content":"' + b"x" * 1_000_000 + b'"}'
+    statuses = [post_with_http_client(api.port, body) for _ in range(20)]
+    assert statuses == [413] * 20
+    statuses = [post_with_http_client(api.port, body, chunked=True) for _ in range(5)]
+    assert statuses == [413] * 5
+
+
+def test_503_at_the_cap_reaches_a_client_sending_a_body(make_api):
+    api = make_api("--max-connections", "1")
+    held = hold_the_only_connection(api)
+    body = b'{"user_id":"a","content":"' + b"x" * 1_000_000 + b'"}'
+    statuses = [post_with_http_client(api.port, body) for _ in range(10)]
+    assert statuses == [503] * 10
+    held.close()
+
+
+def test_400_for_garbage_reaches_a_client_still_sending(api):
+    for _ in range(5):
+        with socket.create_connection(("127.0.0.1", api.port), timeout=10) as s:
+            try:
+                s.sendall(b"NOT HTTP AT ALL\r\n\r\n" + b"z" * 1_000_000)
+            except (BrokenPipeError, ConnectionResetError) as e:
+                pytest.fail(f"{type(e).__name__} before the response could be read")
+            assert read_to_eof(s).startswith(b"HTTP/1.1 400")
+
+
+def test_431_reaches_a_client_still_sending(api):
+    big = b"GET /api/health HTTP/1.1\r\nHost: x\r\nX-Big: " + b"a" * 1_000_000 + b"\r\n\r\n"
+    for _ in range(5):
+        with socket.create_connection(("127.0.0.1", api.port), timeout=10) as s:
+            try:
+                s.sendall(big)
+            except (BrokenPipeError, ConnectionResetError) as e:
+                pytest.fail(f"{type(e).__name__} before the response could be read")
+            assert read_to_eof(s).startswith(b"HTTP/1.1 431")
+
+
+def test_lingering_ends_when_the_client_keeps_sending(api):
+    # The server gives up on a client that never stops (bounded time and bytes).
+    import time
+    with socket.create_connection(("127.0.0.1", api.port), timeout=10) as s:
+        s.sendall(b"POST /api/messages HTTP/1.1\r\nHost: x\r\nContent-Length: 100000000\r\n\r\n")
+        t0 = time.monotonic()
+        try:
+            while time.monotonic() - t0 < 15:
+                s.sendall(b"y" * 65536)
+                time.sleep(0.01)
+        except (BrokenPipeError, ConnectionResetError):
+            pass
+        assert time.monotonic() - t0 < 10
