@@ -243,7 +243,9 @@ TEST_F(SqliteStore, WriteStatusReportsAWriteRunningTooLong) {
   std::this_thread::sleep_for(std::chrono::milliseconds(200));
   auto status = s.write_status(std::chrono::milliseconds(100));
   EXPECT_FALSE(status);
-  if (!status) EXPECT_NE(status.err().message.find("running for"), std::string::npos) << status.err().message;
+  if (!status) {
+    EXPECT_NE(status.err().message.find("running for"), std::string::npos) << status.err().message;
+  }
   EXPECT_TRUE(s.write_status(std::chrono::seconds(10)));
   sqlite3_exec(other, "ROLLBACK", nullptr, nullptr, nullptr);
   sqlite3_close(other);
