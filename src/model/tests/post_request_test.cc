@@ -2,6 +2,8 @@
 
 #include <gtest/gtest.h>
 
+#include "base/testing/test_name.h"
+
 #include "model/inflight_keys.h"
 
 namespace feed {
@@ -100,12 +102,7 @@ INSTANTIATE_TEST_SUITE_P(
         bad_case{"line separator", body("a", "\\u2028\\u2029"), "only whitespace or invisible"},
         bad_case{"tags and fillers", body("a", "\\udb40\\udc20\\u3164\\uffa0"), "only whitespace or invisible"},
         bad_case{"two BOMs before the body", "\xEF\xBB\xBF\xEF\xBB\xBF" + body("a", "b"), "invalid JSON"}),
-    [](const auto& info) {
-      std::string n = info.param.name;
-      for (auto& c : n)
-        if (!std::isalnum(static_cast<unsigned char>(c))) c = '_';
-      return n;
-    });
+    [](const auto& info) { return test_support::test_name(info.param.name); });
 
 TEST(PostRequest, KeepsTabsAndLineFeedsInContent) {
   auto r = parse_post_request(body("a", "col1\\tcol2\\nline 2"));

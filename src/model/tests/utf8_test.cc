@@ -2,6 +2,8 @@
 
 #include <gtest/gtest.h>
 
+#include "base/testing/test_name.h"
+
 namespace feed {
 namespace {
 
@@ -86,12 +88,7 @@ INSTANTIATE_TEST_SUITE_P(
                       blank_case{"U+FFF9", "\xEF\xBF\xB9", false}, blank_case{"U+1D17B", "\xF0\x9D\x85\xBB", false},
                       blank_case{"U+E1000", "\xF3\xA1\x80\x80", false}, blank_case{"emoji", "\xF0\x9F\x98\x80", false},
                       blank_case{"NUL", std::string("\0", 1), false}),
-    [](const auto& info) {
-      std::string n = info.param.name;
-      for (auto& c : n)
-        if (!std::isalnum(static_cast<unsigned char>(c))) c = '_';
-      return n;
-    });
+    [](const auto& info) { return test_support::test_name(info.param.name); });
 
 TEST(Utf8, FindsC0ControlsButTabAndLineFeed) {
   for (char32_t c = 0; c < 0x20; ++c) {
