@@ -29,8 +29,9 @@ constexpr int kWritesPerVisit = 4;
 // pages are sized with it so that one page never exceeds the client buffer.
 constexpr std::size_t kMaxFrameBytes = 2048;
 constexpr std::uint64_t kPendingSlot = ~std::uint64_t{0};
-// Linux's default ceiling for an auto-tuned send buffer (net.ipv4.tcp_wmem).
-constexpr std::size_t kKernelSendBufferMax = 4u << 20;
+// The send buffer asked for each subscriber's socket (Linux doubles it, and
+// caps it at net.core.wmem_max, 208 KiB by default, doubled).
+constexpr std::size_t kSendBufferCap = 256u << 10;
 
 bool wants(const subscriber& s, const frame& f) {
   if (f.seq.value() == 0) return true;  // comments go to everyone
@@ -46,8 +47,12 @@ frame_ptr heartbeat_frame() {
   return f;
 }
 
+// A page fits the client buffer and is about what the socket takes at once:
+// a larger one would only wait in user space, and a burst of clients that
+// ask for the whole history would each be served a page they never read.
 std::size_t page_rows_for(const hub_options& o) {
-  return std::clamp<std::size_t>(o.client_buffer_bytes / kMaxFrameBytes, 1, std::max<std::size_t>(o.page_rows, 1));
+  const std::size_t bytes = std::min(o.client_buffer_bytes, kSendBufferCap);
+  return std::clamp<std::size_t>(bytes / kMaxFrameBytes, 1, std::max<std::size_t>(o.page_rows, 1));
 }
 
 }  // namespace
@@ -107,11 +112,14 @@ hub::open_result hub::open(asio::ip::tcp::socket& socket, stream_start start) {
   s->socket = std::move(socket);
   boost::system::error_code ec;
   s->socket.non_blocking(true, ec);
-  // The kernel's send buffer grows to 4 MiB by itself; a smaller client
-  // buffer caps it too, so a client that stops reading pins about three
-  // times its buffer in all (kernel, page, lag) and not megabytes.
-  if (opts_.client_buffer_bytes < kKernelSendBufferMax)
-    s->socket.set_option(asio::socket_base::send_buffer_size(static_cast<int>(opts_.client_buffer_bytes)), ec);
+  // Left alone, the kernel grows a send buffer to 4 MiB, and a burst of
+  // clients asking for the whole history and reading nothing would make the
+  // loop copy that much into each (300 of them held posts for seconds).
+  // Capped, a client that stops reading pins a bounded amount in all
+  // (kernel buffer, one page, its lag), and a reader that keeps up does not
+  // notice: loopback drains 256 KiB long before the next pass.
+  const auto sndbuf = std::min(opts_.client_buffer_bytes, kSendBufferCap);
+  s->socket.set_option(asio::socket_base::send_buffer_size(static_cast<int>(sndbuf)), ec);
   s->pending = std::move(start.preamble);
   if (start.user_id) s->user_id = std::move(*start.user_id);
   s->position = start.after;

@@ -100,6 +100,16 @@ std::optional<rejection> check_target(const bhttp::request_header<>& head) {
   return std::nullopt;
 }
 
+// Headers that name one value: two copies would let us and a proxy in front
+// each pick a different one (the parser keeps the first), as with Host.
+std::optional<rejection> check_singletons(const bhttp::request_header<>& head) {
+  for (const auto f : {field::content_type, field::content_length})
+    if (count_lines(head, f) > 1)
+      return bad(status::bad_request, fmt::format("a request must not repeat the {} header", bhttp::to_string(f)));
+  if (head.count("Last-Event-ID") > 1) return bad(status::bad_request, "a request must not repeat Last-Event-ID");
+  return std::nullopt;
+}
+
 }  // namespace
 
 std::optional<boost::urls::url_view> parse_request_target(std::string_view target) {
@@ -121,6 +131,7 @@ std::optional<boost::urls::url_view> parse_request_target(std::string_view targe
 std::optional<rejection> check_request_head(const beast::http::request_header<>& head) {
   if (auto r = check_framing(head)) return r;
   if (auto r = check_host(head)) return r;
+  if (auto r = check_singletons(head)) return r;
   return check_target(head);
 }
 

@@ -83,7 +83,7 @@ bool is_blank_to_reader(std::string_view s) noexcept {
 std::optional<char32_t> first_forbidden_control(std::string_view s) noexcept {
   std::optional<char32_t> found;
   for_each_code_point(s, [&](char32_t cp) {
-    if (cp < 0x20 && cp != '\t' && cp != '\n') found = cp;
+    if ((cp < 0x20 && cp != '\t' && cp != '\n') || (cp >= 0x7F && cp <= 0x9F)) found = cp;
     return !found;
   });
   return found;

@@ -16,8 +16,10 @@ std::optional<std::size_t> utf8_code_points(std::string_view s) noexcept;
 // White_Space or Default_Ignorable_Code_Point (Unicode 15). True for "".
 bool is_blank_to_reader(std::string_view s) noexcept;
 
-// The first C0 control other than tab and line feed (U+0000..0008,
-// U+000B..001F) in s, or nullopt. CR is among them: a line break is "\n".
+// The first control character (Unicode Cc: U+0000..001F, U+007F..009F)
+// other than tab and line feed in s, or nullopt. CR is among them (a line
+// break is "\n"), and so is U+009B, the one-character form of ESC [ that
+// terminals obey like ESC.
 std::optional<char32_t> first_forbidden_control(std::string_view s) noexcept;
 
 }  // namespace feed

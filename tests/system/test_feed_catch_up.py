@@ -106,15 +106,18 @@ def test_a_resume_from_the_ring_delivers_the_whole_backlog_in_a_quiet_feed(api, 
         client.close()
 
 
-def test_a_reader_that_pauses_gets_everything_once_it_reads_again(api, user):
+def test_a_reader_that_pauses_gets_everything_once_it_reads_again(make_api, user):
+    # A buffer large enough that the pause is not "too slow" (that is the
+    # next test); ~7 MB posted meanwhile, more than any kernel buffer, so the
+    # server must wait for the socket and then finds whole gather writes
+    # taken once the client reads again.
+    api = make_api("--sse-client-buffer", str(16 << 20))
     client = RawFeed(api, "?history=0", rcvbuf=8192)
     client.read_for(0.2)
-    # ~5.6 MB: more than the kernel buffers, so the server must wait for the
-    # socket, and then find whole gather writes taken once the client reads.
-    post_many(api, user, 5000, content="\U0001F600" * 280)
-    wait_streamed(api, 5000)
+    post_many(api, user, 6000, content="\U0001F600" * 280)
+    wait_streamed(api, 6000)
     client.read_for(5)
-    assert client.seqs() == list(range(1, 5001))
+    assert client.seqs() == list(range(1, 6001))
     assert not client.closed
     client.close()
 

@@ -148,8 +148,9 @@ def test_content_that_shows_nothing_is_400(api, content):
 
 
 @embedded_only
-@pytest.mark.parametrize("content", ["a\x00b", "line\r\nbreak", "\x1b[31mred", "bell\x07", "x\x0b"],
-                         ids=["NUL", "CR", "ESC", "BEL", "VT"])
+@pytest.mark.parametrize("content", ["a\x00b", "line\r\nbreak", "\x1b[31mred", "bell\x07", "x\x0b", "del\x7f",
+                                     "next\x85line", "\x9b31mred"],
+                         ids=["NUL", "CR", "ESC", "BEL", "VT", "DEL", "NEL", "CSI"])
 def test_control_characters_other_than_tab_and_newline_are_400(api, content):
     r = api.post("a", content)
     assert r.status_code == 400, r.text

@@ -362,7 +362,7 @@ TEST(Hub, DisconnectsAClientWhoseSocketTakesNothingForTheStallTimeout) {
   auto a = connect_pair(ioc);
   make_small(a);
   open(h, a.server);
-  for (int i = 1; i <= 200; ++i) h.post({event(i, "u", 1000)});  // far below the client buffer
+  for (int i = 1; i <= 1500; ++i) h.post({event(i, "u", 1000)});  // past the socket buffers, below the client buffer
   ioc.run_for(std::chrono::milliseconds(50));
   ioc.restart();
   EXPECT_EQ(h.subscribers(), 1u);

@@ -70,6 +70,14 @@ TEST(RequestChecks, HostExactlyOnceInHttp11AndValid) {
     EXPECT_EQ(refused(get11({{"Host", bad}})), status::bad_request) << bad;
 }
 
+TEST(RequestChecks, HeadersThatNameOneValueAppearOnce) {
+  EXPECT_EQ(refused(post11({{"Host", "x"}, {"Content-Type", "application/json"}, {"Content-Type", "text/plain"}})),
+            status::bad_request);
+  EXPECT_EQ(refused(post11({{"Host", "x"}, {"Content-Length", "5"}, {"Content-Length", "5"}})), status::bad_request);
+  EXPECT_EQ(refused(get11({{"Host", "x"}, {"Last-Event-ID", "1"}, {"Last-Event-ID", "2"}})), status::bad_request);
+  EXPECT_EQ(refused(get11({{"Host", "x"}, {"Last-Event-ID", "1"}})), std::nullopt);
+}
+
 TEST(RequestChecks, TargetForms) {
   auto with_target = [](verb m, std::string_view target) { return head(m, target, 11, {{"Host", "x"}}); };
   EXPECT_EQ(refused(with_target(verb::get, "http://127.0.0.1:8090/api/health?x=1")), std::nullopt);

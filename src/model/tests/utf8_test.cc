@@ -96,7 +96,10 @@ TEST(Utf8, FindsC0ControlsButTabAndLineFeed) {
     if (c == '\t' || c == '\n') EXPECT_FALSE(first_forbidden_control(s)) << unsigned(c);
     else EXPECT_EQ(first_forbidden_control(s), c) << unsigned(c);
   }
-  EXPECT_FALSE(first_forbidden_control("caf\xC3\xA9 \x7F \xC2\x85"));  // DEL and C1 are not C0
+  EXPECT_EQ(first_forbidden_control("caf\xC3\xA9 \x7F"), U'\x7F');       // DEL
+  EXPECT_EQ(first_forbidden_control("a\xC2\x85"), U'\x85');              // NEL
+  EXPECT_EQ(first_forbidden_control("a\xC2\x9B" "31m"), U'\x9B');        // CSI
+  EXPECT_FALSE(first_forbidden_control("caf\xC3\xA9 \xC2\xA0 \xC2\xA1"));  // U+00A0 on are not controls
 }
 
 }  // namespace
