@@ -9,11 +9,13 @@ cd "$(dirname "$0")/.."
 
 packages=(
   # build
-  g++ cmake ninja-build pkg-config
+  g++ cmake ninja-build pkg-config ccache
   libboost1.81-dev libboost-json1.81-dev libboost-url1.81-dev
   libsqlite3-dev libspdlog-dev libfmt-dev libcli11-dev prometheus-cpp-dev
   librdkafka-dev libpq-dev
   libgtest-dev libgmock-dev libbenchmark-dev
+  # fuzz targets (libFuzzer and its sanitizer runtimes; clang only recommends them)
+  clang libclang-rt-14-dev
   # real services for the system tests
   postgresql openjdk-17-jre-headless maven
   # system tests

@@ -12,6 +12,8 @@
 #   scripts/kafka.sh stop DIR              SIGTERM, bounded wait, then SIGKILL
 #   scripts/kafka.sh status DIR            exit 0 and print the address when running,
 #                                          exit 3 when not
+#   scripts/kafka.sh cluster-id [COUNT]    print COUNT (default 1) fresh cluster ids,
+#                                          one a line
 #   scripts/kafka.sh topics ARGS...        org.apache.kafka.tools.TopicCommand
 #   scripts/kafka.sh perf-producer ARGS... org.apache.kafka.tools.ProducerPerformance
 #   scripts/kafka.sh perf-consumer ARGS... org.apache.kafka.tools.ConsumerPerformance
@@ -86,6 +88,30 @@ fetch() {
   rm -rf "$LIBS"
   mv "$tmp" "$LIBS"
   exec 9>&-
+}
+
+# Kafka cluster ids are 16 random bytes in URL-safe base64 without padding
+# (22 characters). One in 64 of those starts with '-', which Kafka's storage
+# tool takes for an option; such ids are drawn again, as Kafka's own
+# random-uuid does. od reads all the bytes at once, so that printing
+# thousands of ids (the test does) costs one process.
+readonly B64URL='ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_'
+cluster_ids() {
+  local count="${1:-1}" b id i v
+  [[ "$count" =~ ^[0-9]+$ ]] && (( count >= 1 )) || die "COUNT must be a positive number, got '$count'"
+  while (( count > 0 )) && read -ra b; do
+    (( ${#b[@]} == 16 )) || die "short read from /dev/urandom"
+    id=
+    for (( i = 0; i < 15; i += 3 )); do
+      v=$(( b[i] << 16 | b[i + 1] << 8 | b[i + 2] ))
+      id+="${B64URL:v >> 18 & 63:1}${B64URL:v >> 12 & 63:1}${B64URL:v >> 6 & 63:1}${B64URL:v & 63:1}"
+    done
+    id+="${B64URL:b[15] >> 2:1}${B64URL:(b[15] & 3) << 4:1}"
+    [[ "$id" == -* ]] && continue
+    echo "$id"
+    count=$(( count - 1 ))
+  done < <(od -An -v -tu1 -w16 /dev/urandom)
+  (( count == 0 )) || die "could not read /dev/urandom"
 }
 
 check_port() {
@@ -215,9 +241,8 @@ start() {
   mkdir -p "$dir/logs"
   write_config "$dir" "$port"
   if [[ ! -f "$dir/data/meta.properties" ]]; then
-    # Kafka cluster ids are 16 random bytes in URL-safe base64 without padding.
     local cluster_id
-    cluster_id="$(head -c 16 /dev/urandom | base64 | tr '+/' '-_' | tr -d '=')"
+    cluster_id="$(cluster_ids 1)"
     say "formatting $dir/data (cluster $cluster_id)"
     java -Xmx256m -Dlog4j2.configurationFile="$(tool_log_config)" -cp "$LIBS/*" \
       kafka.tools.StorageTool format -t "$cluster_id" -c "$dir/server.properties" \
@@ -307,6 +332,7 @@ case "$cmd" in
   start) start "$@" ;;
   stop) stop "$@" ;;
   status) status "$@" ;;
+  cluster-id) [[ $# -le 1 ]] || usage; cluster_ids "$@" ;;
   topics) run_tool org.apache.kafka.tools.TopicCommand "$@" ;;
   perf-producer) run_tool org.apache.kafka.tools.ProducerPerformance "$@" ;;
   perf-consumer) run_tool org.apache.kafka.tools.ConsumerPerformance "$@" ;;

@@ -113,7 +113,14 @@ std::optional<rejection> check_singletons(const bhttp::request_header<>& head) {
 }  // namespace
 
 std::optional<boost::urls::url_view> parse_request_target(std::string_view target) {
-  if (target == "*") return boost::urls::url_view{};
+  if (target == "*") {
+    // A url_view views storage that must outlive it (a default-constructed
+    // one, once copied, points into a dead temporary), so "*" is an empty
+    // reference parsed from a literal. The router answers OPTIONS * from the
+    // request target.
+    static const boost::urls::url_view empty = boost::urls::parse_uri_reference("").value();
+    return empty;
+  }
   if (target.starts_with('/')) {
     auto url = boost::urls::parse_origin_form(target);
     if (!url) return std::nullopt;

@@ -128,7 +128,8 @@ TEST_F(SqliteStore, ReadsByRangeAuthorAndOrder) {
 
 TEST_F(SqliteStore, KeepsContentAndTimeExactly) {
   auto s = open();
-  auto m = make("a", std::string("nul \0 quote \" emoji \xF0\x9F\x98\x80 newline \n", 38));
+  static constexpr char raw[] = "nul \0 quote \" emoji \xF0\x9F\x98\x80 newline \n";
+  auto m = make("a", std::string(raw, sizeof raw - 1));
   ASSERT_TRUE(s->insert_batch(std::vector{m}));
   auto r = s->read({});
   ASSERT_EQ(r->size(), 1u);
