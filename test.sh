@@ -114,7 +114,7 @@ PY
 
 unit_tests() {
   echo "test.sh: unit tests ($1)" >&2
-  (cd "$1" && ctest --output-on-failure --timeout 300)
+  (cd "$1" && ctest --output-on-failure --timeout 300 "${ctest_exclude[@]}")
 }
 system_tests() {
   echo "test.sh: system tests ($1)" >&2
@@ -138,12 +138,27 @@ fi
 [[ -z "$release" ]] || build "$release"
 [[ -z "$sanitized" ]] || build "$sanitized" "$sanitize"
 
+# librdkafka starts its threads with C11 thrd_create, which GCC 12's
+# ThreadSanitizer does not intercept: those threads crash inside TSan's
+# allocator. Under TSan the Kafka parts are therefore left out (no broker,
+# so the Kafka-mode system tests skip themselves, and the unit tests that
+# start librdkafka threads without a broker are excluded).
+kafka=1
+ctest_exclude=()
+if [[ "$sanitize" == thread ]]; then
+  kafka=
+  ctest_exclude=(-E '^KafkaUnreachable[.]')
+  echo "test.sh: under TSan the Kafka tests are left out (librdkafka's threads are invisible to it)" >&2
+fi
+
 if [[ -z "${FEED_SKIP_SERVICES:-}" ]]; then
-  echo "test.sh: starting PostgreSQL and Kafka on loopback" >&2
+  echo "test.sh: starting PostgreSQL${kafka:+ and Kafka} on loopback" >&2
   export FEED_TEST_DATABASE_URL=$(scripts/postgres.sh start "$services/pg" "$(free_port)")
-  export FEED_TEST_KAFKA_BROKERS=$(scripts/kafka.sh start "$services/kafka" "$(free_port)")
   export FEED_TEST_PG_DIR="$services/pg"
-  export FEED_TEST_KAFKA_DIR="$services/kafka"
+  if [[ -n "$kafka" ]]; then
+    export FEED_TEST_KAFKA_BROKERS=$(scripts/kafka.sh start "$services/kafka" "$(free_port)")
+    export FEED_TEST_KAFKA_DIR="$services/kafka"
+  fi
 fi
 
 if [[ -n "$release" ]]; then
