@@ -8,7 +8,6 @@
 #include "http/handlers/handlers.h"
 #include "http/query.h"
 #include "http/response.h"
-#include "model/sse_frame.h"
 
 namespace feed::http {
 namespace {
