@@ -66,8 +66,11 @@ result<app_options> parse_options(int argc, char** argv, int& exit_code) {
       ->envname("KAFKA_DEAD_LETTER_TOPIC");
   app.add_option("--kafka-partitions", o.kafka.events_partitions, "Partitions of topics created at start-up")
       ->envname("KAFKA_PARTITIONS")->check(CLI::Range(1, 10000))->capture_default_str();
-  app.add_option("--kafka-replication", o.kafka.replication_factor, "Replication factor of topics created at start-up")
-      ->envname("KAFKA_REPLICATION")->check(CLI::Range(1, 100))->capture_default_str();
+  app.add_option("--kafka-replication", o.kafka.replication_factor,
+                 "Replication factor of topics created at start-up (-1 = the cluster's default.replication.factor)")
+      ->envname("KAFKA_REPLICATION")
+      ->check(CLI::Range(1, 100) | CLI::IsMember({-1}))
+      ->capture_default_str();
   app.add_option("--kafka-linger-ms", linger_ms, "Linger of the producer of accepted posts: how long to wait to fill a batch (processed events are sent at once)")
       ->envname("KAFKA_LINGER_MS")->check(CLI::Range(0, 10000))->capture_default_str();
   app.add_option("--kafka-batch-messages", o.kafka.batch_messages, "Producer batch size, in messages, at most")

@@ -34,7 +34,10 @@ struct kafka_options {
   // their layout. More partitions let more workers share the load.
   int events_partitions = 3;
   int processed_partitions = 3;
-  int replication_factor = 1;
+  // -1 leaves it to the brokers' default.replication.factor, so the same
+  // command line suits one broker in development and a cluster in
+  // production (where the brokers say 3).
+  int replication_factor = -1;
 
   // Producer batching (linger.ms: the producer of accepted posts only;
   // batch.num.messages) and the bound of its local queue (queue.buffering.max.messages); past it publish fails fast
