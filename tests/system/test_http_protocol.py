@@ -106,7 +106,7 @@ def test_transfer_encoding_not_ending_in_chunked_is_refused_and_closes(api, codi
         assert "Transfer-Encoding" in r.json()["error"]
         assert r.header("Connection") == "close"
         assert c.closed_with_nothing_more()
-    assert api.messages()["messages"] == []
+    api.assert_nothing_stored()
 
 
 @pytest.mark.parametrize("fields", [
@@ -122,7 +122,7 @@ def test_transfer_encoding_with_content_length_is_400_and_closes(api, fields):
         r = c.send(head + (chunked if "identity" not in fields else BODY)).response()
         assert r.status == 400 and r.header("Connection") == "close"
         assert c.closed_with_nothing_more()
-    assert api.messages()["messages"] == []
+    api.assert_nothing_stored()
 
 
 def test_http10_with_transfer_encoding_is_400_and_closes(api):
@@ -132,7 +132,7 @@ def test_http10_with_transfer_encoding_is_400_and_closes(api):
         r = c.send(head + chunked).response()
         assert r.status == 400 and "Transfer-Encoding" in r.json()["error"]
         assert c.closed_with_nothing_more()
-    assert api.messages()["messages"] == []
+    api.assert_nothing_stored()
 
 
 def test_chunked_post_still_works(api, user):
