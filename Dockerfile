@@ -10,6 +10,7 @@ COPY CMakeLists.txt ./
 COPY cmake cmake
 COPY sql sql
 COPY docs/openapi.yaml docs/openapi.yaml
+COPY web web
 COPY src src
 RUN cmake -S . -B build -G Ninja -DCMAKE_BUILD_TYPE=Release -DFEED_BUILD_TESTS=OFF \
     && cmake --build build --target feed-api feed-bot

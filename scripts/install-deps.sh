@@ -18,8 +18,16 @@ packages=(
   clang libclang-rt-14-dev
   # real services for the system tests
   postgresql openjdk-17-jre-headless maven
+  # the replicated cluster of scripts/cluster.sh: etcd (etcdctl for its
+  # health checks) and Patroni, whose etcd3 DCS imports python3-etcd
+  etcd-server etcd-client patroni python3-etcd
   # system tests
   python3 python3-venv curl procps
+  # the web page's browser tests: Playwright drives Debian's chromium (its
+  # own browser download is never run), with a font to render text
+  chromium fonts-dejavu-core
+  # network partitions for the system tests (scripts/netns.sh)
+  iproute2 nftables
 )
 if [[ "${1:-}" == "--bench" ]]; then
   packages+=(wrk nginx libnginx-mod-nchan linux-perf valgrind)

@@ -21,6 +21,7 @@ void add_routes(router& r, services& s) {
   r.add(verb::get, "/api/feed", feed_handler(s), route_kind::streaming);
   r.add(verb::get, "/api/openapi.yaml", openapi_handler());
   r.add(verb::get, "/metrics", metrics_handler(s.registry));
+  add_page_routes(r);
 }
 
 }  // namespace feed::http
