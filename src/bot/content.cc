@@ -77,6 +77,32 @@ std::optional<std::uint64_t> find_token(std::string_view text, std::string_view 
   return std::nullopt;
 }
 
+std::optional<std::string_view> find_message_id(std::string_view json) noexcept {
+  constexpr std::string_view kKey = R"("id")";
+  std::size_t at = 0;
+  while ((at = json.find(kKey, at)) != std::string_view::npos) {
+    std::size_t p = at + kKey.size();
+    while (p < json.size() && (json[p] == ' ' || json[p] == ':')) ++p;  // `"id" : "x"` too
+    if (p > at + kKey.size() && p < json.size() && json[p] == '"' &&
+        json.substr(at + kKey.size(), p - at - kKey.size()).find(':') != std::string_view::npos) {
+      const auto end = json.find('"', p + 1);
+      if (end == std::string_view::npos) return std::nullopt;
+      return json.substr(p + 1, end - p - 1);
+    }
+    at += kKey.size();
+  }
+  return std::nullopt;
+}
+
+std::uint64_t id_hash(std::string_view id) noexcept {
+  std::uint64_t h = 0xcbf29ce484222325ULL;
+  for (const char c : id) {
+    h ^= static_cast<unsigned char>(c);
+    h *= 0x100000001b3ULL;
+  }
+  return h == 0 ? 1 : h;
+}
+
 void make_content(std::string& out, std::uint64_t seed, std::uint64_t i, std::size_t target_bytes,
                   std::string_view prefix) {
   rng r{seed * 0x2545F4914F6CDD1DULL ^ (i + 1) * 0x9E3779B97F4A7C15ULL};

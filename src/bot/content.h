@@ -26,6 +26,16 @@ std::string token_prefix(std::string_view run_id);
 // Finds "<prefix><digits>" in `text` and returns the digits' value.
 std::optional<std::uint64_t> find_token(std::string_view text, std::string_view prefix) noexcept;
 
+// The value of the first "id" member of a flat JSON object such as an SSE
+// event's data ({"id":"<uuid>","user_id":...}) or a 503 body that names the
+// message it may have stored; nullopt when there is none. A scan, not a
+// parse: JSON escapes every quote inside a string, so `"id":"` can only be
+// a member name. Ids hold no escapes (UUIDs).
+std::optional<std::string_view> find_message_id(std::string_view json) noexcept;
+
+// A 64-bit hash of a message id (FNV-1a), never 0.
+std::uint64_t id_hash(std::string_view id) noexcept;
+
 // Appends content for message i to `out`. target_bytes 0 = natural length
 // (one to three sentences); otherwise approximately that many bytes.
 void make_content(std::string& out, std::uint64_t seed, std::uint64_t i, std::size_t target_bytes,

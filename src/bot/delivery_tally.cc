@@ -20,33 +20,64 @@ delivery_tally::outcome delivery_tally::record(std::uint64_t i, std::optional<st
   bits_[word] |= bit;
   ++unique_;
   if (seq) {
-    if (have_seq_ && *seq < max_seq_) ++out_of_order_;
-    if (!have_seq_ || *seq > max_seq_) max_seq_ = *seq;
+    if (have_seq_ && *seq <= prev_seq_) ++out_of_order_;
+    prev_seq_ = *seq;
     have_seq_ = true;
   }
   return outcome::first;
 }
 
-void delivery_tally::tally_into(const std::vector<std::uint64_t>& accepted, std::uint64_t accepted_count,
-                                verify_totals& totals) const {
+bool delivery_tally::has(std::uint64_t i) const noexcept {
+  const std::size_t word = i / 64;
+  return word < bits_.size() && (bits_[word] >> (i % 64) & 1) != 0;
+}
+
+delivery_verdict::delivery_verdict(std::vector<std::uint64_t> accepted, std::uint64_t accepted_count,
+                                   std::vector<std::uint64_t> unknown)
+    : accepted_(std::move(accepted)),
+      accepted_count_(accepted_count),
+      unknown_(std::move(unknown)),
+      lost_(accepted_.size(), 0),
+      unknown_seen_(unknown_.size(), 0),
+      unknown_everywhere_(unknown_) {}
+
+void delivery_verdict::add(const delivery_tally& t) {
+  const auto& r = t.bits();
   std::uint64_t received = 0;
-  std::uint64_t unexpected = foreign_;
-  const std::size_t n = std::max(accepted.size(), bits_.size());
+  std::uint64_t unexpected = t.foreign();
+  const std::size_t n = std::max({accepted_.size(), unknown_.size(), r.size()});
   for (std::size_t w = 0; w < n; ++w) {
-    const std::uint64_t a = w < accepted.size() ? accepted[w] : 0;
-    const std::uint64_t r = w < bits_.size() ? bits_[w] : 0;
-    received += static_cast<std::uint64_t>(std::popcount(a & r));
-    unexpected += static_cast<std::uint64_t>(std::popcount(r & ~a));
+    const std::uint64_t a = word(accepted_, w);
+    const std::uint64_t u = word(unknown_, w);
+    const std::uint64_t got = word(r, w);
+    received += static_cast<std::uint64_t>(std::popcount(a & got));
+    unexpected += static_cast<std::uint64_t>(std::popcount(got & ~a & ~u));
+    if (w < lost_.size()) lost_[w] |= a & ~got;
+    if (w < unknown_seen_.size()) {
+      unknown_seen_[w] |= u & got;
+      unknown_everywhere_[w] &= got;
+    }
   }
-  const std::uint64_t missing = accepted_count - std::min(accepted_count, received);
-  ++totals.subscribers;
-  totals.expected += accepted_count;
-  totals.received += received;
-  totals.missing += missing;
-  totals.duplicated += duplicates_;
-  totals.out_of_order += out_of_order_;
-  totals.unexpected += unexpected;
-  if (missing > 0) ++totals.subscribers_incomplete;
+  const std::uint64_t missing = accepted_count_ - std::min(accepted_count_, received);
+  ++sum_.subscribers;
+  sum_.expected += accepted_count_;
+  sum_.received += received;
+  sum_.missing += missing;
+  sum_.duplicated += t.duplicates();
+  sum_.out_of_order += t.out_of_order();
+  sum_.unexpected += unexpected;
+  sum_.lost_max_per_subscriber = std::max(sum_.lost_max_per_subscriber, missing);
+  if (missing > 0) ++sum_.subscribers_incomplete;
+}
+
+verify_totals delivery_verdict::totals() const {
+  verify_totals v = sum_;
+  for (const auto w : lost_) v.lost += static_cast<std::uint64_t>(std::popcount(w));
+  for (std::size_t w = 0; w < unknown_seen_.size(); ++w) {
+    v.unknown_delivered += static_cast<std::uint64_t>(std::popcount(unknown_seen_[w]));
+    v.unknown_partial += static_cast<std::uint64_t>(std::popcount(unknown_seen_[w] & ~unknown_everywhere_[w]));
+  }
+  return v;
 }
 
 }  // namespace feed::bot

@@ -7,12 +7,19 @@
 //
 // Definitions (per subscriber, then summed):
 //   missing      accepted (2xx) but never received
-//   duplicated   received again after its first delivery
-//   out_of_order a first delivery whose seq is below a seq already received
-//   unexpected   received but never accepted (not an error: the server may
-//                have stored a message whose answer the bot never got)
-// Not thread-safe: one tally per subscriber, owned by its thread; tally_into()
-// runs after the subscriber has stopped.
+//   duplicated   received again (same id) after its first delivery
+//   out_of_order a first delivery whose seq is not greater than that of the
+//                previous first delivery (seq is global, so this holds
+//                across reconnects and instances)
+//   unexpected   received but neither accepted nor of unknown outcome (not
+//                counted as an error: the server may have stored a message
+//                it answered otherwise)
+// and over all subscribers together:
+//   lost               accepted messages that one subscriber or more never received
+//   unknown_delivered  messages of unknown outcome that some subscriber received
+//   unknown_partial    ... that some subscribers received and others did not
+// Not thread-safe: one tally per subscriber, owned by its thread; the
+// verdict is built after every subscriber has stopped.
 #pragma once
 
 #include <cstdint>
@@ -30,6 +37,10 @@ struct verify_totals {
   std::uint64_t out_of_order = 0;
   std::uint64_t unexpected = 0;
   std::uint64_t subscribers_incomplete = 0;  // subscribers with any missing
+  std::uint64_t lost = 0;
+  std::uint64_t lost_max_per_subscriber = 0;  // the most missing at one subscriber
+  std::uint64_t unknown_delivered = 0;
+  std::uint64_t unknown_partial = 0;
 };
 
 class delivery_tally {
@@ -40,15 +51,14 @@ class delivery_tally {
   // an unknown number (a stale or forged token) is unexpected and not stored.
   outcome record(std::uint64_t i, std::optional<std::uint64_t> seq, bool known);
 
+  // Whether message i has been received.
+  bool has(std::uint64_t i) const noexcept;
+
   std::uint64_t unique() const noexcept { return unique_; }
   std::uint64_t duplicates() const noexcept { return duplicates_; }
   std::uint64_t out_of_order() const noexcept { return out_of_order_; }
+  std::uint64_t foreign() const noexcept { return foreign_; }
   const std::vector<std::uint64_t>& bits() const noexcept { return bits_; }
-
-  // Adds this subscriber's figures, judged against `accepted` (bit i = message
-  // i accepted; `accepted_count` = its popcount), into `totals`.
-  void tally_into(const std::vector<std::uint64_t>& accepted, std::uint64_t accepted_count,
-                  verify_totals& totals) const;
 
  private:
   std::vector<std::uint64_t> bits_;
@@ -56,8 +66,33 @@ class delivery_tally {
   std::uint64_t duplicates_ = 0;
   std::uint64_t out_of_order_ = 0;
   std::uint64_t foreign_ = 0;
-  std::uint64_t max_seq_ = 0;
+  std::uint64_t prev_seq_ = 0;
   bool have_seq_ = false;
+};
+
+// Judges every subscriber's tally against what the posts achieved: bit i of
+// `accepted` is set when message i got a 2xx (`accepted_count` is its
+// popcount), bit i of `unknown` when its outcome is unknown.
+class delivery_verdict {
+ public:
+  delivery_verdict(std::vector<std::uint64_t> accepted, std::uint64_t accepted_count,
+                   std::vector<std::uint64_t> unknown);
+
+  void add(const delivery_tally& t);
+  verify_totals totals() const;
+
+ private:
+  static std::uint64_t word(const std::vector<std::uint64_t>& v, std::size_t w) noexcept {
+    return w < v.size() ? v[w] : 0;
+  }
+
+  const std::vector<std::uint64_t> accepted_;
+  const std::uint64_t accepted_count_;
+  const std::vector<std::uint64_t> unknown_;
+  std::vector<std::uint64_t> lost_;          // accepted, missing somewhere
+  std::vector<std::uint64_t> unknown_seen_;  // unknown, received somewhere
+  std::vector<std::uint64_t> unknown_everywhere_;  // unknown, received by every subscriber so far
+  verify_totals sum_;
 };
 
 }  // namespace feed::bot

@@ -12,6 +12,7 @@
 #include <cstdio>
 #include <iostream>
 #include <memory>
+#include <optional>
 #include <random>
 #include <vector>
 
@@ -22,6 +23,7 @@
 
 #include "base/log.h"
 #include "bot/content.h"
+#include "bot/head_probe.h"
 #include "bot/options.h"
 #include "bot/report.h"
 #include "bot/run_context.h"
@@ -46,6 +48,29 @@ rlim_t raise_nofile() {
   return lim.rlim_cur;
 }
 
+// Resolves every --api instance; false (with the reason logged) when one
+// cannot be resolved: a name that does not resolve is a mistake in the
+// command line, not a fault to survive.
+bool resolve_instances(const bot_options& opts, std::vector<instance_target>& out) {
+  boost::asio::io_context ioc;
+  boost::asio::ip::tcp::resolver resolver(ioc);
+  for (const auto& api : opts.apis) {
+    instance_target t{api.url, api.host_header, {}};
+    try {
+      for (const auto& e : resolver.resolve(api.host, api.port)) t.endpoints.push_back(e.endpoint());
+    } catch (const std::exception& e) {
+      spdlog::error("cannot resolve {}: {}", api.host, e.what());
+      return false;
+    }
+    if (t.endpoints.empty()) {
+      spdlog::error("cannot resolve {}", api.host);
+      return false;
+    }
+    out.push_back(std::move(t));
+  }
+  return true;
+}
+
 class controller {
  public:
   controller(run_context& ctx, sigset_t signals) : ctx_(ctx), signals_(signals) {}
@@ -53,10 +78,31 @@ class controller {
   int run();
 
  private:
+  void start_workers();
+  // Phase 1: every subscriber connected (or given up on) before the first post.
+  bool connect_subscribers(run_outcome& outcome);
+  void probe_resume_floor();
+  // Phase 2: open-loop posting until every answer is in.
+  bool post(run_outcome& outcome);
+  bool drain_posts();
+  // Phase 3: wait for the last deliveries.
+  void wait_for_deliveries();
+  void stop_workers(run_outcome& outcome);
+  void judge(run_outcome& outcome, bool interrupted);
+  void log_posts(const stats_sum& s, const histogram& post) const;
+
   // Sleeps up to `d`, watching for signals; returns true when one arrived.
   bool nap(std::chrono::milliseconds d);
   void maybe_progress(bool force = false);
   double since(clock::time_point t) const { return std::chrono::duration<double>(clock::now() - t).count(); }
+  std::string instance_list() const {
+    std::string out;
+    for (const auto& i : ctx_.instances) out += (out.empty() ? "" : ", ") + i.url;
+    return out;
+  }
+  static clock::duration seconds(double s) {
+    return std::chrono::duration_cast<clock::duration>(std::chrono::duration<double>(s));
+  }
 
   run_context& ctx_;
   sigset_t signals_;
@@ -91,149 +137,199 @@ void controller::maybe_progress(bool force) {
   merge_post_latency(workers_, post);
   merge_e2e_latency(workers_, e2e);
   const auto start = ctx_.start_ticks.load() != 0 ? ctx_.start() : t0_;
+  std::vector<bool> down(ctx_.instance_count());
+  for (std::size_t k = 0; k < down.size(); ++k) down[k] = ctx_.avail.instance(k).open;
   spdlog::info("{}", progress_line(std::chrono::duration<double>(now - start).count(), s, last_sum_, dt, post, e2e,
-                                   o.subscribers));
+                                   o.subscribers, down));
   last_sum_ = s;
   last_progress_ = now;
 }
 
-int controller::run() {
+void controller::start_workers() {
   const auto& o = ctx_.opts;
   const unsigned lanes = o.threads;
+  unsigned first_conn = 0;
   for (unsigned t = 0; t < lanes; ++t) {
     const unsigned conns = o.concurrency / lanes + (t < o.concurrency % lanes ? 1 : 0);
-    workers_.push_back(std::make_unique<worker>(ctx_, t, lanes, conns));
+    workers_.push_back(std::make_unique<worker>(ctx_, t, lanes, conns, first_conn));
+    first_conn += conns;
   }
   for (auto& w : workers_) w->start_thread();
   for (auto& w : workers_) w->open_connections();
+}
 
-  run_outcome outcome;
-  bool quit = false;
-
-  // Phase 1: subscribers, all connected before the first post.
-  if (o.subscribers > 0) {
-    for (unsigned t = 0; t < lanes; ++t) {
-      workers_[t]->open_subscribers(o.subscribers / lanes + (t < o.subscribers % lanes ? 1 : 0));
-    }
-    spdlog::info("opening {} subscriber stream(s) to {}", o.subscribers, ctx_.feed_target);
-    const auto deadline = clock::now() + std::chrono::duration_cast<clock::duration>(
-                                             std::chrono::duration<double>(o.connect_timeout));
-    auto last_log = clock::now();
-    for (;;) {
-      const auto ready = sum_stats(workers_).subs_ready;
-      if (ready >= o.subscribers) break;
-      if (clock::now() >= deadline) {
-        outcome.subscribers_failed = static_cast<unsigned>(o.subscribers - ready);
-        spdlog::error("only {} of {} subscribers connected within {} s; the rest are not verified", ready,
-                      o.subscribers, o.connect_timeout);
-        for (auto& w : workers_) w->drop_unready();
-        break;
-      }
-      if (nap(20ms)) {
-        quit = true;
-        break;
-      }
-      if (clock::now() - last_log >= 1s) {
-        spdlog::info("subscribers connected: {}/{}", ready, o.subscribers);
-        last_log = clock::now();
-      }
-    }
-    if (!quit) spdlog::info("subscribers connected: {}/{} in {:.2f} s", sum_stats(workers_).subs_ready, o.subscribers, since(t0_));
+bool controller::connect_subscribers(run_outcome& outcome) {
+  const auto& o = ctx_.opts;
+  const unsigned lanes = o.threads;
+  unsigned first_sub = 0;
+  for (unsigned t = 0; t < lanes; ++t) {
+    const unsigned n = o.subscribers / lanes + (t < o.subscribers % lanes ? 1 : 0);
+    workers_[t]->open_subscribers(n, first_sub);
+    first_sub += n;
   }
-
-  // Phase 2: open-loop posting.
-  clock::time_point posting_end = clock::now();
-  if (!quit) {
-    // A short lead so every lane starts from the same instant.
-    const auto start = clock::now() + 5ms;
-    ctx_.start_ticks.store(start.time_since_epoch().count(), std::memory_order_release);
-    last_progress_ = start;
-    last_sum_ = sum_stats(workers_);
-    for (auto& w : workers_) w->start_posting();
-    spdlog::info("posting to {}{} as {} user(s): {:.3f} msg/s, {}{}, {} connection(s), {} thread(s), run id {}",
-                 o.api, o.post_path, o.users, o.rate,
-                 ctx_.sched.finite() ? fmt::format("{} messages", ctx_.sched.total()) : std::string("until stopped"),
-                 o.duration > 0 ? fmt::format(" within {} s", o.duration) : std::string(), o.concurrency, o.threads,
-                 ctx_.run_id);
-    bool stop_sent = false;
-    std::optional<clock::time_point> drain_deadline;
-    while (ctx_.posting_done.load(std::memory_order_acquire) < lanes) {
-      if (nap(20ms)) {
-        if (signals_seen_ >= 2) {
-          quit = true;
-          break;
-        }
-        if (!stop_sent) {
-          for (auto& w : workers_) w->stop_posting();
-          stop_sent = true;
-        }
-      }
-      // Pacing over: in-flight answers are bounded by the request timeout,
-      // pending 503 retries by Retry-After; past that, cancel what remains.
-      if (!drain_deadline && ctx_.pacing_done.load(std::memory_order_acquire) >= lanes) {
-        drain_deadline = clock::now() + std::chrono::duration_cast<clock::duration>(
-                                            std::chrono::duration<double>(o.request_timeout + 61.0));
-      }
-      if (drain_deadline && clock::now() > *drain_deadline && !stop_sent) {
-        spdlog::warn("answers still outstanding after the drain deadline; cancelling");
-        for (auto& w : workers_) w->stop_posting();
-        stop_sent = true;
-      }
-      maybe_progress();
-    }
-    posting_end = clock::now();
-    outcome.posting_s = std::chrono::duration<double>(posting_end - start).count();
-  }
-
-  // Phase 3: wait for the last deliveries.
-  if (!quit && o.verify) {
-    const auto deadline = clock::now() + std::chrono::duration_cast<clock::duration>(
-                                             std::chrono::duration<double>(o.verify_timeout));
-    const auto accepted = ctx_.ledger->accepted_count();
+  spdlog::info("opening {} subscriber stream(s) to {}", o.subscribers, ctx_.feed_target);
+  const auto deadline = clock::now() + seconds(o.connect_timeout);
+  auto last_log = clock::now();
+  for (;;) {
     const auto ready = sum_stats(workers_).subs_ready;
-    spdlog::info("posting done; waiting up to {} s for {} deliveries", o.verify_timeout, accepted * ready);
-    while (clock::now() < deadline) {
-      if (sum_stats(workers_).deliveries >= accepted * ready) break;
-      if (nap(20ms)) break;
-      maybe_progress();
+    if (ready >= o.subscribers) break;
+    if (clock::now() >= deadline) {
+      outcome.subscribers_failed = static_cast<unsigned>(o.subscribers - ready);
+      spdlog::error("only {} of {} subscribers connected within {} s; the rest are not verified", ready,
+                    o.subscribers, o.connect_timeout);
+      for (auto& w : workers_) w->drop_unready();
+      break;
+    }
+    if (nap(20ms)) return true;
+    if (clock::now() - last_log >= 1s) {
+      spdlog::info("subscribers connected: {}/{}", ready, o.subscribers);
+      last_log = clock::now();
     }
   }
-  maybe_progress(true);
+  spdlog::info("subscribers connected: {}/{} in {:.2f} s", sum_stats(workers_).subs_ready, o.subscribers, since(t0_));
+  return false;
+}
 
+void controller::probe_resume_floor() {
+  const auto floor = probe_newest_seq(ctx_, std::chrono::duration_cast<std::chrono::milliseconds>(
+                                                seconds(ctx_.opts.dial_timeout)));
+  if (floor) {
+    ctx_.resume_floor.store(*floor, std::memory_order_release);
+    spdlog::debug("newest seq before posting: {}", *floor);
+  } else {
+    spdlog::info("could not read the newest seq ({}?limit=1); a subscriber that loses its stream before its "
+                 "first event resumes without Last-Event-ID",
+                 ctx_.opts.post_path);
+  }
+}
+
+bool controller::post(run_outcome& outcome) {
+  const auto& o = ctx_.opts;
+  // A short lead so every lane starts from the same instant.
+  const auto start = clock::now() + 5ms;
+  ctx_.start_ticks.store(start.time_since_epoch().count(), std::memory_order_release);
+  last_progress_ = start;
+  last_sum_ = sum_stats(workers_);
+  for (auto& w : workers_) w->start_posting();
+  spdlog::info("posting to {} ({}) as {} user(s): {:.3f} msg/s, {}{}, {} connection(s), {} thread(s), run id {}",
+               o.post_path, instance_list(), o.users, o.rate,
+               ctx_.sched.finite() ? fmt::format("{} messages", ctx_.sched.total()) : std::string("until stopped"),
+               o.duration > 0 ? fmt::format(" within {} s", o.duration) : std::string(), o.concurrency, o.threads,
+               ctx_.run_id);
+  const bool quit = drain_posts();
+  ctx_.avail.finish(clock::now());
+  outcome.posting_s = std::chrono::duration<double>(clock::now() - start).count();
+  return quit;
+}
+
+// Waits until every lane has all its answers; true when told to quit.
+bool controller::drain_posts() {
+  const unsigned lanes = ctx_.opts.threads;
+  bool stop_sent = false;
+  std::optional<clock::time_point> drain_deadline;
+  auto stop_all = [&] {
+    for (auto& w : workers_) w->stop_posting();
+    stop_sent = true;
+  };
+  while (ctx_.posting_done.load(std::memory_order_acquire) < lanes) {
+    if (nap(20ms)) {
+      if (signals_seen_ >= 2) return true;
+      if (!stop_sent) stop_all();
+    }
+    // Pacing over: an answer in flight takes at most the request timeout,
+    // a pending 503 retry at most its Retry-After; past that, cancel what
+    // remains (retries still due, messages waiting for an instance to come
+    // back), rather than wait out every retry.
+    if (!drain_deadline && ctx_.pacing_done.load(std::memory_order_acquire) >= lanes) {
+      drain_deadline = clock::now() + seconds(ctx_.opts.request_timeout + 61.0);
+    }
+    if (drain_deadline && clock::now() > *drain_deadline && !stop_sent) {
+      spdlog::warn("answers still outstanding after the drain deadline; cancelling");
+      stop_all();
+    }
+    maybe_progress();
+  }
+  return false;
+}
+
+void controller::wait_for_deliveries() {
+  const auto& o = ctx_.opts;
+  const auto deadline = clock::now() + seconds(o.verify_timeout);
+  const auto accepted = ctx_.ledger->accepted_count();
+  const auto ready = sum_stats(workers_).subs_ready;
+  spdlog::info("posting done; waiting up to {} s for {} deliveries", o.verify_timeout, accepted * ready);
+  while (clock::now() < deadline) {
+    if (sum_stats(workers_).deliveries >= accepted * ready) break;
+    if (nap(20ms)) break;
+    maybe_progress();
+  }
+}
+
+void controller::stop_workers(run_outcome& outcome) {
+  outcome.at_end = sum_stats(workers_);
   for (auto& w : workers_) w->shutdown();
   for (auto& w : workers_) w->join();
+  outcome.subs = collect_subscriber_figures(workers_);
+  if (ctx_.ledger) outcome.duplicated_content = ctx_.ledger->content_duplicates();
+}
+
+void controller::judge(run_outcome& outcome, bool interrupted) {
+  if (!ctx_.opts.verify) return;
+  if (interrupted) {
+    outcome.exit_code = 1;  // interrupted before anything could be judged
+    return;
+  }
+  outcome.verified = true;
+  const auto accepted = ctx_.ledger->accepted_count();
+  delivery_verdict verdict(ctx_.ledger->accepted_bits(), accepted,
+                           ctx_.ledger->bits(message_ledger::state::unknown));
+  for (const auto& w : workers_) {
+    for (const auto& sub : w->subscribers()) {
+      if (sub->ever_connected()) verdict.add(sub->tally());
+    }
+  }
+  outcome.verify = verdict.totals();
+  const auto& v = outcome.verify;
+  const auto internal = sum_stats(workers_).coroutine_failures;
+  const bool failed = v.missing > 0 || v.duplicated > 0 || outcome.duplicated_content > 0 ||
+                      outcome.subscribers_failed > 0 || accepted == 0 || internal > 0;
+  outcome.exit_code = failed ? 1 : 0;
+  spdlog::log(failed ? spdlog::level::err : spdlog::level::info,
+              "verify: {} accepted x {} subscribers: received {} of {}, lost {} (missing {}), duplicated {}, "
+              "stored twice {}, out of order {}, unexpected {}, unknown outcome {} (delivered {}){}",
+              accepted, v.subscribers, v.received, v.expected, v.lost, v.missing, v.duplicated,
+              outcome.duplicated_content, v.out_of_order, v.unexpected, ctx_.ledger->unknown_count(),
+              v.unknown_delivered, accepted == 0 ? " (nothing was accepted, so nothing is proven)" : "");
+}
+
+void controller::log_posts(const stats_sum& s, const histogram& post) const {
+  spdlog::info("posts: {} scheduled, {} accepted, {} 4xx, {} 5xx, {} transport errors, {} dropped by client, "
+               "{} retries, {} of unknown outcome; no 202 for {:.2f} s at most; latency p50 {:.2f} ms p99 {:.2f} ms "
+               "p99.9 {:.2f} ms max {:.2f} ms",
+               s.scheduled, s.ok_2xx, s.client_4xx, s.server_5xx, s.transport_errors, s.dropped_by_client,
+               s.retries + s.transport_retries, s.unknown_outcome, ctx_.avail.overall().longest_s,
+               post.percentile(50) / 1000, post.percentile(99) / 1000, post.percentile(99.9) / 1000,
+               static_cast<double>(post.max()) / 1000);
+}
+
+int controller::run() {
+  const auto& o = ctx_.opts;
+  start_workers();
+  run_outcome outcome;
+  bool quit = o.subscribers > 0 && connect_subscribers(outcome);
+  if (!quit && o.subscribers > 0) probe_resume_floor();
+  if (!quit) quit = post(outcome);
+  if (!quit && o.verify) wait_for_deliveries();
+  maybe_progress(true);
+  stop_workers(outcome);
+  judge(outcome, quit);
 
   const auto s = sum_stats(workers_);
   histogram post;
   histogram e2e;
   merge_post_latency(workers_, post);
   merge_e2e_latency(workers_, e2e);
-
-  if (o.verify && !quit) {
-    outcome.verified = true;
-    const auto accepted_bits = ctx_.ledger->accepted_bits();
-    const auto accepted = ctx_.ledger->accepted_count();
-    for (const auto& w : workers_) {
-      for (const auto& sub : w->subscribers()) {
-        if (sub->ever_connected()) sub->tally().tally_into(accepted_bits, accepted, outcome.verify);
-      }
-    }
-    const auto& v = outcome.verify;
-    const bool failed = v.missing > 0 || v.duplicated > 0 || outcome.subscribers_failed > 0 || accepted == 0;
-    outcome.exit_code = failed ? 1 : 0;
-    spdlog::log(failed ? spdlog::level::err : spdlog::level::info,
-                "verify: {} accepted x {} subscribers: received {} of {}, missing {}, duplicated {}, out of order {}, "
-                "unexpected {}{}",
-                accepted, v.subscribers, v.received, v.expected, v.missing, v.duplicated, v.out_of_order,
-                v.unexpected, accepted == 0 ? " (nothing was accepted, so nothing is proven)" : "");
-  } else if (o.verify) {
-    outcome.exit_code = 1;  // interrupted before anything could be judged
-  }
-  spdlog::info("posts: {} scheduled, {} accepted, {} 4xx, {} 5xx, {} transport errors, {} dropped by client, "
-               "{} retries; latency p50 {:.2f} ms p99 {:.2f} ms p99.9 {:.2f} ms max {:.2f} ms",
-               s.scheduled, s.ok_2xx, s.client_4xx, s.server_5xx, s.transport_errors, s.dropped_by_client, s.retries,
-               post.percentile(50) / 1000, post.percentile(99) / 1000, post.percentile(99.9) / 1000,
-               static_cast<double>(post.max()) / 1000);
+  log_posts(s, post);
   outcome.total_s = since(t0_);
   std::cout << boost::json::serialize(summary_json(ctx_, s, post, e2e, outcome)) << std::endl;
   return outcome.exit_code;
@@ -277,23 +373,9 @@ int main(int argc, char** argv) {
   // Fresh per run even with --seed, so a rerun never mistakes old messages for its own.
   ctx.run_id = make_run_id(entropy);
   ctx.token_prefix = token_prefix(ctx.run_id);
-  ctx.host_header = opts.host.find(':') != std::string::npos ? "[" + opts.host + "]:" + opts.port
-                                                             : opts.host + ":" + opts.port;
   ctx.feed_target = opts.feed_path + (opts.feed_query.empty() ? "" : "?" + opts.feed_query);
   if (opts.subscribers > 0) ctx.ledger = std::make_unique<message_ledger>();
-
-  try {
-    boost::asio::io_context ioc;
-    boost::asio::ip::tcp::resolver resolver(ioc);
-    for (const auto& e : resolver.resolve(opts.host, opts.port)) ctx.endpoints.push_back(e.endpoint());
-  } catch (const std::exception& e) {
-    spdlog::error("cannot resolve {}: {}", opts.host, e.what());
-    return 1;
-  }
-  if (ctx.endpoints.empty()) {
-    spdlog::error("cannot resolve {}", opts.host);
-    return 1;
-  }
+  if (!resolve_instances(opts, ctx.instances)) return 1;
   spdlog::debug("open files limit {}", fds);
 
   controller c(ctx, signals);

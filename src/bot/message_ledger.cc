@@ -23,6 +23,8 @@ message_ledger::block* message_ledger::find_or_create(std::uint64_t i) noexcept 
   auto fresh = std::make_unique<block>();
   for (auto& s : fresh->state) s.store(0, std::memory_order_relaxed);
   for (auto& t : fresh->sent_ns) t.store(0, std::memory_order_relaxed);
+  for (auto& h : fresh->id_hash) h.store(0, std::memory_order_relaxed);
+  for (auto& d : fresh->stored_twice) d.store(0, std::memory_order_relaxed);
   if (slot.compare_exchange_strong(b, fresh.get(), std::memory_order_acq_rel)) return fresh.release();
   return b;  // another thread won; `fresh` is freed
 }
@@ -55,6 +57,31 @@ void message_ledger::mark_failed(std::uint64_t i) noexcept {
                                                         std::memory_order_release);
 }
 
+void message_ledger::mark_unknown(std::uint64_t i) noexcept {
+  block* b = find(i);
+  if (b == nullptr) return;
+  std::uint8_t expected = static_cast<std::uint8_t>(state::sent);
+  if (b->state[i & (kBlockSize - 1)].compare_exchange_strong(expected, static_cast<std::uint8_t>(state::unknown),
+                                                             std::memory_order_release)) {
+    unknown_.fetch_add(1, std::memory_order_relaxed);
+  }
+}
+
+message_ledger::id_seen message_ledger::note_id(std::uint64_t i, std::uint64_t id_hash) noexcept {
+  block* b = find(i);
+  if (b == nullptr || id_hash == 0) return id_seen::first;
+  const auto k = i & (kBlockSize - 1);
+  // Every subscriber reports every message: a plain load answers the common
+  // case without taking the cache line exclusively.
+  std::uint64_t expected = b->id_hash[k].load(std::memory_order_acquire);
+  if (expected == 0 && b->id_hash[k].compare_exchange_strong(expected, id_hash, std::memory_order_acq_rel)) {
+    return id_seen::first;
+  }
+  if (expected == id_hash) return id_seen::same;
+  if (b->stored_twice[k].exchange(1, std::memory_order_relaxed) == 0) content_dups_.fetch_add(1, std::memory_order_relaxed);
+  return id_seen::other;
+}
+
 message_ledger::state message_ledger::get(std::uint64_t i) const noexcept {
   const block* b = find(i);
   if (b == nullptr) return state::unsent;
@@ -69,13 +96,13 @@ std::optional<std::int64_t> message_ledger::sent_ns(std::uint64_t i) const noexc
   return b->sent_ns[k].load(std::memory_order_relaxed);
 }
 
-std::vector<std::uint64_t> message_ledger::accepted_bits() const {
+std::vector<std::uint64_t> message_ledger::bits(state s) const {
   const auto n = high_water();
-  std::vector<std::uint64_t> bits((n + 63) / 64, 0);
+  std::vector<std::uint64_t> out((n + 63) / 64, 0);
   for (std::uint64_t i = 0; i < n; ++i) {
-    if (get(i) == state::accepted) bits[i / 64] |= std::uint64_t{1} << (i % 64);
+    if (get(i) == s) out[i / 64] |= std::uint64_t{1} << (i % 64);
   }
-  return bits;
+  return out;
 }
 
 }  // namespace feed::bot

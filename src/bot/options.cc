@@ -9,90 +9,45 @@
 namespace feed::bot {
 namespace {
 
-// Splits "http://host:port" (IPv6 hosts in brackets); the path must be empty.
-bool split_api(const std::string& api, std::string& host, std::string& port, std::string& why) {
-  std::string_view s = api;
-  if (s.substr(0, 7) != "http://") {
-    why = "only http:// URLs are supported";
-    return false;
-  }
-  s.remove_prefix(7);
-  if (!s.empty() && s.back() == '/') s.remove_suffix(1);
-  if (s.find('/') != std::string_view::npos) {
-    why = "give paths with --post-path/--feed-path, not in --api";
-    return false;
-  }
-  std::string_view h = s;
-  std::string_view p = "80";
-  if (!s.empty() && s.front() == '[') {
-    const auto close = s.find(']');
-    if (close == std::string_view::npos) {
-      why = "unterminated IPv6 address";
-      return false;
-    }
-    h = s.substr(1, close - 1);
-    if (close + 1 < s.size()) {
-      if (s[close + 1] != ':') {
-        why = "junk after IPv6 address";
-        return false;
-      }
-      p = s.substr(close + 2);
-    }
-  } else if (const auto colon = s.rfind(':'); colon != std::string_view::npos) {
-    h = s.substr(0, colon);
-    p = s.substr(colon + 1);
-  }
-  if (h.empty()) {
-    why = "missing host";
-    return false;
-  }
-  char* end = nullptr;
-  const std::string ps(p);
-  const long port_num = std::strtol(ps.c_str(), &end, 10);
-  if (ps.empty() || *end != '\0' || port_num < 1 || port_num > 65535) {
-    why = "port must be 1..65535";
-    return false;
-  }
-  host = h;
-  port = ps;
-  return true;
-}
-
 std::string env_or(const char* name, const char* fallback) {
   const char* v = std::getenv(name);
   return (v != nullptr && *v != '\0') ? v : fallback;
 }
 
-}  // namespace
+// Options whose presence matters after parsing.
+struct given_flags {
+  CLI::Option* rate = nullptr;
+  CLI::Option* interval = nullptr;
+  CLI::Option* seed = nullptr;
+};
 
-std::optional<int> parse_options(int argc, char** argv, bot_options& o) {
-  CLI::App app{
-      "feed-bot: simulated users posting to feed-api, and a load generator that proves delivery.\n"
-      "Posts follow an open-loop schedule (message i is due at start + i/rate; latency counts from the\n"
-      "due time). With --subscribers N --verify it holds N SSE connections to the feed and checks that\n"
-      "every accepted message reaches every subscriber exactly once. Progress goes to stderr each\n"
-      "second; the last line on stdout is a JSON summary. Exit: 0 ok, 1 delivery failures (or\n"
-      "subscribers that never connected), 2 bad usage.",
-      "feed-bot"};
-  app.get_formatter()->column_width(34);
-
+void add_target_flags(CLI::App& app, bot_options& o) {
   o.api = "http://" + env_or("API_HOST", "localhost") + ":" + env_or("API_PORT", "8090");
-  app.add_option("--api", o.api, "Base URL of feed-api (default from API_HOST/API_PORT)")
+  app.add_option("--api", o.api,
+                 "Base URL of feed-api, or a comma-separated list of instances (default from API_HOST/API_PORT)")
       ->envname("BOT_API")
       ->capture_default_str();
+  app.add_option("--post-path", o.post_path, "Path to POST messages to")->envname("BOT_POST_PATH")->capture_default_str();
+  app.add_option("--feed-path", o.feed_path, "Path of the SSE feed")->envname("BOT_FEED_PATH")->capture_default_str();
+  app.add_option("--feed-query", o.feed_query, "Query string for subscribers (without '?'; empty for none)")
+      ->envname("BOT_FEED_QUERY")
+      ->capture_default_str();
+}
+
+void add_load_flags(CLI::App& app, bot_options& o, given_flags& f) {
   app.add_option("--users", o.users, "Simulated users user_1..user_N (messages go round-robin)")
       ->envname("BOT_USERS")
       ->check(CLI::Range(1u, 1000000u))
       ->capture_default_str();
-  auto* rate = app.add_option("--rate", o.rate, "Messages per second overall, fractional ok (instead of --interval)")
+  f.rate = app.add_option("--rate", o.rate, "Messages per second overall, fractional ok (instead of --interval)")
                    ->envname("BOT_RATE")
                    ->check(CLI::Range(1e-6, 1e7));
-  auto* interval =
+  f.interval =
       app.add_option("--interval", o.interval, "Seconds between one user's messages (rate = users/interval)")
           ->envname("BOT_INTERVAL")
           ->check(CLI::Range(1e-6, 1e7))
           ->capture_default_str();
-  rate->excludes(interval);
+  f.rate->excludes(f.interval);
   app.add_option("--duration", o.duration, "Stop scheduling after this many seconds (0 = forever)")
       ->envname("BOT_DURATION")
       ->check(CLI::Range(0.0, 1e9))
@@ -109,12 +64,10 @@ std::optional<int> parse_options(int argc, char** argv, bot_options& o) {
       ->envname("BOT_CONTENT_SIZE")
       ->check(CLI::Range(std::size_t{0}, std::size_t{280}))
       ->capture_default_str();
-  auto* seed = app.add_option("--seed", o.seed, "Seed for message content (default: random; the run id is fresh every run)")->envname("BOT_SEED");
-  app.add_option("--post-path", o.post_path, "Path to POST messages to")->envname("BOT_POST_PATH")->capture_default_str();
-  app.add_option("--feed-path", o.feed_path, "Path of the SSE feed")->envname("BOT_FEED_PATH")->capture_default_str();
-  app.add_option("--feed-query", o.feed_query, "Query string for subscribers (without '?'; empty for none)")
-      ->envname("BOT_FEED_QUERY")
-      ->capture_default_str();
+  f.seed = app.add_option("--seed", o.seed, "Seed for message content (default: random; the run id is fresh every run)")->envname("BOT_SEED");
+}
+
+void add_verify_flags(CLI::App& app, bot_options& o) {
   app.add_option("--subscribers", o.subscribers, "SSE connections to open before posting starts")
       ->envname("BOT_SUBSCRIBERS")
       ->check(CLI::Range(0u, 1000000u))
@@ -130,18 +83,37 @@ std::optional<int> parse_options(int argc, char** argv, bot_options& o) {
       ->envname("BOT_CONNECT_TIMEOUT")
       ->check(CLI::Range(0.1, 86400.0))
       ->capture_default_str();
+}
+
+void add_connection_flags(CLI::App& app, bot_options& o) {
   app.add_option("--request-timeout", o.request_timeout, "Seconds before an unanswered post counts as a transport error")
       ->envname("BOT_REQUEST_TIMEOUT")
       ->check(CLI::Range(0.1, 86400.0))
       ->capture_default_str();
-  app.add_option("--max-retries", o.max_retries, "Retries of a message answered 503 (after its Retry-After)")
+  app.add_option("--max-retries", o.max_retries,
+                 "Retries of a message answered 503 (after its Retry-After) or failed in transport, each on the next "
+                 "instance")
       ->envname("BOT_MAX_RETRIES")
       ->check(CLI::Range(0u, 100u))
+      ->capture_default_str();
+  app.add_option("--dial-timeout", o.dial_timeout,
+                 "Seconds for one connect (for subscribers: until the stream's head) before trying again")
+      ->envname("BOT_DIAL_TIMEOUT")
+      ->check(CLI::Range(0.05, 3600.0))
+      ->capture_default_str();
+  app.add_option("--stream-timeout", o.stream_timeout,
+                 "Seconds without a byte (event or heartbeat) before a subscriber reopens its stream on the next "
+                 "instance (0 = never)")
+      ->envname("BOT_STREAM_TIMEOUT")
+      ->check(CLI::Range(0.0, 86400.0))
       ->capture_default_str();
   app.add_option("--queue", o.queue_limit, "Due messages that may wait for a free connection; beyond: dropped by client")
       ->envname("BOT_QUEUE")
       ->check(CLI::Range(std::size_t{1}, std::size_t{100000000}))
       ->capture_default_str();
+}
+
+void add_run_flags(CLI::App& app, bot_options& o) {
   app.add_option("--threads", o.threads, "I/O threads, one io_context each")
       ->envname("BOT_THREADS")
       ->check(CLI::Range(1u, 64u))
@@ -155,6 +127,49 @@ std::optional<int> parse_options(int argc, char** argv, bot_options& o) {
       ->check(CLI::IsMember({"trace", "debug", "info", "warn", "error", "critical", "off"}))
       ->capture_default_str();
 
+}
+
+// Checks what CLI11 cannot and derives the rest; an exit code on failure.
+std::optional<int> finish_options(bot_options& o, const given_flags& f) {
+  auto fail = [](const std::string& why) {
+    std::cerr << "feed-bot: " << why << "\nRun with --help for more information.\n";
+    return 2;
+  };
+  std::string why;
+  if (!parse_api_list(o.api, o.apis, why)) return fail("--api " + o.api + ": " + why);
+  o.host = o.apis.front().host;
+  o.port = o.apis.front().port;
+  if (o.post_path.empty() || o.post_path.front() != '/') return fail("--post-path must start with '/'");
+  if (o.feed_path.empty() || o.feed_path.front() != '/') return fail("--feed-path must start with '/'");
+  if (!o.feed_query.empty() && o.feed_query.front() == '?') o.feed_query.erase(0, 1);
+  if (o.verify && o.subscribers == 0) return fail("--verify needs --subscribers N (N >= 1)");
+  if (f.rate->count() == 0) o.rate = static_cast<double>(o.users) / o.interval;
+  o.seed_given = f.seed->count() > 0;
+  return std::nullopt;
+}
+
+}  // namespace
+
+std::optional<int> parse_options(int argc, char** argv, bot_options& o) {
+  CLI::App app{
+      "feed-bot: simulated users posting to feed-api, and a load generator that proves delivery.\n"
+      "Posts follow an open-loop schedule (message i is due at start + i/rate; latency counts from the\n"
+      "due time). With --subscribers N --verify it holds N SSE connections to the feed and checks that\n"
+      "every accepted message reaches every subscriber exactly once. Progress goes to stderr each\n"
+      "second; the last line on stdout is a JSON summary. Exit: 0 ok, 1 delivery failures (or\n"
+      "subscribers that never connected), 2 bad usage.\n"
+      "--api may list several feed-api instances sharing one backend: posting connections and\n"
+      "subscribers are spread over them, and a failed post or stream moves on to the next one.",
+      "feed-bot"};
+  app.get_formatter()->column_width(34);
+
+  given_flags f;
+  add_target_flags(app, o);
+  add_load_flags(app, o, f);
+  add_verify_flags(app, o);
+  add_connection_flags(app, o);
+  add_run_flags(app, o);
+
   try {
     app.parse(argc, argv);
   } catch (const CLI::CallForHelp& e) {
@@ -166,19 +181,7 @@ std::optional<int> parse_options(int argc, char** argv, bot_options& o) {
     return 2;
   }
 
-  auto fail = [](const std::string& why) {
-    std::cerr << "feed-bot: " << why << "\nRun with --help for more information.\n";
-    return 2;
-  };
-  std::string why;
-  if (!split_api(o.api, o.host, o.port, why)) return fail("--api " + o.api + ": " + why);
-  if (o.post_path.empty() || o.post_path.front() != '/') return fail("--post-path must start with '/'");
-  if (o.feed_path.empty() || o.feed_path.front() != '/') return fail("--feed-path must start with '/'");
-  if (!o.feed_query.empty() && o.feed_query.front() == '?') o.feed_query.erase(0, 1);
-  if (o.verify && o.subscribers == 0) return fail("--verify needs --subscribers N (N >= 1)");
-  if (rate->count() == 0) o.rate = static_cast<double>(o.users) / o.interval;
-  o.seed_given = seed->count() > 0;
-  return std::nullopt;
+  return finish_options(o, f);
 }
 
 }  // namespace feed::bot

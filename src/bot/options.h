@@ -9,12 +9,16 @@
 #include <cstdint>
 #include <optional>
 #include <string>
+#include <vector>
+
+#include "bot/api_list.h"
 
 namespace feed::bot {
 
 struct bot_options {
-  std::string api;  // as given, e.g. "http://localhost:8090"
-  std::string host;
+  std::string api;  // as given, e.g. "http://localhost:8090" or "http://a:8090,http://b:8090"
+  std::vector<api_instance> apis;  // parsed from `api`, in order (at least one)
+  std::string host;                // of the first instance
   std::string port;
   unsigned users = 3;
   double rate = 0;       // messages per second overall (resolved, > 0)
@@ -34,6 +38,8 @@ struct bot_options {
   double connect_timeout = 30;
   double request_timeout = 30;
   unsigned max_retries = 3;
+  double dial_timeout = 5;     // seconds for one TCP connect (+ stream head for subscribers)
+  double stream_timeout = 45;  // seconds without a byte before a stream is reopened, 0 = never
   std::size_t queue_limit = 100000;
   unsigned threads = 1;
   double progress = 1;  // seconds between progress lines, 0 = none

@@ -1,18 +1,25 @@
 #include "bot/worker.h"
 
-#include <boost/asio/co_spawn.hpp>
-#include <boost/asio/detached.hpp>
 #include <boost/asio/post.hpp>
+#include <boost/asio/redirect_error.hpp>
+#include <boost/asio/use_awaitable.hpp>
 #include <spdlog/spdlog.h>
+
+#include "bot/spawn.h"
 
 namespace feed::bot {
 
 namespace asio = boost::asio;
 
-worker::worker(run_context& ctx, unsigned lane, unsigned lanes, unsigned connections)
+namespace {
+constexpr auto kSweepEvery = std::chrono::milliseconds(100);
+}
+
+worker::worker(run_context& ctx, unsigned lane, unsigned lanes, unsigned connections, unsigned first_connection)
     : guard_(asio::make_work_guard(ioc_)),
       ctx_(ctx),
-      poster_(ctx, ioc_, stats_, post_latency_, lane, lanes, connections) {}
+      stats_(ctx.instance_count()),
+      poster_(ctx, ioc_, stats_, post_latency_, lane, lanes, connections, first_connection) {}
 
 worker::~worker() {
   if (thread_.joinable()) {
@@ -31,13 +38,25 @@ void worker::start_thread() {
   });
 }
 
-void worker::open_subscribers(unsigned n) {
-  asio::post(ioc_, [this, n] {
+void worker::open_subscribers(unsigned n, unsigned first_subscriber) {
+  asio::post(ioc_, [this, n, first_subscriber] {
     for (unsigned k = 0; k < n; ++k) {
-      subscribers_.push_back(std::make_unique<sse_subscriber>(ctx_, ioc_, stats_, e2e_latency_, gate_));
-      asio::co_spawn(ioc_, subscribers_.back()->run(), asio::detached);
+      subscribers_.push_back(
+          std::make_unique<sse_subscriber>(ctx_, ioc_, stats_, e2e_latency_, gate_, first_subscriber + k));
+      spawn_logged(ioc_, subscribers_.back()->run(), "subscriber", stats_.coroutine_failures);
     }
+    if (n > 0) spawn_logged(ioc_, watch_subscribers(), "subscriber watchdog", stats_.coroutine_failures);
   });
+}
+
+asio::awaitable<void> worker::watch_subscribers() {
+  boost::system::error_code ec;
+  while (!shut_) {
+    sweep_timer_.expires_after(kSweepEvery);
+    co_await sweep_timer_.async_wait(asio::redirect_error(asio::use_awaitable, ec));
+    const auto now = clock::now();
+    for (auto& s : subscribers_) s->check_deadlines(now);
+  }
 }
 
 void worker::drop_unready() {
@@ -62,6 +81,8 @@ void worker::stop_posting() {
 
 void worker::shutdown() {
   asio::post(ioc_, [this] {
+    shut_ = true;
+    sweep_timer_.cancel();
     poster_.shutdown();
     for (auto& s : subscribers_) s->close();
     guard_.reset();

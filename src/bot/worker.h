@@ -11,7 +11,9 @@
 #include <thread>
 #include <vector>
 
+#include <boost/asio/awaitable.hpp>
 #include <boost/asio/executor_work_guard.hpp>
+#include <boost/asio/steady_timer.hpp>
 #include <boost/asio/io_context.hpp>
 
 #include "bot/histogram.h"
@@ -24,14 +26,18 @@ namespace feed::bot {
 
 class worker {
  public:
-  // lane/lanes: this worker's share of the schedule; connections: its share of --concurrency.
-  worker(run_context& ctx, unsigned lane, unsigned lanes, unsigned connections);
+  // lane/lanes: this worker's share of the schedule; connections: its share
+  // of --concurrency, the first of them being global connection number
+  // first_connection (connection i talks to instance i % instances).
+  worker(run_context& ctx, unsigned lane, unsigned lanes, unsigned connections, unsigned first_connection);
   ~worker();
   worker(const worker&) = delete;
   worker& operator=(const worker&) = delete;
 
   void start_thread();
-  void open_subscribers(unsigned n);
+  // Opens subscribers first_subscriber .. first_subscriber + n - 1 (global
+  // numbers: subscriber j starts on instance j % instances).
+  void open_subscribers(unsigned n, unsigned first_subscriber);
   // Gives up on subscribers that never opened their stream.
   void drop_unready();
   void open_connections();
@@ -47,6 +53,9 @@ class worker {
   const std::vector<std::unique_ptr<sse_subscriber>>& subscribers() const noexcept { return subscribers_; }
 
  private:
+  // Enforces the subscribers' connect and silence deadlines.
+  boost::asio::awaitable<void> watch_subscribers();
+
   // Declared first so it is destroyed last: sockets below must go before it.
   boost::asio::io_context ioc_{1};
   boost::asio::executor_work_guard<boost::asio::io_context::executor_type> guard_;
@@ -55,6 +64,8 @@ class worker {
   histogram post_latency_;
   histogram e2e_latency_;
   connect_gate gate_;
+  boost::asio::steady_timer sweep_timer_{ioc_};
+  bool shut_ = false;
   post_client poster_;
   std::vector<std::unique_ptr<sse_subscriber>> subscribers_;
   std::thread thread_;

@@ -3,6 +3,7 @@ import json
 import subprocess
 
 from conftest import binary
+from services.feed_api import free_port
 
 
 def test_bot_verifies_delivery_to_fifty_subscribers(api):
@@ -26,3 +27,20 @@ def test_bot_verifies_delivery_to_fifty_subscribers(api):
 
     assert find(report, "missing") == 0
     assert find(report, "duplicated") == 0
+
+
+def test_bot_moves_past_an_instance_that_is_down(api):
+    """--api lists a port nothing listens on first: its posting connections
+    back off, its share of posts and its subscribers go to the next instance."""
+    dead = f"http://127.0.0.1:{free_port()}"
+    out = subprocess.run([binary("feed-bot"), "--api", f"{dead},{api.base}", "--subscribers", "4", "--verify",
+                          "--rate", "50", "--count", "100", "--concurrency", "4", "--verify-timeout", "20"],
+                         capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr[-3000:]
+    report = json.loads(out.stdout.strip().splitlines()[-1])
+    down, up = report["instances"]
+    assert report["accepted"] == 100 and report["lost"] == 0 and report["duplicated"] == 0, report
+    assert down["answered_2xx"] == 0 and down["connect_failures"] > 0 and down["stream_failures"] >= 2, down
+    assert up["answered_2xx"] == 100 and up["subscribers_at_end"] == 4, up
+    # The bot read the feed's newest seq before posting, to resume from there.
+    assert report["config"]["resume_floor"] >= 0

@@ -71,5 +71,22 @@ TEST(Content, RunIdsAreEightHexDigits) {
   EXPECT_NE(make_run_id(124), id);
 }
 
+TEST(Content, FindsTheMessageIdOfAnEventOrA503) {
+  EXPECT_EQ(find_message_id(R"({"id":"0b1e-7","user_id":"user_1","content":"x"})"), "0b1e-7");
+  EXPECT_EQ(find_message_id(R"({"error":"the outcome is unknown", "id" : "abc"})"), "abc");
+  // "user_id" is not "id"; quotes inside strings are escaped, so content
+  // cannot forge one.
+  EXPECT_FALSE(find_message_id(R"({"user_id":"u","content":"say \"id\":\"x\""})"));
+  EXPECT_FALSE(find_message_id(R"({"error":"the message was not stored"})"));
+  EXPECT_FALSE(find_message_id(R"({"id":7})"));
+  EXPECT_FALSE(find_message_id(R"({"id":"unterminated)"));
+}
+
+TEST(Content, IdHashIsNeverZeroAndTellsIdsApart) {
+  EXPECT_NE(id_hash(""), 0u);
+  EXPECT_NE(id_hash("00000000-0000-4000-8000-000000000001"), id_hash("00000000-0000-4000-8000-000000000002"));
+  EXPECT_EQ(id_hash("abc"), id_hash("abc"));
+}
+
 }  // namespace
 }  // namespace feed::bot

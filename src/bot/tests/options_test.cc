@@ -18,7 +18,7 @@ std::optional<int> parse(std::vector<std::string> args, bot_options& o) {
 class Options : public ::testing::Test {
  protected:
   void SetUp() override {
-    for (const char* v : {"API_HOST", "API_PORT", "BOT_RATE", "BOT_INTERVAL", "BOT_USERS"}) ::unsetenv(v);
+    for (const char* v : {"API_HOST", "API_PORT", "BOT_API", "BOT_RATE", "BOT_INTERVAL", "BOT_USERS"}) ::unsetenv(v);
   }
 };
 
@@ -65,6 +65,11 @@ TEST_F(Options, BadValuesExitWithTwo) {
            {"--verify"},
            {"--api", "https://x:1"},
            {"--api", "http://x:70000"},
+           {"--api", "http://x:1,,http://y:2"},
+           {"--api", "http://x:1,http://x:1"},
+           {"--api", "http://x:1,ftp://y:2"},
+           {"--dial-timeout", "0"},
+           {"--stream-timeout", "-1"},
            {"--post-path", "api"},
            {"--log-level", "loud"},
            {"--no-such-flag"},
@@ -74,6 +79,21 @@ TEST_F(Options, BadValuesExitWithTwo) {
   }
 }
 
+TEST_F(Options, SeveralInstances) {
+  bot_options o;
+  ASSERT_FALSE(parse({"--api", "http://a:8090, http://b:8091", "--stream-timeout", "0"}, o));
+  ASSERT_EQ(o.apis.size(), 2u);
+  EXPECT_EQ(o.apis[1].url, "http://b:8091");
+  EXPECT_EQ(o.host, "a");  // the first instance, as with one
+  EXPECT_EQ(o.port, "8090");
+  EXPECT_EQ(o.stream_timeout, 0.0);
+  ::setenv("BOT_API", "http://c:1,http://d:2", 1);
+  bot_options p;
+  ASSERT_FALSE(parse({}, p));
+  EXPECT_EQ(p.apis.size(), 2u);
+  ::unsetenv("BOT_API");
+}
+
 TEST_F(Options, HelpExitsZero) {
   bot_options o;
   testing::internal::CaptureStdout();
@@ -81,6 +101,7 @@ TEST_F(Options, HelpExitsZero) {
   const auto text = testing::internal::GetCapturedStdout();
   EXPECT_NE(text.find("--subscribers"), std::string::npos);
   EXPECT_NE(text.find("BOT_RATE"), std::string::npos);
+  EXPECT_NE(text.find("comma-separated"), std::string::npos);
 }
 
 TEST_F(Options, FeedQueryLosesLeadingQuestionMark) {

@@ -1,0 +1,50 @@
+#include "bot/availability.h"
+
+#include <algorithm>
+
+namespace feed::bot {
+
+availability::availability(std::size_t instances) : instances_(instances), per_instance_(instances) {}
+
+void availability::success(std::size_t instance, time_point at) {
+  std::lock_guard lock(mu_);
+  all_.success(at);
+  if (instance < instances_) per_instance_[instance].success(at);
+}
+
+void availability::failure(std::size_t instance, time_point at, bool overall) {
+  std::lock_guard lock(mu_);
+  if (overall) all_.failure(at);
+  if (instance < instances_) per_instance_[instance].failure(at);
+}
+
+void availability::finish(time_point end) {
+  std::lock_guard lock(mu_);
+  all_.finish(end);
+  for (auto& t : per_instance_) t.finish(end);
+}
+
+availability::figures availability::figures_of(const outage_tracker& t) {
+  figures f;
+  f.longest_s = t.longest_s();
+  f.outages = t.outages();
+  f.open = t.open();
+  // An outage still open counts up to its last failure: the caller may ask
+  // long after posting stopped, when nothing was being attempted.
+  if (t.open() && t.last_failure()) {
+    f.longest_s = std::max(f.longest_s, std::chrono::duration<double>(*t.last_failure() - *t.open_since()).count());
+  }
+  return f;
+}
+
+availability::figures availability::overall() const {
+  std::lock_guard lock(mu_);
+  return figures_of(all_);
+}
+
+availability::figures availability::instance(std::size_t i) const {
+  std::lock_guard lock(mu_);
+  return i < instances_ ? figures_of(per_instance_[i]) : figures{};
+}
+
+}  // namespace feed::bot

@@ -1,0 +1,59 @@
+// When posts could get a 202: outages over all instances together, and per
+// instance, while posting is under way.
+//
+// "Unavailable" over all instances means no post got a 202 from any of
+// them: the outage opens at the first failed attempt after the last 202
+// anywhere (a post that got no answer or a 503, dated when it was sent, or
+// a failed connect while messages were waiting) and closes at the next 202
+// from any instance. Per instance the same, with that instance's attempts
+// and 202s only; there a failed connect always counts. An outage still open
+// when posting ends lasts until then: nothing got a 202 after it began.
+//
+// Thread-safety: every member may be called from any thread; one mutex
+// guards the trackers. Posting threads call it once per answer; no I/O is
+// done under the lock.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <mutex>
+#include <vector>
+
+#include "bot/outage_tracker.h"
+
+namespace feed::bot {
+
+class availability {
+ public:
+  using time_point = outage_tracker::time_point;
+
+  struct figures {
+    double longest_s = 0;      // longest outage, closed ones and the open one so far
+    std::uint64_t outages = 0;  // closed outages
+    bool open = false;          // failing now (no 202 since the last failure)
+  };
+
+  explicit availability(std::size_t instances);
+
+  // A 202 (any 2xx) from `instance`, answered at `at`.
+  void success(std::size_t instance, time_point at);
+  // A failed attempt on `instance` at `at`; `overall` says whether it also
+  // counts against all instances together (see above).
+  void failure(std::size_t instance, time_point at, bool overall);
+  // Posting is over at `end`: closes the outages still open there.
+  void finish(time_point end);
+
+  figures overall() const;
+  figures instance(std::size_t i) const;
+  std::size_t instances() const noexcept { return instances_; }
+
+ private:
+  static figures figures_of(const outage_tracker& t);
+
+  const std::size_t instances_;
+  mutable std::mutex mu_;
+  outage_tracker all_;                      // GUARDED_BY(mu_)
+  std::vector<outage_tracker> per_instance_;  // GUARDED_BY(mu_)
+};
+
+}  // namespace feed::bot

@@ -1,0 +1,86 @@
+#include "bot/availability.h"
+
+#include <thread>
+#include <vector>
+
+#include <gtest/gtest.h>
+
+namespace feed::bot {
+namespace {
+
+using namespace std::chrono_literals;
+
+availability::time_point at(std::chrono::milliseconds ms) { return availability::time_point{} + ms; }
+
+TEST(Availability, OverallOutageEndsWithAnyInstancesTwoHundred) {
+  // Instance 0 dies at 1 s; its failed post is retried on instance 1 at 1.2 s.
+  availability a(2);
+  a.success(0, at(500ms));
+  a.failure(0, at(1000ms), true);
+  a.success(1, at(1200ms));
+  EXPECT_NEAR(a.overall().longest_s, 0.2, 1e-9);
+  EXPECT_FALSE(a.overall().open);
+  EXPECT_TRUE(a.instance(0).open);
+  EXPECT_FALSE(a.instance(1).open);
+  // Instance 0 never comes back: unavailable until posting ends.
+  a.failure(0, at(3000ms), false);
+  a.finish(at(10000ms));
+  EXPECT_NEAR(a.instance(0).longest_s, 9.0, 1e-9);
+  EXPECT_FALSE(a.instance(0).open);
+  EXPECT_EQ(a.instance(0).outages, 1u);
+  EXPECT_NEAR(a.overall().longest_s, 0.2, 1e-9);
+}
+
+TEST(Availability, FailuresThatDoNotCountOverallStayPerInstance) {
+  availability a(2);
+  a.failure(1, at(1000ms), false);  // a refused connect with nothing waiting
+  EXPECT_FALSE(a.overall().open);
+  EXPECT_TRUE(a.instance(1).open);
+}
+
+TEST(Availability, AnOpenOutageShowsItsLengthSoFar) {
+  availability a(1);
+  a.failure(0, at(1000ms), true);
+  a.failure(0, at(4000ms), true);
+  const auto f = a.overall();
+  EXPECT_TRUE(f.open);
+  EXPECT_NEAR(f.longest_s, 3.0, 1e-9);
+  EXPECT_EQ(f.outages, 0u);
+}
+
+TEST(Availability, EveryoneDownTogether) {
+  availability a(2);
+  a.success(0, at(0ms));
+  a.failure(0, at(1000ms), true);
+  a.failure(1, at(1100ms), true);
+  a.success(1, at(6000ms));
+  EXPECT_NEAR(a.overall().longest_s, 5.0, 1e-9);
+  EXPECT_NEAR(a.instance(1).longest_s, 4.9, 1e-9);
+}
+
+TEST(Availability, OutOfRangeInstanceIsIgnored) {
+  availability a(1);
+  a.failure(3, at(1000ms), true);
+  EXPECT_TRUE(a.overall().open);
+  EXPECT_EQ(a.instance(3).outages, 0u);
+}
+
+TEST(Availability, ThreadsMayReportAtOnce) {
+  availability a(2);
+  std::vector<std::thread> threads;
+  for (int t = 0; t < 4; ++t) {
+    threads.emplace_back([&a, t] {
+      for (int i = 0; i < 1000; ++i) {
+        const auto when = at(std::chrono::milliseconds(i * 10 + t));
+        if (i % 3 == 0) a.failure(static_cast<std::size_t>(t % 2), when, true);
+        else a.success(static_cast<std::size_t>(t % 2), when);
+      }
+    });
+  }
+  for (auto& th : threads) th.join();
+  a.finish(at(20000ms));
+  EXPECT_FALSE(a.overall().open);
+}
+
+}  // namespace
+}  // namespace feed::bot
