@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
 # The one test command: installs what is missing, builds, starts a private
 # Kafka broker and PostgreSQL cluster on loopback, runs the unit tests
-# (CTest), the system tests (pytest) and short runs of the fuzz targets
-# (fuzz/run.sh), and stops what it started.
+# (CTest), the system tests (pytest; among them the web page in headless
+# chromium, and faults on a replicated cluster that the tests start with
+# scripts/cluster.sh) and short runs of the fuzz targets (fuzz/run.sh), and
+# stops what it started.
 #
 #   ./test.sh                    everything, on the Release build (build/)
 #   ./test.sh -k feed            pass extra arguments to pytest
@@ -15,7 +17,8 @@
 # time while every test runs under the sanitizers.
 # Environment: BUILD_DIR (default build, build-asan or build-tsan),
 # FEED_SKIP_SERVICES=1 to run without Kafka/PostgreSQL (their tests are then
-# skipped, and say so), FEED_SKIP_FUZZ=1 to leave out the fuzz runs.
+# skipped, and say so), FEED_SKIP_CLUSTER=why to leave out the replicated
+# cluster's tests, FEED_SKIP_FUZZ=1 to leave out the fuzz runs.
 set -euo pipefail
 cd "$(dirname "$0")"
 root=$(pwd)
@@ -147,11 +150,14 @@ kafka=1
 ctest_exclude=()
 if [[ "$sanitize" == thread ]]; then
   kafka=
+  export FEED_SKIP_CLUSTER="librdkafka under TSan"
   ctest_exclude=(-E '^KafkaUnreachable[.]')
   echo "test.sh: under TSan the Kafka tests are left out (librdkafka's threads are invisible to it)" >&2
 fi
 
-if [[ -z "${FEED_SKIP_SERVICES:-}" ]]; then
+if [[ -n "${FEED_SKIP_SERVICES:-}" ]]; then
+  export FEED_SKIP_CLUSTER="FEED_SKIP_SERVICES"
+else
   echo "test.sh: starting PostgreSQL${kafka:+ and Kafka} on loopback" >&2
   export FEED_TEST_DATABASE_URL=$(scripts/postgres.sh start "$services/pg" "$(free_port)")
   export FEED_TEST_PG_DIR="$services/pg"

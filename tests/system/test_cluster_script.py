@@ -21,9 +21,8 @@ import pytest
 
 import cluster
 
-MISSING = cluster.missing()
-pytestmark = pytest.mark.skipif(
-    bool(MISSING), reason=f"the replicated cluster needs {MISSING} (scripts/install-deps.sh installs them)")
+SKIP = cluster.skip_reason()
+pytestmark = pytest.mark.skipif(bool(SKIP), reason=SKIP)
 
 KAFKA_SH = os.path.join(cluster.ROOT, "scripts", "kafka.sh")
 SPAN = 24  # ports BASE .. BASE+23, as laid out in the script's header

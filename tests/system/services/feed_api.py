@@ -25,8 +25,11 @@ def wait_until(predicate, timeout, interval=0.02, what="condition"):
 
 
 class FeedApi:
-    def __init__(self, binary, data_dir, args=(), env=None, port=None):
+    def __init__(self, binary, data_dir, args=(), env=None, port=None, prefix=()):
         self.binary = binary
+        # A command the binary runs under, e.g. scripts/netns.sh exec NAME --
+        # (which execs it, so the pid is still feed-api's).
+        self.prefix = list(prefix)
         self.data_dir = data_dir
         self.args = list(args)
         self.env = env
@@ -44,7 +47,7 @@ class FeedApi:
     def start(self, timeout=20):
         os.makedirs(self.data_dir, exist_ok=True)
         self.log = open(self.log_path, "ab")
-        cmd = [self.binary, "--port", str(self.port), "--data-dir", self.data_dir, *self.args]
+        cmd = [*self.prefix, self.binary, "--port", str(self.port), "--data-dir", self.data_dir, *self.args]
         env = dict(os.environ, **(self.env or {}))
         self.proc = subprocess.Popen(cmd, stdout=self.log, stderr=subprocess.STDOUT, env=env)
 
