@@ -88,6 +88,7 @@ set -euo pipefail
 
 readonly ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 readonly KAFKA_SH="$ROOT/scripts/kafka.sh"
+source "$ROOT/scripts/kafka-common.sh"
 readonly LIBS="${FEED_KAFKA_CACHE:-$ROOT/.cache/kafka}/libs"
 readonly HEAP="${KAFKA_HEAP:-384m}"
 readonly START_TIMEOUT="${CLUSTER_START_TIMEOUT:-240}"
@@ -297,21 +298,7 @@ check_ports_free() {
 
 # --- Kafka ----------------------------------------------------------------
 
-tool_log_config() {
-  local f="$DIR/tools-log4j2.properties"
-  [[ -f $f ]] || cat >"$f" <<'EOF'
-# Written by scripts/cluster.sh: Kafka command-line tools log warnings only, to stderr.
-name=cluster-tools
-appender.err.type=Console
-appender.err.name=err
-appender.err.target=SYSTEM_ERR
-appender.err.layout.type=PatternLayout
-appender.err.layout.pattern=[%d] %p %m (%c)%n
-rootLogger.level=WARN
-rootLogger.appenderRef.err.ref=err
-EOF
-  echo "$f"
-}
+tool_log_config() { tools_log4j2 "$DIR/tools-log4j2.properties" cluster-tools; }
 # Sets TOOL to the java command line of a Kafka command-line tool: an array
 # rather than a function, so that `timeout` can bound it. C1 only: these JVMs
 # live for seconds.
@@ -368,27 +355,7 @@ num.recovery.threads.per.data.dir=1
 background.threads=2
 log.retention.hours=24
 EOF
-  cat >"$d/log4j2.properties" <<EOF
-# Written by scripts/cluster.sh: broker log in $d/logs, rolled by size.
-name=cluster-kafka-$n
-appender.file.type=RollingFile
-appender.file.name=file
-appender.file.fileName=$d/logs/server.log
-appender.file.filePattern=$d/logs/server.log.%i
-appender.file.layout.type=PatternLayout
-appender.file.layout.pattern=[%d] %p %m (%c)%n
-appender.file.policies.type=Policies
-appender.file.policies.size.type=SizeBasedTriggeringPolicy
-appender.file.policies.size.size=50MB
-appender.file.strategy.type=DefaultRolloverStrategy
-appender.file.strategy.max=3
-rootLogger.level=INFO
-rootLogger.appenderRef.file.ref=file
-logger.request.name=kafka.request.logger
-logger.request.level=WARN
-logger.statechange.name=state.change.logger
-logger.statechange.level=WARN
-EOF
+  write_broker_log4j2 "$d/log4j2.properties" "$d/logs" "cluster-kafka-$n" scripts/cluster.sh
 }
 
 # All nodes are formatted with one cluster id, kept in DIR so a node whose

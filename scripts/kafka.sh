@@ -31,6 +31,7 @@
 set -euo pipefail
 
 readonly ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+source "$ROOT/scripts/kafka-common.sh"
 readonly POM="$ROOT/scripts/kafka-pom.xml"
 readonly CACHE="${FEED_KAFKA_CACHE:-$ROOT/.cache/kafka}"
 readonly LIBS="$CACHE/libs"
@@ -164,47 +165,11 @@ num.network.threads=2
 num.io.threads=4
 log.retention.hours=24
 EOF
-  cat >"$dir/log4j2.properties" <<EOF
-# Written by scripts/kafka.sh: broker log in DIR/logs, rolled by size.
-name=feed-kafka
-appender.file.type=RollingFile
-appender.file.name=file
-appender.file.fileName=$dir/logs/server.log
-appender.file.filePattern=$dir/logs/server.log.%i
-appender.file.layout.type=PatternLayout
-appender.file.layout.pattern=[%d] %p %m (%c)%n
-appender.file.policies.type=Policies
-appender.file.policies.size.type=SizeBasedTriggeringPolicy
-appender.file.policies.size.size=50MB
-appender.file.strategy.type=DefaultRolloverStrategy
-appender.file.strategy.max=3
-rootLogger.level=INFO
-rootLogger.appenderRef.file.ref=file
-logger.request.name=kafka.request.logger
-logger.request.level=WARN
-logger.statechange.name=state.change.logger
-logger.statechange.level=WARN
-EOF
+  write_broker_log4j2 "$dir/log4j2.properties" "$dir/logs" feed-kafka scripts/kafka.sh
 }
 
 # Command-line tools log warnings only, to stderr.
-tool_log_config() {
-  local f="$CACHE/tools-log4j2.properties"
-  if [[ ! -f "$f" ]]; then
-    cat >"$f.$$" <<'EOF'
-name=feed-kafka-tools
-appender.err.type=Console
-appender.err.name=err
-appender.err.target=SYSTEM_ERR
-appender.err.layout.type=PatternLayout
-appender.err.layout.pattern=[%d] %p %m (%c)%n
-rootLogger.level=WARN
-rootLogger.appenderRef.err.ref=err
-EOF
-    mv "$f.$$" "$f"
-  fi
-  echo "$f"
-}
+tool_log_config() { tools_log4j2 "$CACHE/tools-log4j2.properties" feed-kafka-tools; }
 
 run_tool() {
   fetch

@@ -68,6 +68,10 @@ result<kafka_handle> make_handle(rd_kafka_type_t type, const kafka_options& opti
       // Reconnect quickly after a broker restart, without hammering it.
       {"reconnect.backoff.ms", "100"},
       {"reconnect.backoff.max.ms", "2000"},
+      // A connect that the network drops silently is given up after this
+      // (librdkafka's default is 30 s): after a partition heals, the next
+      // attempt is then seconds away, not up to half a minute.
+      {"socket.connection.setup.timeout.ms", std::to_string(std::max(to_ms(options.request_timeout), 1000))},
       // IPv4 only: brokers are addressed as 127.0.0.1 or by name in compose.
       {"broker.address.family", "v4"},
   };
