@@ -11,8 +11,10 @@ pg-1..2 (pg-N runs under patroni-N).
 """
 import collections
 import os
+import random
 import re
 import shutil
+import socket
 import subprocess
 
 ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
@@ -35,6 +37,26 @@ class ClusterError(RuntimeError):
 
 
 Settings = collections.namedtuple("Settings", "brokers database_url")
+
+
+# Ports of clusters the tests start: above the 20000-25999 that ./test.sh's
+# own Kafka and PostgreSQL take, below the kernel's ephemeral range.
+PORT_RANGE = (26000, 32000)
+SPAN = 24  # ports BASE .. BASE+23, as laid out in the script's header
+
+
+def free_port_base(span=SPAN):
+    """A base whose ports BASE .. BASE+span-1 all bind on 127.0.0.1 now."""
+    for _ in range(200):
+        base = random.randrange(PORT_RANGE[0], PORT_RANGE[1] - span)
+        try:
+            for port in range(base, base + span):
+                with socket.socket() as s:
+                    s.bind(("127.0.0.1", port))
+        except OSError:
+            continue
+        return base
+    raise RuntimeError(f"no {span} free ports in a row in {PORT_RANGE[0]}-{PORT_RANGE[1]}")
 
 
 def skip_reason():

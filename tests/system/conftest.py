@@ -84,3 +84,9 @@ def api(make_api):
 def user():
     """A user id unique to the test, so tests never see each other's messages."""
     return "u" + uuid.uuid4().hex[:12]
+
+
+def pytest_configure(config):
+    config.addinivalue_line(
+        "markers", "cluster: starts the replicated cluster or a network namespace; ./test.sh runs these "
+                   "in a stream of their own, beside the others, on ports 26000-31999")

@@ -16,6 +16,8 @@ import cluster
 import faults
 import netns
 
+pytestmark = pytest.mark.cluster
+
 BUILD_DIR = os.environ.get("FEED_BUILD_DIR", os.path.join(os.path.dirname(__file__), "..", "..", "build"))
 
 SHORT = faults.Load(rate=100, duration=30, subscribers=6, fault_at=5, hold=8)
@@ -31,7 +33,7 @@ def replicated(tmp_path_factory):
     for parent in [base.parent, base.parent.parent]:
         os.chmod(parent, os.stat(parent).st_mode | 0o005)
     cluster_dir = str(base / "cluster")
-    settings = cluster.start(cluster_dir, random.randrange(20000, 32000 - 60, 100))
+    settings = cluster.start(cluster_dir, cluster.free_port_base())
     yield cluster_dir, settings, base
     cluster.stop(cluster_dir)
 

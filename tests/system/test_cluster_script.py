@@ -2,15 +2,13 @@
 members, 2 PostgreSQL nodes under Patroni) started in a temporary directory,
 then attacked in order: the tests below share it and each leaves it in the
 state the next one expects (a module-scoped fixture, as the start-up is the
-expensive part). The ports come from a random free base in 20000-32000, so
+expensive part). The ports come from a random free base in cluster.PORT_RANGE, so
 parallel runs do not collide.
 """
 import os
-import random
 import re
 import shutil
 import signal
-import socket
 import stat
 import subprocess
 import tempfile
@@ -22,26 +20,11 @@ import pytest
 import cluster
 
 SKIP = cluster.skip_reason()
-pytestmark = pytest.mark.skipif(bool(SKIP), reason=SKIP)
+pytestmark = [pytest.mark.cluster, pytest.mark.skipif(bool(SKIP), reason=SKIP)]
 
 KAFKA_SH = os.path.join(cluster.ROOT, "scripts", "kafka.sh")
-SPAN = 24  # ports BASE .. BASE+23, as laid out in the script's header
 FAILOVER_BOUND = 30
 REJOIN_BOUND = 90
-
-
-def free_port_base():
-    """A base whose whole span binds on 127.0.0.1 now, below the ephemeral range."""
-    for _ in range(200):
-        base = random.randrange(20000, 32000 - SPAN)
-        try:
-            for port in range(base, base + SPAN):
-                with socket.socket() as s:
-                    s.bind(("127.0.0.1", port))
-        except OSError:
-            continue
-        return base
-    raise RuntimeError("no free port span in 20000-32000")
 
 
 def wait_until(what, predicate, timeout, interval=0.3):
@@ -113,7 +96,7 @@ def c():
     # Under /tmp and world-traversable: Patroni runs as the postgres OS user.
     dir = tempfile.mkdtemp(prefix="feed-cluster-", dir="/tmp")
     os.chmod(dir, stat.S_IRWXU | stat.S_IRGRP | stat.S_IXGRP | stat.S_IROTH | stat.S_IXOTH)
-    c = Cluster(os.path.join(dir, "c"), free_port_base())
+    c = Cluster(os.path.join(dir, "c"), cluster.free_port_base())
     try:
         c.start()
         yield c

@@ -36,7 +36,8 @@ def _unavailable():
     return None
 
 
-pytestmark = pytest.mark.skipif(_unavailable() is not None, reason=_unavailable() or "")
+# In the serial stream with the cluster tests: its ports are random too.
+pytestmark = [pytest.mark.cluster, pytest.mark.skipif(_unavailable() is not None, reason=_unavailable() or "")]
 
 
 def netns_sh(*args, check=True, timeout=30):
