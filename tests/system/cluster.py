@@ -16,6 +16,7 @@ import re
 import shutil
 import socket
 import subprocess
+import tempfile
 
 ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
 SCRIPT = os.path.join(ROOT, "scripts", "cluster.sh")
@@ -57,6 +58,20 @@ def free_port_base(span=SPAN):
             continue
         return base
     raise RuntimeError(f"no {span} free ports in a row in {PORT_RANGE[0]}-{PORT_RANGE[1]}")
+
+
+def scratch_dir(name):
+    """A fresh directory for a cluster under /tmp, traversable by the
+    postgres OS user that Patroni runs PostgreSQL as. Not under pytest's
+    tmp_path: pytest makes its root private again whenever another session
+    starts, and ./test.sh runs two at once."""
+    d = tempfile.mkdtemp(prefix=f"feed-{name}-", dir="/tmp")
+    os.chmod(d, 0o755)
+    return d
+
+
+def remove_scratch_dir(d):
+    shutil.rmtree(d, ignore_errors=True)
 
 
 def skip_reason():

@@ -24,23 +24,23 @@ SHORT = faults.Load(rate=100, duration=30, subscribers=6, fault_at=5, hold=8)
 
 
 @pytest.fixture(scope="module")
-def replicated(tmp_path_factory):
+def replicated():
     why = cluster.skip_reason()
     if why:
         pytest.skip(why)
-    base = tmp_path_factory.mktemp("faults")
-    os.chmod(base, 0o755)  # Patroni runs PostgreSQL as the postgres user
-    for parent in [base.parent, base.parent.parent]:
-        os.chmod(parent, os.stat(parent).st_mode | 0o005)
-    cluster_dir = str(base / "cluster")
-    settings = cluster.start(cluster_dir, cluster.free_port_base())
-    yield cluster_dir, settings, base
-    cluster.stop(cluster_dir)
+    base = cluster.scratch_dir("faults")
+    cluster_dir = os.path.join(base, "cluster")
+    try:
+        settings = cluster.start(cluster_dir, cluster.free_port_base())
+        yield cluster_dir, settings, base
+    finally:
+        cluster.stop(cluster_dir)
+        cluster.remove_scratch_dir(base)
 
 
 def run(replicated, name, load=SHORT, namespace=None):
     cluster_dir, settings, base = replicated
-    row = faults.run_fault(name, cluster_dir, os.path.abspath(BUILD_DIR), str(base / name), settings, load,
+    row = faults.run_fault(name, cluster_dir, os.path.abspath(BUILD_DIR), os.path.join(base, name), settings, load,
                            netns=namespace)
     print(row.table_line())
     assert row.accepted > load.rate * load.duration / 2, row.summary

@@ -7,6 +7,7 @@ import re
 import signal
 import subprocess
 import threading
+from pathlib import Path
 
 import pytest
 import requests
@@ -58,11 +59,15 @@ class Started:
                 self.proc.wait()
 
 
-def test_start_cluster_serves_three_instances_and_stops_everything_on_ctrl_c(tmp_path):
-    data = tmp_path / "state"
-    # Patroni runs PostgreSQL as the postgres user, who must reach DIR.
-    for d in (tmp_path, tmp_path.parent, tmp_path.parent.parent):
-        os.chmod(d, os.stat(d).st_mode | 0o005)
+@pytest.fixture
+def state():
+    d = cluster.scratch_dir("start")
+    yield Path(d) / "state"
+    cluster.remove_scratch_dir(d)
+
+
+def test_start_cluster_serves_three_instances_and_stops_everything_on_ctrl_c(state):
+    data = state
     # The instances take the three ports after the cluster's.
     base = cluster.free_port_base(cluster.SPAN + 3)
     port = base + cluster.SPAN
