@@ -103,12 +103,22 @@ if ((bot)) && [[ -x "$BUILD/feed-bot" ]]; then
   pids+=("$!")
 fi
 
-# Until Ctrl-C, or until an instance dies on its own: then say so and stop
-# the rest, so that a half-running cluster is never left behind.
+# Until Ctrl-C, or until an instance ends on its own: then stop the rest, so
+# that a half-running cluster is never left behind. Ctrl-C reaches the
+# instances too, and one may be seen gone before this shell runs its trap:
+# an instance that stopped cleanly (status 0, which it gives only after a
+# SIGINT or SIGTERM) means a stop was asked for.
 while :; do
   for ((i = 0; i < INSTANCES; i++)); do
     if ! kill -0 "${pids[i]}" 2>/dev/null; then
-      say "feed-api on ${urls[i]} exited; stopping everything"
+      status=0
+      wait "${pids[i]}" || status=$?
+      if ((status == 0)); then
+        say "feed-api on ${urls[i]} stopped; stopping everything"
+        stop_all
+        exit 0
+      fi
+      say "feed-api on ${urls[i]} exited with status $status; stopping everything"
       exit 1
     fi
   done

@@ -57,6 +57,7 @@ class Started:
             if self.proc.poll() is None:
                 os.killpg(self.proc.pid, signal.SIGKILL)
                 self.proc.wait()
+            self.reader.join(5)
 
 
 @pytest.fixture
