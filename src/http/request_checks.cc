@@ -15,12 +15,6 @@ namespace {
 namespace bhttp = beast::http;
 using field = bhttp::field;
 
-std::string_view trim(std::string_view s) {
-  const auto first = s.find_first_not_of(" \t");
-  if (first == std::string_view::npos) return {};
-  return s.substr(first, s.find_last_not_of(" \t") - first + 1);
-}
-
 std::string lower(std::string_view s) {
   std::string out(s);
   for (char& c : out) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
@@ -40,7 +34,7 @@ std::vector<std::string> transfer_codings(const bhttp::request_header<>& head) {
     std::string_view rest = it->value();
     while (!rest.empty()) {
       const auto comma = rest.find(',');
-      if (auto coding = trim(rest.substr(0, comma)); !coding.empty()) codings.push_back(lower(coding));
+      if (auto coding = trim_ows(rest.substr(0, comma)); !coding.empty()) codings.push_back(lower(coding));
       rest = comma == std::string_view::npos ? std::string_view{} : rest.substr(comma + 1);
     }
   }
@@ -70,7 +64,7 @@ std::optional<rejection> check_framing(const bhttp::request_header<>& head) {
                fmt::format("Transfer-Encoding '{}' is not supported; send chunked alone", codings.front()));
   // The parser frames the body only for this exact spelling; accepting any
   // other would let it and us disagree about where the body ends.
-  if (lines > 1 || !beast::iequals(trim(head[field::transfer_encoding]), "chunked"))
+  if (lines > 1 || !beast::iequals(trim_ows(head[field::transfer_encoding]), "chunked"))
     return bad(status::bad_request, "Transfer-Encoding must be exactly 'chunked'");
   return std::nullopt;
 }
@@ -140,6 +134,12 @@ std::optional<rejection> check_request_head(const beast::http::request_header<>&
   if (auto r = check_host(head)) return r;
   if (auto r = check_singletons(head)) return r;
   return check_target(head);
+}
+
+std::string_view trim_ows(std::string_view s) {
+  const auto first = s.find_first_not_of(" \t");
+  if (first == std::string_view::npos) return {};
+  return s.substr(first, s.find_last_not_of(" \t") - first + 1);
 }
 
 }  // namespace feed::http

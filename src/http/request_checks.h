@@ -29,6 +29,10 @@ struct rejection {
 // an empty view. nullopt for anything else (authority-form included).
 std::optional<boost::urls::url_view> parse_request_target(std::string_view target);
 
+// `s` without the optional whitespace (spaces and tabs, RFC 9110 5.6.3)
+// around list elements and parameters.
+std::string_view trim_ows(std::string_view s);
+
 // nullopt when the head may be served; else the status and message to answer.
 std::optional<rejection> check_request_head(const beast::http::request_header<>& head);
 

@@ -22,6 +22,8 @@ import sys
 import time
 import uuid
 
+import requests
+
 sys.path.insert(0, os.path.dirname(__file__))
 
 import cluster  # noqa: E402
@@ -115,7 +117,6 @@ class Run:
 
 
 def ready(api):
-    import requests
     try:
         return requests.get(api.url("/api/ready"), timeout=2).status_code == 200
     except requests.RequestException:
@@ -154,7 +155,6 @@ def pause_broker(run, load):
 
 
 def ready_statuses(run):
-    import requests
     out = []
     for api in run.instances:
         try:
@@ -194,7 +194,6 @@ def kill_instance(run, load):
 def cut_instance(run, load):
     """The last instance loses its brokers and database; clients still reach
     it. Its posts must fail fast (503), not hang."""
-    import requests
     if not run.netns:
         raise RuntimeError("cut_instance needs the run's last instance in a network namespace")
     victim = run.instances[-1]
@@ -271,15 +270,6 @@ def run_fault(name, cluster_dir, build_dir, work_dir, settings, load, netns=None
         run.stop()
 
 
-def field(summary, *path, default=0):
-    v = summary
-    for p in path:
-        if not isinstance(v, dict) or p not in v:
-            return default
-        v = v[p]
-    return v
-
-
 def row_from(name, load, s):
     return Row(
         fault=name,
@@ -292,7 +282,7 @@ def row_from(name, load, s):
         longest_unavailable_s=s["longest_unavailable_s"],
         worst_instance_unavailable_s=max((i["longest_unavailable_s"] for i in s["instances"]), default=0.0),
         subscriber_gap_s=s["longest_subscriber_gap_s"],
-        recovery_s=field(s, "e2e_latency_ms", "max", default=0.0) / 1000,
+        recovery_s=s["e2e_latency_ms"]["max"] / 1000,
         summary=s,
     )
 

@@ -4,6 +4,7 @@
 #include <fmt/format.h>
 
 #include "http/handlers/handlers.h"
+#include "http/request_checks.h"
 
 namespace feed::http {
 
@@ -30,12 +31,6 @@ constexpr std::string_view kPolicy =
 constexpr std::string_view kRevalidate = "no-cache";
 constexpr std::string_view kImmutable = "public, max-age=31536000, immutable";
 
-std::string_view trim(std::string_view s) {
-  while (!s.empty() && (s.front() == ' ' || s.front() == '\t')) s.remove_prefix(1);
-  while (!s.empty() && (s.back() == ' ' || s.back() == '\t')) s.remove_suffix(1);
-  return s;
-}
-
 // If-None-Match is "*" or a list of entity tags, compared weakly (RFC 9110
 // §13.1.2): a W/ prefix does not matter. Several header lines form one list.
 bool none_match_fails(const request& req, std::string_view etag) {
@@ -44,7 +39,7 @@ bool none_match_fails(const request& req, std::string_view etag) {
     std::string_view list = field->value();
     while (!list.empty()) {
       const auto comma = list.find(',');
-      auto tag = trim(list.substr(0, comma));
+      auto tag = trim_ows(list.substr(0, comma));
       list = comma == std::string_view::npos ? std::string_view{} : list.substr(comma + 1);
       if (tag == "*") return true;
       if (tag.starts_with("W/")) tag.remove_prefix(2);

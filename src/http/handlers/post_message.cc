@@ -13,6 +13,7 @@
 
 #include "base/log.h"
 #include "http/handlers/handlers.h"
+#include "http/request_checks.h"
 #include "http/response.h"
 #include "model/inflight_keys.h"
 #include "model/message_id.h"
@@ -69,14 +70,8 @@ std::string printable(std::string_view v) {
   return out;
 }
 
-std::string_view trim(std::string_view s) {
-  while (!s.empty() && (s.front() == ' ' || s.front() == '\t')) s.remove_prefix(1);
-  while (!s.empty() && (s.back() == ' ' || s.back() == '\t')) s.remove_suffix(1);
-  return s;
-}
-
 bool is_json_media_type(std::string_view ct) {
-  const auto type = trim(ct.substr(0, ct.find(';')));
+  const auto type = trim_ows(ct.substr(0, ct.find(';')));
   return beast::iequals(type, "application/json") ||
          (type.size() > 5 && beast::iequals(type.substr(type.size() - 5), "+json"));
 }
@@ -87,8 +82,8 @@ std::string_view charset_of(std::string_view ct) {
     const auto next = ct.find(';', p + 1);
     const auto param = ct.substr(p + 1, next == std::string_view::npos ? std::string_view::npos : next - p - 1);
     const auto eq = param.find('=');
-    if (eq != std::string_view::npos && beast::iequals(trim(param.substr(0, eq)), "charset")) {
-      auto value = trim(param.substr(eq + 1));
+    if (eq != std::string_view::npos && beast::iequals(trim_ows(param.substr(0, eq)), "charset")) {
+      auto value = trim_ows(param.substr(eq + 1));
       if (value.size() >= 2 && value.front() == '"' && value.back() == '"') value = value.substr(1, value.size() - 2);
       return value;
     }

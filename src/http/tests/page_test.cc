@@ -2,14 +2,11 @@
 #include <string>
 #include <vector>
 
-#include <boost/asio/co_spawn.hpp>
-#include <boost/asio/detached.hpp>
-#include <boost/asio/io_context.hpp>
 #include <boost/beast/http/field.hpp>
 #include <gtest/gtest.h>
 
 #include "http/handlers/handlers.h"
-#include "http/request_checks.h"
+#include "http/tests/dispatch.h"
 
 namespace feed::http {
 namespace {
@@ -17,21 +14,14 @@ namespace {
 namespace bhttp = beast::http;
 
 // Through the router, as the server calls it, so HEAD is covered too.
-class PageTest : public ::testing::Test {
+class PageTest : public ::testing::Test, protected testing::routed {
  protected:
   PageTest() : assets(web_page_assets()) { add_page_routes(routes); }
 
   response get(std::string_view target, std::vector<std::string> if_none_match = {}, verb method = verb::get) {
     request req{method, target, 11};
     for (auto& tag : if_none_match) req.insert(bhttp::field::if_none_match, tag);
-    auto url = parse_request_target(req.target());
-    EXPECT_TRUE(url) << target;
-    request_context ctx{req, *url, stream, 0};
-    response out;
-    asio::co_spawn(ioc, [&]() -> asio::awaitable<void> { out = co_await routes.dispatch(ctx); }, asio::detached);
-    ioc.run();
-    ioc.restart();
-    return out;
+    return dispatch(req);
   }
 
   const web_asset& asset(std::string_view suffix) const {
@@ -40,9 +30,6 @@ class PageTest : public ::testing::Test {
     throw std::runtime_error("no asset ending in " + std::string(suffix));
   }
 
-  asio::io_context ioc;
-  beast::tcp_stream stream{ioc};
-  router routes;
   std::vector<web_asset> assets;
 };
 

@@ -7,6 +7,7 @@
 #include <gtest/gtest.h>
 
 #include "http/request_checks.h"
+#include "http/tests/dispatch.h"
 #include "http/response.h"
 
 namespace feed::http {
@@ -14,7 +15,7 @@ namespace {
 
 namespace bhttp = beast::http;
 
-class RouterTest : public ::testing::Test {
+class RouterTest : public ::testing::Test, protected testing::routed {
  protected:
   RouterTest() {
     routes.add(verb::get, "/api/health", [this](request_context& ctx) -> asio::awaitable<response> {
@@ -40,21 +41,8 @@ class RouterTest : public ::testing::Test {
     });
   }
 
-  response dispatch(verb method, std::string_view target) {
-    request req{method, target, 11};
-    auto url = parse_request_target(req.target());
-    EXPECT_TRUE(url) << target;
-    request_context ctx{req, *url, stream, 0};
-    response out;
-    asio::co_spawn(ioc, [&]() -> asio::awaitable<void> { out = co_await routes.dispatch(ctx); }, asio::detached);
-    ioc.run();
-    ioc.restart();
-    return out;
-  }
+  response dispatch(verb method, std::string_view target) { return routed::dispatch(request{method, target, 11}); }
 
-  asio::io_context ioc;
-  beast::tcp_stream stream{ioc};
-  router routes;
   int health_calls = 0;
   int feed_calls = 0;
 };

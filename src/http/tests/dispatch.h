@@ -1,0 +1,32 @@
+// Runs one request through a router as the server does (target parsed,
+// context built, dispatch awaited), for the tests of routing and handlers.
+#pragma once
+
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/detached.hpp>
+#include <boost/asio/io_context.hpp>
+#include <gtest/gtest.h>
+
+#include "http/request_checks.h"
+#include "http/router.h"
+
+namespace feed::http::testing {
+
+struct routed {
+  response dispatch(const request& req) {
+    auto url = parse_request_target(req.target());
+    EXPECT_TRUE(url) << req.target();
+    request_context ctx{req, *url, stream, 0};
+    response out;
+    asio::co_spawn(ioc, [&]() -> asio::awaitable<void> { out = co_await routes.dispatch(ctx); }, asio::detached);
+    ioc.run();
+    ioc.restart();
+    return out;
+  }
+
+  asio::io_context ioc;
+  beast::tcp_stream stream{ioc};
+  router routes;
+};
+
+}  // namespace feed::http::testing
