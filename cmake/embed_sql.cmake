@@ -1,7 +1,8 @@
 # Turns the migration files into a generated C++ source so that the binary
 # carries its own schema and needs no files beside it at run time.
 function(feed_embed_migrations out_var dialect dir)
-  file(GLOB files CONFIGURE_DEPENDS "${dir}/*.sql")
+  # Only the .up.sql files run; the .down.sql ones are for golang-migrate.
+  file(GLOB files CONFIGURE_DEPENDS "${dir}/*.up.sql")
   list(SORT files)
   set(out "${CMAKE_CURRENT_BINARY_DIR}/migrations_${dialect}.cc")
   set(body "// Generated from ${dir}; edit the .sql files instead.\n#include \"store/migration.h\"\n\nnamespace feed::schema {\n\nconst std::vector<migration_file>& ${dialect}_migration_files() {\n  static const std::vector<migration_file> files = {\n")

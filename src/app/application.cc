@@ -2,21 +2,16 @@
 
 #include <sys/resource.h>
 
-#include <future>
-#include <thread>
-
-#include <boost/asio/executor_work_guard.hpp>
-#include <boost/asio/signal_set.hpp>
+#include <csignal>
 
 #include "base/log.h"
 #include "http/handlers/handlers.h"
-#include "app/backends.h"
-#include "metrics/metrics.h"
 
 namespace feed {
 namespace {
 
 namespace asio = boost::asio;
+using clock = std::chrono::steady_clock;
 
 // Every SSE client holds a descriptor; lift the soft limit to the hard one.
 void raise_fd_limit() {
@@ -59,70 +54,93 @@ void register_metrics(metrics& m, const http::server& srv, const worker& work, c
 }
 
 template <class Pred>
-bool wait_until(std::chrono::steady_clock::time_point deadline, Pred done) {
+bool wait_until(clock::time_point deadline, Pred done) {
   while (!done()) {
-    if (std::chrono::steady_clock::now() >= deadline) return false;
+    if (clock::now() >= deadline) return false;
     std::this_thread::sleep_for(std::chrono::milliseconds(5));
   }
   return true;
 }
 
+error cannot_start(const error& why) { return error(why.code, "cannot start: " + why.message); }
+
 }  // namespace
 
-int run_application(const app_options& opts) {
+application::application(app_options opts) : opts_(std::move(opts)) {}
+
+application::~application() {
+  deadline_ = clock::now() + opts_.shutdown_timeout;
+  stops_.run();
+}
+
+result<void> application::start() {
+  for (auto step : {&application::start_runtime, &application::listen, &application::open_backends,
+                    &application::start_fanout, &application::start_worker, &application::serve}) {
+    if (auto r = (this->*step)(); !r) return r;
+  }
+  return {};
+}
+
+int application::run() {
+  const int sig = stop_signal_.get_future().get();
+  deadline_ = clock::now() + opts_.shutdown_timeout;
+  spdlog::info("received signal {}; stopping (at most {} s)", sig, opts_.shutdown_timeout.count());
+  stops_.run();
+  spdlog::info("stopped cleanly");
+  return 0;
+}
+
+// The blocking pool and the event loops; the loops' threads start last, in
+// serve(), but stop only after every part that uses the loops.
+result<void> application::start_runtime() {
   raise_fd_limit();
-  std::vector<std::unique_ptr<asio::io_context>> contexts;
-  std::vector<asio::io_context*> loops;
-  for (std::size_t i = 0; i < opts.threads; ++i) {
-    contexts.push_back(std::make_unique<asio::io_context>(1));
-    loops.push_back(contexts.back().get());
+  blocking_ = std::make_unique<asio::thread_pool>(opts_.blocking_threads);
+  stops_.push([this] { blocking_->join(); });
+  for (std::size_t i = 0; i < opts_.threads; ++i) {
+    contexts_.push_back(std::make_unique<asio::io_context>(1));
+    loops_.push_back(contexts_.back().get());
   }
-  // The port is taken before anything is created or migrated, so a busy
-  // port fails at once and leaves no data directory or schema behind.
-  http::router routes;
-  const broadcaster* streaming = nullptr;  // set before the server starts
-  http::server srv(loops, opts.server, routes, [&streaming] { return streaming->open_streams(); });
-  if (auto r = srv.listen(); !r) {
-    spdlog::error("cannot start: {}", r.err().message);
-    return 1;
-  }
+  stops_.push([this] { stop_loops(); });
+  return {};
+}
 
-  auto opened = backends::open(opts);
-  if (!opened) {
-    spdlog::error("cannot start: {}", opened.err().message);
-    return 1;
-  }
-  backends& be = **opened;
-  store& db = be.db();
-  asio::thread_pool blocking(opts.blocking_threads);
+// Before anything is created or migrated, so that a busy port fails at once
+// and leaves no data directory or schema behind.
+result<void> application::listen() {
+  server_ = std::make_unique<http::server>(loops_, opts_.server, routes_,
+                                           [this] { return fanout_->open_streams(); });
+  if (auto r = server_->listen(); !r) return cannot_start(r.err());
+  stops_.push([this] { server_->close_all(); });
+  return {};
+}
 
-  // With Kafka, the subscriber starts before the store's head is read: every
-  // message stored later arrives as an event, and older ones it also sees are
-  // dropped as duplicates. The broadcaster buffers until it is built.
-  std::mutex early_mu;
-  std::vector<message> early;
-  broadcaster* fanout_ptr = nullptr;
-  auto deliver = [&](std::vector<message> stored) {
-    std::lock_guard lock(early_mu);
-    if (fanout_ptr) fanout_ptr->publish(std::move(stored));
-    else early.insert(early.end(), stored.begin(), stored.end());
-  };
-  if (auto r = be.start_subscriber(deliver); !r) {
-    spdlog::error("cannot start: {}", r.err().message);
-    return 1;
-  }
+result<void> application::open_backends() {
+  auto opened = backends::open(opts_);
+  if (!opened) return cannot_start(opened.err());
+  backends_ = std::move(*opened);
+  stops_.push([this] {
+    backends_->stop_publishing();
+    backends_->close_input();
+    backends_->stop_subscriber();
+  });
+  return {};
+}
+
+// With Kafka, the subscriber starts before the store's head is read: every
+// message stored later arrives as an event, and older ones it also sees are
+// dropped as duplicates. It holds what arrives until the broadcaster exists.
+result<void> application::start_fanout() {
+  if (auto r = backends_->start_subscriber(); !r) return cannot_start(r.err());
+  store& db = backends_->db();
   auto last = db.max_seq();
-  if (!last) {
-    spdlog::error("cannot read the store: {}", last.err().message);
-    return 1;
-  }
+  if (!last) return error(last.err().code, "cannot read the store: " + last.err().message);
+  stored_head_ = *last;
 
-  broadcaster_options fanout_opts = opts.fanout;
-  fanout_opts.hub.page_rows = opts.api.history_page;
-  if (be.uses_kafka() && fanout_opts.head_probe_interval.count() == 0)
+  broadcaster_options fanout_opts = opts_.fanout;
+  if (backends_->uses_kafka() && fanout_opts.head_probe_interval.count() == 0)
     fanout_opts.head_probe_interval = std::chrono::seconds(1);
-  broadcaster fanout(
-      loops, *last, fanout_opts,
+  fanout_ = std::make_unique<broadcaster>(
+      loops_, *last, fanout_opts,
       [&db](seq_t first, seq_t last_seq) {
         read_query q;
         q.after = seq_t{first.value() - 1};
@@ -131,96 +149,110 @@ int run_application(const app_options& opts) {
         return db.read(q);
       },
       [&db] { return db.max_seq(); },
-      [&db, &blocking](const read_query& q, page_done done) {
-        asio::post(blocking, [&db, q, done = std::move(done)] { done(db.read(q)); });
+      [&db, pool = blocking_.get()](const read_query& q, page_done done) {
+        asio::post(*pool, [&db, q, done = std::move(done)] { done(db.read(q)); });
       });
-  {
-    std::lock_guard lock(early_mu);
-    fanout_ptr = &fanout;
-    if (!early.empty()) fanout.publish(std::move(early));
-  }
-  // Whatever the exit path, the subscriber stops before the broadcaster it
-  // feeds is destroyed.
-  struct subscriber_guard {
-    backends& b;
-    ~subscriber_guard() { b.stop_subscriber(); }
-  } stop_subscriber_first{be};
-  auto sink = be.sink(deliver);
-  if (!sink) {
-    spdlog::error("cannot start: {}", sink.err().message);
-    return 1;
-  }
-  worker work(be.input(), db, **sink, opts.worker);
-  work.start();
-
-  metrics registry;
-  http::services svc{be.queue(), db, fanout, blocking, opts.api, registry};
-  http::add_routes(routes, svc);
-  streaming = &fanout;
-  register_metrics(registry, srv, work, fanout);
-  srv.start();
-  spdlog::info("feed-api listening on {}:{} ({}; {} event loop(s), last seq {})", opts.server.host, srv.port(),
-               be.describe(), opts.threads, last->value());
-
-  std::promise<int> stop_signal;
-  asio::signal_set signals(*loops.front(), SIGINT, SIGTERM);
-  signals.async_wait([&](boost::system::error_code ec, int sig) {
-    if (!ec) stop_signal.set_value(sig);
+  stops_.push([this] {
+    close_hubs();
+    fanout_->stop();
   });
 
-  std::vector<asio::executor_work_guard<asio::io_context::executor_type>> guards;
-  std::vector<std::thread> threads;
-  for (auto* l : loops) {
-    guards.push_back(asio::make_work_guard(*l));
-    threads.emplace_back([l] { l->run(); });
+  backends_->deliver_to([fanout = fanout_.get()](std::vector<message> stored) { fanout->publish(std::move(stored)); });
+  // Nothing may feed the broadcaster once it has stopped.
+  stops_.push([this] { backends_->stop_subscriber(); });
+  return {};
+}
+
+result<void> application::start_worker() {
+  auto sink = backends_->sink();
+  if (!sink) return cannot_start(sink.err());
+  worker_ = std::make_unique<worker>(backends_->input(), backends_->db(), **sink, opts_.worker);
+  worker_->start();
+  stops_.push([this] { stop_worker(); });
+  return {};
+}
+
+result<void> application::serve() {
+  services_.emplace(http::services{backends_->queue(), backends_->db(), *fanout_, *blocking_, opts_.api, registry_});
+  http::add_routes(routes_, *services_);
+  // Requests still in flight may publish until the server has drained them.
+  stops_.push([this] { backends_->stop_publishing(); });
+  register_metrics(registry_, *server_, *worker_, *fanout_);
+  backends_->register_metrics(registry_);
+
+  server_->start();
+  stops_.push([this] { stop_serving(); });
+  spdlog::info("feed-api listening on {}:{} ({}; {} event loop(s), last seq {})", opts_.server.host,
+               server_->port(), backends_->describe(), opts_.threads, stored_head_.value());
+
+  signals_ = std::make_unique<asio::signal_set>(*loops_.front(), SIGINT, SIGTERM);
+  signals_->async_wait([this](boost::system::error_code ec, int sig) {
+    if (!ec) stop_signal_.set_value(sig);
+  });
+  for (auto* l : loops_) {
+    guards_.push_back(asio::make_work_guard(*l));
+    threads_.emplace_back([l] { l->run(); });
   }
+  return {};
+}
 
-  const int sig = stop_signal.get_future().get();
-  const auto deadline = std::chrono::steady_clock::now() + opts.shutdown_timeout;
-  spdlog::info("received signal {}; stopping (at most {} s)", sig, opts.shutdown_timeout.count());
+void application::stop_serving() {
+  server_->stop_accepting();
+  server_->close_idle();
+  if (!wait_until(deadline_, [this] { return server_->in_flight() == 0; }))
+    spdlog::warn("{} request(s) still in flight at the deadline", server_->in_flight());
+}
 
-  srv.stop_accepting();
-  srv.close_idle();
-  if (!wait_until(deadline, [&] { return srv.in_flight() == 0; }))
-    spdlog::warn("{} request(s) still in flight at the deadline", srv.in_flight());
+// The subscriber stops only after the worker has drained: with Kafka, the
+// drained messages reach this instance's streams through it.
+void application::stop_worker() {
+  backends_->close_input();
+  worker_->stop(deadline_);
+  backends_->stop_subscriber();
+  spdlog::info("worker stopped: {} message(s) stored in {} batch(es) since start", worker_->stats().stored.load(),
+               worker_->stats().batches.load());
+}
 
-  be.stop_publishing();
-  be.close_input();
-  work.stop(deadline);
-  be.stop_subscriber();
-  spdlog::info("worker stopped: {} message(s) stored in {} batch(es) since start", work.stats().stored.load(),
-               work.stats().batches.load());
-
+// Each hub belongs to its loop, so its streams are ended there. Before the
+// loops run no stream can have opened, and nothing posted would run.
+void application::close_hubs() {
+  if (!loops_running()) return;
   std::vector<std::future<void>> closed;
-  for (std::size_t i = 0; i < loops.size(); ++i) {
+  for (std::size_t i = 0; i < loops_.size(); ++i) {
     auto done = std::make_shared<std::promise<void>>();
     closed.push_back(done->get_future());
-    asio::post(*loops[i], [&fanout, i, done] {
-      fanout.hub_at(i).close_all();
+    asio::post(*loops_[i], [fanout = fanout_.get(), i, done] {
+      fanout->hub_at(i).close_all();
       done->set_value();
     });
   }
-  for (auto& f : closed) f.wait_until(deadline);
-  fanout.stop();
-  srv.close_all();
-  signals.cancel();
+  for (auto& f : closed) f.wait_until(deadline_);
+}
 
-  guards.clear();
-  for (auto* l : loops) {
+void application::stop_loops() {
+  if (signals_) signals_->cancel();
+  guards_.clear();
+  if (!loops_running()) return;
+  for (auto* l : loops_) {
     // Loops wind down once their sessions are gone; force the stragglers.
-    asio::post(*l, [l, deadline] {
-      if (std::chrono::steady_clock::now() >= deadline) l->stop();
+    asio::post(*l, [l, deadline = deadline_] {
+      if (clock::now() >= deadline) l->stop();
     });
   }
-  for (std::size_t i = 0; i < threads.size(); ++i) {
-    while (!loops[i]->stopped() && std::chrono::steady_clock::now() < deadline)
-      std::this_thread::sleep_for(std::chrono::milliseconds(5));
-    loops[i]->stop();
-    threads[i].join();
+  for (std::size_t i = 0; i < threads_.size(); ++i) {
+    while (!loops_[i]->stopped() && clock::now() < deadline_) std::this_thread::sleep_for(std::chrono::milliseconds(5));
+    loops_[i]->stop();
+    threads_[i].join();
   }
-  blocking.join();
-  spdlog::info("stopped cleanly");
-  return 0;
+}
+
+int run_application(const app_options& opts) {
+  application app(opts);
+  if (auto r = app.start(); !r) {
+    spdlog::error("{}", r.err().message);
+    return 1;
+  }
+  return app.run();
 }
 
 }  // namespace feed

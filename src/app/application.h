@@ -7,13 +7,104 @@
 //   4. end every SSE stream (pending events are flushed first)
 //   5. stop the loops; close the store
 // Nothing that was answered 202 is lost: the 202 is sent only after commit.
+//
+// Lifecycle: start() starts the parts one by one and pushes each part's
+// stop action on a stop_stack the moment the part has started. run() waits
+// for the signal and pops the stack, so stops run in reverse start order;
+// a start() that fails half-way leaves the stack to the destructor, which
+// stops just what had started, in the same order. The port is taken before
+// anything is created or migrated, so a busy port leaves no data directory
+// or schema behind.
+//
+// Threads: start(), run() and the destructor belong to one thread (main's).
+// The parts run on the event loops, the blocking pool, the worker's and the
+// Kafka clients' own threads; every one of them has stopped when run()
+// returns.
 #pragma once
 
+#include <chrono>
+#include <future>
+#include <memory>
+#include <optional>
+#include <thread>
+#include <vector>
+
+#include <boost/asio/executor_work_guard.hpp>
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/signal_set.hpp>
+#include <boost/asio/thread_pool.hpp>
+
+#include "app/backends.h"
+#include "app/stop_stack.h"
+#include "broadcast/broadcaster.h"
 #include "config/options.h"
+#include "http/handlers/services.h"
+#include "http/router.h"
+#include "http/server.h"
+#include "metrics/metrics.h"
+#include "worker/worker.h"
 
 namespace feed {
 
-// Runs until a stop signal; returns the process exit code.
+class application {
+ public:
+  explicit application(app_options opts);
+  // Stops whatever is still running (after a failed start()).
+  ~application();
+  application(const application&) = delete;
+  application& operator=(const application&) = delete;
+
+  // Starts every part and serves. The error is the line to log ("cannot
+  // start: ...", "cannot read the store: ..."); what had started is stopped
+  // by the destructor.
+  result<void> start();
+  // After a successful start(): blocks until SIGINT or SIGTERM, then stops
+  // everything within shutdown_timeout. Returns the exit code.
+  int run();
+
+ private:
+  using work_guard = boost::asio::executor_work_guard<boost::asio::io_context::executor_type>;
+
+  // start()'s steps, in order.
+  result<void> start_runtime();
+  result<void> listen();
+  result<void> open_backends();
+  result<void> start_fanout();
+  result<void> start_worker();
+  result<void> serve();
+
+  // Stop actions that take more than one call.
+  void stop_serving();
+  void close_hubs();
+  void stop_worker();
+  void stop_loops();
+  bool loops_running() const { return !threads_.empty(); }
+
+  const app_options opts_;
+  // Set when stopping begins; every stop action is bounded by it.
+  std::chrono::steady_clock::time_point deadline_{};
+  seq_t stored_head_{0};  // the store's highest seq at start-up
+
+  // Declared in start order: destroyed in reverse, after stops_ has run.
+  std::unique_ptr<boost::asio::thread_pool> blocking_;  // store reads
+  std::vector<std::unique_ptr<boost::asio::io_context>> contexts_;
+  std::vector<boost::asio::io_context*> loops_;
+  http::router routes_;
+  std::unique_ptr<http::server> server_;
+  std::unique_ptr<backends> backends_;
+  std::unique_ptr<broadcaster> fanout_;
+  std::unique_ptr<worker> worker_;
+  metrics registry_;
+  std::optional<http::services> services_;
+  std::promise<int> stop_signal_;
+  std::unique_ptr<boost::asio::signal_set> signals_;
+  std::vector<work_guard> guards_;
+  std::vector<std::thread> threads_;  // one per loop, from serve() on
+
+  stop_stack stops_;
+};
+
+// Runs feed-api until a stop signal; returns the process exit code.
 int run_application(const app_options& opts);
 
 }  // namespace feed

@@ -5,17 +5,26 @@
 // - queue: in-process (the worker's commit is the 202), or Kafka
 //   (events-to-process; the broker's acks=all is the 202).
 // - processed path: embedded, the worker hands stored messages straight to
-//   the broadcaster; with Kafka it publishes them on events-processed and
-//   every instance's subscriber feeds its own broadcaster.
+//   the receiver given to deliver_to(); with Kafka it publishes them on
+//   events-processed and every instance's subscriber feeds its own receiver.
 //
-// Not thread-safe; built and stopped by the application's main thread.
+// Kafka mode starts the subscriber before the receiver (the broadcaster)
+// exists, so that every message stored after start-up arrives as an event;
+// what arrives meanwhile is held and handed over first by deliver_to().
+// Embedded mode holds nothing: the worker's calls go straight through.
+//
+// Not thread-safe; built and stopped by the application's main thread. The
+// receiver is called from the worker's publish thread (embedded) or the
+// subscriber's thread (Kafka), one call at a time.
 #pragma once
 
 #include <functional>
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "config/options.h"
+#include "metrics/metrics.h"
 #include "queue/queue.h"
 #include "store/store.h"
 #include "worker/processed_sink.h"
@@ -24,6 +33,8 @@ namespace feed {
 
 class backends {
  public:
+  using receiver = std::function<void(std::vector<message>)>;
+
   // Opens the store (applying migrations) and, with Kafka, creates missing
   // topics and the producer and consumer. Fails with what could not be done.
   static result<std::unique_ptr<backends>> open(const app_options& opts);
@@ -35,15 +46,25 @@ class backends {
   bool uses_kafka() const { return kafka_ != nullptr; }
   std::string describe() const { return description_; }
 
-  // Where the worker sends stored messages. Embedded: `deliver` (the
-  // broadcaster). Kafka: events-processed; call start_subscriber so that
-  // `deliver` receives every instance's stored messages.
-  result<processed_sink*> sink(std::function<void(std::vector<message>)> deliver);
-  result<void> start_subscriber(std::function<void(std::vector<message>)> deliver);
+  // Kafka: starts reading events-processed, holding what arrives until
+  // deliver_to(). Embedded: nothing to start.
+  result<void> start_subscriber();
+  // From now on every stored message goes to `deliver`, once per call of the
+  // worker's sink (embedded) or of the subscriber (Kafka, after what it
+  // held). Call once, before sink().
+  void deliver_to(receiver deliver);
+  // Where the worker sends stored messages: the receiver (embedded) or
+  // events-processed (Kafka).
+  result<processed_sink*> sink();
+
+  // The Kafka clients' counters, as feed_kafka_* series (Kafka mode only;
+  // embedded registers nothing). Call after sink() and start_subscriber();
+  // `m` must not be rendered after this object is destroyed.
+  void register_metrics(metrics& m) const;
 
   // Shutdown steps, in this order: no new messages (flushes what Kafka still
   // holds), then the consumer reports end of stream so the worker drains,
-  // then the subscriber stops.
+  // then the subscriber stops. Each may be called again; it does nothing.
   void stop_publishing();
   void close_input();
   void stop_subscriber();
@@ -51,12 +72,13 @@ class backends {
  private:
   struct kafka_parts;
   class direct_sink;
+  class held_deliveries;
   backends() = default;
 
   std::unique_ptr<store> db_;
-  std::unique_ptr<kafka_parts> kafka_;        // set in Kafka mode
+  std::unique_ptr<kafka_parts> kafka_;          // set in Kafka mode
   std::unique_ptr<class memory_queue> memory_;  // set in embedded mode
-  std::unique_ptr<direct_sink> direct_;
+  std::unique_ptr<direct_sink> direct_;         // embedded mode, from deliver_to()
   publisher* publisher_ = nullptr;
   consumer* consumer_ = nullptr;
   std::string description_;

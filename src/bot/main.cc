@@ -1,6 +1,6 @@
 // feed-bot: simulated users and load generator for feed-api.
 //
-// The main thread is the controller: it parses options, starts one worker
+// The main thread is the controller: it parses options, starts one io_thread
 // (io_context + thread) per --threads, sequences the phases (subscribers
 // connect -> open-loop posting -> wait for deliveries -> report) and handles
 // SIGINT/SIGTERM synchronously with sigtimedwait, so no I/O thread ever
@@ -24,10 +24,10 @@
 #include "base/log.h"
 #include "bot/content.h"
 #include "bot/head_probe.h"
+#include "bot/io_thread.h"
 #include "bot/options.h"
 #include "bot/report.h"
 #include "bot/run_context.h"
-#include "bot/worker.h"
 
 namespace {
 
@@ -78,7 +78,7 @@ class controller {
   int run();
 
  private:
-  void start_workers();
+  void start_threads();
   // Phase 1: every subscriber connected (or given up on) before the first post.
   bool connect_subscribers(run_outcome& outcome);
   void probe_resume_floor();
@@ -87,7 +87,7 @@ class controller {
   bool drain_posts();
   // Phase 3: wait for the last deliveries.
   void wait_for_deliveries();
-  void stop_workers(run_outcome& outcome);
+  void stop_threads(run_outcome& outcome);
   void judge(run_outcome& outcome, bool interrupted);
   void log_posts(const stats_sum& s, const histogram& post) const;
 
@@ -106,7 +106,7 @@ class controller {
 
   run_context& ctx_;
   sigset_t signals_;
-  std::vector<std::unique_ptr<worker>> workers_;
+  std::vector<std::unique_ptr<io_thread>> threads_;
   unsigned signals_seen_ = 0;
   clock::time_point t0_ = clock::now();
   clock::time_point last_progress_ = t0_;
@@ -131,11 +131,10 @@ void controller::maybe_progress(bool force) {
   const auto now = clock::now();
   const double dt = std::chrono::duration<double>(now - last_progress_).count();
   if (!force && dt < o.progress) return;
-  const auto s = sum_stats(workers_);
+  const auto s = sum_stats(threads_);
   histogram post;
   histogram e2e;
-  merge_post_latency(workers_, post);
-  merge_e2e_latency(workers_, e2e);
+  merge_latencies(threads_, post, e2e);
   const auto start = ctx_.start_ticks.load() != 0 ? ctx_.start() : t0_;
   std::vector<bool> down(ctx_.instance_count());
   for (std::size_t k = 0; k < down.size(); ++k) down[k] = ctx_.avail.instance(k).open;
@@ -145,17 +144,17 @@ void controller::maybe_progress(bool force) {
   last_progress_ = now;
 }
 
-void controller::start_workers() {
+void controller::start_threads() {
   const auto& o = ctx_.opts;
   const unsigned lanes = o.threads;
   unsigned first_conn = 0;
   for (unsigned t = 0; t < lanes; ++t) {
     const unsigned conns = o.concurrency / lanes + (t < o.concurrency % lanes ? 1 : 0);
-    workers_.push_back(std::make_unique<worker>(ctx_, t, lanes, conns, first_conn));
+    threads_.push_back(std::make_unique<io_thread>(ctx_, t, lanes, conns, first_conn));
     first_conn += conns;
   }
-  for (auto& w : workers_) w->start_thread();
-  for (auto& w : workers_) w->open_connections();
+  for (auto& io : threads_) io->start_thread();
+  for (auto& io : threads_) io->open_connections();
 }
 
 bool controller::connect_subscribers(run_outcome& outcome) {
@@ -164,20 +163,20 @@ bool controller::connect_subscribers(run_outcome& outcome) {
   unsigned first_sub = 0;
   for (unsigned t = 0; t < lanes; ++t) {
     const unsigned n = o.subscribers / lanes + (t < o.subscribers % lanes ? 1 : 0);
-    workers_[t]->open_subscribers(n, first_sub);
+    threads_[t]->open_subscribers(n, first_sub);
     first_sub += n;
   }
   spdlog::info("opening {} subscriber stream(s) to {}", o.subscribers, ctx_.feed_target);
   const auto deadline = clock::now() + seconds(o.connect_timeout);
   auto last_log = clock::now();
   for (;;) {
-    const auto ready = sum_stats(workers_).subs_ready;
+    const auto ready = sum_stats(threads_).subs_ready;
     if (ready >= o.subscribers) break;
     if (clock::now() >= deadline) {
       outcome.subscribers_failed = static_cast<unsigned>(o.subscribers - ready);
       spdlog::error("only {} of {} subscribers connected within {} s; the rest are not verified", ready,
                     o.subscribers, o.connect_timeout);
-      for (auto& w : workers_) w->drop_unready();
+      for (auto& io : threads_) io->drop_unready();
       break;
     }
     if (nap(20ms)) return true;
@@ -186,7 +185,7 @@ bool controller::connect_subscribers(run_outcome& outcome) {
       last_log = clock::now();
     }
   }
-  spdlog::info("subscribers connected: {}/{} in {:.2f} s", sum_stats(workers_).subs_ready, o.subscribers, since(t0_));
+  spdlog::info("subscribers connected: {}/{} in {:.2f} s", sum_stats(threads_).subs_ready, o.subscribers, since(t0_));
   return false;
 }
 
@@ -209,8 +208,8 @@ bool controller::post(run_outcome& outcome) {
   const auto start = clock::now() + 5ms;
   ctx_.start_ticks.store(start.time_since_epoch().count(), std::memory_order_release);
   last_progress_ = start;
-  last_sum_ = sum_stats(workers_);
-  for (auto& w : workers_) w->start_posting();
+  last_sum_ = sum_stats(threads_);
+  for (auto& io : threads_) io->start_posting();
   spdlog::info("posting to {} ({}) as {} user(s): {:.3f} msg/s, {}{}, {} connection(s), {} thread(s), run id {}",
                o.post_path, instance_list(), o.users, o.rate,
                ctx_.sched.finite() ? fmt::format("{} messages", ctx_.sched.total()) : std::string("until stopped"),
@@ -228,7 +227,7 @@ bool controller::drain_posts() {
   bool stop_sent = false;
   std::optional<clock::time_point> drain_deadline;
   auto stop_all = [&] {
-    for (auto& w : workers_) w->stop_posting();
+    for (auto& io : threads_) io->stop_posting();
     stop_sent = true;
   };
   while (ctx_.posting_done.load(std::memory_order_acquire) < lanes) {
@@ -256,20 +255,20 @@ void controller::wait_for_deliveries() {
   const auto& o = ctx_.opts;
   const auto deadline = clock::now() + seconds(o.verify_timeout);
   const auto accepted = ctx_.ledger->accepted_count();
-  const auto ready = sum_stats(workers_).subs_ready;
+  const auto ready = sum_stats(threads_).subs_ready;
   spdlog::info("posting done; waiting up to {} s for {} deliveries", o.verify_timeout, accepted * ready);
   while (clock::now() < deadline) {
-    if (sum_stats(workers_).deliveries >= accepted * ready) break;
+    if (sum_stats(threads_).deliveries >= accepted * ready) break;
     if (nap(20ms)) break;
     maybe_progress();
   }
 }
 
-void controller::stop_workers(run_outcome& outcome) {
-  outcome.at_end = sum_stats(workers_);
-  for (auto& w : workers_) w->shutdown();
-  for (auto& w : workers_) w->join();
-  outcome.subs = collect_subscriber_figures(workers_);
+void controller::stop_threads(run_outcome& outcome) {
+  outcome.at_end = sum_stats(threads_);
+  for (auto& io : threads_) io->shutdown();
+  for (auto& io : threads_) io->join();
+  outcome.subs = collect_subscriber_figures(threads_);
   if (ctx_.ledger) outcome.duplicated_content = ctx_.ledger->content_duplicates();
 }
 
@@ -283,14 +282,14 @@ void controller::judge(run_outcome& outcome, bool interrupted) {
   const auto accepted = ctx_.ledger->accepted_count();
   delivery_verdict verdict(ctx_.ledger->accepted_bits(), accepted,
                            ctx_.ledger->bits(message_ledger::state::unknown));
-  for (const auto& w : workers_) {
-    for (const auto& sub : w->subscribers()) {
+  for (const auto& io : threads_) {
+    for (const auto& sub : io->subscribers()) {
       if (sub->ever_connected()) verdict.add(sub->tally());
     }
   }
   outcome.verify = verdict.totals();
   const auto& v = outcome.verify;
-  const auto internal = sum_stats(workers_).coroutine_failures;
+  const auto internal = sum_stats(threads_).coroutine_failures;
   const bool failed = v.missing > 0 || v.duplicated > 0 || outcome.duplicated_content > 0 ||
                       outcome.subscribers_failed > 0 || accepted == 0 || internal > 0;
   outcome.exit_code = failed ? 1 : 0;
@@ -314,21 +313,20 @@ void controller::log_posts(const stats_sum& s, const histogram& post) const {
 
 int controller::run() {
   const auto& o = ctx_.opts;
-  start_workers();
+  start_threads();
   run_outcome outcome;
   bool quit = o.subscribers > 0 && connect_subscribers(outcome);
   if (!quit && o.subscribers > 0) probe_resume_floor();
   if (!quit) quit = post(outcome);
   if (!quit && o.verify) wait_for_deliveries();
   maybe_progress(true);
-  stop_workers(outcome);
+  stop_threads(outcome);
   judge(outcome, quit);
 
-  const auto s = sum_stats(workers_);
+  const auto s = sum_stats(threads_);
   histogram post;
   histogram e2e;
-  merge_post_latency(workers_, post);
-  merge_e2e_latency(workers_, e2e);
+  merge_latencies(threads_, post, e2e);
   log_posts(s, post);
   outcome.total_s = since(t0_);
   std::cout << boost::json::serialize(summary_json(ctx_, s, post, e2e, outcome)) << std::endl;

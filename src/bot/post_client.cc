@@ -67,7 +67,7 @@ bool says_maybe_stored(std::string_view body) { return find_message_id(body).has
 
 }  // namespace
 
-post_client::post_client(run_context& ctx, asio::io_context& ioc, worker_stats& stats, histogram& latency,
+post_client::post_client(run_context& ctx, asio::io_context& ioc, thread_stats& stats, histogram& latency,
                          unsigned lane, unsigned lanes, unsigned connections, unsigned first_connection)
     : ctx_(ctx),
       ioc_(ioc),

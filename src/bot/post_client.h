@@ -25,8 +25,8 @@
 // said the outcome is unknown), also as "outcome unknown" in the ledger.
 //
 // Thread-safety: every member function must run on the owning io_context's
-// thread (the worker posts them there). Lifetime: must outlive all
-// coroutines it spawned; the worker runs the io_context dry before
+// thread (io_thread posts them there). Lifetime: must outlive all
+// coroutines it spawned; io_thread runs the io_context dry before
 // destroying it.
 #pragma once
 
@@ -47,14 +47,14 @@
 #include "bot/histogram.h"
 #include "bot/http_response.h"
 #include "bot/run_context.h"
-#include "bot/worker_stats.h"
+#include "bot/thread_stats.h"
 
 namespace feed::bot {
 
 class post_client {
  public:
   // first_connection: the global number of this thread's first connection.
-  post_client(run_context& ctx, boost::asio::io_context& ioc, worker_stats& stats, histogram& latency,
+  post_client(run_context& ctx, boost::asio::io_context& ioc, thread_stats& stats, histogram& latency,
               unsigned lane, unsigned lanes, unsigned connections, unsigned first_connection);
   ~post_client();
   post_client(const post_client&) = delete;
@@ -137,7 +137,7 @@ class post_client {
 
   run_context& ctx_;
   boost::asio::io_context& ioc_;
-  worker_stats& stats_;
+  thread_stats& stats_;
   histogram& latency_;
   const unsigned lane_;
   const unsigned lanes_;

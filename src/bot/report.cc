@@ -9,7 +9,7 @@ namespace feed::bot {
 
 namespace {
 
-void add_instances(const worker_stats& t, std::vector<instance_sum>& into) {
+void add_instances(const thread_stats& t, std::vector<instance_sum>& into) {
   into.resize(std::max(into.size(), t.per_instance.size()));
   for (std::size_t k = 0; k < t.per_instance.size(); ++k) {
     const auto& i = t.per_instance[k];
@@ -27,7 +27,7 @@ void add_instances(const worker_stats& t, std::vector<instance_sum>& into) {
   }
 }
 
-void add_posting(const worker_stats& t, stats_sum& s) {
+void add_posting(const thread_stats& t, stats_sum& s) {
   s.scheduled += t.scheduled.get();
   s.requests += t.requests.get();
   s.ok_2xx += t.ok_2xx.get();
@@ -47,7 +47,7 @@ void add_posting(const worker_stats& t, stats_sum& s) {
   s.queued += t.queued.get();
 }
 
-void add_subscribing(const worker_stats& t, stats_sum& s) {
+void add_subscribing(const thread_stats& t, stats_sum& s) {
   s.subs_live += t.subs_live.get();
   s.subs_ready += t.subs_ready.get();
   s.sub_reconnects += t.sub_reconnects.get();
@@ -62,10 +62,10 @@ void add_subscribing(const worker_stats& t, stats_sum& s) {
 
 }  // namespace
 
-stats_sum sum_stats(const std::vector<std::unique_ptr<worker>>& workers) {
+stats_sum sum_stats(const std::vector<std::unique_ptr<io_thread>>& threads) {
   stats_sum s;
-  for (const auto& w : workers) {
-    const auto& t = w->stats();
+  for (const auto& io : threads) {
+    const auto& t = io->stats();
     add_posting(t, s);
     add_subscribing(t, s);
     s.coroutine_failures += t.coroutine_failures.get();
@@ -74,18 +74,17 @@ stats_sum sum_stats(const std::vector<std::unique_ptr<worker>>& workers) {
   return s;
 }
 
-void merge_post_latency(const std::vector<std::unique_ptr<worker>>& workers, histogram& into) {
-  for (const auto& w : workers) into.merge_from(w->post_latency());
+void merge_latencies(const std::vector<std::unique_ptr<io_thread>>& threads, histogram& post, histogram& e2e) {
+  for (const auto& io : threads) {
+    post.merge_from(io->post_latency());
+    e2e.merge_from(io->e2e_latency());
+  }
 }
 
-void merge_e2e_latency(const std::vector<std::unique_ptr<worker>>& workers, histogram& into) {
-  for (const auto& w : workers) into.merge_from(w->e2e_latency());
-}
-
-subscriber_figures collect_subscriber_figures(const std::vector<std::unique_ptr<worker>>& workers) {
+subscriber_figures collect_subscriber_figures(const std::vector<std::unique_ptr<io_thread>>& threads) {
   subscriber_figures f;
-  for (const auto& w : workers) {
-    for (const auto& sub : w->subscribers()) {
+  for (const auto& io : threads) {
+    for (const auto& sub : io->subscribers()) {
       f.reconnects_max = std::max(f.reconnects_max, sub->reconnects());
       f.longest_gap_s = std::max(f.longest_gap_s, sub->longest_gap_s());
     }

@@ -17,8 +17,8 @@
 
 #include "bot/delivery_tally.h"
 #include "bot/histogram.h"
+#include "bot/io_thread.h"
 #include "bot/run_context.h"
-#include "bot/worker.h"
 
 namespace feed::bot {
 
@@ -42,11 +42,10 @@ struct stats_sum {
   std::uint64_t answered() const noexcept { return ok_2xx + errors(); }
 };
 
-stats_sum sum_stats(const std::vector<std::unique_ptr<worker>>& workers);
+stats_sum sum_stats(const std::vector<std::unique_ptr<io_thread>>& threads);
 
 // Merged snapshots of every thread's histograms.
-void merge_post_latency(const std::vector<std::unique_ptr<worker>>& workers, histogram& into);
-void merge_e2e_latency(const std::vector<std::unique_ptr<worker>>& workers, histogram& into);
+void merge_latencies(const std::vector<std::unique_ptr<io_thread>>& threads, histogram& post, histogram& e2e);
 
 // One word for how an instance did between two snapshots: "up" (202s and
 // no failures, or open connections and nothing to do), "flaky" (202s and
@@ -66,7 +65,7 @@ struct subscriber_figures {
   std::uint64_t reconnects_max = 0;  // most reopened streams of one subscriber
   double longest_gap_s = 0;          // longest disconnect of one subscriber
 };
-subscriber_figures collect_subscriber_figures(const std::vector<std::unique_ptr<worker>>& workers);
+subscriber_figures collect_subscriber_figures(const std::vector<std::unique_ptr<io_thread>>& threads);
 
 struct run_outcome {
   double posting_s = 0;  // schedule start to last answer

@@ -15,7 +15,7 @@
 #include <boost/asio/io_context.hpp>
 #include <spdlog/spdlog.h>
 
-#include "bot/worker_stats.h"
+#include "bot/thread_stats.h"
 
 namespace feed::bot {
 

@@ -40,7 +40,7 @@ clock::duration seconds(double s) {
 }
 }  // namespace
 
-sse_subscriber::sse_subscriber(run_context& ctx, asio::io_context& ioc, worker_stats& stats, histogram& e2e,
+sse_subscriber::sse_subscriber(run_context& ctx, asio::io_context& ioc, thread_stats& stats, histogram& e2e,
                                connect_gate& gate, std::size_t first_instance)
     : ctx_(ctx),
       stats_(stats),

@@ -14,7 +14,7 @@
 // lasted, from the moment the stream was lost to the next 200 stream head.
 //
 // Thread-safety: all calls on the owning io_context's thread. The owner
-// keeps the object alive until its run() coroutine has returned (the worker
+// keeps the object alive until its run() coroutine has returned (io_thread
 // runs its io_context dry), then reads tally() and the figures for the final
 // report.
 #pragma once
@@ -35,7 +35,7 @@
 #include "bot/outage_tracker.h"
 #include "bot/run_context.h"
 #include "bot/sse_parser.h"
-#include "bot/worker_stats.h"
+#include "bot/thread_stats.h"
 
 namespace feed::bot {
 
@@ -48,7 +48,7 @@ struct connect_gate {
 
 class sse_subscriber {
  public:
-  sse_subscriber(run_context& ctx, boost::asio::io_context& ioc, worker_stats& stats, histogram& e2e,
+  sse_subscriber(run_context& ctx, boost::asio::io_context& ioc, thread_stats& stats, histogram& e2e,
                  connect_gate& gate, std::size_t first_instance);
   sse_subscriber(const sse_subscriber&) = delete;
   sse_subscriber& operator=(const sse_subscriber&) = delete;
@@ -82,7 +82,7 @@ class sse_subscriber {
   void on_own_event(std::uint64_t token, const sse_event& ev, clock::time_point now);
 
   run_context& ctx_;
-  worker_stats& stats_;
+  thread_stats& stats_;
   histogram& e2e_;
   connect_gate& gate_;
   boost::asio::ip::tcp::socket sock_;

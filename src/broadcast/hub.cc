@@ -1,16 +1,10 @@
 #include "broadcast/hub.h"
 
-#include <sys/socket.h>
-#include <sys/uio.h>
-
 #include <algorithm>
-#include <cerrno>
-#include <cstring>
 
 #include <boost/asio/post.hpp>
 
 #include "base/log.h"
-#include "broadcast/subscriber.h"
 #include "model/sse_frame.h"
 
 namespace feed {
@@ -32,15 +26,6 @@ constexpr std::uint64_t kPendingSlot = ~std::uint64_t{0};
 // The send buffer asked for each subscriber's socket (Linux doubles it, and
 // caps it at net.core.wmem_max, 208 KiB by default, doubled).
 constexpr std::size_t kSendBufferCap = 256u << 10;
-
-bool wants(const subscriber& s, const frame& f) {
-  if (f.seq.value() == 0) return true;  // comments go to everyone
-  return f.seq > s.min_seq && (s.user_id.empty() || f.user_id == s.user_id);
-}
-
-void passed(subscriber& s, const frame& f) {
-  if (f.seq > s.position) s.position = f.seq;
-}
 
 frame_ptr heartbeat_frame() {
   static const frame_ptr f = std::make_shared<const frame>(frame{std::string(kSseHeartbeat), {}, seq_t{0}});
@@ -71,10 +56,17 @@ hub::hub(asio::io_context& ioc, seq_t last, hub_options opts, page_reader read_p
 
 hub::~hub() {
   for (auto& s : subs_) {
-    s->dead = true;
-    boost::system::error_code ec;
-    s->socket.close(ec);
+    s->dead_ = true;
+    s->close(false);
   }
+}
+
+void subscriber::writable(bool ok) {
+  if (hub_) hub_->on_writable(*this, ok);
+}
+
+void subscriber::hung_up() {
+  if (hub_ && !dead_) hub_->on_hung_up(*this);
 }
 
 void hub::post(std::vector<frame_ptr> frames) {
@@ -106,40 +98,43 @@ bool hub::covers(seq_t after) const {
   return after >= ring_.front().prev_seq;
 }
 
-hub::open_result hub::open(asio::ip::tcp::socket& socket, stream_start start) {
-  if (closed_) return open_result::closed;
-  auto s = std::make_shared<subscriber>(ioc_);
-  s->socket = std::move(socket);
-  boost::system::error_code ec;
-  s->socket.non_blocking(true, ec);
-  // Left alone, the kernel grows a send buffer to 4 MiB, and a burst of
-  // clients asking for the whole history and reading nothing would make the
-  // loop copy that much into each (300 of them held posts for seconds).
-  // Capped, a client that stops reading pins a bounded amount in all
-  // (kernel buffer, one page, its lag), and a reader that keeps up does not
-  // notice: loopback drains 256 KiB long before the next pass.
-  const auto sndbuf = std::min(opts_.client_buffer_bytes, kSendBufferCap);
-  s->socket.set_option(asio::socket_base::send_buffer_size(static_cast<int>(sndbuf)), ec);
-  s->pending = std::move(start.preamble);
-  if (start.user_id) s->user_id = std::move(*start.user_id);
-  s->position = start.after;
-  s->min_seq = start.after;
-  s->last_progress = std::chrono::steady_clock::now();
+std::size_t hub::send_buffer_bytes() const { return std::min(opts_.client_buffer_bytes, kSendBufferCap); }
+
+hub::open_result hub::open(std::shared_ptr<subscriber> s, stream_start start) {
+  if (closed_ || s->attached_ || s->dead_) return open_result::closed;
+  s->hub_ = this;
+  s->pending_ = std::move(start.preamble);
+  s->pending_sent_ = 0;
+  if (start.user_id) s->user_id_ = std::move(*start.user_id);
+  s->position_ = start.after;
+  s->min_seq_ = start.after;
+  s->last_progress_ = std::chrono::steady_clock::now();
   if (covers(start.after)) {
     const auto it =
         std::partition_point(ring_.begin(), ring_.end(), [&](const entry& e) { return e.prev_seq < start.after; });
-    s->cursor = base_ + static_cast<std::uint64_t>(it - ring_.begin());
-    s->exempt_until = total_bytes_;  // the backlog it asked for is not lag
+    s->cursor_ = base_ + static_cast<std::uint64_t>(it - ring_.begin());
+    s->exempt_until_ = total_bytes_;  // the backlog it asked for is not lag
   } else {
     return_to_store(*s);
   }
-  s->attached = true;
-  s->index = subs_.size();
-  subs_.push_back(s);
+  s->attached_ = true;
+  s->index_ = subs_.size();
+  auto& added = *s;
+  subs_.push_back(std::move(s));
   ++open_streams_;
-  wait_readable(*s);
-  write(*s);
+  write(added);
   return open_result::opened;
+}
+
+void hub::on_writable(subscriber& s, bool ok) {
+  s.waiting_write_ = false;
+  if (!ok || s.dead_) return;
+  write(s);
+}
+
+void hub::on_hung_up(subscriber& s) {
+  ++stats_.closed_by_peer;
+  drop(s, "the client closed the connection");
 }
 
 void hub::schedule_flush() {
@@ -167,23 +162,23 @@ void hub::flush_from(std::size_t index) {
 }
 
 std::uint64_t hub::lag(const subscriber& s) const {
-  const std::uint64_t at = std::max(start_of(s.cursor) + s.offset, s.exempt_until);
+  const std::uint64_t at = std::max(start_of(s.cursor_) + s.offset_, s.exempt_until_);
   return total_bytes_ > at ? total_bytes_ - at : 0;
 }
 
 void hub::write(subscriber& s) {
-  if (!s.attached || s.dead) return;
+  if (!s.attached_ || s.dead_) return;
   // Checked even while the subscriber waits for writability: a client that
   // stopped reading is exactly the one that must be let go.
-  if (!s.from_store && s.cursor < base_) return_to_store(s);
-  if (!s.from_store && lag(s) > opts_.client_buffer_bytes)
+  if (!s.from_store_ && s.cursor_ < base_) return_to_store(s);
+  if (!s.from_store_ && lag(s) > opts_.client_buffer_bytes)
     return drop(s, "it is further behind than the client buffer", true);
-  if (s.waiting_write) return;
+  if (s.waiting_write_) return;
   for (int round = 0; round < kWritesPerVisit; ++round) {
     if (!refill(s)) return;
     if (!send_some(s)) return;
   }
-  const bool more = s.pending_sent < s.pending.size() || (s.from_store ? !s.reading : s.cursor < ring_end());
+  const bool more = s.pending_sent_ < s.pending_.size() || (s.from_store_ ? !s.reading_ : s.cursor_ < ring_end());
   if (more) schedule_flush();
 }
 
@@ -191,27 +186,27 @@ void hub::write(subscriber& s) {
 // only once the previous one is gone, which is what bounds a subscriber's
 // memory while it catches up.
 bool hub::refill(subscriber& s) {
-  if (s.pending_sent < s.pending.size()) return true;
-  if (!s.pending.empty()) {
-    std::string().swap(s.pending);  // a caught-up subscriber keeps no page-sized buffer
-    s.pending_sent = 0;
+  if (s.pending_sent_ < s.pending_.size()) return true;
+  if (!s.pending_.empty()) {
+    std::string().swap(s.pending_);  // a caught-up subscriber keeps no page-sized buffer
+    s.pending_sent_ = 0;
   }
-  while (s.from_store) {
-    if (s.reading || closed_) return false;
-    if (!s.store_done && s.position < s.store_up_to) {
+  while (s.from_store_) {
+    if (s.reading_ || closed_) return false;
+    if (!s.store_done_ && s.position_ < s.store_up_to_) {
       read_from_store(s);
       return false;
     }
     rejoin_ring(s);
   }
-  return s.cursor < ring_end();
+  return s.cursor_ < ring_end();
 }
 
 void hub::read_from_store(subscriber& s) {
   if (!read_page_) return drop(s, "there is no store to catch up from");
-  s.reading = true;
-  read_query q{s.position, s.store_up_to, page_rows_, false, std::nullopt};
-  if (!s.user_id.empty()) q.user_id = s.user_id;
+  s.reading_ = true;
+  read_query q{s.position_, s.store_up_to_, page_rows_, false, std::nullopt};
+  if (!s.user_id_.empty()) q.user_id = s.user_id_;
   stats_.store_pages.fetch_add(1, std::memory_order_relaxed);
   read_page_(q, [this, self = s.shared_from_this()](result<std::vector<message>> rows) mutable {
     asio::post(ioc_, [this, self = std::move(self), rows = std::move(rows)]() mutable {
@@ -221,16 +216,16 @@ void hub::read_from_store(subscriber& s) {
 }
 
 void hub::on_page(subscriber& s, result<std::vector<message>> rows) {
-  s.reading = false;
-  if (s.dead || closed_) return;
+  s.reading_ = false;
+  if (s.dead_ || closed_) return;
   if (!rows) {
     spdlog::warn("sse: cannot read the store for a catching-up subscriber: {}", rows.err().message);
     return drop(s, "the store could not be read");
   }
-  if (rows->size() < page_rows_) s.store_done = true;
+  if (rows->size() < page_rows_) s.store_done_ = true;
   for (const auto& m : *rows) {
-    s.pending += sse_event_frame(m);
-    if (m.seq > s.position) s.position = m.seq;
+    s.pending_ += sse_event_frame(m);
+    if (m.seq > s.position_) s.position_ = m.seq;
   }
   write(s);
 }
@@ -239,22 +234,22 @@ void hub::on_page(subscriber& s, result<std::vector<message>> rows) {
 // ring): read (position, last_seq_] from the store, then continue from the
 // ring's current end.
 void hub::return_to_store(subscriber& s) {
-  if (s.offset > 0 && s.partial) {
-    s.pending.append(s.partial->bytes, s.offset);  // finish the frame the client is in the middle of
-    passed(s, *s.partial);
+  if (s.offset_ > 0 && s.partial_) {
+    s.pending_.append(s.partial_->bytes, s.offset_);  // finish the frame the client is in the middle of
+    s.passed(*s.partial_);
   }
-  s.offset = 0;
-  s.partial.reset();
-  s.from_store = true;
-  s.store_done = false;
-  s.store_up_to = last_seq_;
-  s.cursor = ring_end();
+  s.offset_ = 0;
+  s.partial_.reset();
+  s.from_store_ = true;
+  s.store_done_ = false;
+  s.store_up_to_ = last_seq_;
+  s.cursor_ = ring_end();
 }
 
 void hub::rejoin_ring(subscriber& s) {
-  if (s.cursor < base_) return return_to_store(s);  // evicted again while reading the store
-  s.from_store = false;
-  s.exempt_until = total_bytes_;
+  if (s.cursor_ < base_) return return_to_store(s);  // evicted again while reading the store
+  s.from_store_ = false;
+  s.exempt_until_ = total_bytes_;
 }
 
 // One gather write of the unsent part of `pending` and of the ring frames
@@ -265,20 +260,20 @@ bool hub::send_some(subscriber& s) {
   std::uint64_t idx[kMaxIov];
   int n = 0;
   std::size_t total = 0;
-  if (s.pending_sent < s.pending.size()) {
-    iov[0] = {s.pending.data() + s.pending_sent, s.pending.size() - s.pending_sent};
+  if (s.pending_sent_ < s.pending_.size()) {
+    iov[0] = {s.pending_.data() + s.pending_sent_, s.pending_.size() - s.pending_sent_};
     idx[0] = kPendingSlot;
     total += iov[0].iov_len;
     n = 1;
   }
   const int first_frame = n;
-  for (std::uint64_t i = s.cursor; !s.from_store && i < end && n < kMaxIov; ++i) {
+  for (std::uint64_t i = s.cursor_; !s.from_store_ && i < end && n < kMaxIov; ++i) {
     const frame& f = *ring_[i - base_].f;
-    if (!wants(s, f)) {
-      if (n == first_frame) s.cursor = i + 1, passed(s, f);
+    if (!s.wants(f)) {
+      if (n == first_frame) s.cursor_ = i + 1, s.passed(f);
       continue;
     }
-    const std::size_t skip = (n == first_frame) ? s.offset : 0;
+    const std::size_t skip = (n == first_frame) ? s.offset_ : 0;
     iov[n] = {const_cast<char*>(f.bytes.data() + skip), f.bytes.size() - skip};
     idx[n] = i;
     total += iov[n].iov_len;
@@ -286,47 +281,46 @@ bool hub::send_some(subscriber& s) {
   }
   if (n == 0) return false;
 
-  msghdr msg{};
-  msg.msg_iov = iov;
-  msg.msg_iovlen = static_cast<std::size_t>(n);
-  const ssize_t w = ::sendmsg(s.socket.native_handle(), &msg, MSG_NOSIGNAL | MSG_DONTWAIT);
-  if (w < 0) {
-    if (errno == EAGAIN || errno == EWOULDBLOCK) {
+  const auto sent_now = s.send({iov, static_cast<std::size_t>(n)});
+  if (sent_now.error) {
+    if (sent_now.error == std::errc::operation_would_block ||
+        sent_now.error == std::errc::resource_unavailable_try_again) {
       wait_writable(s);
       return false;
     }
-    if (errno == EINTR) return true;
+    if (sent_now.error == std::errc::interrupted) return true;
     ++stats_.closed_by_peer;
-    drop(s, std::strerror(errno));
+    drop(s, sent_now.error.message());
     return false;
   }
+  const std::size_t w = sent_now.bytes;
   stats_.writes.fetch_add(1, std::memory_order_relaxed);
-  s.last_progress = std::chrono::steady_clock::now();
-  auto left = static_cast<std::size_t>(w);
+  s.last_progress_ = std::chrono::steady_clock::now();
+  auto left = w;
   std::uint64_t sent = 0;
   for (int k = 0; k < n; ++k) {
     const std::size_t take = std::min(left, iov[k].iov_len);
     left -= take;
     if (idx[k] == kPendingSlot) {
-      s.pending_sent += take;
+      s.pending_sent_ += take;
       if (take < iov[k].iov_len) break;
       continue;
     }
     if (take == iov[k].iov_len) {
-      passed(s, *ring_[idx[k] - base_].f);
-      s.cursor = idx[k] + 1;
-      s.offset = 0;
-      s.partial.reset();
+      s.passed(*ring_[idx[k] - base_].f);
+      s.cursor_ = idx[k] + 1;
+      s.offset_ = 0;
+      s.partial_.reset();
       ++sent;
       continue;
     }
-    s.offset = (s.cursor == idx[k] ? s.offset : 0) + take;
-    s.cursor = idx[k];
-    if (s.offset > 0) s.partial = ring_[idx[k] - base_].f;
+    s.offset_ = (s.cursor_ == idx[k] ? s.offset_ : 0) + take;
+    s.cursor_ = idx[k];
+    if (s.offset_ > 0) s.partial_ = ring_[idx[k] - base_].f;
     break;
   }
   stats_.frames_sent.fetch_add(sent, std::memory_order_relaxed);
-  if (static_cast<std::size_t>(w) < total) {
+  if (w < total) {
     wait_writable(s);
     return false;
   }
@@ -334,49 +328,28 @@ bool hub::send_some(subscriber& s) {
 }
 
 void hub::wait_writable(subscriber& s) {
-  s.waiting_write = true;
-  s.socket.async_wait(asio::socket_base::wait_write, [this, self = s.shared_from_this()](boost::system::error_code ec) {
-    self->waiting_write = false;
-    if (ec || self->dead) return;
-    write(*self);
-  });
+  s.waiting_write_ = true;
+  s.await_writable();
 }
 
-void hub::wait_readable(subscriber& s) {
-  // Clients send nothing after the request; readability means they closed
-  // (or sent junk, which is discarded). Without this a silent peer would be
-  // noticed only at the next write.
-  s.socket.async_wait(asio::socket_base::wait_read, [this, self = s.shared_from_this()](boost::system::error_code ec) {
-    if (ec || self->dead) return;
-    char buf[256];
-    const ssize_t r = ::recv(self->socket.native_handle(), buf, sizeof buf, MSG_DONTWAIT);
-    if (r == 0 || (r < 0 && errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR)) {
-      ++stats_.closed_by_peer;
-      return drop(*self, "the client closed the connection");
-    }
-    wait_readable(*self);
-  });
-}
-
-void hub::drop(subscriber& s, const char* why, bool slow) {
-  if (s.dead) return;
+void hub::drop(subscriber& s, std::string_view why, bool slow) {
+  if (s.dead_) return;
   auto keep = s.shared_from_this();
-  s.dead = true;
+  s.dead_ = true;
   if (slow) {
     ++stats_.dropped_slow;
     spdlog::info("sse: disconnecting a subscriber because {}", why);
   } else {
     spdlog::debug("sse: subscriber gone: {}", why);
   }
-  boost::system::error_code ec;
-  s.socket.close(ec);
-  std::string().swap(s.pending);
-  s.partial.reset();
-  if (s.attached) {
-    const std::size_t i = s.index;
+  s.close(false);
+  std::string().swap(s.pending_);
+  s.partial_.reset();
+  if (s.attached_) {
+    const std::size_t i = s.index_;
     if (i < subs_.size() && subs_[i].get() == &s) {
       subs_[i] = std::move(subs_.back());
-      subs_[i]->index = i;
+      subs_[i]->index_ = i;
       subs_.pop_back();
       --open_streams_;
       if (flush_scheduled_) flush_again_ = true;
@@ -404,7 +377,7 @@ void hub::arm_stall_sweep() {
     // Backwards, because drop() moves the last subscriber into the gap.
     for (std::size_t i = subs_.size(); i-- > 0;) {
       auto& s = *subs_[i];
-      if (s.waiting_write && now - s.last_progress > opts_.stall_timeout)
+      if (s.waiting_write_ && now - s.last_progress_ > opts_.stall_timeout)
         drop(s, "its connection took nothing for the stall timeout", true);
     }
     arm_stall_sweep();
@@ -420,10 +393,8 @@ void hub::close_all() {
   open_streams_ = 0;
   for (auto& s : subs) {
     write(*s);  // best effort: whatever fits in the socket buffer now
-    s->dead = true;
-    boost::system::error_code ec;
-    s->socket.shutdown(asio::socket_base::shutdown_send, ec);
-    s->socket.close(ec);
+    s->dead_ = true;
+    s->close(true);
   }
 }
 

@@ -5,10 +5,15 @@
 // pre-serialized frames to the ring and schedules one flush pass. The pass
 // visits subscribers in slices (yielding to the loop between slices, so new
 // publishes keep arriving and later passes find several frames queued) and
-// sends each subscriber everything it has pending in one non-blocking gather
-// write (sendmsg). Only when the kernel buffer is full does a subscriber wait
-// for writability. A subscriber's "queue" is a cursor into the shared ring,
-// so idle subscribers cost a socket and a few words.
+// hands each subscriber everything it has pending as one list of buffers,
+// which its connection gives the kernel in one non-blocking gather write.
+// Only when the kernel buffer is full does a subscriber wait for
+// writability. A subscriber's "queue" is a cursor into the shared ring, so
+// idle subscribers cost a socket and a few words.
+//
+// The hub never touches a socket: a subscriber's connection (subscriber.h,
+// implemented by the HTTP layer's SSE session) writes, waits and closes, and
+// tells the hub when it became writable or the peer hung up.
 //
 // Catching up: a stream whose start is older than the ring first reads the
 // store, one page at a time, asking for the next page only when the socket
@@ -35,14 +40,15 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include <boost/asio/io_context.hpp>
-#include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/steady_timer.hpp>
 
 #include "base/result.h"
 #include "broadcast/frame.h"
+#include "broadcast/subscriber.h"
 #include "store/store.h"
 
 namespace feed {
@@ -78,8 +84,6 @@ struct stream_start {
   std::string preamble;                // bytes sent first: the response head, notices
 };
 
-class subscriber;
-
 class hub {
  public:
   hub(boost::asio::io_context& ioc, seq_t last, hub_options opts, page_reader read_page = {});
@@ -98,11 +102,21 @@ class hub {
   // resuming after `after` needs nothing from the store.
   bool covers(seq_t after) const;
 
+  // The send buffer a subscriber's socket should ask for. Left alone, the
+  // kernel grows it to 4 MiB, and a burst of clients asking for the whole
+  // history and reading nothing would make the loop copy that much into
+  // each (300 of them held posts for seconds). Capped, a client that stops
+  // reading pins a bounded amount in all (kernel buffer, one page, its lag),
+  // and a reader that keeps up does not notice: loopback drains 256 KiB
+  // long before the next pass.
+  std::size_t send_buffer_bytes() const;
+
   enum class open_result { opened, closed };
-  // Takes the socket and streams from `start`: from the ring when it covers
-  // the start, otherwise from the store up to last_seq() and then the ring.
-  // closed: the hub is shutting down; the caller keeps the socket.
-  open_result open(boost::asio::ip::tcp::socket& socket, stream_start start);
+  // Attaches `s` and streams to it from `start`: from the ring when it
+  // covers the start, otherwise from the store up to last_seq() and then
+  // the ring. closed: the hub is shutting down (or `s` was opened before)
+  // and did not take `s`; its connection is the caller's to close.
+  open_result open(std::shared_ptr<subscriber> s, stream_start start);
 
   std::size_t subscribers() const { return subs_.size(); }
   // Any thread: open streams, for the server's connection cap and metrics.
@@ -123,6 +137,10 @@ class hub {
   void append(std::vector<frame_ptr> frames);
   void schedule_flush();
   void flush_from(std::size_t index);
+  friend class subscriber;  // writable() and hung_up() report here
+  void on_writable(subscriber& s, bool ok);
+  void on_hung_up(subscriber& s);
+
   void write(subscriber& s);
   bool send_some(subscriber& s);
   bool refill(subscriber& s);
@@ -132,8 +150,7 @@ class hub {
   void rejoin_ring(subscriber& s);
   std::uint64_t lag(const subscriber& s) const;
   void wait_writable(subscriber& s);
-  void wait_readable(subscriber& s);
-  void drop(subscriber& s, const char* why, bool slow = false);
+  void drop(subscriber& s, std::string_view why, bool slow = false);
   void arm_heartbeat();
   void arm_stall_sweep();
   std::uint64_t start_of(std::uint64_t index) const;

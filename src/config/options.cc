@@ -1,5 +1,6 @@
 #include "config/options.h"
 
+#include <cstdint>
 #include <cstdlib>
 
 #include <CLI/CLI.hpp>
@@ -13,35 +14,28 @@ std::string env_or(const char* name, std::string fallback) {
   return (v && *v) ? std::string(v) : std::move(fallback);
 }
 
-// An empty data directory would silently mean the working directory; CLI11
-// also ignores an empty environment variable, which would mean the default.
-void check_data_dir(const CLI::Option& flag, const std::filesystem::path& dir) {
-  const char* env = std::getenv("DATA_DIR");
-  if (dir.empty() || (flag.count() == 0 && env && !*env))
-    throw CLI::ValidationError("--data-dir (DATA_DIR)", "must not be empty; name the directory of the SQLite store");
+// A duration flag counted in whole `Unit`s. The field keeps its own default
+// unless the flag (or its variable) is given, and --help shows that default.
+template <class Unit, class Rep, class Period>
+CLI::Option* add_duration(CLI::App& app, const std::string& name, std::chrono::duration<Rep, Period>& field,
+                          const std::string& help) {
+  auto* flag = app.add_option_function<std::int64_t>(name, [&field](std::int64_t n) { field = Unit(n); }, help);
+  flag->default_str(std::to_string(std::chrono::duration_cast<Unit>(field).count()));
+  return flag;
 }
 
-}  // namespace
+using std::chrono::milliseconds;
+using std::chrono::seconds;
 
-result<app_options> parse_options(int argc, char** argv, int& exit_code) {
-  app_options o;
-  CLI::App app{
-      "feed-api: a Twitter-like feed backend. POST /api/messages, live feed over Server-Sent Events at "
-      "GET /api/feed.\nWith no backend flags it runs embedded (SQLite in --data-dir, in-process queue); "
-      "--kafka-brokers and --database-url switch to Kafka and a PostgreSQL-wire database (PostgreSQL, "
-      "CockroachDB).\nEvery flag can also be set by the environment variable shown beside it.",
-      "feed-api"};
-  app.get_formatter()->column_width(44);
-
-  std::int64_t linger_ms = o.kafka.linger.count();
-  std::int64_t heartbeat_s = 15, idle_s = 60, header_s = 10, shutdown_s = 10, publish_ms = 1000;
-  std::int64_t stall_s = std::chrono::duration_cast<std::chrono::seconds>(o.fanout.hub.stall_timeout).count();
-  std::size_t sse_buffer = o.fanout.hub.client_buffer_bytes, ring = o.fanout.hub.ring_frames;
-
+void add_listen_flags(CLI::App& app, app_options& o) {
   app.add_option("--host", o.server.host, "Address to listen on")->envname("FEED_HOST")->capture_default_str();
   app.add_option("--port", o.server.port, "HTTP port (0 = any free port)")->envname("PORT")->capture_default_str();
   app.add_option("--threads", o.threads, "Event loops serving HTTP and SSE")
       ->envname("FEED_THREADS")->check(CLI::Range(1, 64))->capture_default_str();
+}
+
+// Returns --data-dir, which check_data_dir() looks at after parsing.
+CLI::Option* add_backend_flags(CLI::App& app, app_options& o) {
   auto* data_dir = app.add_option("--data-dir", o.data_dir, "Directory of the embedded SQLite store (not empty)")
                        ->envname("DATA_DIR")->capture_default_str();
   app.add_option("--sqlite-synchronous", o.sqlite_synchronous,
@@ -55,6 +49,10 @@ result<app_options> parse_options(int argc, char** argv, int& exit_code) {
       ->envname("DATABASE_URL");
   app.add_option("--db-pool-size", o.db_pool_size, "Database connections, at most")
       ->envname("DB_POOL_SIZE")->check(CLI::Range(1, 256))->capture_default_str();
+  return data_dir;
+}
+
+void add_kafka_flags(CLI::App& app, app_options& o) {
   app.add_option("--kafka-group", o.kafka.group_id, "Consumer group of the workers (the reference's: message-group)")
       ->envname("KAFKA_GROUP_ID")->capture_default_str();
   app.add_option("--kafka-events-topic", o.kafka.events_topic, "Topic of accepted messages")
@@ -71,45 +69,105 @@ result<app_options> parse_options(int argc, char** argv, int& exit_code) {
       ->envname("KAFKA_REPLICATION")
       ->check(CLI::Range(1, 100) | CLI::IsMember({-1}))
       ->capture_default_str();
-  app.add_option("--kafka-linger-ms", linger_ms, "Linger of the producer of accepted posts: how long to wait to fill a batch (processed events are sent at once)")
-      ->envname("KAFKA_LINGER_MS")->check(CLI::Range(0, 10000))->capture_default_str();
+  add_duration<milliseconds>(app, "--kafka-linger-ms", o.kafka.linger,
+                             "Linger of the producer of accepted posts: how long to wait to fill a batch (processed "
+                             "events are sent at once)")
+      ->envname("KAFKA_LINGER_MS")->check(CLI::Range(0, 10000));
   app.add_option("--kafka-batch-messages", o.kafka.batch_messages, "Producer batch size, in messages, at most")
       ->envname("KAFKA_BATCH_MESSAGES")->check(CLI::Range(1, 1000000))->capture_default_str();
+}
+
+void add_queue_flags(CLI::App& app, app_options& o) {
   app.add_option("--queue-capacity", o.queue_capacity,
                  "Messages waiting in the queue before 503 (in-process queue; with Kafka, the producer's local queue)")
       ->envname("QUEUE_CAPACITY")->check(CLI::Range(1, 10'000'000))->capture_default_str();
   app.add_option("--batch-max", o.worker.max_batch, "Messages stored per transaction, at most")
       ->envname("BATCH_MAX")->check(CLI::Range(1, 100'000))->capture_default_str();
-  app.add_option("--publish-timeout-ms", publish_ms, "Longest wait for the queue to confirm a post before 503")
-      ->envname("PUBLISH_TIMEOUT_MS")->check(CLI::Range(1, 600'000))->capture_default_str();
+  add_duration<milliseconds>(app, "--publish-timeout-ms", o.api.publish_timeout,
+                             "Longest wait for the queue to confirm a post before 503")
+      ->envname("PUBLISH_TIMEOUT_MS")->check(CLI::Range(1, 600'000));
+}
+
+void add_connection_flags(CLI::App& app, app_options& o) {
   app.add_option("--max-connections", o.server.max_connections, "Open connections, at most (past it: 503)")
       ->envname("MAX_CONNECTIONS")->check(CLI::Range(1, 1'000'000))->capture_default_str();
   app.add_option("--max-body-bytes", o.server.max_body_bytes, "Request body size limit (past it: 413)")
       ->envname("MAX_BODY_BYTES")->check(CLI::Range(64, 64 << 20))->capture_default_str();
-  app.add_option("--header-timeout", header_s, "Seconds to receive a request")
-      ->envname("HEADER_TIMEOUT")->check(CLI::Range(1, 3600))->capture_default_str();
-  app.add_option("--idle-timeout", idle_s, "Seconds a keep-alive connection may wait for its next request")
-      ->envname("IDLE_TIMEOUT")->check(CLI::Range(1, 86400))->capture_default_str();
+  add_duration<seconds>(app, "--header-timeout", o.server.header_timeout, "Seconds to receive a request")
+      ->envname("HEADER_TIMEOUT")->check(CLI::Range(1, 3600));
+  add_duration<seconds>(app, "--idle-timeout", o.server.idle_timeout,
+                        "Seconds a keep-alive connection may wait for its next request")
+      ->envname("IDLE_TIMEOUT")->check(CLI::Range(1, 86400));
+}
+
+void add_feed_flags(CLI::App& app, app_options& o) {
+  auto& hub = o.fanout.hub;
   app.add_option("--history", o.api.history_default, "Events sent on feed connect when ?history= is absent")
       ->envname("FEED_HISTORY")->check(CLI::Range(0, 1'000'000))->capture_default_str();
-  app.add_option("--heartbeat-interval", heartbeat_s, "Seconds between SSE keep-alive comments (0 = off)")
-      ->envname("HEARTBEAT_INTERVAL")->check(CLI::Range(0, 3600))->capture_default_str();
-  app.add_option("--sse-client-buffer", sse_buffer,
+  add_duration<seconds>(app, "--heartbeat-interval", hub.heartbeat,
+                        "Seconds between SSE keep-alive comments (0 = off)")
+      ->envname("HEARTBEAT_INTERVAL")->check(CLI::Range(0, 3600));
+  app.add_option("--sse-client-buffer", hub.client_buffer_bytes,
                  "Bytes a caught-up subscriber may fall behind the live feed before it is disconnected (it resumes "
                  "with Last-Event-ID); also bounds the store page a catching-up subscriber holds")
       ->envname("SSE_CLIENT_BUFFER")->check(CLI::Range(1024, 1 << 30))->capture_default_str();
-  app.add_option("--sse-stall-timeout", stall_s,
-                 "Seconds a subscriber's full socket may take nothing before it is disconnected")
-      ->envname("SSE_STALL_TIMEOUT")->check(CLI::Range(1, 86400))->capture_default_str();
-  app.add_option("--sse-ring-frames", ring, "Recent events kept per event loop for lagging and resuming clients")
+  add_duration<seconds>(app, "--sse-stall-timeout", hub.stall_timeout,
+                        "Seconds a subscriber's full socket may take nothing before it is disconnected")
+      ->envname("SSE_STALL_TIMEOUT")->check(CLI::Range(1, 86400));
+  app.add_option("--sse-ring-frames", hub.ring_frames,
+                 "Recent events kept per event loop for lagging and resuming clients")
       ->envname("SSE_RING_FRAMES")->check(CLI::Range(16, 10'000'000))->capture_default_str();
   app.add_option("--max-content-chars", o.api.limits.max_content_code_points, "Content limit in characters")
       ->envname("MAX_CONTENT_CHARS")->check(CLI::Range(1, 100'000))->capture_default_str();
-  app.add_option("--shutdown-timeout", shutdown_s, "Seconds a graceful stop may take before it forces")
-      ->envname("SHUTDOWN_TIMEOUT")->check(CLI::Range(1, 3600))->capture_default_str();
+}
+
+void add_process_flags(CLI::App& app, app_options& o) {
+  add_duration<seconds>(app, "--shutdown-timeout", o.shutdown_timeout,
+                        "Seconds a graceful stop may take before it forces")
+      ->envname("SHUTDOWN_TIMEOUT")->check(CLI::Range(1, 3600));
   app.add_option("--log-level", o.log_level, "trace, debug, info, warn, error or off")
       ->envname("LOG_LEVEL")->check(CLI::IsMember({"trace", "debug", "info", "warn", "error", "off"}))
       ->capture_default_str();
+}
+
+// An empty data directory would silently mean the working directory; CLI11
+// also ignores an empty environment variable, which would mean the default.
+void check_data_dir(const CLI::Option& flag, const std::filesystem::path& dir) {
+  const char* env = std::getenv("DATA_DIR");
+  if (dir.empty() || (flag.count() == 0 && env && !*env))
+    throw CLI::ValidationError("--data-dir (DATA_DIR)", "must not be empty; name the directory of the SQLite store");
+}
+
+// The reference's variables: KAFKA_HOST/KAFKA_PORT and DB_HOST/DB_PORT
+// (user root, database defaultdb, no TLS, as its docker set-up has it).
+void apply_reference_environment(app_options& o) {
+  if (o.kafka_brokers.empty() && std::getenv("KAFKA_HOST"))
+    o.kafka_brokers = env_or("KAFKA_HOST", "kafka") + ":" + env_or("KAFKA_PORT", "29092");
+  if (o.database_url.empty() && std::getenv("DB_HOST"))
+    o.database_url = fmt::format("postgresql://root@{}:{}/defaultdb?sslmode=disable", env_or("DB_HOST", "roach1"),
+                                 env_or("DB_PORT", "26257"));
+}
+
+}  // namespace
+
+result<app_options> parse_options(int argc, char** argv, int& exit_code) {
+  app_options o;
+  CLI::App app{
+      "feed-api: a Twitter-like feed backend. POST /api/messages, live feed over Server-Sent Events at "
+      "GET /api/feed.\nWith no backend flags it runs embedded (SQLite in --data-dir, in-process queue); "
+      "--kafka-brokers and --database-url switch to Kafka and a PostgreSQL-wire database (PostgreSQL, "
+      "CockroachDB).\nEvery flag can also be set by the environment variable shown beside it.",
+      "feed-api"};
+  app.get_formatter()->column_width(44);
+
+  // --help lists the flags in the order they are added.
+  add_listen_flags(app, o);
+  const CLI::Option* data_dir = add_backend_flags(app, o);
+  add_kafka_flags(app, o);
+  add_queue_flags(app, o);
+  add_connection_flags(app, o);
+  add_feed_flags(app, o);
+  add_process_flags(app, o);
 
   try {
     app.parse(argc, argv);
@@ -118,29 +176,7 @@ result<app_options> parse_options(int argc, char** argv, int& exit_code) {
     exit_code = app.exit(e);
     return error(errc::invalid_input, e.what());
   }
-
-  o.fanout.hub.heartbeat = std::chrono::seconds(heartbeat_s);
-  o.fanout.hub.client_buffer_bytes = sse_buffer;
-  o.fanout.hub.ring_frames = ring;
-  o.fanout.hub.stall_timeout = std::chrono::seconds(stall_s);
-  o.server.idle_timeout = std::chrono::seconds(idle_s);
-  o.server.header_timeout = std::chrono::seconds(header_s);
-  o.shutdown_timeout = std::chrono::seconds(shutdown_s);
-  o.api.publish_timeout = std::chrono::milliseconds(publish_ms);
-  o.kafka.processed_partitions = o.kafka.events_partitions;
-  o.kafka.linger = std::chrono::milliseconds(linger_ms);
-  // A record Kafka has not acknowledged when the API gives up (503) should
-  // not be delivered much later: bound its life by the same wait.
-  o.kafka.delivery_timeout = o.api.publish_timeout;
-
-  // The reference's variables: KAFKA_HOST/KAFKA_PORT and DB_HOST/DB_PORT
-  // (user root, database defaultdb, no TLS, as its docker set-up has it).
-  if (o.kafka_brokers.empty() && std::getenv("KAFKA_HOST"))
-    o.kafka_brokers = env_or("KAFKA_HOST", "kafka") + ":" + env_or("KAFKA_PORT", "29092");
-  if (o.database_url.empty() && std::getenv("DB_HOST"))
-    o.database_url = fmt::format("postgresql://root@{}:{}/defaultdb?sslmode=disable", env_or("DB_HOST", "roach1"),
-                                 env_or("DB_PORT", "26257"));
-  if (!o.kafka_brokers.empty()) o.kafka.queue_max_messages = static_cast<int>(o.queue_capacity);
+  apply_reference_environment(o);
   exit_code = 0;
   return o;
 }

@@ -5,6 +5,7 @@
 #include <vector>
 
 #include <boost/beast/core/string.hpp>
+#include <boost/beast/http/error.hpp>
 #include <boost/url/parse.hpp>
 #include <fmt/format.h>
 #include <fmt/ranges.h>
@@ -136,10 +137,16 @@ std::optional<rejection> check_request_head(const beast::http::request_header<>&
   return check_target(head);
 }
 
-std::string_view trim_ows(std::string_view s) {
-  const auto first = s.find_first_not_of(" \t");
-  if (first == std::string_view::npos) return {};
-  return s.substr(first, s.find_last_not_of(" \t") - first + 1);
+rejection body_too_large(std::size_t max_body_bytes) {
+  return {status::payload_too_large, fmt::format("request body exceeds {} bytes", max_body_bytes)};
+}
+
+rejection unreadable_request(const boost::system::error_code& ec, std::size_t max_body_bytes,
+                             std::size_t max_header_bytes) {
+  if (ec == bhttp::error::body_limit) return body_too_large(max_body_bytes);
+  if (ec == bhttp::error::header_limit)
+    return {status::request_header_fields_too_large, fmt::format("request header exceeds {} bytes", max_header_bytes)};
+  return {status::bad_request, fmt::format("malformed HTTP request: {}", ec.message())};
 }
 
 }  // namespace feed::http

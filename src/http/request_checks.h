@@ -9,9 +9,11 @@
 #include <string_view>
 
 #include <boost/beast/http/message.hpp>
+#include <boost/system/error_code.hpp>
 #include <boost/url/url_view.hpp>
 
 #include "http/types.h"
+#include "model/media_type.h"  // trim_ows
 
 namespace feed::http {
 
@@ -29,11 +31,16 @@ struct rejection {
 // an empty view. nullopt for anything else (authority-form included).
 std::optional<boost::urls::url_view> parse_request_target(std::string_view target);
 
-// `s` without the optional whitespace (spaces and tabs, RFC 9110 5.6.3)
-// around list elements and parameters.
-std::string_view trim_ows(std::string_view s);
-
 // nullopt when the head may be served; else the status and message to answer.
 std::optional<rejection> check_request_head(const beast::http::request_header<>& head);
+
+// A body over the limit, whether its Content-Length says so up front or the
+// parser finds out while reading: 413.
+rejection body_too_large(std::size_t max_body_bytes);
+
+// What to answer a request the parser could not read: 413 or 431 past its
+// limits, else 400 naming the parse error.
+rejection unreadable_request(const boost::system::error_code& ec, std::size_t max_body_bytes,
+                             std::size_t max_header_bytes);
 
 }  // namespace feed::http

@@ -2,9 +2,9 @@
 //
 // push() waits while `capacity` items are waiting, so a slow consumer holds
 // its producer back instead of letting items pile up in memory. close() says
-// no more items will come; pop()/pop_up_to() return nothing once the
-// hand-off is closed and empty. Order is kept, which is what lets the
-// worker's stages keep seq order.
+// no more items will come; pop_up_to() returns nothing once the hand-off is
+// closed and empty. Order is kept, which is what lets the worker's stages
+// keep seq order.
 //
 // pop_up_to() takes every waiting item within a budget, so a stage that fell
 // behind catches up with one round trip for all of them instead of one per
@@ -16,7 +16,6 @@
 #include <cstddef>
 #include <deque>
 #include <mutex>
-#include <optional>
 #include <utility>
 #include <vector>
 
@@ -33,17 +32,6 @@ class handoff {
     items_.push_back(std::move(item));
     lock.unlock();
     not_empty_.notify_one();
-  }
-
-  std::optional<T> pop() {
-    std::unique_lock lock(mu_);
-    not_empty_.wait(lock, [&] { return !items_.empty() || closed_; });
-    if (items_.empty()) return std::nullopt;
-    T item = std::move(items_.front());
-    items_.pop_front();
-    lock.unlock();
-    not_full_.notify_one();
-    return item;
   }
 
   // Waits for at least one item; returns the waiting items in order as long

@@ -1,8 +1,12 @@
 #include "broadcast/hub.h"
 
+#include <sys/socket.h>
+
+#include <cerrno>
 #include <numeric>
 
 #include <boost/asio/connect.hpp>
+#include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/read.hpp>
 #include <fmt/format.h>
 #include <gtest/gtest.h>
@@ -58,8 +62,64 @@ std::vector<std::int64_t> ids(const std::string& text) {
   return out;
 }
 
+// A subscriber's connection over a real socket, done as the HTTP layer's
+// SSE session does it, so that the kernel's buffers push back as they would.
+class socket_link final : public subscriber {
+ public:
+  explicit socket_link(tcp::socket s) : socket_(std::move(s)) {}
+
+  // Takes the socket; opened or not, the link is returned for inspection.
+  static std::shared_ptr<socket_link> start(hub& h, tcp::socket& s, stream_start start,
+                                            hub::open_result* result = nullptr) {
+    auto link = std::make_shared<socket_link>(std::move(s));
+    boost::system::error_code ec;
+    link->socket_.non_blocking(true, ec);
+    link->socket_.set_option(asio::socket_base::send_buffer_size(static_cast<int>(h.send_buffer_bytes())), ec);
+    link->await_readable();
+    const auto r = h.open(link, std::move(start));
+    if (result) *result = r;
+    return link;
+  }
+
+  bool is_open() const { return socket_.is_open(); }
+
+ private:
+  sent send(std::span<const iovec> bufs) override {
+    msghdr msg{};
+    msg.msg_iov = const_cast<iovec*>(bufs.data());
+    msg.msg_iovlen = bufs.size();
+    const ssize_t w = ::sendmsg(socket_.native_handle(), &msg, MSG_NOSIGNAL | MSG_DONTWAIT);
+    if (w < 0) return {0, std::error_code(errno, std::system_category())};
+    return {static_cast<std::size_t>(w), {}};
+  }
+  void await_writable() override {
+    socket_.async_wait(asio::socket_base::wait_write,
+                       [self = std::static_pointer_cast<socket_link>(shared_from_this())](
+                           boost::system::error_code ec) { self->writable(!ec); });
+  }
+  void await_readable() {
+    socket_.async_wait(asio::socket_base::wait_read, [self = std::static_pointer_cast<socket_link>(shared_from_this())](
+                                                         boost::system::error_code ec) {
+      if (ec || self->gone()) return;
+      char buf[256];
+      const ssize_t r = ::recv(self->socket_.native_handle(), buf, sizeof buf, MSG_DONTWAIT);
+      if (r == 0 || (r < 0 && errno != EAGAIN && errno != EINTR)) return self->hung_up();
+      self->await_readable();
+    });
+  }
+  void close(bool finish) override {
+    boost::system::error_code ec;
+    if (finish) socket_.shutdown(asio::socket_base::shutdown_send, ec);
+    socket_.close(ec);
+  }
+
+  tcp::socket socket_;
+};
+
 void open(hub& h, tcp::socket& s, seq_t after = seq_t{0}, std::optional<std::string> user = std::nullopt) {
-  EXPECT_EQ(h.open(s, {after, std::move(user), {}}), hub::open_result::opened);
+  hub::open_result r{};
+  socket_link::start(h, s, {after, std::move(user), {}}, &r);
+  EXPECT_EQ(r, hub::open_result::opened);
 }
 
 // Runs the loop until `client` has received `n` events (or a bound passes),
@@ -226,8 +286,10 @@ TEST(Hub, CloseAllEndsStreamsAndRefusesNewOnes) {
   ioc.restart();
   h.close_all();
   EXPECT_EQ(h.subscribers(), 0u);
-  EXPECT_EQ(h.open(b.server, {seq_t{1}, std::nullopt, {}}), hub::open_result::closed);
-  EXPECT_TRUE(b.server.is_open());  // the caller keeps the socket
+  hub::open_result r{};
+  auto refused = socket_link::start(h, b.server, {seq_t{1}, std::nullopt, {}}, &r);
+  EXPECT_EQ(r, hub::open_result::closed);
+  EXPECT_TRUE(refused->is_open());  // the caller closes its connection
   a.client.non_blocking(false);
   std::string all;
   char buf[1024];
@@ -375,7 +437,9 @@ TEST(Hub, SendsThePreambleFirst) {
   asio::io_context ioc;
   hub h(ioc, seq_t{0}, {});
   auto a = connect_pair(ioc);
-  ASSERT_EQ(h.open(a.server, {seq_t{0}, std::nullopt, "HEAD\n\n"}), hub::open_result::opened);
+  hub::open_result r{};
+  socket_link::start(h, a.server, {seq_t{0}, std::nullopt, "HEAD\n\n"}, &r);
+  ASSERT_EQ(r, hub::open_result::opened);
   h.post({event(1)});
   const auto got = read_events(ioc, a.client, 1);
   EXPECT_EQ(got.rfind("HEAD\n\n", 0), 0u);

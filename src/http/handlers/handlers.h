@@ -17,6 +17,10 @@ handler feed_handler(services& s);                // GET /api/feed (SSE)
 handler openapi_handler();                        // GET /api/openapi.yaml
 handler metrics_handler(const metrics& m);        // GET /metrics (Prometheus text format)
 
+// GET /api/messages's ?limit=&before=&user_id= as the store read it asks
+// for, or the error naming the parameter that is wrong (answered 400).
+result<read_query> list_query(boost::urls::url_view url, const api_options& opts);
+
 // The web page (web/, embedded at build time): GET / and the script and
 // styles it loads, each under a path naming its content hash.
 struct web_asset {

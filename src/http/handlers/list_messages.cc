@@ -8,29 +8,35 @@
 
 namespace feed::http {
 
+result<read_query> list_query(boost::urls::url_view url, const api_options& opts) {
+  read_query q;
+  q.newest_first = true;
+  q.limit = opts.list_default;
+  if (auto v = query_param(url, "limit")) {
+    auto n = parse_integer(*v, "limit", 1, static_cast<std::int64_t>(opts.list_max));
+    if (!n) return n.err();
+    q.limit = static_cast<std::size_t>(*n);
+  }
+  if (auto v = query_param(url, "before")) {
+    auto n = parse_integer(*v, "before", 1, INT64_MAX);
+    if (!n) return n.err();
+    q.up_to = seq_t{*n - 1};
+  }
+  if (auto v = query_param(url, "user_id")) {
+    if (auto problem = check_user_id(*v, opts.limits.max_user_id_bytes); !problem.empty())
+      return error(errc::invalid_input, std::move(problem));
+    q.user_id = std::move(*v);
+  }
+  return q;
+}
+
 // GET /api/messages?limit=&before=&user_id=: newest first, one page, and the
 // cursor for the next page (null on the last page).
 handler list_messages_handler(services& s) {
   return [&s](request_context& ctx) -> asio::awaitable<response> {
-    read_query q;
-    q.newest_first = true;
-    q.limit = s.opts.list_default;
-    if (auto v = query_param(ctx.url, "limit")) {
-      auto n = parse_integer(*v, "limit", 1, static_cast<std::int64_t>(s.opts.list_max));
-      if (!n) co_return error_response(ctx.req, status::bad_request, n.err().message);
-      q.limit = static_cast<std::size_t>(*n);
-    }
-    if (auto v = query_param(ctx.url, "before")) {
-      auto n = parse_integer(*v, "before", 1, INT64_MAX);
-      if (!n) co_return error_response(ctx.req, status::bad_request, n.err().message);
-      q.up_to = seq_t{*n - 1};
-    }
-    if (auto v = query_param(ctx.url, "user_id")) {
-      if (auto problem = check_user_id(*v, s.opts.limits.max_user_id_bytes); !problem.empty())
-        co_return error_response(ctx.req, status::bad_request, problem);
-      q.user_id = std::move(*v);
-    }
-    auto read = [&s, q] { return s.db.read(q); };
+    auto q = list_query(ctx.url, s.opts);
+    if (!q) co_return error_response(ctx.req, status::bad_request, q.err().message);
+    auto read = [&s, q = *q] { return s.db.read(q); };
     auto rows = co_await run_blocking(s.blocking, std::move(read));
     if (!rows) co_return error_response(ctx.req, status::service_unavailable, rows.err().message);
 
@@ -38,7 +44,7 @@ handler list_messages_handler(services& s) {
     items.reserve(rows->size());
     for (const auto& m : *rows) items.push_back(to_json_object(m, /*with_seq=*/true));
     boost::json::value next = nullptr;
-    if (rows->size() == q.limit && !rows->empty() && rows->back().seq.value() > 1) next = rows->back().seq.value();
+    if (rows->size() == q->limit && !rows->empty() && rows->back().seq.value() > 1) next = rows->back().seq.value();
     co_return json_response(ctx.req, status::ok,
                             boost::json::object{{"messages", std::move(items)}, {"next_before", next}});
   };

@@ -3,6 +3,7 @@
 #include <initializer_list>
 #include <utility>
 
+#include <boost/beast/http/error.hpp>
 #include <gtest/gtest.h>
 
 namespace feed::http {
@@ -102,6 +103,30 @@ TEST(RequestChecks, AbsoluteFormRoutesByPathAndQuery) {
   url = parse_request_target("*");
   ASSERT_TRUE(url);
   EXPECT_TRUE(url->empty());
+}
+
+TEST(UnreadableRequest, OversizedBodyIs413NamingTheLimit) {
+  const auto r = unreadable_request(beast::http::error::body_limit, 16384, 8192);
+  EXPECT_EQ(r.code, status::payload_too_large);
+  EXPECT_EQ(r.message, "request body exceeds 16384 bytes");
+  const auto declared = body_too_large(16384);
+  EXPECT_EQ(declared.code, r.code);
+  EXPECT_EQ(declared.message, r.message);
+}
+
+TEST(UnreadableRequest, OversizedHeaderIs431NamingTheLimit) {
+  const auto r = unreadable_request(beast::http::error::header_limit, 16384, 8192);
+  EXPECT_EQ(r.code, status::request_header_fields_too_large);
+  EXPECT_EQ(r.message, "request header exceeds 8192 bytes");
+}
+
+TEST(UnreadableRequest, AnyOtherParseErrorIs400) {
+  for (const auto ec : {beast::http::error::bad_method, beast::http::error::bad_chunk,
+                        beast::http::error::bad_content_length, beast::http::error::bad_field}) {
+    const auto r = unreadable_request(ec, 16384, 8192);
+    EXPECT_EQ(r.code, status::bad_request);
+    EXPECT_TRUE(r.message.starts_with("malformed HTTP request: ")) << r.message;
+  }
 }
 
 }  // namespace

@@ -39,6 +39,9 @@ class RouterTest : public ::testing::Test, protected testing::routed {
     routes.add(verb::get, "/", [](request_context& ctx) -> asio::awaitable<response> {
       co_return json_response(ctx.req, status::ok, boost::json::object{{"root", true}});
     });
+    routes.add(verb::post, "/api/post-only", [](request_context& ctx) -> asio::awaitable<response> {
+      co_return json_response(ctx.req, status::accepted, boost::json::object{});
+    });
   }
 
   response dispatch(verb method, std::string_view target) { return routed::dispatch(request{method, target, 11}); }
@@ -109,6 +112,56 @@ TEST_F(RouterTest, NotFoundQuotesThePathAsValidUtf8) {
   const auto res = dispatch(verb::get, "/api/%FF");
   EXPECT_EQ(res.result(), status::not_found);
   EXPECT_NE(res.body().find("/api/\xEF\xBF\xBD"), std::string::npos);
+}
+
+TEST_F(RouterTest, MethodNotAllowedNamesTheMethodAndWhatIsAllowed) {
+  const auto res = dispatch(verb::post, "/api/health");
+  EXPECT_EQ(res.result(), status::method_not_allowed);
+  EXPECT_EQ(res[bhttp::field::allow], "GET, HEAD, OPTIONS");
+  EXPECT_EQ(res.body(), "{\"error\":\"method POST is not allowed on /api/health; allowed: GET, HEAD, OPTIONS\"}\n");
+  EXPECT_EQ(health_calls, 0);
+}
+
+TEST_F(RouterTest, HeadOnARouteWithoutGetIs405WithAllowAndNoBody) {
+  const auto res = dispatch(verb::head, "/api/post-only");
+  EXPECT_EQ(res.result(), status::method_not_allowed);
+  EXPECT_EQ(res[bhttp::field::allow], "POST, OPTIONS");
+  EXPECT_TRUE(res.body().empty());
+  EXPECT_NE(res[bhttp::field::content_length], "0");
+  EXPECT_EQ(dispatch(verb::get, "/api/post-only")[bhttp::field::allow], "POST, OPTIONS");
+}
+
+TEST_F(RouterTest, AStreamingRouteRefusesOtherMethodsWithoutTakingTheStream) {
+  const auto res = dispatch(verb::post, "/api/feed");
+  EXPECT_EQ(res.result(), status::method_not_allowed);
+  EXPECT_EQ(res[bhttp::field::allow], "GET, HEAD, OPTIONS");
+  EXPECT_EQ(feed_calls, 0);
+}
+
+TEST_F(RouterTest, UnknownPathsAre404ForEveryMethod) {
+  for (const verb m : {verb::get, verb::post, verb::put, verb::delete_, verb::options})
+    for (std::string_view target : {"/api/nope", "/api/health/", "/API/health", "/api//health", "/api"}) {
+      const auto res = dispatch(m, target);
+      EXPECT_EQ(res.result(), status::not_found) << bhttp::to_string(m) << " " << target;
+      EXPECT_EQ(res.count(bhttp::field::allow), 0u) << target;
+    }
+  EXPECT_EQ(health_calls, 0);
+}
+
+TEST_F(RouterTest, NotFoundNamesThePath) {
+  EXPECT_EQ(dispatch(verb::get, "/api/nope?x=1").body(), "{\"error\":\"no such endpoint: /api/nope\"}\n");
+}
+
+TEST_F(RouterTest, TheQueryDoesNotChangeTheRoute) {
+  EXPECT_EQ(dispatch(verb::get, "/api/health?x=1").result(), status::ok);
+  EXPECT_EQ(dispatch(verb::head, "/api/health?x=1").result(), status::ok);
+  EXPECT_EQ(dispatch(verb::delete_, "/api/health?x=1").result(), status::method_not_allowed);
+  EXPECT_EQ(health_calls, 2);
+}
+
+TEST_F(RouterTest, AllowIsEmptyForAnUnknownPath) {
+  EXPECT_EQ(routes.allow("/api/nope"), "");
+  EXPECT_EQ(routes.allow("/api/messages"), "GET, HEAD, POST, OPTIONS");
 }
 
 }  // namespace

@@ -4,8 +4,6 @@
 
 #include "base/testing/test_name.h"
 
-#include "model/inflight_keys.h"
-
 namespace feed {
 namespace {
 
@@ -124,33 +122,6 @@ TEST(PostRequest, NamesADuplicateKeyOnlyWhenPrintable) {
   auto r = parse_post_request(R"({"user_id":"a","content":"b","\udc00":1,"\udc00":2})");
   ASSERT_FALSE(r);
   EXPECT_EQ(r.err().message.find('\xED'), std::string::npos) << r.err().message;
-}
-
-TEST(InflightKeys, RefusesOtherContentUntilReleased) {
-  inflight_keys keys(8);
-  using o = inflight_keys::outcome;
-  EXPECT_EQ(keys.acquire("id1", "hello"), o::registered);
-  EXPECT_EQ(keys.acquire("id1", "other"), o::conflict);
-  EXPECT_EQ(keys.acquire("id1", "hello"), o::registered);  // an identical retry in flight
-  EXPECT_EQ(keys.acquire("id2", "other"), o::registered);
-  keys.release("id1");
-  EXPECT_EQ(keys.acquire("id1", "other"), o::conflict);  // the retry still holds it
-  keys.release("id1");
-  EXPECT_EQ(keys.acquire("id1", "other"), o::registered);
-  keys.release("id1");
-  keys.release("id2");
-  EXPECT_EQ(keys.size(), 0u);
-}
-
-TEST(InflightKeys, IsBounded) {
-  inflight_keys keys(2);
-  using o = inflight_keys::outcome;
-  EXPECT_EQ(keys.acquire("a", "x"), o::registered);
-  EXPECT_EQ(keys.acquire("b", "x"), o::registered);
-  EXPECT_EQ(keys.acquire("c", "x"), o::unguarded);
-  EXPECT_EQ(keys.acquire("a", "y"), o::conflict);  // held entries are still checked
-  keys.release("a");
-  EXPECT_EQ(keys.acquire("c", "x"), o::registered);
 }
 
 TEST(PostRequest, UserIdLimitIsBytes) {

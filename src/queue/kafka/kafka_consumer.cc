@@ -158,14 +158,16 @@ void kafka_consumer::skip(const rd_kafka_message_t& m, const std::string& why) {
   }
 }
 
-void kafka_consumer::merge(partition_spans& into, const partition_spans& from) {
-  for (const auto& [p, s] : from) {
-    auto [it, fresh] = into.try_emplace(p, s);
-    if (!fresh) {
-      it->second.first = std::min(it->second.first, s.first);
-      it->second.next = std::max(it->second.next, s.next);
-    }
+void kafka_consumer::merge(partition_spans& into, std::int32_t partition, const span& s) {
+  auto [it, fresh] = into.try_emplace(partition, s);
+  if (!fresh) {
+    it->second.first = std::min(it->second.first, s.first);
+    it->second.next = std::max(it->second.next, s.next);
   }
+}
+
+void kafka_consumer::merge(partition_spans& into, const partition_spans& from) {
+  for (const auto& [p, s] : from) merge(into, p, s);
 }
 
 result<batch> kafka_consumer::poll(std::size_t max, std::chrono::milliseconds wait) {
@@ -197,11 +199,7 @@ result<batch> kafka_consumer::poll(std::size_t max, std::chrono::milliseconds wa
       spdlog::warn("kafka consumer: {}", rd_kafka_message_errstr(m.get()));
       continue;
     }
-    auto [it, fresh] = taken.try_emplace(m->partition, span{m->offset, m->offset + 1});
-    if (!fresh) {
-      it->second.first = std::min(it->second.first, m->offset);
-      it->second.next = std::max(it->second.next, m->offset + 1);
-    }
+    merge(taken, m->partition, span{m->offset, m->offset + 1});
     auto e = decode_envelope(std::string_view(static_cast<const char*>(m->payload), m->payload ? m->len : 0));
     if (!e) {
       skip(*m, e.err().message);

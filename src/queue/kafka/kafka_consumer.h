@@ -81,6 +81,8 @@ class kafka_consumer final : public consumer {
                            void* opaque);
   static void on_dead_letter(rd_kafka_t*, const rd_kafka_message_t* m, void* opaque);
   void skip(const rd_kafka_message_t& m, const std::string& why);
+  // Widens into's span of the partition to cover `s` as well.
+  static void merge(partition_spans& into, std::int32_t partition, const span& s);
   static void merge(partition_spans& into, const partition_spans& from);
 
   const kafka_options options_;

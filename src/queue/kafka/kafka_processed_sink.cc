@@ -55,7 +55,7 @@ void kafka_processed_sink::on_delivery(rd_kafka_t*, const rd_kafka_message_t* m,
     int none = RD_KAFKA_RESP_ERR_NO_ERROR;
     (*call)->first_error.compare_exchange_strong(none, m->err);
   } else {
-    ++static_cast<kafka_processed_sink*>(opaque)->published_;
+    ++static_cast<kafka_processed_sink*>(opaque)->stats_.published;
   }
   --(*call)->pending;
 }

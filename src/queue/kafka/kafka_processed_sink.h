@@ -23,6 +23,10 @@
 
 namespace feed {
 
+struct kafka_processed_sink_stats {
+  std::atomic<std::uint64_t> published{0};  // records acknowledged by all in-sync replicas
+};
+
 class kafka_processed_sink final : public processed_sink {
  public:
   // Fails only on invalid settings (errc::invalid_input).
@@ -33,7 +37,8 @@ class kafka_processed_sink final : public processed_sink {
 
   result<void> publish(std::span<const message> stored) override;
 
-  std::uint64_t published() const { return published_; }
+  std::uint64_t published() const { return stats_.published; }
+  const kafka_processed_sink_stats& stats() const { return stats_; }
 
  private:
   explicit kafka_processed_sink(const kafka_options& options);
@@ -41,7 +46,7 @@ class kafka_processed_sink final : public processed_sink {
 
   const kafka_options options_;
   kafka_handle rk_;
-  std::atomic<std::uint64_t> published_{0};
+  kafka_processed_sink_stats stats_;
 };
 
 }  // namespace feed

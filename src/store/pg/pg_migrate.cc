@@ -1,37 +1,17 @@
 #include "store/pg/pg_migrate.h"
 
-#include <algorithm>
 #include <cctype>
 #include <charconv>
+#include <optional>
 #include <thread>
 
 #include <fmt/format.h>
 
-#include "base/log.h"
+#include "store/rollback_guard.h"
 
 namespace feed {
 
 namespace {
-
-bool ident_char(char c) { return std::isalnum(static_cast<unsigned char>(c)) || c == '_'; }
-
-// Ends (rolls back unless committed) the transaction holding the schema lock.
-class lock_holder {
- public:
-  explicit lock_holder(pg_connection& c) : c_(&c) {}
-  ~lock_holder() {
-    if (c_) c_->rollback();
-  }
-  result<void> release() {
-    auto r = c_->exec("release schema lock", "COMMIT");
-    c_ = nullptr;
-    if (!r) return r.err();
-    return {};
-  }
-
- private:
-  pg_connection* c_;
-};
 
 // The lock table and golang-migrate's table. CREATE TABLE IF NOT EXISTS is
 // not race-free on PostgreSQL (two sessions may both try and one fails on a
@@ -58,47 +38,72 @@ result<void> bootstrap(pg_connection& c) {
   return {};
 }
 
-struct schema_state {
-  std::int64_t version = 0;  // 0: nothing applied yet
-  bool dirty = false;
-};
+// `lock_` holds the schema lock from lock() to finish() (or destruction);
+// `work_` reads the state and applies the migrations.
+class pg_schema final : public schema::schema_target {
+ public:
+  pg_schema(pg_connection& lock, pg_connection& work) : lock_(lock), work_(work) {}
 
-result<schema_state> read_state(pg_connection& c) {
-  auto rows = c.exec("read schema_migrations",
-                     "SELECT version, dirty FROM schema_migrations ORDER BY version DESC LIMIT 1");
-  if (!rows) return rows.err();
-  schema_state s;
-  if (rows->rows() == 0) return s;
-  const auto v = rows->value(0, 0);
-  if (std::from_chars(v.data(), v.data() + v.size(), s.version).ec != std::errc{})
-    return error(errc::corrupt, fmt::format("postgres: schema_migrations.version is not a number: {}", v));
-  const auto d = rows->value(0, 1);
-  s.dirty = d == "t" || d == "true";
-  return s;
-}
-
-// golang-migrate keeps exactly one row; replace it atomically.
-result<void> write_state(pg_connection& c, std::int64_t version, bool dirty) {
-  auto r = c.exec("write schema_migrations",
-                  fmt::format("BEGIN; DELETE FROM schema_migrations; "
-                              "INSERT INTO schema_migrations (version, dirty) VALUES ({}, {}); COMMIT",
-                              version, dirty ? "true" : "false"));
-  if (!r) return r.err();
-  return {};
-}
-
-result<void> apply(pg_connection& c, const schema::migration& m) {
-  if (auto r = write_state(c, m.version, true); !r) return r;
-  const auto statements = split_sql_statements(m.up_sql);
-  for (std::size_t i = 0; i < statements.size(); ++i) {
-    if (auto r = c.exec(m.name, statements[i]); !r)
-      return error(r.err().code,
-                   fmt::format("migration {} failed at statement {} of {}: {}; schema_migrations is left at "
-                               "version {} with dirty = true: repair the schema, then clear the flag",
-                               m.name, i + 1, statements.size(), r.err().message, m.version));
+  result<void> lock() {
+    if (auto r = lock_.exec("take schema lock", "BEGIN"); !r) return r.err();
+    held_.emplace([this] { lock_.rollback(); });
+    if (auto r = lock_.exec("take schema lock", "SELECT id FROM feed_schema_lock WHERE id = 1 FOR UPDATE"); !r)
+      return r.err();
+    return {};
   }
-  return write_state(c, m.version, false);
-}
+
+  std::string_view name() const override { return "postgres"; }
+
+  result<schema::schema_state> read_state() override {
+    auto rows = work_.exec("read schema_migrations",
+                           "SELECT version, dirty FROM schema_migrations ORDER BY version DESC LIMIT 1");
+    if (!rows) return rows.err();
+    schema::schema_state s;
+    if (rows->rows() == 0) return s;
+    const auto v = rows->value(0, 0);
+    if (std::from_chars(v.data(), v.data() + v.size(), s.version).ec != std::errc{})
+      return error(errc::corrupt, fmt::format("postgres: schema_migrations.version is not a number: {}", v));
+    const auto d = rows->value(0, 1);
+    s.dirty = d == "t" || d == "true";
+    return s;
+  }
+
+  result<void> apply(const schema::migration& m) override {
+    if (auto r = write_state(m.version, true); !r) return r;
+    const auto statements = split_sql_statements(m.up_sql);
+    for (std::size_t i = 0; i < statements.size(); ++i) {
+      if (auto r = work_.exec(m.name, statements[i]); !r)
+        return error(r.err().code,
+                     fmt::format("migration {} failed at statement {} of {}: {}; schema_migrations is left at "
+                                 "version {} with dirty = true: repair the schema, then clear the flag",
+                                 m.name, i + 1, statements.size(), r.err().message, m.version));
+    }
+    return write_state(m.version, false);
+  }
+
+  // Releases the schema lock; a failed COMMIT ended the transaction too.
+  result<void> finish() override {
+    auto r = lock_.exec("release schema lock", "COMMIT");
+    held_->committed();
+    if (!r) return r.err();
+    return {};
+  }
+
+ private:
+  // golang-migrate keeps exactly one row; replace it atomically.
+  result<void> write_state(std::int64_t version, bool dirty) {
+    auto r = work_.exec("write schema_migrations",
+                        fmt::format("BEGIN; DELETE FROM schema_migrations; "
+                                    "INSERT INTO schema_migrations (version, dirty) VALUES ({}, {}); COMMIT",
+                                    version, dirty ? "true" : "false"));
+    if (!r) return r.err();
+    return {};
+  }
+
+  pg_connection& lock_;
+  pg_connection& work_;
+  std::optional<rollback_guard> held_;  // the lock's transaction
+};
 
 }  // namespace
 
@@ -111,116 +116,139 @@ result<std::int64_t> migrate_pg(const pg_connect_options& opts, const std::vecto
   if (!lock_conn) return lock_conn.err();
   auto work = pg_connection::connect(admin);
   if (!work) return work.err();
-  pg_connection& c = **work;
+  if (auto r = bootstrap(**work); !r) return r.err();
 
-  if (auto r = bootstrap(c); !r) return r.err();
-
-  pg_connection& l = **lock_conn;
-  if (auto r = l.exec("take schema lock", "BEGIN"); !r) return r.err();
-  lock_holder lock(l);
-  if (auto r = l.exec("take schema lock", "SELECT id FROM feed_schema_lock WHERE id = 1 FOR UPDATE"); !r)
-    return r.err();
-
-  for (;;) {
-    auto state = read_state(c);
-    if (!state) return state.err();
-    if (state->dirty)
-      return error(errc::storage,
-                   fmt::format("postgres: schema_migrations says version {} is dirty: a migration failed half-way; "
-                               "repair the schema, then set dirty = false",
-                               state->version));
-    auto next = std::find_if(migrations.begin(), migrations.end(),
-                             [&](const schema::migration& m) { return m.version > state->version; });
-    if (next == migrations.end()) {
-      if (auto r = lock.release(); !r) return r.err();
-      return state->version;
-    }
-    spdlog::info("postgres: applying migration {}", next->name);
-    if (auto r = apply(c, *next); !r) return r.err();
-  }
+  pg_schema target(**lock_conn, **work);
+  if (auto r = target.lock(); !r) return r.err();
+  return schema::migrate(target, migrations);
 }
 
-std::vector<std::string> split_sql_statements(std::string_view sql) {
-  std::vector<std::string> out;
-  std::size_t start = 0;
-  bool has_code = false;  // the current statement holds more than comments
-  auto finish = [&](std::size_t end) {
-    if (has_code) {
-      auto text = sql.substr(start, end - start);
+namespace {
+
+bool ident_char(char c) { return std::isalnum(static_cast<unsigned char>(c)) || c == '_'; }
+
+bool starts_at(std::string_view sql, std::size_t i, std::string_view what) { return sql.substr(i, what.size()) == what; }
+
+// Past the "--" comment at i: the end of its line (the newline stays).
+std::size_t skip_line_comment(std::string_view sql, std::size_t i) {
+  const auto eol = sql.find('\n', i);
+  return eol == std::string_view::npos ? sql.size() : eol;
+}
+
+// Past the "/* */" comment at i; these comments nest.
+std::size_t skip_block_comment(std::string_view sql, std::size_t i) {
+  int depth = 0;
+  while (i < sql.size()) {
+    if (starts_at(sql, i, "/*")) {
+      ++depth, i += 2;
+    } else if (starts_at(sql, i, "*/")) {
+      i += 2;
+      if (--depth == 0) break;
+    } else {
+      ++i;
+    }
+  }
+  return i;
+}
+
+// Past the '' string or "" identifier at i. A doubled quote stands for
+// itself; E'' strings take backslash escapes as well.
+std::size_t skip_quoted(std::string_view sql, std::size_t i) {
+  const char quote = sql[i];
+  const bool backslashes = quote == '\'' && i > 0 && (sql[i - 1] == 'E' || sql[i - 1] == 'e') &&
+                           (i == 1 || !ident_char(sql[i - 2]));
+  ++i;
+  while (i < sql.size()) {
+    if (backslashes && sql[i] == '\\') {
+      i += 2;
+    } else if (sql[i] != quote) {
+      ++i;
+    } else if (i + 1 < sql.size() && sql[i + 1] == quote) {
+      i += 2;
+    } else {
+      return i + 1;
+    }
+  }
+  return i;
+}
+
+// The $tag$ that opens a dollar-quoted string at i, or nothing. The tag is
+// empty or an identifier not starting with a digit: $1 is a parameter.
+std::optional<std::string_view> dollar_tag(std::string_view sql, std::size_t i) {
+  if (sql[i] != '$' || (i > 0 && ident_char(sql[i - 1]))) return std::nullopt;
+  std::size_t j = i + 1;
+  if (j >= sql.size() || std::isdigit(static_cast<unsigned char>(sql[j]))) return std::nullopt;
+  while (j < sql.size() && ident_char(sql[j])) ++j;
+  if (j >= sql.size() || sql[j] != '$') return std::nullopt;
+  return sql.substr(i, j - i + 1);
+}
+
+// Past the string that `tag` opens at i: past the same tag again, or the
+// end of the text when it never comes.
+std::size_t skip_dollar_quoted(std::string_view sql, std::size_t i, std::string_view tag) {
+  const auto close = sql.find(tag, i + tag.size());
+  return close == std::string_view::npos ? sql.size() : close + tag.size();
+}
+
+// Collects the statements between semicolons, leaving out those that are
+// only comments and blanks.
+class statement_list {
+ public:
+  explicit statement_list(std::string_view sql) : sql_(sql) {}
+
+  void saw_code() { has_code_ = true; }
+
+  // The current statement ends at `end` (a semicolon or the end of the text).
+  void end_at(std::size_t end) {
+    if (has_code_) {
+      const auto text = sql_.substr(start_, end - start_);
       const auto first = text.find_first_not_of(" \t\r\n");
       const auto last = text.find_last_not_of(" \t\r\n");
-      out.emplace_back(text.substr(first, last - first + 1));
+      out_.emplace_back(text.substr(first, last - first + 1));
     }
-    start = end + 1;
-    has_code = false;
-  };
-  const std::size_t n = sql.size();
-  std::size_t i = 0;
-  while (i < n) {
-    const char ch = sql[i];
-    if (ch == '-' && i + 1 < n && sql[i + 1] == '-') {
-      while (i < n && sql[i] != '\n') ++i;
-      continue;
-    }
-    if (ch == '/' && i + 1 < n && sql[i + 1] == '*') {
-      int depth = 0;
-      while (i < n) {
-        if (sql[i] == '/' && i + 1 < n && sql[i + 1] == '*') {
-          ++depth, i += 2;
-        } else if (sql[i] == '*' && i + 1 < n && sql[i + 1] == '/') {
-          i += 2;
-          if (--depth == 0) break;
-        } else {
-          ++i;
-        }
-      }
-      continue;
-    }
-    if (ch == ';') {
-      finish(i);
-      ++i;
-      continue;
-    }
-    if (!std::isspace(static_cast<unsigned char>(ch))) has_code = true;
-    if (ch == '\'' || ch == '"') {
-      // E'...' strings take backslash escapes; '' and "" escape themselves.
-      const bool backslashes = ch == '\'' && i > 0 && (sql[i - 1] == 'E' || sql[i - 1] == 'e') &&
-                               (i == 1 || !ident_char(sql[i - 2]));
-      ++i;
-      while (i < n) {
-        if (backslashes && sql[i] == '\\') {
-          i += 2;
-        } else if (sql[i] == ch) {
-          if (i + 1 < n && sql[i + 1] == ch) {
-            i += 2;
-          } else {
-            ++i;
-            break;
-          }
-        } else {
-          ++i;
-        }
-      }
-      continue;
-    }
-    if (ch == '$' && (i == 0 || !ident_char(sql[i - 1]))) {
-      // $tag$ ... $tag$ (tag empty or an identifier not starting with a
-      // digit); $1 is a parameter, not a quote.
-      std::size_t j = i + 1;
-      if (j < n && !std::isdigit(static_cast<unsigned char>(sql[j]))) {
-        while (j < n && ident_char(sql[j])) ++j;
-        if (j < n && sql[j] == '$') {
-          const auto tag = sql.substr(i, j - i + 1);
-          const auto close = sql.find(tag, j + 1);
-          i = close == std::string_view::npos ? n : close + tag.size();
-          continue;
-        }
-      }
-    }
-    ++i;
+    start_ = end + 1;
+    has_code_ = false;
   }
-  finish(n);
-  return out;
+
+  std::vector<std::string> take() && { return std::move(out_); }
+
+ private:
+  std::string_view sql_;
+  std::size_t start_ = 0;  // where the current statement begins
+  bool has_code_ = false;  // it holds more than comments and blanks
+  std::vector<std::string> out_;
+};
+
+}  // namespace
+
+std::vector<std::string> split_sql_statements(std::string_view sql) {
+  statement_list statements(sql);
+  std::size_t i = 0;
+  while (i < sql.size()) {
+    if (starts_at(sql, i, "--")) {
+      i = skip_line_comment(sql, i);
+      continue;
+    }
+    if (starts_at(sql, i, "/*")) {
+      i = skip_block_comment(sql, i);
+      continue;
+    }
+    const char ch = sql[i];
+    if (ch == ';') {
+      statements.end_at(i++);
+      continue;
+    }
+    if (!std::isspace(static_cast<unsigned char>(ch))) statements.saw_code();
+    if (ch == '\'' || ch == '"') {
+      i = skip_quoted(sql, i);
+    } else if (const auto tag = dollar_tag(sql, i)) {
+      i = skip_dollar_quoted(sql, i, *tag);
+    } else {
+      ++i;
+    }
+  }
+  statements.end_at(sql.size());
+  return std::move(statements).take();
 }
 
 }  // namespace feed

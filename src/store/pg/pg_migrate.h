@@ -19,6 +19,9 @@
 // a dirty database is refused (errc::storage) until someone repairs it and
 // clears the flag.
 //
+// The loop (read the state, refuse a dirty one, apply the next migration)
+// is schema::migrate (store/migration.h); this is its PostgreSQL side.
+//
 // Thread safety: a free function with its own connections; safe to call
 // concurrently, also from several processes.
 #pragma once

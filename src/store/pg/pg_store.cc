@@ -16,6 +16,7 @@
 #include "store/pg/pg_migrate.h"
 #include "store/pg/pg_migrations.h"
 #include "store/pg/pg_wire.h"
+#include "store/rollback_guard.h"
 
 namespace feed {
 
@@ -101,25 +102,6 @@ result<std::vector<message>> rows_to_messages(const pg_rows& rows) {
   return out;
 }
 
-// Rolls back unless committed, so every early return leaves the connection
-// outside a transaction (and fit to go back to the pool).
-class transaction {
- public:
-  explicit transaction(pg_connection& c) : c_(&c) {}
-  ~transaction() {
-    if (c_) c_->rollback();
-  }
-  result<void> commit() {
-    auto r = c_->exec("commit", "COMMIT");
-    if (!r) return r.err();
-    c_ = nullptr;
-    return {};
-  }
-
- private:
-  pg_connection* c_;
-};
-
 // The batch without repeated ids (first occurrence wins), ids canonical, and
 // already in the binary parameters of insert_all and insert_fresh.
 struct prepared_batch {
@@ -176,7 +158,9 @@ bool unique_violation(const pg_connection& c) { return c.last_sqlstate() == "235
 // assumes no id is stored yet (a stored one fails it with 23505).
 result<std::vector<message>> insert_once(pg_connection& c, prepared_batch& batch, bool all_new) {
   if (auto r = c.exec("begin", "BEGIN"); !r) return r.err();
-  transaction tx(c);
+  // Every early return leaves the connection outside a transaction, fit to
+  // go back to the pool.
+  rollback_guard tx([&c] { c.rollback(); });
 
   // Taken first: every statement below (each with a fresh snapshot under
   // READ COMMITTED) sees all batches committed before ours.
@@ -228,7 +212,8 @@ result<std::vector<message>> insert_once(pg_connection& c, prepared_batch& batch
       stored.push_back(std::move(*it->second));
     }
   }
-  if (auto r = tx.commit(); !r) return r.err();
+  if (auto r = c.exec("commit", "COMMIT"); !r) return r.err();
+  tx.committed();
 
   std::vector<message> out;
   out.reserve(batch.slot.size());

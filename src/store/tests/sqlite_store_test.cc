@@ -184,7 +184,18 @@ TEST_F(SqliteStore, RefusesADirtySchema) {
   sqlite3_close(db);
   auto s = sqlite_store::open({dir_ / "feed.db", "NORMAL"});
   ASSERT_FALSE(s);
+  EXPECT_TRUE(s.err().is(errc::storage)) << s.err().message;
   EXPECT_NE(s.err().message.find("dirty"), std::string::npos);
+
+  // No migration ran.
+  ASSERT_EQ(sqlite3_open((dir_ / "feed.db").c_str(), &db), SQLITE_OK);
+  sqlite3_stmt* q = nullptr;
+  ASSERT_EQ(sqlite3_prepare_v2(db, "SELECT count(*) FROM sqlite_master WHERE name = 'messages'", -1, &q, nullptr),
+            SQLITE_OK);
+  ASSERT_EQ(sqlite3_step(q), SQLITE_ROW);
+  EXPECT_EQ(sqlite3_column_int(q, 0), 0);
+  sqlite3_finalize(q);
+  sqlite3_close(db);
 }
 
 }  // namespace

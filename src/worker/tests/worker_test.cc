@@ -1,8 +1,10 @@
 #include "worker/worker.h"
 
 #include <filesystem>
+#include <functional>
 #include <mutex>
 #include <thread>
+#include <utility>
 
 #include <gtest/gtest.h>
 
@@ -13,16 +15,15 @@
 namespace feed {
 namespace {
 
-// Wraps a real store and fails the first `failures` inserts, as a database
-// that is down for a while does.
-class flaky_store final : public store {
+// Forwards to a real store. `before_insert` runs first on every insert, on
+// the worker's store thread, and may fail it (an outage) or hold it (a slow
+// transaction).
+class hooked_store final : public store {
  public:
-  flaky_store(store& inner, int failures) : inner_(inner), failures_(failures) {}
+  using hook = std::function<result<void>(std::span<const message>)>;
+  hooked_store(store& inner, hook before_insert) : inner_(inner), before_insert_(std::move(before_insert)) {}
   result<std::vector<message>> insert_batch(std::span<const message> b) override {
-    if (failures_ > 0) {
-      --failures_;
-      return error(errc::unavailable, "injected outage");
-    }
+    if (auto r = before_insert_(b); !r) return r.err();
     return inner_.insert_batch(b);
   }
   result<std::vector<message>> read(const read_query& q) override { return inner_.read(q); }
@@ -33,8 +34,17 @@ class flaky_store final : public store {
 
  private:
   store& inner_;
-  std::atomic<int> failures_;
+  const hook before_insert_;
 };
+
+// Fails the first `n` inserts, as a database that is down for a while does.
+hooked_store::hook fail_first(int n) {
+  return [left = n](std::span<const message>) mutable -> result<void> {
+    if (left == 0) return {};
+    --left;
+    return error(errc::unavailable, "injected outage");
+  };
+}
 
 class recording_sink final : public processed_sink {
  public:
@@ -91,7 +101,7 @@ TEST_F(Worker, StoresPublishesThenAcknowledgesInOrder) {
 
 TEST_F(Worker, RetriesWhileTheStoreIsDownAndLosesNothing) {
   memory_queue q(1000);
-  flaky_store flaky(*db_, 5);
+  hooked_store flaky(*db_, fail_first(5));
   recording_sink sink;
   worker w(q, flaky, sink, {.max_batch = 10, .retry_initial = std::chrono::milliseconds(1)});
   std::atomic<int> acked{0};
@@ -104,7 +114,7 @@ TEST_F(Worker, RetriesWhileTheStoreIsDownAndLosesNothing) {
 
 TEST_F(Worker, GivesUpAtTheDeadlineAndReportsTheFailure) {
   memory_queue q(1000);
-  flaky_store flaky(*db_, 1'000'000);
+  hooked_store flaky(*db_, fail_first(1'000'000));
   recording_sink sink;
   worker w(q, flaky, sink, {.retry_initial = std::chrono::milliseconds(1), .retry_max = std::chrono::milliseconds(5)});
   std::error_code got;
@@ -164,46 +174,31 @@ TEST_F(Worker, StoresTheNextBatchWhileTheLastIsPublished) {
 // Holds the first insert until more than that batch has left the queue
 // (which held `total` messages): only a worker that polls while a batch is
 // being stored lets it through.
-class gated_store final : public store {
- public:
-  gated_store(store& inner, memory_queue& q, std::size_t total) : inner_(inner), q_(q), total_(total) {}
-  result<std::vector<message>> insert_batch(std::span<const message> b) override {
-    if (first_) {
-      first_ = false;
-      const auto until = std::chrono::steady_clock::now() + std::chrono::seconds(5);
-      while (std::chrono::steady_clock::now() < until) {
-        if (q_.size() + b.size() < total_) {
-          overlapped = true;
-          break;
-        }
-        std::this_thread::sleep_for(std::chrono::milliseconds(1));
+hooked_store::hook hold_first_until_polled_past(const memory_queue& q, std::size_t total, bool& overlapped) {
+  return [&q, total, &overlapped, first = true](std::span<const message> b) mutable -> result<void> {
+    if (!std::exchange(first, false)) return {};
+    const auto until = std::chrono::steady_clock::now() + std::chrono::seconds(5);
+    while (std::chrono::steady_clock::now() < until) {
+      if (q.size() + b.size() < total) {
+        overlapped = true;
+        break;
       }
+      std::this_thread::sleep_for(std::chrono::milliseconds(1));
     }
-    return inner_.insert_batch(b);
-  }
-  result<std::vector<message>> read(const read_query& q) override { return inner_.read(q); }
-  result<seq_t> max_seq() override { return inner_.max_seq(); }
-  result<void> ping() override { return inner_.ping(); }
-  result<std::optional<message>> find(const std::string& id) override { return inner_.find(id); }
-  result<void> write_status(std::chrono::milliseconds l) override { return inner_.write_status(l); }
-  std::atomic<bool> overlapped{false};
-
- private:
-  store& inner_;
-  memory_queue& q_;
-  const std::size_t total_;
-  bool first_ = true;
-};
+    return {};
+  };
+}
 
 TEST_F(Worker, PollsTheNextBatchWhileOneIsStored) {
   memory_queue q(1000);
-  gated_store gated(*db_, q, 20);
+  bool overlapped = false;  // written on the store thread, read after it is joined
+  hooked_store gated(*db_, hold_first_until_polled_past(q, 20, overlapped));
   recording_sink sink;
   worker w(q, gated, sink, {.max_batch = 5});
   std::atomic<int> acked{0};
   fill(q, 20, acked);
   drain(q, w);
-  EXPECT_TRUE(gated.overlapped);
+  EXPECT_TRUE(overlapped);
   EXPECT_EQ(acked, 20);
   ASSERT_EQ(sink.got.size(), 20u);
   for (int i = 0; i < 20; ++i) EXPECT_EQ(sink.got[i].seq.value(), i + 1);
@@ -230,12 +225,15 @@ TEST_F(Worker, CountsAKeyReusedWithOtherContent) {
   EXPECT_EQ((*stored)->content, "first");
 }
 
+std::size_t one(int) { return 1; }
+
 TEST(Handoff, KeepsOrderAndEndsOnceClosedAndEmpty) {
   handoff<int> h(8);
   for (int i = 0; i < 5; ++i) h.push(i);
   h.close();
-  for (int i = 0; i < 5; ++i) EXPECT_EQ(h.pop(), i);
-  EXPECT_FALSE(h.pop().has_value());
+  EXPECT_EQ(h.pop_up_to(2, one), (std::vector<int>{0, 1}));
+  EXPECT_EQ(h.pop_up_to(100, one), (std::vector<int>{2, 3, 4}));
+  EXPECT_TRUE(h.pop_up_to(100, one).empty());
 }
 
 TEST(Handoff, PushWaitsWhileFull) {
@@ -249,11 +247,10 @@ TEST(Handoff, PushWaitsWhileFull) {
   });
   std::this_thread::sleep_for(std::chrono::milliseconds(50));
   EXPECT_FALSE(third_in);  // bounded: the third item waits for room
-  EXPECT_EQ(h.pop(), 1);
+  EXPECT_EQ(h.pop_up_to(1, one), std::vector<int>{1});
   producer.join();
   EXPECT_TRUE(third_in);
-  EXPECT_EQ(h.pop(), 2);
-  EXPECT_EQ(h.pop(), 3);
+  EXPECT_EQ(h.pop_up_to(100, one), (std::vector<int>{2, 3}));
 }
 
 TEST(Handoff, PopUpToTakesWhatFitsAndAlwaysTheFirst) {
@@ -268,35 +265,20 @@ TEST(Handoff, PopUpToTakesWhatFitsAndAlwaysTheFirst) {
 }
 
 // Holds the first insert for a while and records the size of every insert.
-class slow_first_store final : public store {
- public:
-  explicit slow_first_store(store& inner) : inner_(inner) {}
-  result<std::vector<message>> insert_batch(std::span<const message> b) override {
-    {
-      std::lock_guard lock(mu);
-      sizes.push_back(b.size());
-    }
-    if (first_.exchange(false)) std::this_thread::sleep_for(std::chrono::milliseconds(300));
-    return inner_.insert_batch(b);
-  }
-  result<std::vector<message>> read(const read_query& q) override { return inner_.read(q); }
-  result<seq_t> max_seq() override { return inner_.max_seq(); }
-  result<void> ping() override { return inner_.ping(); }
-  result<std::optional<message>> find(const std::string& id) override { return inner_.find(id); }
-  result<void> write_status(std::chrono::milliseconds l) override { return inner_.write_status(l); }
-  std::mutex mu;
-  std::vector<std::size_t> sizes;
-
- private:
-  store& inner_;
-  std::atomic<bool> first_{true};
-};
+hooked_store::hook hold_first_and_record_sizes(std::vector<std::size_t>& sizes) {
+  return [&sizes](std::span<const message> b) -> result<void> {
+    sizes.push_back(b.size());
+    if (sizes.size() == 1) std::this_thread::sleep_for(std::chrono::milliseconds(300));
+    return {};
+  };
+}
 
 // Batches that queue up behind a slow transaction are stored together, so
 // the store catches up in one round trip instead of one per batch.
 TEST_F(Worker, StoresBatchesThatWaitedTogether) {
   memory_queue q(1000);
-  slow_first_store slow(*db_);
+  std::vector<std::size_t> sizes;  // written on the store thread, read after it is joined
+  hooked_store slow(*db_, hold_first_and_record_sizes(sizes));
   recording_sink sink;
   worker w(q, slow, sink, {});
   std::atomic<int> acked{0};
@@ -312,9 +294,8 @@ TEST_F(Worker, StoresBatchesThatWaitedTogether) {
   EXPECT_EQ(acked, 4);
   ASSERT_EQ(sink.got.size(), 4u);
   for (int i = 0; i < 4; ++i) EXPECT_EQ(sink.got[i].seq.value(), i + 1);
-  std::lock_guard lock(slow.mu);
-  EXPECT_EQ(slow.sizes.front(), 1u);
-  EXPECT_LT(slow.sizes.size(), 4u) << "every waiting batch got its own transaction";
+  EXPECT_EQ(sizes.front(), 1u);
+  EXPECT_LT(sizes.size(), 4u) << "every waiting batch got its own transaction";
 }
 
 }  // namespace

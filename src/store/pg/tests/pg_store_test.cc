@@ -123,19 +123,6 @@ class pg_store_test : public ::testing::Test {
   std::unique_ptr<pg_connection> admin_, sql_;
 };
 
-TEST(split_sql_statements, respects_quotes_and_comments) {
-  const auto s = split_sql_statements(
-      "-- leading comment; not a statement\n"
-      "CREATE TABLE a (x TEXT DEFAULT 'a;b''c');\n"
-      "/* block; /* nested; */ still */ INSERT INTO \"we;ird\" VALUES (E'\\';x');\n"
-      "SELECT $$ ; $$, $tag$ ; $tag$, $1;\n"
-      "  ;  -- trailing\n");
-  ASSERT_EQ(s.size(), 3u);
-  EXPECT_EQ(s[0], "-- leading comment; not a statement\nCREATE TABLE a (x TEXT DEFAULT 'a;b''c')");
-  EXPECT_EQ(s[1], "/* block; /* nested; */ still */ INSERT INTO \"we;ird\" VALUES (E'\\';x')");
-  EXPECT_EQ(s[2], "SELECT $$ ; $$, $tag$ ; $tag$, $1");
-}
-
 TEST_F(pg_store_test, migrates_an_empty_database) {
   auto s = open_store();
   ASSERT_TRUE(s);

@@ -2,7 +2,7 @@
 // connections and of the subscribers, and its counters and histograms.
 //
 // The controller (main thread) calls the public functions; each one posts
-// its work onto the worker's own thread, so nothing inside is locked.
+// its work onto this object's own thread, so nothing inside is locked.
 // Counters and histograms may be read from any thread at any time (relaxed
 // atomics). Subscribers' tallies may be read only after join().
 #pragma once
@@ -20,19 +20,19 @@
 #include "bot/post_client.h"
 #include "bot/run_context.h"
 #include "bot/sse_subscriber.h"
-#include "bot/worker_stats.h"
+#include "bot/thread_stats.h"
 
 namespace feed::bot {
 
-class worker {
+class io_thread {
  public:
-  // lane/lanes: this worker's share of the schedule; connections: its share
+  // lane/lanes: this thread's share of the schedule; connections: its share
   // of --concurrency, the first of them being global connection number
   // first_connection (connection i talks to instance i % instances).
-  worker(run_context& ctx, unsigned lane, unsigned lanes, unsigned connections, unsigned first_connection);
-  ~worker();
-  worker(const worker&) = delete;
-  worker& operator=(const worker&) = delete;
+  io_thread(run_context& ctx, unsigned lane, unsigned lanes, unsigned connections, unsigned first_connection);
+  ~io_thread();
+  io_thread(const io_thread&) = delete;
+  io_thread& operator=(const io_thread&) = delete;
 
   void start_thread();
   // Opens subscribers first_subscriber .. first_subscriber + n - 1 (global
@@ -47,7 +47,7 @@ class worker {
   void shutdown();
   void join();
 
-  const worker_stats& stats() const noexcept { return stats_; }
+  const thread_stats& stats() const noexcept { return stats_; }
   const histogram& post_latency() const noexcept { return post_latency_; }
   const histogram& e2e_latency() const noexcept { return e2e_latency_; }
   const std::vector<std::unique_ptr<sse_subscriber>>& subscribers() const noexcept { return subscribers_; }
@@ -60,7 +60,7 @@ class worker {
   boost::asio::io_context ioc_{1};
   boost::asio::executor_work_guard<boost::asio::io_context::executor_type> guard_;
   run_context& ctx_;
-  worker_stats stats_;
+  thread_stats stats_;
   histogram post_latency_;
   histogram e2e_latency_;
   connect_gate gate_;

@@ -1,4 +1,4 @@
-#include "bot/worker.h"
+#include "bot/io_thread.h"
 
 #include <boost/asio/post.hpp>
 #include <boost/asio/redirect_error.hpp>
@@ -15,20 +15,20 @@ namespace {
 constexpr auto kSweepEvery = std::chrono::milliseconds(100);
 }
 
-worker::worker(run_context& ctx, unsigned lane, unsigned lanes, unsigned connections, unsigned first_connection)
+io_thread::io_thread(run_context& ctx, unsigned lane, unsigned lanes, unsigned connections, unsigned first_connection)
     : guard_(asio::make_work_guard(ioc_)),
       ctx_(ctx),
       stats_(ctx.instance_count()),
       poster_(ctx, ioc_, stats_, post_latency_, lane, lanes, connections, first_connection) {}
 
-worker::~worker() {
+io_thread::~io_thread() {
   if (thread_.joinable()) {
     shutdown();
     join();
   }
 }
 
-void worker::start_thread() {
+void io_thread::start_thread() {
   thread_ = std::thread([this] {
     try {
       ioc_.run();
@@ -38,7 +38,7 @@ void worker::start_thread() {
   });
 }
 
-void worker::open_subscribers(unsigned n, unsigned first_subscriber) {
+void io_thread::open_subscribers(unsigned n, unsigned first_subscriber) {
   asio::post(ioc_, [this, n, first_subscriber] {
     for (unsigned k = 0; k < n; ++k) {
       subscribers_.push_back(
@@ -49,7 +49,7 @@ void worker::open_subscribers(unsigned n, unsigned first_subscriber) {
   });
 }
 
-asio::awaitable<void> worker::watch_subscribers() {
+asio::awaitable<void> io_thread::watch_subscribers() {
   boost::system::error_code ec;
   while (!shut_) {
     sweep_timer_.expires_after(kSweepEvery);
@@ -59,7 +59,7 @@ asio::awaitable<void> worker::watch_subscribers() {
   }
 }
 
-void worker::drop_unready() {
+void io_thread::drop_unready() {
   asio::post(ioc_, [this] {
     for (auto& s : subscribers_) {
       if (!s->ever_connected()) s->close();
@@ -67,19 +67,19 @@ void worker::drop_unready() {
   });
 }
 
-void worker::open_connections() {
+void io_thread::open_connections() {
   asio::post(ioc_, [this] { poster_.open(); });
 }
 
-void worker::start_posting() {
+void io_thread::start_posting() {
   asio::post(ioc_, [this] { poster_.start(); });
 }
 
-void worker::stop_posting() {
+void io_thread::stop_posting() {
   asio::post(ioc_, [this] { poster_.stop(); });
 }
 
-void worker::shutdown() {
+void io_thread::shutdown() {
   asio::post(ioc_, [this] {
     shut_ = true;
     sweep_timer_.cancel();
@@ -89,7 +89,7 @@ void worker::shutdown() {
   });
 }
 
-void worker::join() {
+void io_thread::join() {
   if (thread_.joinable()) thread_.join();
 }
 

@@ -34,8 +34,8 @@ struct instance_stats {
   counter stream_failures;   // subscriber connects or heads that failed
 };
 
-struct worker_stats {
-  explicit worker_stats(std::size_t instances) : per_instance(instances) {}
+struct thread_stats {
+  explicit thread_stats(std::size_t instances) : per_instance(instances) {}
 
   // Posting: one final outcome per scheduled message.
   counter scheduled;          // became due

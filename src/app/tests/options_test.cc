@@ -1,0 +1,141 @@
+#include "config/options.h"
+
+#include <cstdlib>
+#include <string>
+#include <vector>
+
+#include <gtest/gtest.h>
+
+namespace feed {
+namespace {
+
+using std::chrono::duration_cast;
+using std::chrono::milliseconds;
+using std::chrono::seconds;
+
+result<app_options> parse(std::vector<std::string> args, int& exit_code) {
+  args.insert(args.begin(), "feed-api");
+  std::vector<char*> argv;
+  for (auto& a : args) argv.push_back(a.data());
+  return parse_options(static_cast<int>(argv.size()), argv.data(), exit_code);
+}
+
+std::string help_text() {
+  int exit_code = -1;
+  testing::internal::CaptureStdout();
+  auto r = parse({"--help"}, exit_code);
+  std::string out = testing::internal::GetCapturedStdout();
+  EXPECT_FALSE(r);
+  EXPECT_EQ(exit_code, 0);
+  return out;
+}
+
+// The --help line of `flag`, from the flag to the end of its line.
+std::string help_line(const std::string& help, const std::string& flag) {
+  const auto at = help.find("  " + flag + " ");
+  if (at == std::string::npos) return {};
+  return help.substr(at, help.find('\n', at) - at);
+}
+
+template <class Unit, class D>
+std::string count_in(D d) {
+  return std::to_string(duration_cast<Unit>(d).count());
+}
+
+TEST(Options, HelpShowsTheStructDefaults) {
+  const app_options d;
+  const std::string help = help_text();
+  const std::vector<std::pair<std::string, std::string>> shown = {
+      {"--host", d.server.host},
+      {"--port", std::to_string(d.server.port)},
+      {"--threads", std::to_string(d.threads)},
+      {"--data-dir", d.data_dir.string()},
+      {"--sqlite-synchronous", d.sqlite_synchronous},
+      {"--db-pool-size", std::to_string(d.db_pool_size)},
+      {"--kafka-group", d.kafka.group_id},
+      {"--kafka-events-topic", d.kafka.events_topic},
+      {"--kafka-processed-topic", d.kafka.processed_topic},
+      {"--kafka-partitions", std::to_string(d.kafka.events_partitions)},
+      {"--kafka-replication", std::to_string(d.kafka.replication_factor)},
+      {"--kafka-linger-ms", count_in<milliseconds>(d.kafka.linger)},
+      {"--kafka-batch-messages", std::to_string(d.kafka.batch_messages)},
+      {"--queue-capacity", std::to_string(d.queue_capacity)},
+      {"--batch-max", std::to_string(d.worker.max_batch)},
+      {"--publish-timeout-ms", count_in<milliseconds>(d.api.publish_timeout)},
+      {"--max-connections", std::to_string(d.server.max_connections)},
+      {"--max-body-bytes", std::to_string(d.server.max_body_bytes)},
+      {"--header-timeout", count_in<seconds>(d.server.header_timeout)},
+      {"--idle-timeout", count_in<seconds>(d.server.idle_timeout)},
+      {"--history", std::to_string(d.api.history_default)},
+      {"--heartbeat-interval", count_in<seconds>(d.fanout.hub.heartbeat)},
+      {"--sse-client-buffer", std::to_string(d.fanout.hub.client_buffer_bytes)},
+      {"--sse-stall-timeout", count_in<seconds>(d.fanout.hub.stall_timeout)},
+      {"--sse-ring-frames", std::to_string(d.fanout.hub.ring_frames)},
+      {"--max-content-chars", std::to_string(d.api.limits.max_content_code_points)},
+      {"--shutdown-timeout", count_in<seconds>(d.shutdown_timeout)},
+      {"--log-level", d.log_level},
+  };
+  for (const auto& [flag, value] : shown) {
+    const std::string line = help_line(help, flag);
+    ASSERT_FALSE(line.empty()) << flag << " missing from --help:\n" << help;
+    EXPECT_NE(line.find("=" + value + " (Env:"), std::string::npos)
+        << flag << " should show =" << value << ": " << line;
+  }
+}
+
+TEST(Options, WithoutFlagsTheStructDefaultsStand) {
+  int exit_code = -1;
+  auto r = parse({"--data-dir", "somewhere"}, exit_code);
+  ASSERT_TRUE(r) << r.err().message;
+  EXPECT_EQ(exit_code, 0);
+  const app_options d;
+  EXPECT_EQ(r->fanout.hub.heartbeat, d.fanout.hub.heartbeat);
+  EXPECT_EQ(r->fanout.hub.stall_timeout, d.fanout.hub.stall_timeout);
+  EXPECT_EQ(r->server.idle_timeout, d.server.idle_timeout);
+  EXPECT_EQ(r->server.header_timeout, d.server.header_timeout);
+  EXPECT_EQ(r->shutdown_timeout, d.shutdown_timeout);
+  EXPECT_EQ(r->api.publish_timeout, d.api.publish_timeout);
+  EXPECT_EQ(r->kafka.linger, d.kafka.linger);
+  EXPECT_EQ(r->kafka.delivery_timeout, d.kafka.delivery_timeout);
+  EXPECT_EQ(r->processed_delivery_timeout, d.processed_delivery_timeout);
+  EXPECT_EQ(r->fanout.hub.page_rows, d.fanout.hub.page_rows);
+  EXPECT_EQ(r->data_dir, "somewhere");
+}
+
+TEST(Options, DurationFlagsCountInTheirUnits) {
+  int exit_code = -1;
+  auto r = parse({"--heartbeat-interval", "7", "--sse-stall-timeout", "5", "--idle-timeout", "30",
+                  "--header-timeout", "4", "--shutdown-timeout", "3", "--publish-timeout-ms", "250",
+                  "--kafka-linger-ms", "0"},
+                 exit_code);
+  ASSERT_TRUE(r) << r.err().message;
+  EXPECT_EQ(r->fanout.hub.heartbeat, seconds(7));
+  EXPECT_EQ(r->fanout.hub.stall_timeout, seconds(5));
+  EXPECT_EQ(r->server.idle_timeout, seconds(30));
+  EXPECT_EQ(r->server.header_timeout, seconds(4));
+  EXPECT_EQ(r->shutdown_timeout, seconds(3));
+  EXPECT_EQ(r->api.publish_timeout, milliseconds(250));
+  EXPECT_EQ(r->kafka.linger, milliseconds(0));
+}
+
+TEST(Options, DurationFlagsReadTheirEnvironmentVariables) {
+  ::setenv("HEARTBEAT_INTERVAL", "9", 1);
+  int exit_code = -1;
+  auto r = parse({}, exit_code);
+  ::unsetenv("HEARTBEAT_INTERVAL");
+  ASSERT_TRUE(r) << r.err().message;
+  EXPECT_EQ(r->fanout.hub.heartbeat, seconds(9));
+}
+
+TEST(Options, OutOfRangeDurationIsRefused) {
+  int exit_code = 0;
+  testing::internal::CaptureStderr();
+  auto r = parse({"--shutdown-timeout", "0"}, exit_code);
+  const std::string err = testing::internal::GetCapturedStderr();
+  EXPECT_FALSE(r);
+  EXPECT_NE(exit_code, 0);
+  EXPECT_NE(err.find("--shutdown-timeout"), std::string::npos) << err;
+}
+
+}  // namespace
+}  // namespace feed
