@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Fan-out of two feed-api builds side by side: the same feed-bot load (SUBS
 # subscribers, RATE posts/s for DURATION s, delivery verified) against
-# FEED_API_BEFORE and FEED_API (default build/feed-api), alternating for
+# FEED_API_BEFORE and FEED_API (default build/feed-api; FEED_BOT likewise), alternating for
 # ROUNDS rounds, embedded mode, one fresh data dir per run. Prints one line
 # per run: deliveries/s, e2e p50/p99 and the server's CPU seconds.
 #
@@ -10,8 +10,8 @@ set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 SUBS=${1:-1000}; RATE=${2:-100}; DURATION=${3:-10}; ROUNDS=${ROUNDS:-3}
 : "${FEED_API_BEFORE:?set FEED_API_BEFORE to the older feed-api binary}"
-AFTER=${FEED_API:-$ROOT/build/feed-api}
-BOT=$ROOT/build/feed-bot
+AFTER=$FEED_API
+BOT=$FEED_BOT
 
 cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
 

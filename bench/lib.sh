@@ -7,8 +7,8 @@
 BENCH_DIR="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 ROOT="$(cd "$BENCH_DIR/.." && pwd)"
 BUILD="${FEED_BUILD_DIR:-$ROOT/build}"
-FEED_API="$BUILD/feed-api"
-FEED_BOT="$BUILD/feed-bot"
+FEED_API="${FEED_API:-$BUILD/feed-api}"   # a binary to measure other than the build's
+FEED_BOT="${FEED_BOT:-$BUILD/feed-bot}"
 BENCH_PIDS=()
 BENCH_CLEANUPS=()
 

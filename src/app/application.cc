@@ -157,7 +157,7 @@ result<void> application::start_fanout() {
     fanout_->stop();
   });
 
-  backends_->deliver_to([fanout = fanout_.get()](std::vector<message> stored) { fanout->publish(std::move(stored)); });
+  backends_->deliver_to([fanout = fanout_.get()](std::vector<message> stored) { fanout->fan_out(std::move(stored)); });
   // Nothing may feed the broadcaster once it has stopped.
   stops_.push([this] { backends_->stop_subscriber(); });
   return {};

@@ -34,7 +34,7 @@ std::size_t broadcaster::open_streams() const {
   return n;
 }
 
-void broadcaster::publish(std::vector<message> stored) {
+void broadcaster::fan_out(std::vector<message> stored) {
   if (stored.empty()) return;
   spdlog::debug("broadcast: {} stored message(s), seq {}..{}", stored.size(), stored.front().seq.value(),
                 stored.back().seq.value());
@@ -60,9 +60,9 @@ void broadcaster::deliver(std::vector<message> run) {
   for (auto& m : run)
     frames.push_back(std::make_shared<const frame>(frame{sse_event_frame(m), std::move(m.user_id), m.seq}));
   // Posting under mu_ keeps every hub's frames in seq order even when
-  // several threads publish at once.
-  for (std::size_t i = 0; i + 1 < hubs_.size(); ++i) hubs_[i]->post(frames);
-  hubs_.back()->post(std::move(frames));
+  // several threads fan out at once.
+  for (std::size_t i = 0; i + 1 < hubs_.size(); ++i) hubs_[i]->push(frames);
+  hubs_.back()->push(std::move(frames));
 }
 
 // The store is ahead of what was delivered and no later event arrived to

@@ -1,7 +1,7 @@
 // The broadcaster: turns stored messages into SSE frames, in seq order, and
 // hands them to every event loop's hub.
 //
-// publish() may be called from any thread (the worker in embedded mode, the
+// fan_out() may be called from any thread (the worker in embedded mode, the
 // events-processed subscriber with Kafka). It drops duplicates, holds back
 // messages that arrive ahead of a hole, and serializes each message once.
 // A hole that is still open after gap_wait is filled from the store by a
@@ -50,7 +50,7 @@ class broadcaster {
   broadcaster(const broadcaster&) = delete;
   broadcaster& operator=(const broadcaster&) = delete;
 
-  void publish(std::vector<message> stored);
+  void fan_out(std::vector<message> stored);
 
   // The hub of loop i (same order as the loops given at construction).
   hub& hub_at(std::size_t i) { return *hubs_[i]; }

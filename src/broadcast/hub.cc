@@ -69,7 +69,7 @@ void subscriber::hung_up() {
   if (hub_ && !dead_) hub_->on_hung_up(*this);
 }
 
-void hub::post(std::vector<frame_ptr> frames) {
+void hub::push(std::vector<frame_ptr> frames) {
   asio::post(ioc_, [this, frames = std::move(frames)]() mutable { append(std::move(frames)); });
 }
 

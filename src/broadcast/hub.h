@@ -1,10 +1,10 @@
 // One event loop's share of the fan-out: the SSE subscribers that live on
 // that loop, and a ring of recent frames they read from.
 //
-// How it stays fast (see docs/ARCHITECTURE.md): a publish only appends shared,
+// How it stays fast (see docs/ARCHITECTURE.md): a push only appends shared,
 // pre-serialized frames to the ring and schedules one flush pass. The pass
 // visits subscribers in slices (yielding to the loop between slices, so new
-// publishes keep arriving and later passes find several frames queued) and
+// pushes keep arriving and later passes find several frames queued) and
 // hands each subscriber everything it has pending as one list of buffers,
 // which its connection gives the kernel in one non-blocking gather write.
 // Only when the kernel buffer is full does a subscriber wait for
@@ -28,7 +28,7 @@
 // subscriber is disconnected and resumes with Last-Event-ID. A subscriber
 // whose socket takes nothing for stall_timeout is disconnected too.
 //
-// Threading: post() may be called from any thread. Everything else runs on
+// Threading: push() may be called from any thread. Everything else runs on
 // the hub's io_context thread only (the loop runs one thread).
 #pragma once
 
@@ -92,7 +92,7 @@ class hub {
   hub& operator=(const hub&) = delete;
 
   // Any thread. Frames must come in seq order, as the broadcaster sends them.
-  void post(std::vector<frame_ptr> frames);
+  void push(std::vector<frame_ptr> frames);
 
   // ---- hub thread only ----
 

@@ -3,6 +3,7 @@
 #pragma once
 
 #include <cstdint>
+#include <initializer_list>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -15,6 +16,10 @@ namespace feed::http {
 
 // The decoded value of ?name=, or nullopt when absent.
 std::optional<std::string> query_param(boost::urls::url_view url, std::string_view name);
+
+// Refuses a request naming one of `names` more than once: which value was
+// meant is the client's guess, and proxies and frameworks disagree on it.
+result<void> given_once(boost::urls::url_view url, std::initializer_list<std::string_view> names);
 
 // A decimal integer in [min, max]; `what` names it in the error.
 result<std::int64_t> parse_integer(std::string_view text, std::string_view what, std::int64_t min, std::int64_t max);

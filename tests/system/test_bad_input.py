@@ -90,6 +90,8 @@ def test_bad_idempotency_key_is_400(api, header):
 @pytest.mark.parametrize("query,expected", [
     ("?history=-1", "history"), ("?history=lots", "history"), ("?since=x", "since"),
     ("?since=-5", "since"), ("?user_id=a%20b", "user_id"),
+    ("?since=1&since=2", "'since' may be given once"), ("?history=1&history=x", "'history' may be given once"),
+    ("?user_id=a&user_id=b", "'user_id' may be given once"),
 ])
 def test_bad_feed_parameters_are_400(api, query, expected):
     c = SseClient(api.url("/api/feed" + query))
@@ -102,7 +104,8 @@ def test_bad_last_event_id_is_400(api):
     assert c.status == 400 and b"Last-Event-ID" in c.body
 
 
-@pytest.mark.parametrize("query", ["?limit=0", "?limit=201", "?before=0", "?limit=x", "?user_id=%2F"])
+@pytest.mark.parametrize("query", ["?limit=0", "?limit=201", "?before=0", "?limit=x", "?user_id=%2F",
+                                   "?before=222&before=x", "?limit=5&limit=5", "?user_id=a&user_id=b"])
 def test_bad_list_parameters_are_400(api, query):
     r = requests.get(api.url("/api/messages" + query))
     assert r.status_code == 400 and r.json()["error"]

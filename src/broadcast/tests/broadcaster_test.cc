@@ -120,8 +120,8 @@ struct fixture {
 TEST(Broadcaster, DeliversInOrderAndDropsDuplicates) {
   fixture f;
   f.start(seq_t{0}, {});
-  f.b->publish(ms(1, 3));
-  f.b->publish({m(2), m(3), m(4)});
+  f.b->fan_out(ms(1, 3));
+  f.b->fan_out({m(2), m(3), m(4)});
   EXPECT_EQ(f.run_until(4), seqs(1, 4));
   EXPECT_EQ(f.b->last_seq(), seq_t{4});
   EXPECT_TRUE(f.store.fill_calls().empty());
@@ -131,8 +131,8 @@ TEST(Broadcaster, FillsAHoleFromTheStoreAfterTheGapWait) {
   fixture f;
   f.store.put(1, 5);
   f.start(seq_t{0}, {.hub = {}, .gap_wait = 200ms});
-  f.b->publish({m(1)});
-  f.b->publish(ms(4, 5));  // 2 and 3 never arrive as events
+  f.b->fan_out({m(1)});
+  f.b->fan_out(ms(4, 5));  // 2 and 3 never arrive as events
   EXPECT_EQ(f.run_until(1, 5ms), seqs(1, 1));  // held back behind the hole meanwhile
   EXPECT_EQ(f.run_until(5), seqs(1, 5));
   const auto calls = f.store.fill_calls();
@@ -146,12 +146,12 @@ TEST(Broadcaster, AHoleTheStoreCannotFillHoldsBackWhatFollowsAndIsAskedAgain) {
   f.store.put(1, 1);  // 2 is not stored (yet)
   f.store.put(3, 4);
   f.start(seq_t{0}, {.hub = {}, .gap_wait = 10ms});
-  f.b->publish({m(1), m(3), m(4)});
+  f.b->fan_out({m(1), m(3), m(4)});
   for (int i = 0; i < 100 && f.store.fill_calls().size() < 2; ++i) f.run_until(4, 20ms);
   EXPECT_GE(f.store.fill_calls().size(), 2u);  // asked again after each gap_wait
   EXPECT_EQ(f.link->ids(), seqs(1, 1));
   // The event arrives late after all: the run behind it follows.
-  f.b->publish({m(2)});
+  f.b->fan_out({m(2)});
   EXPECT_EQ(f.run_until(4), seqs(1, 4));
 }
 
@@ -160,7 +160,7 @@ TEST(Broadcaster, AHoleIsAskedAgainWhileTheStoreFails) {
   f.store.put(1, 3);
   f.store.failing = true;
   f.start(seq_t{0}, {.hub = {}, .gap_wait = 10ms});
-  f.b->publish({m(1), m(3)});
+  f.b->fan_out({m(1), m(3)});
   EXPECT_EQ(f.run_until(3, 100ms), seqs(1, 1));
   {
     std::lock_guard lock(f.store.mu);
@@ -172,9 +172,9 @@ TEST(Broadcaster, AHoleIsAskedAgainWhileTheStoreFails) {
 TEST(Broadcaster, SkipsAnUnfillableHoleOnceTooManyWaitBehindIt) {
   fixture f;
   f.start(seq_t{0}, {.hub = {}, .gap_wait = 1h, .max_pending = 2});
-  f.b->publish({m(1), m(3), m(4)});
+  f.b->fan_out({m(1), m(3), m(4)});
   EXPECT_EQ(f.run_until(2, 50ms), seqs(1, 1));
-  f.b->publish({m(5)});  // three wait behind the hole: past max_pending
+  f.b->fan_out({m(5)});  // three wait behind the hole: past max_pending
   EXPECT_EQ(f.run_until(4), (std::vector<std::int64_t>{1, 3, 4, 5}));
 }
 
@@ -182,7 +182,7 @@ TEST(Broadcaster, HeadProbeDeliversTheTailThatNeverArrived) {
   fixture f;
   f.store.put(1, 5);
   f.start(seq_t{0}, {.hub = {}, .gap_wait = 20ms, .head_probe_interval = 5ms}, true);
-  f.b->publish(ms(1, 2));  // 3..5 are stored but their events are lost
+  f.b->fan_out(ms(1, 2));  // 3..5 are stored but their events are lost
   EXPECT_EQ(f.run_until(5), seqs(1, 5));
   EXPECT_EQ(f.b->last_seq(), seq_t{5});
   const auto calls = f.store.fill_calls();
@@ -195,7 +195,7 @@ TEST(Broadcaster, HeadProbeLeavesTheStoreAloneWhenNothingIsMissing) {
   fixture f;
   f.store.put(1, 3);
   f.start(seq_t{0}, {.hub = {}, .gap_wait = 5ms, .head_probe_interval = 5ms}, true);
-  f.b->publish(ms(1, 3));
+  f.b->fan_out(ms(1, 3));
   EXPECT_EQ(f.run_until(3), seqs(1, 3));
   const auto probes = [&] {
     std::lock_guard lock(f.store.mu);
@@ -210,10 +210,10 @@ TEST(Broadcaster, HeadProbeWaitsTheGapWaitForAnEventOnItsWay) {
   fixture f;
   f.store.put(1, 2);
   f.start(seq_t{0}, {.hub = {}, .gap_wait = 1h, .head_probe_interval = 5ms}, true);
-  f.b->publish(ms(1, 1));  // 2 is stored and its event merely late
+  f.b->fan_out(ms(1, 1));  // 2 is stored and its event merely late
   f.run_until(2, 60ms);
   EXPECT_TRUE(f.store.fill_calls().empty());
-  f.b->publish(ms(2, 2));
+  f.b->fan_out(ms(2, 2));
   EXPECT_EQ(f.run_until(2), seqs(1, 2));
 }
 
@@ -222,7 +222,7 @@ TEST(Broadcaster, HeadProbeFailuresChangeNothing) {
   f.store.put(1, 4);
   f.store.failing = true;
   f.start(seq_t{0}, {.hub = {}, .gap_wait = 5ms, .head_probe_interval = 5ms}, true);
-  f.b->publish(ms(1, 2));
+  f.b->fan_out(ms(1, 2));
   EXPECT_EQ(f.run_until(3, 60ms), seqs(1, 2));
   EXPECT_TRUE(f.store.fill_calls().empty());
 }

@@ -187,7 +187,7 @@ TEST(Hub, DeliversEveryFrameInOrderToEverySubscriber) {
   auto a = connect_pair(ioc), b = connect_pair(ioc);
   open(h, a.server);
   open(h, b.server);
-  for (int i = 1; i <= 100; ++i) h.post({event(i)});
+  for (int i = 1; i <= 100; ++i) h.push({event(i)});
   ioc.run_for(std::chrono::milliseconds(100));
   std::vector<std::int64_t> want(100);
   std::iota(want.begin(), want.end(), 1);
@@ -203,7 +203,7 @@ TEST(Hub, FiltersByAuthor) {
   hub h(ioc, seq_t{0}, {});
   auto a = connect_pair(ioc);
   open(h, a.server, seq_t{0}, "bob");
-  h.post({event(1, "alice"), event(2, "bob"), event(3, "alice"), event(4, "bob")});
+  h.push({event(1, "alice"), event(2, "bob"), event(3, "alice"), event(4, "bob")});
   ioc.run_for(std::chrono::milliseconds(50));
   EXPECT_EQ(ids(drain(a.client)), (std::vector<std::int64_t>{2, 4}));
 }
@@ -214,7 +214,7 @@ TEST(Hub, ReadsFromTheStoreWhatTheRingNoLongerHoldsThenContinuesLive) {
   hub h(ioc, seq_t{10}, {.ring_frames = 4}, store.reader());
   auto a = connect_pair(ioc);
   open(h, a.server, seq_t{0});
-  h.post({event(11), event(12)});
+  h.push({event(11), event(12)});
   EXPECT_TRUE(ids_are(read_events(ioc, a.client, 12), 1, 12));
   EXPECT_GE(store.reads, 1u);
 }
@@ -224,7 +224,7 @@ TEST(Hub, ResumesFromTheRingWhenItCoversTheGap) {
   hub h(ioc, seq_t{5}, {.ring_frames = 4});
   EXPECT_TRUE(h.covers(seq_t{5}));
   EXPECT_FALSE(h.covers(seq_t{4}));
-  h.post({event(6), event(7), event(8), event(9), event(10)});
+  h.push({event(6), event(7), event(8), event(9), event(10)});
   ioc.run_for(std::chrono::milliseconds(10));
   ioc.restart();
   EXPECT_FALSE(h.covers(seq_t{5}));  // 6 left the ring (it keeps 4)
@@ -246,7 +246,7 @@ TEST(Hub, DisconnectsASlowClientWithoutStallingOthers) {
   std::string got;
   constexpr int kEvents = 2000;  // ~2 MB, far past the slow client's buffer
   for (int i = 1; i <= kEvents; ++i) {
-    h.post({event(i, "u", 1000)});
+    h.push({event(i, "u", 1000)});
     if (i % 50 == 0) {
       ioc.run_for(std::chrono::milliseconds(2));
       ioc.restart();
@@ -281,7 +281,7 @@ TEST(Hub, CloseAllEndsStreamsAndRefusesNewOnes) {
   hub h(ioc, seq_t{0}, {});
   auto a = connect_pair(ioc), b = connect_pair(ioc);
   open(h, a.server);
-  h.post({event(1)});
+  h.push({event(1)});
   ioc.run_for(std::chrono::milliseconds(10));
   ioc.restart();
   h.close_all();
@@ -310,10 +310,10 @@ TEST(Hub, KeepsDeliveringAfterHeartbeats) {
   hub h(ioc, seq_t{0}, {.heartbeat = std::chrono::milliseconds(20)});
   auto a = connect_pair(ioc);
   open(h, a.server);
-  h.post({event(1)});
+  h.push({event(1)});
   ioc.run_for(std::chrono::milliseconds(70));
   ioc.restart();
-  h.post({event(2), event(3)});
+  h.push({event(2), event(3)});
   ioc.run_for(std::chrono::milliseconds(30));
   const auto got = drain(a.client);
   EXPECT_EQ(ids(got), (std::vector<std::int64_t>{1, 2, 3}));
@@ -337,7 +337,7 @@ void make_small(conn& c) {
 TEST(Hub, ResumeFromTheRingDeliversTheWholeBacklogWithoutNewPosts) {
   asio::io_context ioc;
   hub h(ioc, seq_t{0}, {});
-  for (int i = 1; i <= 600; ++i) h.post({event(i)});
+  for (int i = 1; i <= 600; ++i) h.push({event(i)});
   ioc.run_for(std::chrono::milliseconds(20));
   ioc.restart();
   auto a = connect_pair(ioc);
@@ -351,7 +351,7 @@ TEST(Hub, AReaderThatPausedGetsEverythingOnceItReadsAgain) {
   auto a = connect_pair(ioc);
   make_small(a);
   open(h, a.server);
-  for (int i = 1; i <= 5000; ++i) h.post({event(i, "u", 100)});
+  for (int i = 1; i <= 5000; ++i) h.push({event(i, "u", 100)});
   ioc.run_for(std::chrono::milliseconds(50));  // the client reads nothing meanwhile
   ioc.restart();
   EXPECT_TRUE(ids_are(read_events(ioc, a.client, 5000), 1, 5000));
@@ -361,7 +361,7 @@ TEST(Hub, AReaderThatPausedGetsEverythingOnceItReadsAgain) {
 TEST(Hub, ACatchUpLargerThanTheClientBufferStillCompletes) {
   asio::io_context ioc;
   hub h(ioc, seq_t{0}, {.client_buffer_bytes = 64 * 1024});
-  for (int i = 1; i <= 1000; ++i) h.post({event(i, "u", 300)});  // ~310 KB of backlog
+  for (int i = 1; i <= 1000; ++i) h.push({event(i, "u", 300)});  // ~310 KB of backlog
   ioc.run_for(std::chrono::milliseconds(20));
   ioc.restart();
   auto a = connect_pair(ioc);
@@ -377,7 +377,7 @@ TEST(Hub, LiveEventsBeyondTheBufferStillDropACaughtUpClient) {
   auto a = connect_pair(ioc);
   make_small(a);
   open(h, a.server);
-  for (int i = 1; i <= 1000; ++i) h.post({event(i, "u", 300)});
+  for (int i = 1; i <= 1000; ++i) h.push({event(i, "u", 300)});
   ioc.run_for(std::chrono::milliseconds(50));
   EXPECT_EQ(h.stats().dropped_slow, 1u);
   EXPECT_EQ(h.subscribers(), 0u);
@@ -409,7 +409,7 @@ TEST(Hub, ASubscriberEvictedFromTheRingContinuesFromTheStore) {
   open(h, a.server);
   for (int i = 1; i <= 2000; ++i) {
     store.n = i;  // stored before it is published, as the worker does
-    h.post({event(i, "u", 100)});
+    h.push({event(i, "u", 100)});
   }
   ioc.run_for(std::chrono::milliseconds(30));  // the ring moves far past the paused client
   ioc.restart();
@@ -424,7 +424,7 @@ TEST(Hub, DisconnectsAClientWhoseSocketTakesNothingForTheStallTimeout) {
   auto a = connect_pair(ioc);
   make_small(a);
   open(h, a.server);
-  for (int i = 1; i <= 1500; ++i) h.post({event(i, "u", 1000)});  // past the socket buffers, below the client buffer
+  for (int i = 1; i <= 1500; ++i) h.push({event(i, "u", 1000)});  // past the socket buffers, below the client buffer
   ioc.run_for(std::chrono::milliseconds(50));
   ioc.restart();
   EXPECT_EQ(h.subscribers(), 1u);
@@ -440,7 +440,7 @@ TEST(Hub, SendsThePreambleFirst) {
   hub::open_result r{};
   socket_link::start(h, a.server, {seq_t{0}, std::nullopt, "HEAD\n\n"}, &r);
   ASSERT_EQ(r, hub::open_result::opened);
-  h.post({event(1)});
+  h.push({event(1)});
   const auto got = read_events(ioc, a.client, 1);
   EXPECT_EQ(got.rfind("HEAD\n\n", 0), 0u);
   EXPECT_EQ(ids(got), (std::vector<std::int64_t>{1}));

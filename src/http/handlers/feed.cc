@@ -75,6 +75,8 @@ handler feed_handler(services& s) {
   return [&s](request_context& ctx) -> asio::awaitable<response> {
     auto& h = s.fanout.hub_at(ctx.loop);
     const feed_limits limits{s.opts.history_default, s.opts.limits.max_user_id_bytes};
+    if (auto once = given_once(ctx.url, {"since", "history", "user_id"}); !once)
+      co_return error_response(ctx.req, status::bad_request, once.err().message);
     auto planned = plan_feed(params_of(ctx), limits, h.last_seq());
     if (!planned) co_return error_response(ctx.req, status::bad_request, planned.err().message);
     feed_plan plan = std::move(*planned);

@@ -12,6 +12,7 @@ result<read_query> list_query(boost::urls::url_view url, const api_options& opts
   read_query q;
   q.newest_first = true;
   q.limit = opts.list_default;
+  if (auto once = given_once(url, {"limit", "before", "user_id"}); !once) return once.err();
   if (auto v = query_param(url, "limit")) {
     auto n = parse_integer(*v, "limit", 1, static_cast<std::int64_t>(opts.list_max));
     if (!n) return n.err();

@@ -44,6 +44,15 @@ TEST(QueryParam, DecodesAndTakesTheFirst) {
   EXPECT_EQ(query_param(url("/p"), "a"), std::nullopt);
 }
 
+TEST(QueryParam, GivenOnceRefusesANamedParameterTwice) {
+  EXPECT_TRUE(given_once(url("/p?a=1&b=2"), {"a", "b"}));
+  EXPECT_TRUE(given_once(url("/p?c=1&c=2"), {"a", "b"}));  // not ours to judge
+  auto twice = given_once(url("/p?a=1&b=2&b=x"), {"a", "b"});
+  ASSERT_FALSE(twice);
+  EXPECT_EQ(twice.err().message, "query parameter 'b' may be given once");
+  EXPECT_FALSE(given_once(url("/p?a&a"), {"a"}));
+}
+
 // GET /api/messages's parameters, as list_messages_handler reads them.
 class ListQuery : public ::testing::Test {
  protected:
@@ -66,13 +75,19 @@ TEST_F(ListQuery, DefaultsToNewestFirstAndTheDefaultLimit) {
   EXPECT_EQ(q->user_id, std::nullopt);
 }
 
+TEST_F(ListQuery, RefusesAParameterGivenTwice) {
+  EXPECT_EQ(error("/api/messages?limit=1&before=1&limit=5"), "query parameter 'limit' may be given once");
+  EXPECT_EQ(error("/api/messages?before=222&before=x"), "query parameter 'before' may be given once");
+  EXPECT_EQ(error("/api/messages?user_id=a&user_id=a"), "query parameter 'user_id' may be given once");
+}
+
 TEST_F(ListQuery, ReadsEachParameter) {
   auto q = parse("/api/messages?limit=200&before=11&user_id=alice");
   ASSERT_TRUE(q);
   EXPECT_EQ(q->limit, 200u);
   EXPECT_EQ(q->up_to, seq_t{10});
   EXPECT_EQ(q->user_id, "alice");
-  q = parse("/api/messages?limit=1&before=1&limit=5");
+  q = parse("/api/messages?limit=1&before=1");
   ASSERT_TRUE(q);
   EXPECT_EQ(q->limit, 1u);
   EXPECT_EQ(q->up_to, seq_t{0});

@@ -62,7 +62,7 @@ TEST(SseSession, SendsTheHeadThenTheEvents) {
   hub h(ioc, seq_t{0}, {});
   auto c = connect_pair(ioc);
   sse_session::start(std::move(c.server), h, {seq_t{0}, std::nullopt, "HTTP/1.1 200 OK\r\n\r\n"});
-  h.post({event(1), event(2)});
+  h.push({event(1), event(2)});
   reader r;
   r.run(ioc, c.client, [](const reader& r) { return count_events(r.got) == 2; });
   EXPECT_EQ(r.got, "HTTP/1.1 200 OK\r\n\r\nid: 1\ndata: \n\nid: 2\ndata: \n\n");
@@ -103,7 +103,7 @@ TEST(SseSession, WaitsForAPausedReaderAndDeliversEverything) {
   c.client.set_option(asio::socket_base::receive_buffer_size(32 * 1024));
   sse_session::start(std::move(c.server), h, {seq_t{0}, std::nullopt, {}});
   constexpr int kEvents = 6000;  // ~1.3 MB: more than the socket buffers hold
-  for (int i = 1; i <= kEvents; ++i) h.post({event(i, 200)});
+  for (int i = 1; i <= kEvents; ++i) h.push({event(i, 200)});
   ioc.run_for(30ms);  // the client reads nothing meanwhile
   ioc.restart();
   EXPECT_LT(h.stats().frames_sent, static_cast<std::uint64_t>(kEvents));
@@ -118,7 +118,7 @@ TEST(SseSession, CloseAllSendsWhatFitsThenEndsTheStream) {
   hub h(ioc, seq_t{0}, {});
   auto c = connect_pair(ioc);
   sse_session::start(std::move(c.server), h, {seq_t{0}, std::nullopt, {}});
-  h.post({event(1)});
+  h.push({event(1)});
   ioc.run_for(5ms);
   ioc.restart();
   h.close_all();
