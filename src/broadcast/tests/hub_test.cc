@@ -11,6 +11,7 @@
 #include <fmt/format.h>
 #include <gtest/gtest.h>
 
+#include "base/testing/loopback_pair.h"
 
 namespace feed {
 namespace {
@@ -24,19 +25,6 @@ constexpr std::size_t kMaxFrameBytes = 2048;
 frame_ptr event(std::int64_t seq, std::string user = "u", std::size_t pad = 0) {
   return std::make_shared<const frame>(
       frame{fmt::format("id: {}\ndata: {}{}\n\n", seq, user, std::string(pad, 'x')), user, seq_t{seq}});
-}
-
-// A loopback connection: `server` goes to the hub, the test reads `client`.
-struct conn {
-  tcp::socket server, client;
-};
-
-conn connect_pair(asio::io_context& ioc) {
-  tcp::acceptor acc(ioc, tcp::endpoint(asio::ip::make_address("127.0.0.1"), 0));
-  tcp::socket client(ioc), server(ioc);
-  client.connect(acc.local_endpoint());
-  acc.accept(server);
-  return {std::move(server), std::move(client)};
 }
 
 // Reads whatever is available without blocking.
@@ -184,7 +172,7 @@ struct fake_store {
 TEST(Hub, DeliversEveryFrameInOrderToEverySubscriber) {
   asio::io_context ioc;
   hub h(ioc, seq_t{0}, {});
-  auto a = connect_pair(ioc), b = connect_pair(ioc);
+  auto a = test_support::connect_loopback(ioc), b = test_support::connect_loopback(ioc);
   open(h, a.server);
   open(h, b.server);
   for (int i = 1; i <= 100; ++i) h.push({event(i)});
@@ -201,7 +189,7 @@ TEST(Hub, DeliversEveryFrameInOrderToEverySubscriber) {
 TEST(Hub, FiltersByAuthor) {
   asio::io_context ioc;
   hub h(ioc, seq_t{0}, {});
-  auto a = connect_pair(ioc);
+  auto a = test_support::connect_loopback(ioc);
   open(h, a.server, seq_t{0}, "bob");
   h.push({event(1, "alice"), event(2, "bob"), event(3, "alice"), event(4, "bob")});
   ioc.run_for(std::chrono::milliseconds(50));
@@ -212,7 +200,7 @@ TEST(Hub, ReadsFromTheStoreWhatTheRingNoLongerHoldsThenContinuesLive) {
   asio::io_context ioc;
   fake_store store{.n = 10};
   hub h(ioc, seq_t{10}, {.ring_frames = 4}, store.reader());
-  auto a = connect_pair(ioc);
+  auto a = test_support::connect_loopback(ioc);
   open(h, a.server, seq_t{0});
   h.push({event(11), event(12)});
   EXPECT_TRUE(ids_are(read_events(ioc, a.client, 12), 1, 12));
@@ -229,7 +217,7 @@ TEST(Hub, ResumesFromTheRingWhenItCoversTheGap) {
   ioc.restart();
   EXPECT_FALSE(h.covers(seq_t{5}));  // 6 left the ring (it keeps 4)
   EXPECT_TRUE(h.covers(seq_t{6}));
-  auto a = connect_pair(ioc);
+  auto a = test_support::connect_loopback(ioc);
   open(h, a.server, seq_t{8});
   ioc.run_for(std::chrono::milliseconds(20));
   EXPECT_EQ(ids(drain(a.client)), (std::vector<std::int64_t>{9, 10}));
@@ -238,7 +226,7 @@ TEST(Hub, ResumesFromTheRingWhenItCoversTheGap) {
 TEST(Hub, DisconnectsASlowClientWithoutStallingOthers) {
   asio::io_context ioc;
   hub h(ioc, seq_t{0}, {.client_buffer_bytes = 256 * 1024});
-  auto slow = connect_pair(ioc), fast = connect_pair(ioc);
+  auto slow = test_support::connect_loopback(ioc), fast = test_support::connect_loopback(ioc);
   slow.client.set_option(asio::socket_base::receive_buffer_size(4096));
   slow.server.set_option(asio::socket_base::send_buffer_size(4096));
   open(h, slow.server);
@@ -268,7 +256,7 @@ TEST(Hub, DisconnectsASlowClientWithoutStallingOthers) {
 TEST(Hub, NoticesAClientThatHungUp) {
   asio::io_context ioc;
   hub h(ioc, seq_t{0}, {});
-  auto a = connect_pair(ioc);
+  auto a = test_support::connect_loopback(ioc);
   open(h, a.server);
   EXPECT_EQ(h.subscribers(), 1u);
   a.client.close();
@@ -279,7 +267,7 @@ TEST(Hub, NoticesAClientThatHungUp) {
 TEST(Hub, CloseAllEndsStreamsAndRefusesNewOnes) {
   asio::io_context ioc;
   hub h(ioc, seq_t{0}, {});
-  auto a = connect_pair(ioc), b = connect_pair(ioc);
+  auto a = test_support::connect_loopback(ioc), b = test_support::connect_loopback(ioc);
   open(h, a.server);
   h.push({event(1)});
   ioc.run_for(std::chrono::milliseconds(10));
@@ -308,7 +296,7 @@ namespace {
 TEST(Hub, KeepsDeliveringAfterHeartbeats) {
   asio::io_context ioc;
   hub h(ioc, seq_t{0}, {.heartbeat = std::chrono::milliseconds(20)});
-  auto a = connect_pair(ioc);
+  auto a = test_support::connect_loopback(ioc);
   open(h, a.server);
   h.push({event(1)});
   ioc.run_for(std::chrono::milliseconds(70));
@@ -329,7 +317,7 @@ namespace {
 // Shrinks both ends' buffers so that backpressure starts after some 100 KiB
 // (much smaller buffers make loopback TCP itself crawl, with delayed window
 // updates, which would measure the kernel rather than the hub).
-void make_small(conn& c) {
+void make_small(test_support::loopback_pair& c) {
   c.client.set_option(asio::socket_base::receive_buffer_size(32 * 1024));
   c.server.set_option(asio::socket_base::send_buffer_size(32 * 1024));
 }
@@ -340,7 +328,7 @@ TEST(Hub, ResumeFromTheRingDeliversTheWholeBacklogWithoutNewPosts) {
   for (int i = 1; i <= 600; ++i) h.push({event(i)});
   ioc.run_for(std::chrono::milliseconds(20));
   ioc.restart();
-  auto a = connect_pair(ioc);
+  auto a = test_support::connect_loopback(ioc);
   open(h, a.server, seq_t{100});
   EXPECT_TRUE(ids_are(read_events(ioc, a.client, 500), 101, 600));
 }
@@ -348,7 +336,7 @@ TEST(Hub, ResumeFromTheRingDeliversTheWholeBacklogWithoutNewPosts) {
 TEST(Hub, AReaderThatPausedGetsEverythingOnceItReadsAgain) {
   asio::io_context ioc;
   hub h(ioc, seq_t{0}, {});
-  auto a = connect_pair(ioc);
+  auto a = test_support::connect_loopback(ioc);
   make_small(a);
   open(h, a.server);
   for (int i = 1; i <= 5000; ++i) h.push({event(i, "u", 100)});
@@ -364,7 +352,7 @@ TEST(Hub, ACatchUpLargerThanTheClientBufferStillCompletes) {
   for (int i = 1; i <= 1000; ++i) h.push({event(i, "u", 300)});  // ~310 KB of backlog
   ioc.run_for(std::chrono::milliseconds(20));
   ioc.restart();
-  auto a = connect_pair(ioc);
+  auto a = test_support::connect_loopback(ioc);
   make_small(a);
   open(h, a.server, seq_t{1});
   EXPECT_TRUE(ids_are(read_events(ioc, a.client, 999), 2, 1000));
@@ -374,7 +362,7 @@ TEST(Hub, ACatchUpLargerThanTheClientBufferStillCompletes) {
 TEST(Hub, LiveEventsBeyondTheBufferStillDropACaughtUpClient) {
   asio::io_context ioc;
   hub h(ioc, seq_t{0}, {.client_buffer_bytes = 64 * 1024});
-  auto a = connect_pair(ioc);
+  auto a = test_support::connect_loopback(ioc);
   make_small(a);
   open(h, a.server);
   for (int i = 1; i <= 1000; ++i) h.push({event(i, "u", 300)});
@@ -387,7 +375,7 @@ TEST(Hub, StoreCatchUpReadsOnlyAsFastAsTheClientDrains) {
   asio::io_context ioc;
   fake_store store{.n = 6000};
   hub h(ioc, seq_t{6000}, {.client_buffer_bytes = 64 * 1024}, store.reader());
-  auto a = connect_pair(ioc);
+  auto a = test_support::connect_loopback(ioc);
   make_small(a);
   open(h, a.server, seq_t{0});
   ioc.run_for(std::chrono::milliseconds(100));  // the client reads nothing
@@ -404,7 +392,7 @@ TEST(Hub, ASubscriberEvictedFromTheRingContinuesFromTheStore) {
   asio::io_context ioc;
   fake_store store;
   hub h(ioc, seq_t{0}, {.ring_frames = 8}, store.reader());
-  auto a = connect_pair(ioc);
+  auto a = test_support::connect_loopback(ioc);
   make_small(a);
   open(h, a.server);
   for (int i = 1; i <= 2000; ++i) {
@@ -421,7 +409,7 @@ TEST(Hub, ASubscriberEvictedFromTheRingContinuesFromTheStore) {
 TEST(Hub, DisconnectsAClientWhoseSocketTakesNothingForTheStallTimeout) {
   asio::io_context ioc;
   hub h(ioc, seq_t{0}, {.stall_timeout = std::chrono::milliseconds(100)});
-  auto a = connect_pair(ioc);
+  auto a = test_support::connect_loopback(ioc);
   make_small(a);
   open(h, a.server);
   for (int i = 1; i <= 1500; ++i) h.push({event(i, "u", 1000)});  // past the socket buffers, below the client buffer
@@ -436,7 +424,7 @@ TEST(Hub, DisconnectsAClientWhoseSocketTakesNothingForTheStallTimeout) {
 TEST(Hub, SendsThePreambleFirst) {
   asio::io_context ioc;
   hub h(ioc, seq_t{0}, {});
-  auto a = connect_pair(ioc);
+  auto a = test_support::connect_loopback(ioc);
   hub::open_result r{};
   socket_link::start(h, a.server, {seq_t{0}, std::nullopt, "HEAD\n\n"}, &r);
   ASSERT_EQ(r, hub::open_result::opened);

@@ -3,6 +3,8 @@
 #include <fmt/format.h>
 #include <gtest/gtest.h>
 
+#include "base/testing/loopback_pair.h"
+
 namespace feed::http {
 namespace {
 
@@ -13,18 +15,6 @@ using namespace std::chrono_literals;
 frame_ptr event(std::int64_t seq, std::size_t pad = 0) {
   return std::make_shared<const frame>(
       frame{fmt::format("id: {}\ndata: {}\n\n", seq, std::string(pad, 'x')), "u", seq_t{seq}});
-}
-
-struct conn {
-  tcp::socket server, client;
-};
-
-conn connect_pair(asio::io_context& ioc) {
-  tcp::acceptor acc(ioc, tcp::endpoint(asio::ip::make_address("127.0.0.1"), 0));
-  tcp::socket client(ioc), server(ioc);
-  client.connect(acc.local_endpoint());
-  acc.accept(server);
-  return {std::move(server), std::move(client)};
 }
 
 std::size_t count_events(const std::string& text) {
@@ -60,7 +50,7 @@ struct reader {
 TEST(SseSession, SendsTheHeadThenTheEvents) {
   asio::io_context ioc;
   hub h(ioc, seq_t{0}, {});
-  auto c = connect_pair(ioc);
+  auto c = test_support::connect_loopback(ioc);
   sse_session::start(std::move(c.server), h, {seq_t{0}, std::nullopt, "HTTP/1.1 200 OK\r\n\r\n"});
   h.push({event(1), event(2)});
   reader r;
@@ -72,7 +62,7 @@ TEST(SseSession, SendsTheHeadThenTheEvents) {
 TEST(SseSession, AsksForTheHubsSendBuffer) {
   asio::io_context ioc;
   hub h(ioc, seq_t{0}, {.client_buffer_bytes = 64 * 1024});
-  auto c = connect_pair(ioc);
+  auto c = test_support::connect_loopback(ioc);
   const int fd = c.server.native_handle();
   sse_session::start(std::move(c.server), h, {seq_t{0}, std::nullopt, {}});
   int size = 0;
@@ -84,7 +74,7 @@ TEST(SseSession, AsksForTheHubsSendBuffer) {
 TEST(SseSession, NoticesThePeerHangingUp) {
   asio::io_context ioc;
   hub h(ioc, seq_t{0}, {});
-  auto c = connect_pair(ioc);
+  auto c = test_support::connect_loopback(ioc);
   sse_session::start(std::move(c.server), h, {seq_t{0}, std::nullopt, {}});
   EXPECT_EQ(h.subscribers(), 1u);
   c.client.close();
@@ -99,7 +89,7 @@ TEST(SseSession, NoticesThePeerHangingUp) {
 TEST(SseSession, WaitsForAPausedReaderAndDeliversEverything) {
   asio::io_context ioc;
   hub h(ioc, seq_t{0}, {});
-  auto c = connect_pair(ioc);
+  auto c = test_support::connect_loopback(ioc);
   c.client.set_option(asio::socket_base::receive_buffer_size(32 * 1024));
   sse_session::start(std::move(c.server), h, {seq_t{0}, std::nullopt, {}});
   constexpr int kEvents = 6000;  // ~1.3 MB: more than the socket buffers hold
@@ -116,7 +106,7 @@ TEST(SseSession, WaitsForAPausedReaderAndDeliversEverything) {
 TEST(SseSession, CloseAllSendsWhatFitsThenEndsTheStream) {
   asio::io_context ioc;
   hub h(ioc, seq_t{0}, {});
-  auto c = connect_pair(ioc);
+  auto c = test_support::connect_loopback(ioc);
   sse_session::start(std::move(c.server), h, {seq_t{0}, std::nullopt, {}});
   h.push({event(1)});
   ioc.run_for(5ms);
@@ -132,7 +122,7 @@ TEST(SseSession, AHubThatIsShuttingDownEndsTheConnectionAtOnce) {
   asio::io_context ioc;
   hub h(ioc, seq_t{0}, {});
   h.close_all();
-  auto c = connect_pair(ioc);
+  auto c = test_support::connect_loopback(ioc);
   sse_session::start(std::move(c.server), h, {seq_t{0}, std::nullopt, "HEAD"});
   reader r;
   r.run(ioc, c.client, [](const reader&) { return false; }, 1s);
