@@ -18,7 +18,8 @@
 # KAFKA=1 adds "ours-kafka" at every fixed point: feed-api in Kafka + PostgreSQL
 # mode (a broker and a PostgreSQL started by the script; fresh topics and
 # consumer group per run, 2 s of discarded posts first), so the fan-out of
-# the reference's architecture is measured too.
+# the reference's architecture is measured too, and to the saturation sweep.
+# FIXED= skips part 1; SWEEP_SERVERS="ours-kafka" sweeps only that server.
 # Every feed-bot run is bounded: SIGINT after its duration + 25 s. The saturation point of a pass is the highest
 # rate before the first failing step; the figure is the median over passes.
 #
@@ -98,15 +99,22 @@ for r in $(seq "$RUNS"); do
   done
 done
 
+# The sweep's servers: SWEEP_SERVERS, by default ours and nchan, and
+# ours-kafka with KAFKA=1.
+default_sweep="ours nchan"
+[[ "${KAFKA:-0}" == 1 ]] && default_sweep="ours ours-kafka nchan"
+SWEEP_SERVERS="${SWEEP_SERVERS:-$default_sweep}"
 for pass in $(seq "$PASSES"); do
-  declare -A alive=([ours]=1 [nchan]=1)
+  declare -A alive=()
+  for server in $SWEEP_SERVERS; do alive[$server]=1; done
   for rate in $SWEEP; do
-    for server in ours nchan; do
+    any=0
+    for server in $SWEEP_SERVERS; do
       (( alive[$server] )) || continue
       one_run "$server" "$SAT_SUBS" "$rate" "$STEP_DURATION" "sweep:$SAT_SUBS:$rate:$pass"
-      if ! python3 "$BENCH_DIR/report.py" passed "$JSONL"; then alive[$server]=0; fi
+      if ! python3 "$BENCH_DIR/report.py" passed "$JSONL"; then alive[$server]=0; else any=1; fi
     done
-    (( alive[ours] || alive[nchan] )) || break
+    (( any )) || break
   done
   unset alive
 done

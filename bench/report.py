@@ -162,7 +162,7 @@ def cmd_fanout(path):
         print("| msg/s | server | runs (passed) | deliveries/s | e2e p50 ms | e2e p99 ms | missing | server CPU % | bot CPU % | load avg |")
         print("|---|---|---|---|---|---|---|---|---|---|")
         for rate in sorted(rates):
-            for server in ("ours", "nchan"):
+            for server in ("ours", "ours-kafka", "nchan"):
                 rs = [rec for (s, p), lst in sweep.items() if s == server for (rt, rec) in lst if rt == rate]
                 if not rs:
                     continue
@@ -184,7 +184,9 @@ def cmd_fanout(path):
         print("| server | passes | saturation msg/s (per pass) | median msg/s | deliveries/s at it | e2e p99 ms at it | last step tried | server CPU % at it |")
         print("|---|---|---|---|---|---|---|---|")
         sat = {}
-        for server in ("ours", "nchan"):
+        for server in ("ours", "ours-kafka", "nchan"):
+            if not any(s == server for (s, _) in sweep):
+                continue
             per_pass = []
             for (s, p), lst in sorted(sweep.items()):
                 if s != server:
@@ -211,7 +213,7 @@ def cmd_fanout(path):
                   f"{fmt(sat[server]['deliveries_per_s'], 0)} | {fmt(sat[server]['e2e_p99'], 2)} | "
                   f"{', '.join(f'{x:g}' for x in sat[server]['last_tried'])} | {fmt(sat[server]['server_cpu_pct'], 0)} |")
         best = {}
-        for server in ("ours", "nchan"):
+        for server in ("ours", "ours-kafka", "nchan"):
             xs = [bot_fields(rec)["deliveries_per_s"] for (s_, p), lst in sweep.items() if s_ == server
                   for (_, rec) in lst]
             xs = [x for x in xs if x is not None]
