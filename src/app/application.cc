@@ -64,12 +64,20 @@ bool wait_until(clock::time_point deadline, Pred done) {
 
 error cannot_start(const error& why) { return error(why.code, "cannot start: " + why.message); }
 
+// The bounded steps share the shutdown budget less a reserve, so that what
+// follows the last of them (joining the loops and the pool) still ends
+// within --shutdown-timeout when a step uses all it is given.
+clock::time_point stop_deadline(std::chrono::seconds budget) {
+  const auto reserve = std::min<clock::duration>(std::chrono::milliseconds(budget) / 10, std::chrono::milliseconds(500));
+  return clock::now() + budget - reserve;
+}
+
 }  // namespace
 
 application::application(app_options opts) : opts_(std::move(opts)) {}
 
 application::~application() {
-  deadline_ = clock::now() + opts_.shutdown_timeout;
+  deadline_ = stop_deadline(opts_.shutdown_timeout);
   stops_.run();
 }
 
@@ -81,9 +89,11 @@ result<void> application::start() {
   return {};
 }
 
+std::uint16_t application::port() const { return server_->port(); }
+
 int application::run() {
   const int sig = stop_signal_.get_future().get();
-  deadline_ = clock::now() + opts_.shutdown_timeout;
+  deadline_ = stop_deadline(opts_.shutdown_timeout);
   spdlog::info("received signal {}; stopping (at most {} s)", sig, opts_.shutdown_timeout.count());
   stops_.run();
   spdlog::info("stopped cleanly");

@@ -62,6 +62,9 @@ class application {
   // everything within shutdown_timeout. Returns the exit code.
   int run();
 
+  // After a successful start(): the port it listens on (for --port 0).
+  std::uint16_t port() const;
+
  private:
   using work_guard = boost::asio::executor_work_guard<boost::asio::io_context::executor_type>;
 

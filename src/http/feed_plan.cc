@@ -2,6 +2,8 @@
 
 #include <cstdint>
 
+#include <fmt/format.h>
+
 #include "http/query.h"
 #include "model/post_request.h"
 
@@ -29,7 +31,9 @@ result<feed_plan> plan_feed(const feed_params& in, const feed_limits& limits, se
       history_all = true;
     } else {
       auto v = parse_integer(*in.history, "history", 0, kMaxFeedHistory);
-      if (!v) return error(errc::invalid_input, v.err().message + " or 'all'");
+      if (!v)
+        return error(errc::invalid_input, fmt::format("history must be 'all' or an integer from 0 to {}, got '{}'",
+                                                      kMaxFeedHistory, *in.history));
       history = static_cast<std::size_t>(*v);
     }
   }

@@ -3,7 +3,10 @@
 #include <csignal>
 #include <filesystem>
 #include <fstream>
+#include <thread>
 
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/write.hpp>
 #include <gtest/gtest.h>
 
 namespace feed {
@@ -32,6 +35,28 @@ TEST(Application, StartsAndStopsOnSigtermWithinTheBound) {
   EXPECT_EQ(app.run(), 0);
   EXPECT_LT(clock::now() - t0, o.shutdown_timeout);
   EXPECT_TRUE(fs::exists(o.data_dir / "feed.db"));
+}
+
+// A request whose body never comes holds the in-flight wait to its bound;
+// the steps after it must still fit in --shutdown-timeout.
+TEST(Application, AStalledUploadDoesNotStretchTheStopPastTheBound) {
+  app_options o = embedded_options("stalled");
+  o.shutdown_timeout = std::chrono::seconds(2);
+  application app(o);
+  auto started = app.start();
+  ASSERT_TRUE(started) << started.err().message;
+  boost::asio::io_context ioc;
+  boost::asio::ip::tcp::socket upload(ioc);
+  upload.connect({boost::asio::ip::make_address("127.0.0.1"), app.port()});
+  const std::string partial =
+      "POST /api/messages HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+      "Content-Length: 40\r\n\r\n{\"u";
+  boost::asio::write(upload, boost::asio::buffer(partial));
+  std::this_thread::sleep_for(std::chrono::milliseconds(200));  // the server has read the head
+  const auto t0 = clock::now();
+  std::raise(SIGTERM);
+  EXPECT_EQ(app.run(), 0);
+  EXPECT_LT(clock::now() - t0, o.shutdown_timeout);
 }
 
 TEST(Application, FailedStartStopsWhatHadStarted) {

@@ -54,7 +54,7 @@ TEST(FeedPlan, HistoryAllStartsAtTheBeginning) {
 }
 
 TEST(FeedPlan, HistoryOutOfBoundsOrNotAnIntegerIsRefused) {
-  const std::string want = "history must be an integer from 0 to 1000000, got '{}' or 'all'";
+  const std::string want = "history must be 'all' or an integer from 0 to 1000000, got '{}'";
   for (const std::string bad : {"-1", "1000001", "lots", "", "1.5", " 1", "1 ", "+1", "0x10", "ALL", "99999999999999999999"}) {
     auto expected = want;
     expected.replace(expected.find("{}"), 2, bad);
