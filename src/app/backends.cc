@@ -1,9 +1,14 @@
 #include "app/backends.h"
 
 #include <algorithm>
+#include <cassert>
+#include <iterator>
+#include <mutex>
+#include <utility>
 
 #include <fmt/format.h>
 
+#include "app/kafka_metrics.h"
 #include "base/log.h"
 #include "queue/kafka/kafka_consumer.h"
 #include "queue/kafka/kafka_processed_sink.h"
@@ -16,25 +21,75 @@
 
 namespace feed {
 
+// What the subscriber delivers before the receiver exists is held here and
+// handed over, in order, when it is named; later deliveries pass straight
+// through, still under the lock so that none overtakes the held ones.
+class backends::held_deliveries {
+ public:
+  void deliver(std::vector<message> stored) {
+    std::lock_guard lock(mu_);
+    if (receiver_) {
+      receiver_(std::move(stored));
+    } else {
+      held_.insert(held_.end(), std::make_move_iterator(stored.begin()), std::make_move_iterator(stored.end()));
+    }
+  }
+
+  void deliver_to(receiver r) {
+    std::lock_guard lock(mu_);
+    receiver_ = std::move(r);
+    if (!held_.empty()) receiver_(std::exchange(held_, {}));
+  }
+
+ private:
+  std::mutex mu_;
+  receiver receiver_;          // GUARDED_BY(mu_)
+  std::vector<message> held_;  // GUARDED_BY(mu_)
+};
+
 struct backends::kafka_parts {
-  kafka_options options;
+  kafka_options options;       // every client's, but the processed sink's
+  kafka_options sink_options;  // the processed sink's
   std::unique_ptr<kafka_publisher> publisher;
   std::unique_ptr<kafka_consumer> consumer;
   std::unique_ptr<kafka_processed_sink> sink;
+  held_deliveries held;  // outlives the subscriber that feeds it
   std::unique_ptr<kafka_subscriber> subscriber;
 };
 
 class backends::direct_sink final : public processed_sink {
  public:
-  explicit direct_sink(std::function<void(std::vector<message>)> deliver) : deliver_(std::move(deliver)) {}
+  explicit direct_sink(receiver deliver) : deliver_(std::move(deliver)) {}
   result<void> publish(std::span<const message> stored) override {
     deliver_({stored.begin(), stored.end()});
     return {};
   }
+  result<void> publish_owned(std::vector<message>& stored) override {
+    deliver_(std::move(stored));
+    stored.clear();
+    return {};
+  }
 
  private:
-  std::function<void(std::vector<message>)> deliver_;
+  const receiver deliver_;
 };
+
+namespace {
+
+// The app-wide settings the Kafka clients take from outside opts.kafka.
+void derive_kafka_settings(const app_options& opts, kafka_options& clients, kafka_options& sink) {
+  clients = opts.kafka;
+  clients.brokers = opts.kafka_brokers;
+  clients.processed_partitions = clients.events_partitions;
+  clients.queue_max_messages = static_cast<int>(opts.queue_capacity);
+  // A record Kafka has not acknowledged when the API gives up (503) should
+  // not be delivered much later: bound its life by the same wait.
+  clients.delivery_timeout = opts.api.publish_timeout;
+  sink = clients;
+  sink.delivery_timeout = std::max(opts.processed_delivery_timeout, opts.api.publish_timeout);
+}
+
+}  // namespace
 
 backends::~backends() {
   stop_publishing();
@@ -63,8 +118,7 @@ result<std::unique_ptr<backends>> backends::open(const app_options& opts) {
 
   if (!opts.kafka_brokers.empty()) {
     auto k = std::make_unique<kafka_parts>();
-    k->options = opts.kafka;
-    k->options.brokers = opts.kafka_brokers;
+    derive_kafka_settings(opts, k->options, k->sink_options);
     if (auto r = ensure_topics(k->options); !r) return error(r.err().code, "kafka topics: " + r.err().message);
     auto p = kafka_publisher::create(k->options);
     if (!p) return error(p.err().code, "kafka producer: " + p.err().message);
@@ -87,26 +141,38 @@ result<std::unique_ptr<backends>> backends::open(const app_options& opts) {
   return b;
 }
 
-result<processed_sink*> backends::sink(std::function<void(std::vector<message>)> deliver) {
-  if (!kafka_) {
+result<void> backends::start_subscriber() {
+  if (!kafka_) return {};
+  auto hold = [held = &kafka_->held](std::vector<message> stored) { held->deliver(std::move(stored)); };
+  kafka_->subscriber = std::make_unique<kafka_subscriber>(kafka_->options, std::move(hold));
+  if (auto r = kafka_->subscriber->start(); !r) return error(r.err().code, "kafka subscriber: " + r.err().message);
+  return {};
+}
+
+void backends::deliver_to(receiver deliver) {
+  if (kafka_) {
+    kafka_->held.deliver_to(std::move(deliver));
+  } else {
     direct_ = std::make_unique<direct_sink>(std::move(deliver));
+  }
+}
+
+result<processed_sink*> backends::sink() {
+  if (!kafka_) {
+    assert(direct_ && "deliver_to() names the receiver before sink()");
     return static_cast<processed_sink*>(direct_.get());
   }
-  // The API's short delivery bound is for answering clients; the worker's
-  // processed events may take longer under load (a failure only retries).
-  kafka_options sink_options = kafka_->options;
-  sink_options.delivery_timeout = std::max(sink_options.delivery_timeout, std::chrono::milliseconds(10000));
-  auto s = kafka_processed_sink::create(sink_options);
+  auto s = kafka_processed_sink::create(kafka_->sink_options);
   if (!s) return error(s.err().code, "kafka processed sink: " + s.err().message);
   kafka_->sink = std::move(*s);
   return static_cast<processed_sink*>(kafka_->sink.get());
 }
 
-result<void> backends::start_subscriber(std::function<void(std::vector<message>)> deliver) {
-  if (!kafka_) return {};
-  kafka_->subscriber = std::make_unique<kafka_subscriber>(kafka_->options, std::move(deliver));
-  if (auto r = kafka_->subscriber->start(); !r) return error(r.err().code, "kafka subscriber: " + r.err().message);
-  return {};
+void backends::register_metrics(metrics& m) const {
+  if (!kafka_) return;
+  assert(kafka_->sink && kafka_->subscriber && "register_metrics() after sink() and start_subscriber()");
+  register_kafka_metrics(m, {kafka_->publisher->stats(), kafka_->consumer->stats(), kafka_->sink->stats(),
+                             kafka_->subscriber->stats()});
 }
 
 void backends::stop_publishing() {

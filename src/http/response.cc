@@ -50,16 +50,21 @@ std::string to_valid_utf8(std::string_view s) {
   return out;
 }
 
-response json_response(const request& req, status s, const boost::json::value& body) {
+response json_body_response(const request& req, status s, std::string body) {
   response res{s, req.version()};
   res.set(beast::http::field::content_type, "application/json");
   res.set(beast::http::field::server, "feed-api");
   // With the OPTIONS preflight (router.cc), lets a page on any origin read
   // the answer, as it can read the feed's stream.
   res.set(beast::http::field::access_control_allow_origin, "*");
-  res.body() = boost::json::serialize(body);
-  res.body().push_back('\n');
+  res.body() = std::move(body);
   return res;
+}
+
+response json_response(const request& req, status s, const boost::json::value& body) {
+  std::string text = boost::json::serialize(body);
+  text.push_back('\n');
+  return json_body_response(req, s, std::move(text));
 }
 
 response error_response(const request& req, status s, std::string_view message) {

@@ -11,6 +11,8 @@
 namespace feed::http {
 
 response json_response(const request& req, status s, const boost::json::value& body);
+// The same response with a body already serialized (one JSON text plus "\n").
+response json_body_response(const request& req, status s, std::string body);
 
 // The message may quote client input of any bytes; the body is still valid
 // UTF-8 JSON (see to_valid_utf8).

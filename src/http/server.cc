@@ -59,23 +59,15 @@ void log_failure(std::string_view what, std::exception_ptr e) {
   }
 }
 
+// The completion handler for a co_spawn of `what`; `what` must outlive it.
+auto log_failures(std::string_view what) {
+  return [what](std::exception_ptr e) { log_failure(what, e); };
+}
+
 bool is_quiet_close(const boost::system::error_code& ec) {
   return ec == beast::http::error::end_of_stream || ec == asio::error::eof || ec == asio::error::operation_aborted ||
          ec == asio::error::connection_reset || ec == beast::error::timeout || ec == asio::error::bad_descriptor ||
          ec == asio::error::broken_pipe;
-}
-
-rejection too_large(const server_options& opts) {
-  return {status::payload_too_large, fmt::format("request body exceeds {} bytes", opts.max_body_bytes)};
-}
-
-// What a parse error tells the client.
-rejection parse_rejection(const boost::system::error_code& ec, const server_options& opts) {
-  if (ec == bhttp::error::body_limit) return too_large(opts);  // also a Content-Length over the limit
-  if (ec == bhttp::error::header_limit)
-    return {status::request_header_fields_too_large,
-            fmt::format("request header exceeds {} bytes", opts.max_header_bytes)};
-  return {status::bad_request, fmt::format("malformed HTTP request: {}", ec.message())};
 }
 
 std::string busy_response_bytes() {
@@ -155,7 +147,7 @@ result<void> server::listen() {
 }
 
 void server::start() {
-  asio::co_spawn(acceptor_.get_executor(), accept_loop(), [](std::exception_ptr e) { log_failure("accept loop", e); });
+  asio::co_spawn(acceptor_.get_executor(), accept_loop(), log_failures("accept loop"));
 }
 
 void server::count_response(unsigned status_code) {
@@ -180,8 +172,7 @@ asio::awaitable<void> server::accept_loop() {
       turn_away(std::move(socket), loop);
       continue;
     }
-    asio::co_spawn(*loops_[loop]->ioc, session(std::move(socket), loop),
-                   [](std::exception_ptr e) { log_failure("session", e); });
+    asio::co_spawn(*loops_[loop]->ioc, session(std::move(socket), loop), log_failures("session"));
   }
 }
 
@@ -253,7 +244,8 @@ std::optional<rejection> server::check_head(const request_parser& parser) const 
   // or the rest of the body would be read as the next request.
   if (parser.get().count(bhttp::field::transfer_encoding) != 0 && !parser.chunked())
     return rejection{status::bad_request, "Transfer-Encoding must be exactly 'chunked'"};
-  if (const auto cl = parser.content_length(); cl && *cl > opts_.max_body_bytes) return too_large(opts_);
+  if (const auto cl = parser.content_length(); cl && *cl > opts_.max_body_bytes)
+    return body_too_large(opts_.max_body_bytes);
   return std::nullopt;
 }
 
@@ -276,7 +268,8 @@ asio::awaitable<bool> server::refuse_unreadable(beast::tcp_stream& stream, const
   // A client that went away, or closed between requests, is not answered.
   if (is_quiet_close(ec) || (buffer.size() == 0 && ec == bhttp::error::partial_message)) co_return false;
   const verb method = parser.is_header_done() ? parser.get().method() : verb::unknown;
-  co_return co_await reply_and_close(stream, parse_rejection(ec, opts_), method);
+  const auto why = unreadable_request(ec, opts_.max_body_bytes, opts_.max_header_bytes);
+  co_return co_await reply_and_close(stream, why, method);
 }
 
 asio::awaitable<bool> server::reply_and_close(beast::tcp_stream& stream, const rejection& r, verb method) {
@@ -331,17 +324,14 @@ void server::stop_accepting() {
   });
 }
 
-void server::close_idle() {
-  for (auto& l : loops_)
-    asio::post(*l->ioc, [s = l.get()] {
-      for (auto* stream : s->idle) stream->cancel();
-    });
-}
+void server::close_idle() { cancel_each(&loop_state::idle); }
 
-void server::close_all() {
+void server::close_all() { cancel_each(&loop_state::all); }
+
+void server::cancel_each(stream_set loop_state::*which) {
   for (auto& l : loops_)
-    asio::post(*l->ioc, [s = l.get()] {
-      for (auto* stream : s->all) stream->cancel();
+    asio::post(*l->ioc, [s = l.get(), which] {
+      for (auto* stream : s->*which) stream->cancel();
     });
 }
 

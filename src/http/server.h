@@ -63,10 +63,11 @@ class server {
   std::uint64_t responses(int status_class) const { return responses_[status_class].load(std::memory_order_relaxed); }
 
  private:
+  using stream_set = std::unordered_set<boost::beast::tcp_stream*>;
   struct loop_state {
     boost::asio::io_context* ioc;
-    std::unordered_set<boost::beast::tcp_stream*> idle;  // touched on this loop only
-    std::unordered_set<boost::beast::tcp_stream*> all;   // touched on this loop only
+    stream_set idle;  // touched on this loop only
+    stream_set all;   // touched on this loop only
   };
   using request_parser = boost::beast::http::request_parser<boost::beast::http::string_body>;
   using error_code = boost::system::error_code;
@@ -93,6 +94,8 @@ class server {
   boost::asio::awaitable<bool> respond(boost::beast::tcp_stream& stream, request req, std::size_t loop);
   boost::asio::awaitable<response> dispatch(request_context& ctx) const;
   void count_response(unsigned status_code);
+  // Cancels, on each stream's own loop, every stream in that loop's set.
+  void cancel_each(stream_set loop_state::*which);
 
   const server_options opts_;
   const router& routes_;

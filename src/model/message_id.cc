@@ -1,5 +1,8 @@
 #include "model/message_id.h"
 
+#include <chrono>
+#include <cstdint>
+
 #include <boost/uuid/name_generator_sha1.hpp>
 #include <boost/uuid/random_generator.hpp>
 #include <boost/uuid/string_generator.hpp>
@@ -12,7 +15,20 @@ std::string random_message_id() {
   // random_generator asks the kernel for entropy on every call: a system call
   // per message and per envelope.)
   thread_local boost::uuids::random_generator_mt19937 gen;
-  return boost::uuids::to_string(gen());
+  boost::uuids::uuid u = gen();
+  // UUIDv7 (RFC 9562): the first 48 bits are the Unix time in milliseconds,
+  // the other 74 stay random. Ids made close in time are close in the
+  // store's primary-key index, so a batch's inserts land on the same few
+  // index leaves instead of one random leaf per row: fewer pages written to
+  // the WAL per commit (SQLite) and fewer dirty pages (PostgreSQL). Still
+  // unique and unguessable; the time they reveal is already created_at.
+  const auto ms = static_cast<std::uint64_t>(
+      std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::system_clock::now().time_since_epoch())
+          .count());
+  for (int i = 0; i < 6; ++i) u.data[i] = static_cast<std::uint8_t>(ms >> (8 * (5 - i)));
+  u.data[6] = static_cast<std::uint8_t>(0x70 | (u.data[6] & 0x0f));  // version 7
+  u.data[8] = static_cast<std::uint8_t>(0x80 | (u.data[8] & 0x3f));  // RFC 9562 variant
+  return boost::uuids::to_string(u);
 }
 
 std::string message_id_for_key(std::string_view user_id, std::string_view key) {

@@ -1,6 +1,6 @@
-// Message ids: random UUIDv4, or UUIDv5 derived from (user_id, idempotency
-// key) so that retrying a POST with the same key names the same message and
-// the store's idempotent insert keeps one copy.
+// Message ids: UUIDv7 (time-ordered, 74 random bits), or UUIDv5 derived
+// from (user_id, idempotency key) so that retrying a POST with the same key
+// names the same message and the store's idempotent insert keeps one copy.
 #pragma once
 
 #include <string>

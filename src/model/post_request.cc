@@ -3,8 +3,10 @@
 #include <algorithm>
 #include <vector>
 
+#include <boost/container/small_vector.hpp>
 #include <boost/json.hpp>
 #include <boost/json/basic_parser_impl.hpp>
+#include <boost/json/monotonic_resource.hpp>
 #include <fmt/format.h>
 
 #include "model/utf8.h"
@@ -70,7 +72,10 @@ class duplicate_key_finder {
   bool on_comment(sv, ec_t&) { return true; }
 
  private:
-  std::vector<std::vector<std::string>> open_;  // keys of each object being parsed
+  // Keys of each object being parsed. Inline capacity for a post's one
+  // object of two keys (short enough for std::string's own buffer): a valid
+  // post costs this check no heap allocation.
+  boost::container::small_vector<boost::container::small_vector<std::string, 4>, 2> open_;
   std::string key_;
   std::string duplicate_;
 };
@@ -130,7 +135,12 @@ result<post_request> parse_post_request(std::string_view body, const post_limits
   boost::json::parse_options opts;
   opts.max_depth = 8;
   boost::system::error_code ec;
-  boost::json::value v = boost::json::parse(body, ec, {}, opts);
+  // The parsed tree lives only in this call: a monotonic resource over a
+  // stack buffer holds a usual post's tree (object, table, strings) without
+  // touching the heap; a larger body spills over to the heap as before.
+  unsigned char scratch[4096];
+  boost::json::monotonic_resource tree_memory(scratch, sizeof scratch);
+  boost::json::value v = boost::json::parse(body, ec, &tree_memory, opts);
   if (ec) {
     if (body.find_first_not_of(" \t\r\n") == std::string_view::npos)
       return error(errc::invalid_input, "request body is empty; expected a JSON object");

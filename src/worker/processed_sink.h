@@ -3,6 +3,7 @@
 #pragma once
 
 #include <span>
+#include <vector>
 
 #include "base/result.h"
 #include "model/message.h"
@@ -15,6 +16,10 @@ class processed_sink {
   // Blocks until the messages are handed on; may be retried with the same
   // messages (receivers drop duplicates by seq).
   virtual result<void> publish(std::span<const message> stored) = 0;
+  // The same, from a caller that no longer needs the messages: a sink that
+  // keeps them (the in-process one) takes them instead of copying every
+  // string. On failure `stored` is left as it was, so it can be retried.
+  virtual result<void> publish_owned(std::vector<message>& stored) { return publish(stored); }
 };
 
 }  // namespace feed

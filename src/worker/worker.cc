@@ -74,11 +74,7 @@ void append_moved(std::vector<T>& to, std::vector<T>& from) {
   from.clear();
 }
 
-}  // namespace
-
-namespace {
-
-// Ids derived from an Idempotency-Key are UUIDv5; random ones are v4 and
+// Ids derived from an Idempotency-Key are UUIDv5; random ones are v7 and
 // cannot collide, so only the former need comparing.
 bool keyed_id(const std::string& id) { return id.size() == 36 && id[14] == '5'; }
 
@@ -138,14 +134,16 @@ void worker::publish_stage() {
       append_moved(stored, g.stored);
       append_moved(batches, g.batches);
     }
-    bool ok = retry("publish processed", [&] { return out_.publish(stored); });
+    const std::size_t stored_count = stored.size();
+    // `stored` is not used past this point: the sink may take it.
+    bool ok = retry("publish processed", [&] { return out_.publish_owned(stored); });
     for (std::size_t i = 0; i < batches.size(); ++i) {
       ok = ok && retry("commit batch", [&] { return in_.commit(batches[i]); });
       if (!ok) in_.fail(batches[i], errc::unavailable);
     }
     if (!ok) continue;
     stats_.batches += batches.size();
-    stats_.stored += stored.size();
+    stats_.stored += stored_count;
   }
 }
 

@@ -64,7 +64,8 @@ TEST(SseFrame, ContentCannotForgeAnEvent) {
 TEST(MessageId, RandomIdsAreUuidsAndDiffer) {
   const auto a = random_message_id(), b = random_message_id();
   EXPECT_EQ(a.size(), 36u);
-  EXPECT_EQ(a[14], '4');
+  EXPECT_EQ(a[14], '7');  // UUIDv7: time-ordered
+  EXPECT_TRUE(a[19] == '8' || a[19] == '9' || a[19] == 'a' || a[19] == 'b');
   EXPECT_NE(a, b);
 }
 

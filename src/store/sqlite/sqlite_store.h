@@ -48,6 +48,8 @@ class sqlite_store final : public store {
   result<std::unique_ptr<connection>> connect() const;
   result<std::vector<message>> insert_locked(std::span<const message> batch);
   result<std::unique_ptr<connection>> take_reader();
+  // The first column of the first row of `sql`, on a reader connection.
+  result<std::int64_t> read_int64(const char* sql, std::string_view what);
   void return_reader(std::unique_ptr<connection> c);
 
   const sqlite_options opts_;
