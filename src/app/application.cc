@@ -34,7 +34,7 @@ void register_metrics(metrics& m, const http::server& srv, const worker& work, c
             [&work] { return double(work.stats().stored.load()); });
   m.counter("feed_worker_batches_total", "Batches stored by this instance's worker",
             [&work] { return double(work.stats().batches.load()); });
-  m.counter("feed_worker_retries_total", "Failed store/publish/commit attempts that were retried",
+  m.counter("feed_worker_retries_total", "Failed store/send/commit attempts that were retried",
             [&work] { return double(work.stats().retries.load()); });
   m.counter("feed_worker_idempotency_conflicts_total",
             "Messages dropped because their Idempotency-Key was stored with other content",
@@ -129,7 +129,7 @@ result<void> application::open_backends() {
   if (!opened) return cannot_start(opened.err());
   backends_ = std::move(*opened);
   stops_.push([this] {
-    backends_->stop_publishing();
+    backends_->stop_enqueueing();
     backends_->close_input();
     backends_->stop_subscriber();
   });
@@ -176,17 +176,17 @@ result<void> application::start_fanout() {
 result<void> application::start_worker() {
   auto sink = backends_->sink();
   if (!sink) return cannot_start(sink.err());
-  worker_ = std::make_unique<worker>(backends_->input(), backends_->db(), **sink, opts_.worker);
+  worker_ = std::make_unique<worker>(backends_->reader(), backends_->db(), **sink, opts_.worker);
   worker_->start();
   stops_.push([this] { stop_worker(); });
   return {};
 }
 
 result<void> application::serve() {
-  services_.emplace(http::services{backends_->queue(), backends_->db(), *fanout_, *blocking_, opts_.api, registry_});
+  services_.emplace(http::services{backends_->writer(), backends_->db(), *fanout_, *blocking_, opts_.api, registry_});
   http::add_routes(routes_, *services_);
-  // Requests still in flight may publish until the server has drained them.
-  stops_.push([this] { backends_->stop_publishing(); });
+  // Requests still in flight may enqueue until the server has drained them.
+  stops_.push([this] { backends_->stop_enqueueing(); });
   register_metrics(registry_, *server_, *worker_, *fanout_);
   backends_->register_metrics(registry_);
 

@@ -60,11 +60,11 @@ struct backends::kafka_parts {
 class backends::direct_sink final : public processed_sink {
  public:
   explicit direct_sink(receiver deliver) : deliver_(std::move(deliver)) {}
-  result<void> publish(std::span<const message> stored) override {
+  result<void> send(std::span<const message> stored) override {
     deliver_({stored.begin(), stored.end()});
     return {};
   }
-  result<void> publish_owned(std::vector<message>& stored) override {
+  result<void> send_owned(std::vector<message>& stored) override {
     deliver_(std::move(stored));
     stored.clear();
     return {};
@@ -92,7 +92,7 @@ void derive_kafka_settings(const app_options& opts, kafka_options& clients, kafk
 }  // namespace
 
 backends::~backends() {
-  stop_publishing();
+  stop_enqueueing();
   close_input();
   stop_subscriber();
 }
@@ -126,15 +126,15 @@ result<std::unique_ptr<backends>> backends::open(const app_options& opts) {
     auto c = kafka_consumer::create(k->options);
     if (!c) return error(c.err().code, "kafka consumer: " + c.err().message);
     k->consumer = std::move(*c);
-    b->publisher_ = k->publisher.get();
-    b->consumer_ = k->consumer.get();
+    b->writer_ = k->publisher.get();
+    b->reader_ = k->consumer.get();
     queue_text = fmt::format("Kafka {} (topics {}, {}; group {})", k->options.brokers, k->options.events_topic,
                              k->options.processed_topic, k->options.group_id);
     b->kafka_ = std::move(k);
   } else {
     b->memory_ = std::make_unique<memory_queue>(opts.queue_capacity);
-    b->publisher_ = b->memory_.get();
-    b->consumer_ = b->memory_.get();
+    b->writer_ = b->memory_.get();
+    b->reader_ = b->memory_.get();
     queue_text = fmt::format("in-process queue of {}", opts.queue_capacity);
   }
   b->description_ = store_text + ", " + queue_text;
@@ -175,7 +175,7 @@ void backends::register_metrics(metrics& m) const {
                              kafka_->subscriber->stats()});
 }
 
-void backends::stop_publishing() {
+void backends::stop_enqueueing() {
   if (kafka_ && kafka_->publisher) kafka_->publisher->stop();
   if (memory_) memory_->close();
 }

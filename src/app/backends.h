@@ -5,7 +5,7 @@
 // - queue: in-process (the worker's commit is the 202), or Kafka
 //   (events-to-process; the broker's acks=all is the 202).
 // - processed path: embedded, the worker hands stored messages straight to
-//   the receiver given to deliver_to(); with Kafka it publishes them on
+//   the receiver given to deliver_to(); with Kafka it sends them to
 //   events-processed and every instance's subscriber feeds its own receiver.
 //
 // Kafka mode starts the subscriber before the receiver (the broadcaster)
@@ -14,7 +14,7 @@
 // Embedded mode holds nothing: the worker's calls go straight through.
 //
 // Not thread-safe; built and stopped by the application's main thread. The
-// receiver is called from the worker's publish thread (embedded) or the
+// receiver is called from the worker's send thread (embedded) or the
 // subscriber's thread (Kafka), one call at a time.
 #pragma once
 
@@ -41,8 +41,8 @@ class backends {
   ~backends();
 
   store& db() { return *db_; }
-  publisher& queue() { return *publisher_; }
-  consumer& input() { return *consumer_; }
+  queue_writer& writer() { return *writer_; }
+  queue_reader& reader() { return *reader_; }
   bool uses_kafka() const { return kafka_ != nullptr; }
   std::string describe() const { return description_; }
 
@@ -65,7 +65,7 @@ class backends {
   // Shutdown steps, in this order: no new messages (flushes what Kafka still
   // holds), then the consumer reports end of stream so the worker drains,
   // then the subscriber stops. Each may be called again; it does nothing.
-  void stop_publishing();
+  void stop_enqueueing();
   void close_input();
   void stop_subscriber();
 
@@ -79,8 +79,8 @@ class backends {
   std::unique_ptr<kafka_parts> kafka_;          // set in Kafka mode
   std::unique_ptr<class memory_queue> memory_;  // set in embedded mode
   std::unique_ptr<direct_sink> direct_;         // embedded mode, from deliver_to()
-  publisher* publisher_ = nullptr;
-  consumer* consumer_ = nullptr;
+  queue_writer* writer_ = nullptr;
+  queue_reader* reader_ = nullptr;
   std::string description_;
 };
 

@@ -33,9 +33,9 @@ void register_kafka_metrics(metrics& m, const kafka_client_stats& stats) {
   m.counter("feed_kafka_commit_failures_total", "Offset commits of the worker's consumer that failed (retried)",
             read(in.commit_failures));
 
-  m.counter("feed_kafka_processed_published_total",
+  m.counter("feed_kafka_processed_sent_total",
             "Stored messages this instance's worker had acknowledged on the processed topic",
-            read(stats.sink.published));
+            read(stats.sink.sent));
 
   const auto& sub = stats.subscriber;
   m.counter("feed_kafka_subscriber_delivered_total",

@@ -1,4 +1,4 @@
-// Posts with an Idempotency-Key that this process is still publishing, by
+// Posts with an Idempotency-Key that this process is still enqueueing, by
 // message id (which is derived from user_id and key), so that a second use
 // of the key with other content is refused (422) while the first is in
 // flight, before either is stored and a store lookup could tell.

@@ -1,10 +1,10 @@
 // The queue between accepting a message and storing it.
 //
 // Two roles, each an interface with an in-process and a Kafka implementation:
-// - publisher: the API hands it an accepted message; `done` fires once the
+// - queue_writer: the API enqueues an accepted message; `done` fires once the
 //   message is durable (committed to the embedded store, or acknowledged by
 //   Kafka with acks=all). Only then may the client be told 202.
-// - consumer: the worker polls batches, stores them, then commits the batch.
+// - queue_reader: the worker polls batches, stores them, then commits the batch.
 //   Nothing is acknowledged before commit(), so a crash re-delivers.
 #pragma once
 
@@ -22,12 +22,12 @@ namespace feed {
 
 // Called exactly once, from any thread: no error when durable, otherwise
 // errc::queue_full, errc::unavailable, errc::timeout or errc::shutting_down.
-using publish_done = std::function<void(std::error_code)>;
+using enqueue_done = std::function<void(std::error_code)>;
 
-class publisher {
+class queue_writer {
  public:
-  virtual ~publisher() = default;
-  virtual void publish(message m, publish_done done) = 0;
+  virtual ~queue_writer() = default;
+  virtual void enqueue(message m, enqueue_done done) = 0;
   // Whether the queue can take messages now (for /api/ready).
   virtual result<void> ready() = 0;
 
@@ -52,12 +52,12 @@ struct batch {
   bool end_of_stream = false;   // the queue is closed and drained
 };
 
-class consumer {
+class queue_reader {
  public:
-  virtual ~consumer() = default;
+  virtual ~queue_reader() = default;
   // Waits at most `wait` for the first message, returns at most `max`.
   virtual result<batch> poll(std::size_t max, std::chrono::milliseconds wait) = 0;
-  // The batch is stored and published downstream: acknowledge it.
+  // The batch is stored and sent downstream: acknowledge it.
   virtual result<void> commit(const batch& b) = 0;
   // The batch could not be stored and will not be retried (shutdown while
   // the store is down): release it with an error where the queue can.

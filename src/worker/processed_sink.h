@@ -15,11 +15,11 @@ class processed_sink {
   virtual ~processed_sink() = default;
   // Blocks until the messages are handed on; may be retried with the same
   // messages (receivers drop duplicates by seq).
-  virtual result<void> publish(std::span<const message> stored) = 0;
+  virtual result<void> send(std::span<const message> stored) = 0;
   // The same, from a caller that no longer needs the messages: a sink that
   // keeps them (the in-process one) takes them instead of copying every
   // string. On failure `stored` is left as it was, so it can be retried.
-  virtual result<void> publish_owned(std::vector<message>& stored) { return publish(stored); }
+  virtual result<void> send_owned(std::vector<message>& stored) { return send(stored); }
 };
 
 }  // namespace feed

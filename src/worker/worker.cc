@@ -6,7 +6,7 @@
 
 namespace feed {
 
-worker::worker(consumer& in, store& db, processed_sink& out, worker_options opts)
+worker::worker(queue_reader& in, store& db, processed_sink& out, worker_options opts)
     : in_(in), db_(db), out_(out), opts_(opts), polled_(opts.pipeline_depth), stored_(opts.pipeline_depth) {}
 
 worker::~worker() {
@@ -16,13 +16,13 @@ worker::~worker() {
 void worker::start() {
   poll_thread_ = std::thread([this] { poll_stage(); });
   store_thread_ = std::thread([this] { store_stage(); });
-  publish_thread_ = std::thread([this] { publish_stage(); });
+  send_thread_ = std::thread([this] { send_stage(); });
 }
 
 void worker::stop(std::chrono::steady_clock::time_point deadline) {
   deadline_ = deadline;
   stopping_ = true;
-  for (auto* t : {&poll_thread_, &store_thread_, &publish_thread_})
+  for (auto* t : {&poll_thread_, &store_thread_, &send_thread_})
     if (t->joinable()) t->join();
 }
 
@@ -124,7 +124,7 @@ void worker::store_stage() {
   stored_.close();
 }
 
-void worker::publish_stage() {
+void worker::send_stage() {
   for (;;) {
     auto groups = stored_.pop_up_to(opts_.max_batch, [](const stored_batches& g) { return g.stored.size(); });
     if (groups.empty()) break;
@@ -136,7 +136,7 @@ void worker::publish_stage() {
     }
     const std::size_t stored_count = stored.size();
     // `stored` is not used past this point: the sink may take it.
-    bool ok = retry("publish processed", [&] { return out_.publish_owned(stored); });
+    bool ok = retry("send processed", [&] { return out_.send_owned(stored); });
     for (std::size_t i = 0; i < batches.size(); ++i) {
       ok = ok && retry("commit batch", [&] { return in_.commit(batches[i]); });
       if (!ok) in_.fail(batches[i], errc::unavailable);

@@ -5,12 +5,12 @@
 // the queue:
 //   poll stage:    take a batch from the queue
 //   store stage:   store it (idempotent, assigns seq)
-//   publish stage: hand the stored messages to the processed sink, then
+//   send stage:    hand the stored messages to the processed sink, then
 //                  commit the batch to the queue
 // Batches pass between them in order through hand-offs of `pipeline_depth`
 // slots, so processed events and commits keep seq order. A stage takes every
 // batch waiting for it at once (up to max_batch messages): one transaction
-// or one publish for all of them, then a commit per batch, in order. A failing store,
+// or one send for all of them, then a commit per batch, in order. A failing store,
 // sink or commit is retried with capped exponential backoff and nothing is
 // committed meanwhile, so the queue absorbs the outage. stop() lets the
 // stages drain the queue until it reports end_of_stream, bounded by a
@@ -56,7 +56,7 @@ struct worker_stats {
 
 class worker {
  public:
-  worker(consumer& in, store& db, processed_sink& out, worker_options opts);
+  worker(queue_reader& in, store& db, processed_sink& out, worker_options opts);
   ~worker();
   worker(const worker&) = delete;
   worker& operator=(const worker&) = delete;
@@ -77,11 +77,11 @@ class worker {
   void count_conflicts(const std::vector<message>& sent, const std::vector<message>& stored);
   void poll_stage();
   void store_stage();
-  void publish_stage();
+  void send_stage();
   template <class F>
   bool retry(const char* what, F&& attempt);
 
-  consumer& in_;
+  queue_reader& in_;
   store& db_;
   processed_sink& out_;
   const worker_options opts_;
@@ -92,7 +92,7 @@ class worker {
   handoff<stored_batches> stored_;
   std::thread poll_thread_;
   std::thread store_thread_;
-  std::thread publish_thread_;
+  std::thread send_thread_;
 };
 
 }  // namespace feed

@@ -190,16 +190,16 @@ response refused(const services& s, const request& req, std::string_view id, std
   return outcome_unknown(s, req, id, why);
 }
 
-// Publishes and waits for durability until `deadline`. `on_done` runs when
+// Enqueues and waits for durability until `deadline`. `on_done` runs when
 // the queue settles the message (from any thread), even after the deadline.
-asio::awaitable<response> publish(const services& s, loop_inbox& inbox, const request& req, message m,
-                                  clock::time_point deadline, std::function<void()> on_done) {
+asio::awaitable<response> enqueue_and_wait(const services& s, loop_inbox& inbox, const request& req, message m,
+                                           clock::time_point deadline, std::function<void()> on_done) {
   // The id outlives `m`, which the queue takes. A UUID fits the inline
   // buffer: no heap copy per post.
   const boost::container::small_vector<char, 36> id_chars(m.id.begin(), m.id.end());
   const std::string_view id(id_chars.data(), id_chars.size());
   auto start = [&q = s.queue, m = std::move(m), on_done = std::move(on_done)](auto complete) mutable {
-    q.publish(std::move(m), [on_done = std::move(on_done), complete = std::move(complete)](std::error_code ec) {
+    q.enqueue(std::move(m), [on_done = std::move(on_done), complete = std::move(complete)](std::error_code ec) {
       if (on_done) on_done();
       complete(ec);
     });
@@ -235,7 +235,7 @@ asio::awaitable<std::optional<message>> find_stored(services& s, loop_inbox& inb
 
 // A post with an Idempotency-Key: refused when the key's first request had
 // other content, answered from the store when it is stored already.
-asio::awaitable<response> publish_keyed(services& s, loop_inbox& inbox, std::shared_ptr<keyed_posts> k,
+asio::awaitable<response> enqueue_keyed(services& s, loop_inbox& inbox, std::shared_ptr<keyed_posts> k,
                                         const request& req, message m, clock::time_point deadline) {
   const auto held = k->in_flight.acquire(m.id, m.content);
   if (held == inflight_keys::outcome::conflict) co_return key_conflict(req);
@@ -249,7 +249,7 @@ asio::awaitable<response> publish_keyed(services& s, loop_inbox& inbox, std::sha
     if (stored->user_id != m.user_id || stored->content != m.content) co_return key_conflict(req);
     co_return accepted(req, m.id);
   }
-  co_return co_await publish(s, inbox, req, std::move(m), deadline, std::move(release));
+  co_return co_await enqueue_and_wait(s, inbox, req, std::move(m), deadline, std::move(release));
 }
 
 }  // namespace
@@ -265,8 +265,8 @@ handler post_message_handler(services& s) {
     auto& post = std::get<accepted_post>(decision);
     const auto deadline = clock::now() + s.opts.publish_timeout;
     auto& inbox = loops->of(ctx.loop, co_await asio::this_coro::executor);
-    if (post.keyed) co_return co_await publish_keyed(s, inbox, keyed, req, std::move(post.msg), deadline);
-    co_return co_await publish(s, inbox, req, std::move(post.msg), deadline, nullptr);
+    if (post.keyed) co_return co_await enqueue_keyed(s, inbox, keyed, req, std::move(post.msg), deadline);
+    co_return co_await enqueue_and_wait(s, inbox, req, std::move(post.msg), deadline, nullptr);
   };
 }
 

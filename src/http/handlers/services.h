@@ -25,7 +25,7 @@ struct api_options {
 };
 
 struct services {
-  publisher& queue;
+  queue_writer& queue;
   store& db;
   broadcaster& fanout;
   boost::asio::thread_pool& blocking;  // store calls run here, never on an event loop

@@ -48,7 +48,7 @@ struct kafka_consumer_stats {
   std::atomic<std::uint64_t> commit_failures{0};
 };
 
-class kafka_consumer final : public consumer {
+class kafka_consumer final : public queue_reader {
  public:
   // Fails only on invalid settings (errc::invalid_input); the group is
   // joined in the background and shows up as records arriving in poll().

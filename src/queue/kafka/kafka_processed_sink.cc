@@ -13,7 +13,7 @@ namespace {
 
 using clock = std::chrono::steady_clock;
 
-// Outcome of one publish() call. Shared with the delivery reports, which
+// Outcome of one send() call. Shared with the delivery reports, which
 // may arrive after the call gave up waiting.
 struct call_state {
   std::atomic<std::size_t> pending{0};
@@ -26,7 +26,7 @@ kafka_processed_sink::kafka_processed_sink(const kafka_options& options) : optio
 
 result<std::unique_ptr<kafka_processed_sink>> kafka_processed_sink::create(const kafka_options& options) {
   std::unique_ptr<kafka_processed_sink> s(new kafka_processed_sink(options));
-  // publish() hands over a whole stored batch and then waits for it, so
+  // send() hands over a whole stored batch and then waits for it, so
   // lingering would only delay every live event (by far more than linger.ms
   // once the machine is busy: ~80 ms at 1,000 subscribers x 100 msg/s).
   auto rk = make_handle(RD_KAFKA_PRODUCER, options, "processed",
@@ -55,12 +55,12 @@ void kafka_processed_sink::on_delivery(rd_kafka_t*, const rd_kafka_message_t* m,
     int none = RD_KAFKA_RESP_ERR_NO_ERROR;
     (*call)->first_error.compare_exchange_strong(none, m->err);
   } else {
-    ++static_cast<kafka_processed_sink*>(opaque)->stats_.published;
+    ++static_cast<kafka_processed_sink*>(opaque)->stats_.sent;
   }
   --(*call)->pending;
 }
 
-result<void> kafka_processed_sink::publish(std::span<const message> stored) {
+result<void> kafka_processed_sink::send(std::span<const message> stored) {
   if (stored.empty()) return {};
   const auto deadline = clock::now() + options_.delivery_timeout + std::chrono::seconds(1);
   auto call = std::make_shared<call_state>();

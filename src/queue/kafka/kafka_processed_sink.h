@@ -1,7 +1,7 @@
 // processed_sink onto events-processed: the worker hands every stored
 // message, with its seq, to all API instances through this topic.
 //
-// publish() produces one "message.processed" envelope per message (key =
+// send() produces one "message.processed" envelope per message (key =
 // user_id, so an author's messages stay ordered within a partition; readers
 // restore the global order by seq) and blocks until every record of the call
 // is acknowledged by all in-sync replicas, at most options.delivery_timeout
@@ -9,7 +9,7 @@
 // whole call; records of a failed call may still arrive later, and readers
 // drop the duplicates by seq.
 //
-// Threads: publish() may be called from several threads; delivery reports
+// Threads: send() may be called from several threads; delivery reports
 // are served by whichever caller is waiting. The destructor waits up to
 // options.flush_timeout for records still queued.
 #pragma once
@@ -24,7 +24,7 @@
 namespace feed {
 
 struct kafka_processed_sink_stats {
-  std::atomic<std::uint64_t> published{0};  // records acknowledged by all in-sync replicas
+  std::atomic<std::uint64_t> sent{0};  // records acknowledged by all in-sync replicas
 };
 
 class kafka_processed_sink final : public processed_sink {
@@ -35,9 +35,9 @@ class kafka_processed_sink final : public processed_sink {
   kafka_processed_sink(const kafka_processed_sink&) = delete;
   kafka_processed_sink& operator=(const kafka_processed_sink&) = delete;
 
-  result<void> publish(std::span<const message> stored) override;
+  result<void> send(std::span<const message> stored) override;
 
-  std::uint64_t published() const { return stats_.published; }
+  std::uint64_t sent() const { return stats_.sent; }
   const kafka_processed_sink_stats& stats() const { return stats_; }
 
  private:

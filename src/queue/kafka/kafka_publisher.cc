@@ -27,7 +27,7 @@ kafka_publisher::~kafka_publisher() { stop(); }
 
 void kafka_publisher::on_delivery(rd_kafka_t*, const rd_kafka_message_t* m, void* opaque) {
   auto* self = static_cast<kafka_publisher*>(opaque);
-  std::unique_ptr<publish_done> done(static_cast<publish_done*>(m->_private));
+  std::unique_ptr<enqueue_done> done(static_cast<enqueue_done*>(m->_private));
   if (m->err) {
     ++self->stats_.failed;
     spdlog::debug("kafka publisher: delivery failed: {}", rd_kafka_err2str(m->err));
@@ -43,7 +43,7 @@ void kafka_publisher::poll_loop() {
   while (polling_.load(std::memory_order_relaxed)) rd_kafka_poll(rk_.get(), 100);
 }
 
-void kafka_publisher::publish(message m, publish_done done) {
+void kafka_publisher::enqueue(message m, enqueue_done done) {
   std::shared_lock lock(produce_mu_);
   if (stopped_) {
     lock.unlock();
@@ -51,7 +51,7 @@ void kafka_publisher::publish(message m, publish_done done) {
     return;
   }
   const std::string value = encode_envelope(m, event_message_created, false);
-  auto* opaque = new publish_done(std::move(done));
+  auto* opaque = new enqueue_done(std::move(done));
   const auto err = rd_kafka_producev(
       rk_.get(), RD_KAFKA_V_TOPIC(options_.events_topic.c_str()),
       RD_KAFKA_V_KEY(m.user_id.data(), m.user_id.size()),
@@ -59,7 +59,7 @@ void kafka_publisher::publish(message m, publish_done done) {
       RD_KAFKA_V_OPAQUE(opaque), RD_KAFKA_V_END);
   lock.unlock();
   if (err) {
-    std::unique_ptr<publish_done> owned(opaque);
+    std::unique_ptr<enqueue_done> owned(opaque);
     ++stats_.failed;
     // A fatal producer error surfaces here as __FATAL: unavailable, as documented.
     (*owned)(make_error_code(errc_for(err)));

@@ -41,7 +41,7 @@ struct kafka_publisher_stats {
   std::atomic<std::uint64_t> failed{0};     // done called with an error
 };
 
-class kafka_publisher final : public publisher {
+class kafka_publisher final : public queue_writer {
  public:
   // Connects lazily: creation fails only on invalid settings
   // (errc::invalid_input); an unreachable broker shows in ready() and in
@@ -51,7 +51,7 @@ class kafka_publisher final : public publisher {
   kafka_publisher(const kafka_publisher&) = delete;
   kafka_publisher& operator=(const kafka_publisher&) = delete;
 
-  void publish(message m, publish_done done) override;
+  void enqueue(message m, enqueue_done done) override;
   // A metadata request for events_topic, bounded by options.ready_timeout
   // and cached for options.ready_cache: errc::unavailable when the broker
   // cannot be reached or the topic is missing.

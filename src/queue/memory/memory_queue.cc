@@ -4,7 +4,7 @@ namespace feed {
 
 memory_queue::memory_queue(std::size_t capacity) : capacity_(capacity) {}
 
-void memory_queue::publish(message m, publish_done done) {
+void memory_queue::enqueue(message m, enqueue_done done) {
   std::error_code refused;
   {
     std::lock_guard lock(mu_);
@@ -27,7 +27,7 @@ result<void> memory_queue::ready() {
 }
 
 bool memory_queue::withdraw(const std::string& id) {
-  std::vector<publish_done> withdrawn;
+  std::vector<enqueue_done> withdrawn;
   {
     std::lock_guard lock(mu_);
     // Waits run out oldest first, so the match is usually near the front,
@@ -66,7 +66,7 @@ result<batch> memory_queue::poll(std::size_t max, std::chrono::milliseconds wait
 }
 
 result<void> memory_queue::commit(const batch& b) {
-  std::vector<publish_done> acks;
+  std::vector<enqueue_done> acks;
   {
     std::lock_guard lock(mu_);
     auto it = in_flight_.find(b.token);
@@ -79,7 +79,7 @@ result<void> memory_queue::commit(const batch& b) {
 }
 
 void memory_queue::fail(const batch& b, std::error_code why) {
-  std::vector<publish_done> acks;
+  std::vector<enqueue_done> acks;
   {
     std::lock_guard lock(mu_);
     auto it = in_flight_.find(b.token);

@@ -18,11 +18,11 @@
 
 namespace feed {
 
-class memory_queue final : public publisher, public consumer {
+class memory_queue final : public queue_writer, public queue_reader {
  public:
   explicit memory_queue(std::size_t capacity);
 
-  void publish(message m, publish_done done) override;
+  void enqueue(message m, enqueue_done done) override;
   result<void> ready() override;
   bool withdraw(const std::string& id) override;
   // Every error of this queue means not stored: it refuses at the door,
@@ -40,14 +40,14 @@ class memory_queue final : public publisher, public consumer {
  private:
   struct item {
     message msg;
-    publish_done done;
+    enqueue_done done;
   };
 
   const std::size_t capacity_;
   mutable std::mutex mu_;
   std::condition_variable cv_;
   std::deque<item> items_;                                        // GUARDED_BY(mu_)
-  std::unordered_map<std::uint64_t, std::vector<publish_done>> in_flight_;  // GUARDED_BY(mu_)
+  std::unordered_map<std::uint64_t, std::vector<enqueue_done>> in_flight_;  // GUARDED_BY(mu_)
   std::uint64_t next_token_ = 1;                                  // GUARDED_BY(mu_)
   bool closed_ = false;                                           // GUARDED_BY(mu_)
 };

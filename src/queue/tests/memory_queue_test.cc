@@ -10,8 +10,8 @@ message msg(std::string id) { return message{std::move(id), "u", "c", now_utc(),
 TEST(MemoryQueue, AcknowledgesOnlyOnCommit) {
   memory_queue q(10);
   std::vector<std::error_code> acks;
-  q.publish(msg("a"), [&](std::error_code ec) { acks.push_back(ec); });
-  q.publish(msg("b"), [&](std::error_code ec) { acks.push_back(ec); });
+  q.enqueue(msg("a"), [&](std::error_code ec) { acks.push_back(ec); });
+  q.enqueue(msg("b"), [&](std::error_code ec) { acks.push_back(ec); });
   auto b = q.poll(10, std::chrono::milliseconds(0));
   ASSERT_TRUE(b);
   ASSERT_EQ(b->messages.size(), 2u);
@@ -26,9 +26,9 @@ TEST(MemoryQueue, AcknowledgesOnlyOnCommit) {
 TEST(MemoryQueue, RefusesPastCapacityAtOnce) {
   memory_queue q(2);
   std::error_code third;
-  q.publish(msg("a"), [](std::error_code) {});
-  q.publish(msg("b"), [](std::error_code) {});
-  q.publish(msg("c"), [&](std::error_code ec) { third = ec; });
+  q.enqueue(msg("a"), [](std::error_code) {});
+  q.enqueue(msg("b"), [](std::error_code) {});
+  q.enqueue(msg("c"), [&](std::error_code ec) { third = ec; });
   EXPECT_EQ(third, errc::queue_full);
   EXPECT_FALSE(q.ready());
   EXPECT_EQ(q.size(), 2u);
@@ -36,7 +36,7 @@ TEST(MemoryQueue, RefusesPastCapacityAtOnce) {
 
 TEST(MemoryQueue, PollRespectsMaxAndWaitsBoundedly) {
   memory_queue q(10);
-  for (int i = 0; i < 5; ++i) q.publish(msg(std::to_string(i)), [](std::error_code) {});
+  for (int i = 0; i < 5; ++i) q.enqueue(msg(std::to_string(i)), [](std::error_code) {});
   EXPECT_EQ(q.poll(3, std::chrono::milliseconds(0))->messages.size(), 3u);
   EXPECT_EQ(q.poll(3, std::chrono::milliseconds(0))->messages.size(), 2u);
   const auto t0 = std::chrono::steady_clock::now();
@@ -49,9 +49,9 @@ TEST(MemoryQueue, PollRespectsMaxAndWaitsBoundedly) {
 TEST(MemoryQueue, CloseDrainsThenEnds) {
   memory_queue q(10);
   std::error_code late;
-  q.publish(msg("a"), [](std::error_code) {});
+  q.enqueue(msg("a"), [](std::error_code) {});
   q.close();
-  q.publish(msg("b"), [&](std::error_code ec) { late = ec; });
+  q.enqueue(msg("b"), [&](std::error_code ec) { late = ec; });
   EXPECT_EQ(late, errc::shutting_down);
   auto b = q.poll(10, std::chrono::milliseconds(0));
   EXPECT_EQ(b->messages.size(), 1u);
@@ -61,7 +61,7 @@ TEST(MemoryQueue, CloseDrainsThenEnds) {
 TEST(MemoryQueue, FailReleasesWithTheError) {
   memory_queue q(10);
   std::error_code got;
-  q.publish(msg("a"), [&](std::error_code ec) { got = ec; });
+  q.enqueue(msg("a"), [&](std::error_code ec) { got = ec; });
   auto b = q.poll(10, std::chrono::milliseconds(0));
   q.fail(*b, errc::unavailable);
   EXPECT_EQ(got, errc::unavailable);
@@ -72,9 +72,9 @@ TEST(MemoryQueue, WithdrawTakesBackWhatNoConsumerTook) {
   memory_queue q(10);
   std::vector<std::pair<std::string, std::error_code>> acks;
   auto ack = [&](std::string id) { return [&acks, id](std::error_code ec) { acks.emplace_back(id, ec); }; };
-  q.publish(msg("a"), ack("a"));
-  q.publish(msg("b"), ack("b"));
-  q.publish(msg("c"), ack("c"));
+  q.enqueue(msg("a"), ack("a"));
+  q.enqueue(msg("b"), ack("b"));
+  q.enqueue(msg("c"), ack("c"));
   ASSERT_TRUE(q.withdraw("b"));
   ASSERT_EQ(acks.size(), 1u);
   EXPECT_EQ(acks[0].first, "b");
@@ -101,16 +101,16 @@ TEST(MemoryQueue, WithdrawTakesEveryWaitingCopyOfAnId) {
   memory_queue q(10);
   int withdrawn = 0;
   for (int i = 0; i < 2; ++i)
-    q.publish(msg("same"), [&](std::error_code ec) { withdrawn += ec == errc::timeout; });
-  q.publish(msg("other"), [](std::error_code) {});
+    q.enqueue(msg("same"), [&](std::error_code ec) { withdrawn += ec == errc::timeout; });
+  q.enqueue(msg("other"), [](std::error_code) {});
   EXPECT_TRUE(q.withdraw("same"));
   EXPECT_EQ(withdrawn, 2);
   EXPECT_EQ(q.size(), 1u);
 }
 
-TEST(Publisher, ByDefaultOnlyARefusalIsKnownNotStored) {
-  struct broker final : publisher {
-    void publish(message, publish_done done) override { done({}); }
+TEST(QueueWriter, ByDefaultOnlyARefusalIsKnownNotStored) {
+  struct broker final : queue_writer {
+    void enqueue(message, enqueue_done done) override { done({}); }
     result<void> ready() override { return {}; }
   } b;
   EXPECT_FALSE(b.withdraw("x"));

@@ -48,7 +48,7 @@ hooked_store::hook fail_first(int n) {
 
 class recording_sink final : public processed_sink {
  public:
-  result<void> publish(std::span<const message> stored) override {
+  result<void> send(std::span<const message> stored) override {
     std::lock_guard lock(mu);
     got.insert(got.end(), stored.begin(), stored.end());
     return {};
@@ -68,7 +68,7 @@ class Worker : public ::testing::Test {
   // Queues n messages (content "0".."n-1"), each counting its success in acked.
   static void fill(memory_queue& q, int n, std::atomic<int>& acked) {
     for (int i = 0; i < n; ++i)
-      q.publish(message{random_message_id(), "u", std::to_string(i), now_utc(), seq_t{0}}, [&](std::error_code ec) {
+      q.enqueue(message{random_message_id(), "u", std::to_string(i), now_utc(), seq_t{0}}, [&](std::error_code ec) {
         if (!ec) ++acked;
       });
   }
@@ -119,7 +119,7 @@ TEST_F(Worker, GivesUpAtTheDeadlineAndReportsTheFailure) {
   worker w(q, flaky, sink, {.retry_initial = std::chrono::milliseconds(1), .retry_max = std::chrono::milliseconds(5)});
   std::error_code got;
   std::atomic<bool> called{false};
-  q.publish(message{random_message_id(), "u", "x", now_utc(), seq_t{0}}, [&](std::error_code ec) {
+  q.enqueue(message{random_message_id(), "u", "x", now_utc(), seq_t{0}}, [&](std::error_code ec) {
     got = ec;
     called = true;
   });
@@ -136,7 +136,7 @@ TEST_F(Worker, GivesUpAtTheDeadlineAndReportsTheFailure) {
 class gated_sink final : public processed_sink {
  public:
   explicit gated_sink(store& db) : db_(db) {}
-  result<void> publish(std::span<const message> stored) override {
+  result<void> send(std::span<const message> stored) override {
     if (first_) {
       first_ = false;
       const auto until = std::chrono::steady_clock::now() + std::chrono::seconds(5);
@@ -213,10 +213,10 @@ TEST_F(Worker, CountsAKeyReusedWithOtherContent) {
   const auto id = message_id_for_key("u", "key-1");
   std::atomic<int> acked{0};
   auto count = [&](std::error_code ec) { acked += !ec; };
-  q.publish(message{id, "u", "first", now_utc(), seq_t{0}}, count);
-  q.publish(message{id, "u", "first", now_utc(), seq_t{0}}, count);   // an identical retry
-  q.publish(message{id, "u", "second", now_utc(), seq_t{0}}, count);  // the conflict
-  q.publish(message{random_message_id(), "u", "unkeyed", now_utc(), seq_t{0}}, count);
+  q.enqueue(message{id, "u", "first", now_utc(), seq_t{0}}, count);
+  q.enqueue(message{id, "u", "first", now_utc(), seq_t{0}}, count);   // an identical retry
+  q.enqueue(message{id, "u", "second", now_utc(), seq_t{0}}, count);  // the conflict
+  q.enqueue(message{random_message_id(), "u", "unkeyed", now_utc(), seq_t{0}}, count);
   drain(q, w);
   EXPECT_EQ(acked, 4);
   EXPECT_EQ(w.stats().idempotency_conflicts.load(), 1u);

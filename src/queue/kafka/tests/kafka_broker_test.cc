@@ -60,7 +60,7 @@ std::vector<std::error_code> publish_all(kafka_publisher& pub, const std::vector
   std::vector<std::future<std::error_code>> results;
   for (auto& d : done) results.push_back(d.get_future());
   for (std::size_t i = 0; i < msgs.size(); ++i)
-    pub.publish(msgs[i], [p = &done[i]](std::error_code ec) { p->set_value(ec); });
+    pub.enqueue(msgs[i], [p = &done[i]](std::error_code ec) { p->set_value(ec); });
   std::vector<std::error_code> errors;
   for (auto& r : results) {
     if (r.wait_for(30s) != std::future_status::ready) {
@@ -267,7 +267,7 @@ TEST_F(KafkaBroker, SinkAndSubscriberDeliverEveryMessageWithSeqAcrossPartitions)
     stored.push_back(m);
   }
   for (std::size_t i = 0; i < stored.size(); i += 20) {
-    auto r = (*sink)->publish(std::span(stored).subspan(i, 20));
+    auto r = (*sink)->send(std::span(stored).subspan(i, 20));
     ASSERT_TRUE(r) << r.err().message;
   }
   // A record without seq is skipped, not delivered.
@@ -287,7 +287,7 @@ TEST_F(KafkaBroker, SinkAndSubscriberDeliverEveryMessageWithSeqAcrossPartitions)
   const auto deadline = clock::now() + 10s;
   while (sub.stats().without_seq.load() == 0 && clock::now() < deadline) std::this_thread::sleep_for(20ms);
   EXPECT_EQ(sub.stats().without_seq.load(), 1u);
-  EXPECT_EQ((*sink)->published(), stored.size());
+  EXPECT_EQ((*sink)->sent(), stored.size());
 
   // Records on every partition: keys spread over them.
   auto rk = make_handle(RD_KAFKA_PRODUCER, options_, "probe", {});
@@ -310,7 +310,7 @@ TEST_F(KafkaBroker, SubscriberStartsAtTheEnd) {
   ASSERT_TRUE(sink);
   message old = make_message("u", 0);
   old.seq = seq_t{1};
-  ASSERT_TRUE((*sink)->publish(std::span(&old, 1)));
+  ASSERT_TRUE((*sink)->send(std::span(&old, 1)));
 
   std::mutex mu;
   std::vector<message> received;
@@ -321,7 +321,7 @@ TEST_F(KafkaBroker, SubscriberStartsAtTheEnd) {
   ASSERT_TRUE(sub.start());
   message fresh = make_message("u", 1);
   fresh.seq = seq_t{2};
-  ASSERT_TRUE((*sink)->publish(std::span(&fresh, 1)));
+  ASSERT_TRUE((*sink)->send(std::span(&fresh, 1)));
   const auto deadline = clock::now() + 20s;
   for (;;) {
     {
@@ -438,7 +438,7 @@ TEST(KafkaUnreachable, PublishFailsWithinTheDeliveryBound) {
   (*pub)->stop();
   EXPECT_LT(clock::now() - stopping, o.flush_timeout + 2s);
   std::promise<std::error_code> after;
-  (*pub)->publish(make_message("c", 3), [&](std::error_code ec) { after.set_value(ec); });
+  (*pub)->enqueue(make_message("c", 3), [&](std::error_code ec) { after.set_value(ec); });
   EXPECT_EQ(after.get_future().get(), errc::shutting_down);
 }
 
@@ -448,7 +448,7 @@ TEST(KafkaUnreachable, StopFailsQueuedMessagesWithShuttingDown) {
   auto pub = kafka_publisher::create(o);
   ASSERT_TRUE(pub);
   std::promise<std::error_code> done;
-  (*pub)->publish(make_message("a", 1), [&](std::error_code ec) { done.set_value(ec); });
+  (*pub)->enqueue(make_message("a", 1), [&](std::error_code ec) { done.set_value(ec); });
   const auto start = clock::now();
   (*pub)->stop();
   EXPECT_LT(clock::now() - start, o.flush_timeout + 7s);
@@ -469,7 +469,7 @@ TEST(KafkaUnreachable, SinkEnsureTopicsAndSubscriberFailWithinBounds) {
   message m = make_message("a", 1);
   m.seq = seq_t{1};
   start = clock::now();
-  auto r = (*sink)->publish(std::span(&m, 1));
+  auto r = (*sink)->send(std::span(&m, 1));
   ASSERT_FALSE(r);
   EXPECT_TRUE(r.err().is(errc::unavailable)) << r.err().message;
   EXPECT_LT(clock::now() - start, o.delivery_timeout + 3s);
