@@ -16,6 +16,7 @@ class category final : public std::error_category {
       case errc::shutting_down: return "shutting down";
       case errc::storage: return "storage error";
       case errc::corrupt: return "corrupt data";
+      case errc::key_conflict: return "Idempotency-Key stored with other content";
     }
     return "unknown feed error";
   }

@@ -20,6 +20,7 @@ enum class errc {
   shutting_down,   // the component is stopping and takes no new work
   storage,         // the store failed in a way a retry will not fix by itself
   corrupt,         // data read back does not have the expected shape
+  key_conflict,    // an Idempotency-Key's message is stored with other content
 };
 
 const std::error_category& feed_category() noexcept;

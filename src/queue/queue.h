@@ -50,6 +50,11 @@ struct batch {
   std::vector<message> messages;
   std::uint64_t token = 0;      // identifies the batch to commit()/fail()
   bool end_of_stream = false;   // the queue is closed and drained
+  // Set by the worker before commit(): positions in `messages` whose id was
+  // stored with other content (a reused Idempotency-Key), so this content
+  // was dropped. A queue that answers its writers at commit tells them
+  // errc::key_conflict instead of success.
+  std::vector<std::size_t> dropped;
 };
 
 class queue_reader {

@@ -80,18 +80,33 @@ bool keyed_id(const std::string& id) { return id.size() == 36 && id[14] == '5'; 
 
 }  // namespace
 
-void worker::count_conflicts(const std::vector<message>& sent, const std::vector<message>& stored) {
+std::vector<std::size_t> worker::find_conflicts(const std::vector<message>& sent, const std::vector<message>& stored) {
+  std::vector<std::size_t> dropped;
   std::unordered_map<std::string_view, const message*> keyed;
   for (const auto& m : stored)
     if (keyed_id(m.id)) keyed.emplace(m.id, &m);
-  if (keyed.empty()) return;
-  for (const auto& m : sent) {
+  if (keyed.empty()) return dropped;
+  for (std::size_t i = 0; i < sent.size(); ++i) {
+    const auto& m = sent[i];
     auto it = keyed.find(m.id);
     if (it == keyed.end() || (it->second->content == m.content && it->second->user_id == m.user_id)) continue;
+    dropped.push_back(i);
     ++stats_.idempotency_conflicts;
     spdlog::warn("worker: message {} reused an Idempotency-Key with other content; the stored one (seq {}) is kept "
                  "and this one dropped",
                  m.id, it->second->seq.value());
+  }
+  return dropped;
+}
+
+// Hands each batch of `group` the positions of its own messages among
+// `dropped`, which counts over the group's messages end to end.
+void worker::mark_dropped(std::vector<batch>& group, const std::vector<std::size_t>& sizes,
+                          const std::vector<std::size_t>& dropped) {
+  std::size_t b = 0, start = 0;
+  for (std::size_t i : dropped) {
+    while (i >= start + sizes[b]) start += sizes[b++];
+    group[b].dropped.push_back(i - start);
   }
 }
 
@@ -106,7 +121,11 @@ void worker::store_stage() {
     auto group = polled_.pop_up_to(opts_.max_batch, [](const batch& b) { return b.messages.size(); });
     if (group.empty()) break;
     std::vector<message> messages;
-    for (auto& b : group) append_moved(messages, b.messages);
+    std::vector<std::size_t> sizes;
+    for (auto& b : group) {
+      sizes.push_back(b.messages.size());
+      append_moved(messages, b.messages);
+    }
     std::vector<message> stored;
     const bool ok = retry("store batch", [&]() -> result<void> {
       auto r = db_.insert_batch(messages);
@@ -118,7 +137,7 @@ void worker::store_stage() {
       fail_all(group);
       continue;
     }
-    count_conflicts(messages, stored);
+    if (auto dropped = find_conflicts(messages, stored); !dropped.empty()) mark_dropped(group, sizes, dropped);
     stored_.push({std::move(group), std::move(stored)});
   }
   stored_.close();

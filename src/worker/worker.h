@@ -18,9 +18,11 @@
 //
 // Idempotency conflicts: the API refuses a reused Idempotency-Key with other
 // content when it can see the first post (stored, or in flight in the same
-// process). Two instances accepting both at once, or a reuse after Kafka
-// acknowledged the first but before it was stored, reach the store, which
-// keeps the first; the worker logs each such drop and counts it.
+// process). Two instances accepting both at once, a reuse after Kafka
+// acknowledged the first but before it was stored, or a post whose store
+// lookup ran out of time reach the store, which keeps the first; the worker
+// logs each such drop, counts it, and marks it in its batch, so that the
+// in-process queue answers that post 422 rather than 202.
 #pragma once
 
 #include <atomic>
@@ -74,7 +76,11 @@ class worker {
     std::vector<message> stored;  // all of their messages as stored, in seq order
   };
   void fail_all(const std::vector<batch>& batches);
-  void count_conflicts(const std::vector<message>& sent, const std::vector<message>& stored);
+  // Positions in `sent` whose id was stored with other content; each is
+  // counted and logged.
+  std::vector<std::size_t> find_conflicts(const std::vector<message>& sent, const std::vector<message>& stored);
+  static void mark_dropped(std::vector<batch>& group, const std::vector<std::size_t>& sizes,
+                           const std::vector<std::size_t>& dropped);
   void poll_stage();
   void store_stage();
   void send_stage();

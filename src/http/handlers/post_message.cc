@@ -207,6 +207,7 @@ asio::awaitable<response> enqueue_and_wait(const services& s, loop_inbox& inbox,
   const auto ec = co_await complete_before<std::error_code>(inbox, deadline, std::move(start));
   if (!ec) co_return timed_out(s, req, id);
   if (!*ec) co_return accepted(req, id);
+  if (*ec == errc::key_conflict) co_return key_conflict(req);
   co_return refused(s, req, id, *ec);
 }
 
@@ -233,16 +234,38 @@ asio::awaitable<std::optional<message>> find_stored(services& s, loop_inbox& inb
   co_return std::move(**found);
 }
 
+response key_busy(const services& s, const request& req) {
+  return not_stored(s, req, "a request with this Idempotency-Key and other content is still in flight");
+}
+
+// Takes the key for this content. While a post with other content holds it,
+// that post's outcome decides this one's (stored: 422; not stored: the key
+// is free), so this waits for it to settle, looking again every few
+// milliseconds: such races are rare, and a timer costs nothing meanwhile.
+// Nullopt when the other post is still in flight at `deadline`.
+asio::awaitable<std::optional<inflight_keys::outcome>> take_key(keyed_posts& k, const message& m,
+                                                                  clock::time_point deadline) {
+  constexpr auto look_again = std::chrono::milliseconds(5);
+  auto held = k.in_flight.acquire(m.id, m.content);
+  while (held == inflight_keys::outcome::conflict) {
+    if (clock::now() + look_again >= deadline) co_return std::nullopt;
+    asio::steady_timer pause(co_await asio::this_coro::executor, look_again);
+    co_await pause.async_wait(asio::as_tuple(asio::use_awaitable));
+    held = k.in_flight.acquire(m.id, m.content);
+  }
+  co_return held;
+}
+
 // A post with an Idempotency-Key: refused when the key's first request had
 // other content, answered from the store when it is stored already.
 asio::awaitable<response> enqueue_keyed(services& s, loop_inbox& inbox, std::shared_ptr<keyed_posts> k,
                                         const request& req, message m, clock::time_point deadline) {
-  const auto held = k->in_flight.acquire(m.id, m.content);
-  if (held == inflight_keys::outcome::conflict) co_return key_conflict(req);
+  const auto held = co_await take_key(*k, m, deadline);
+  if (!held) co_return key_busy(s, req);
   std::function<void()> release;
-  if (held == inflight_keys::outcome::registered) release = [k, id = m.id] { k->in_flight.release(id); };
+  if (*held == inflight_keys::outcome::registered) release = [k, id = m.id] { k->in_flight.release(id); };
 
-  const auto lookup_deadline = clock::now() + s.opts.publish_timeout / 2;
+  const auto lookup_deadline = std::min(deadline, clock::now() + s.opts.publish_timeout / 2);
   auto stored = co_await find_stored(s, inbox, k, m.id, lookup_deadline);
   if (stored) {
     if (release) release();

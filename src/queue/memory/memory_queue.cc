@@ -74,7 +74,10 @@ result<void> memory_queue::commit(const batch& b) {
     acks = std::move(it->second);
     in_flight_.erase(it);
   }
-  for (auto& done : acks) done({});
+  for (std::size_t i : b.dropped)
+    if (i < acks.size()) std::exchange(acks[i], nullptr)(errc::key_conflict);
+  for (auto& done : acks)
+    if (done) done({});
   return {};
 }
 

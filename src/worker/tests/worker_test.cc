@@ -205,24 +205,50 @@ TEST_F(Worker, PollsTheNextBatchWhileOneIsStored) {
 }
 
 // The API refuses most reuses of an Idempotency-Key with other content; the
-// ones that reach the store (two instances at once) are counted.
-TEST_F(Worker, CountsAKeyReusedWithOtherContent) {
+// ones that reach the store (two instances at once, a lookup that ran out of
+// time) are counted, and the in-process queue answers them key_conflict.
+TEST_F(Worker, CountsAndRefusesAKeyReusedWithOtherContent) {
   memory_queue q(100);
   recording_sink sink;
   worker w(q, *db_, sink, {});
   const auto id = message_id_for_key("u", "key-1");
-  std::atomic<int> acked{0};
-  auto count = [&](std::error_code ec) { acked += !ec; };
+  std::atomic<int> acked{0}, refused{0};
+  auto count = [&](std::error_code ec) {
+    acked += !ec;
+    refused += ec == errc::key_conflict;
+  };
   q.enqueue(message{id, "u", "first", now_utc(), seq_t{0}}, count);
   q.enqueue(message{id, "u", "first", now_utc(), seq_t{0}}, count);   // an identical retry
   q.enqueue(message{id, "u", "second", now_utc(), seq_t{0}}, count);  // the conflict
   q.enqueue(message{random_message_id(), "u", "unkeyed", now_utc(), seq_t{0}}, count);
   drain(q, w);
-  EXPECT_EQ(acked, 4);
+  EXPECT_EQ(acked, 3);
+  EXPECT_EQ(refused, 1);
   EXPECT_EQ(w.stats().idempotency_conflicts.load(), 1u);
   auto stored = db_->find(id);
   ASSERT_TRUE(stored && stored->has_value());
   EXPECT_EQ((*stored)->content, "first");
+}
+
+// Each conflict is answered at its own position; the other posts of the
+// batch, before and after it, are stored and answered as usual.
+TEST_F(Worker, RefusesEachConflictAtItsPosition) {
+  memory_queue q(100);
+  recording_sink sink;
+  worker_options opts;
+  opts.max_batch = 1000;
+  std::vector<std::error_code> answers(6);
+  for (int wave = 0; wave < 2; ++wave)
+    for (int i = 0; i < 3; ++i) {
+      const auto key = "key-" + std::to_string(i);
+      const auto content = wave == 0 ? "first " + key : (i == 1 ? "first " + key : "other " + key);
+      q.enqueue(message{message_id_for_key("u", key), "u", content, now_utc(), seq_t{0}},
+                [&answers, n = wave * 3 + i](std::error_code ec) { answers[n] = ec; });
+    }
+  worker w(q, *db_, sink, opts);
+  drain(q, w);
+  const std::error_code ok{}, conflict = errc::key_conflict;
+  EXPECT_EQ(answers, (std::vector<std::error_code>{ok, ok, ok, conflict, ok, conflict}));
 }
 
 std::size_t one(int) { return 1; }
