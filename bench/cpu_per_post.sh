@@ -19,8 +19,8 @@
 # posts are the server's own count of 2xx responses (/metrics) over the run,
 # which equals wrk's non-error requests. Without FEED_API_BEFORE the build's
 # binary is compared with itself (a calibration of the noise).
-# In Kafka mode a broker and PostgreSQL are started on free ports in
-# 22000-22999 with scripts/kafka.sh / scripts/postgres.sh and stopped at the
+# In Kafka mode a broker and PostgreSQL are started on free ports
+# (lib.sh start_services: scripts/kafka.sh, scripts/postgres.sh), stopped at the
 # end; the broker gets one discarded warm-up run, and each fresh feed-api 2 s
 # of discarded posts.
 # Records: bench/results/<ts>-cpu/runs.jsonl (one JSON line per run) and
@@ -51,42 +51,6 @@ if [[ "$ALLOC" == 1 ]]; then
   cc -O2 -shared -fPIC -o "$PRELOAD" "$BENCH_DIR/micro/malloc_count.c" -lpthread || die "cannot build malloc_count.so"
 fi
 
-# A free port in 22000-22999 (and, for the broker, its controller port + 1).
-port_in_range() {
-  python3 - "${1:-1}" <<'PY'
-import random, socket, sys
-span = int(sys.argv[1])
-for _ in range(500):
-    p = random.randint(22000, 22999 - span)
-    socks = []
-    try:
-        for q in range(p, p + span):
-            s = socket.socket(); s.bind(("127.0.0.1", q)); socks.append(s)
-    except OSError:
-        continue
-    finally:
-        for s in socks: s.close()
-    print(p); break
-else:
-    sys.exit(1)
-PY
-}
-
-# Kafka and PostgreSQL as bench/ingest.sh has them (lib.sh start_services),
-# but on ports of the 22000-22999 range.
-start_services_in_range() {
-  local dir="$1" kport pport
-  mkdir -p "$dir"; rm -rf "$dir/kafka" "$dir/pg"
-  kport="$(port_in_range 2)"; pport="$(port_in_range 1)"
-  BENCH_CLEANUPS+=("'$ROOT/scripts/kafka.sh' stop '$dir/kafka'")
-  KAFKA_BROKERS="$("$ROOT/scripts/kafka.sh" start "$dir/kafka" "$kport")" || die "kafka did not start"
-  BENCH_CLEANUPS+=("'$ROOT/scripts/postgres.sh' stop '$dir/pg'")
-  DATABASE_URL="$("$ROOT/scripts/postgres.sh" start "$dir/pg" "$pport")" || die "postgres did not start"
-  KAFKA_PID="$(cat "$dir/kafka/kafka.pid")"
-  PG_PID="$(head -1 "$dir/pg/postmaster.pid")"
-  say "kafka $KAFKA_BROKERS (pid $KAFKA_PID), postgres $DATABASE_URL (pid $PG_PID)"
-}
-
 # The server's count of 2xx responses (0 when it does not answer).
 ok_count() {
   curl -s --max-time 5 "http://127.0.0.1:$PORT/metrics" |
@@ -103,7 +67,7 @@ RUN_ID=0
 # start_api MODE BIN -> FEED_PID, PORT
 start_api() {
   local mode="$1" bin="$2" FEED_API="$2"  # start_feed_api runs $FEED_API
-  PORT="$(port_in_range 1)"
+  PORT="$(free_port)"
   RUN_ID=$(( RUN_ID + 1 ))
   local extra=()
   if [[ "$mode" == kafka ]]; then
@@ -203,7 +167,7 @@ PY
 
 for mode in $MODES; do
   if [[ "$mode" == kafka ]]; then
-    start_services_in_range /tmp/feed-bench-cpu-svc
+    start_services /tmp/feed-bench-cpu-svc
     start_api kafka "$AFTER_BIN"   # warm the broker's JVM up; discarded
     wrk -t1 -c64 -d5s -s "$BENCH_DIR/post.lua" "http://127.0.0.1:$PORT" >/dev/null 2>&1 || true
     stop_pid "$FEED_PID"

@@ -2,6 +2,7 @@
 reuse, ambiguous or mislabelled bodies, text that shows nothing, what a 503
 promises, readiness while the store cannot write, and start-up checks."""
 import concurrent.futures
+import contextlib
 import http.client
 import json
 import os
@@ -38,6 +39,18 @@ def raw_post(api, body, headers):
         conn.close()
 
 
+@contextlib.contextmanager
+def store_locked(data_dir):
+    """Holds SQLite's write lock for the block: the worker cannot store."""
+    db = sqlite3.connect(os.path.join(data_dir, "feed.db"), isolation_level=None, timeout=1)
+    db.execute("BEGIN IMMEDIATE")
+    try:
+        yield
+    finally:
+        db.execute("ROLLBACK")
+        db.close()
+
+
 def contents(api, user):
     return [m["content"] for m in api.all_messages(user_id=user)]
 
@@ -63,20 +76,15 @@ def test_a_key_reused_with_other_content_is_422_and_an_identical_retry_202(api, 
 def test_a_key_reused_while_its_first_post_is_in_flight_waits_for_it_then_is_422(make_api, tmp_path, user):
     data = tmp_path / "d"
     api = make_api("--publish-timeout-ms", "8000", data_dir=data)
-    db = sqlite3.connect(os.path.join(data, "feed.db"), isolation_level=None, timeout=1)
-    db.execute("BEGIN IMMEDIATE")  # the worker cannot store: the first post stays in flight
     key = {"Idempotency-Key": "k-in-flight"}
     with concurrent.futures.ThreadPoolExecutor(2) as pool:
-        try:
+        with store_locked(data):  # the worker cannot store: the first post stays in flight
             first = pool.submit(api.post, user, "the original", key, requests.Session(), 15)
             time.sleep(0.3)
             other = pool.submit(api.post, user, "a different text", key, requests.Session(), 15)
             time.sleep(1)
             # Whether the key is taken depends on the first post's outcome.
             assert not other.done()
-        finally:
-            db.execute("ROLLBACK")
-            db.close()
         assert first.result().status_code == 202
         assert other.result().status_code == 422, other.result().text
     assert api.post(user, "a different text", headers=key).status_code == 422
@@ -92,11 +100,9 @@ def test_a_key_whose_first_post_was_not_stored_is_free_for_other_content(make_ap
     # key, sent meanwhile, must not be told the key is taken.
     data = tmp_path / "d"
     api = make_api("--publish-timeout-ms", "3000", data_dir=data)
-    db = sqlite3.connect(os.path.join(data, "feed.db"), isolation_level=None, timeout=1)
-    db.execute("BEGIN IMMEDIATE")
     key = {"Idempotency-Key": "k-failed"}
     with concurrent.futures.ThreadPoolExecutor(8) as pool:
-        try:
+        with store_locked(data):
             for i in range(6):
                 pool.submit(api.post, user + "f", f"filler {i}", None, requests.Session(), 15)
                 time.sleep(0.1)
@@ -105,9 +111,6 @@ def test_a_key_whose_first_post_was_not_stored_is_free_for_other_content(make_ap
             other = pool.submit(api.post, user, "a different text", key, requests.Session(), 15)
             first = first.result()
             assert first.status_code == 503 and "was not stored" in first.json()["error"], first.text
-        finally:
-            db.execute("ROLLBACK")
-            db.close()
         assert other.result().status_code in (202, 503), other.result().text
     retry = api.post(user, "a different text", headers=key)
     assert retry.status_code == 202, retry.text
@@ -259,10 +262,8 @@ def test_ready_is_503_while_the_store_cannot_write(tmp_path, feed_binary, user):
 def test_a_timed_out_post_is_withdrawn_or_named_with_its_id(make_api, tmp_path, user):
     data = tmp_path / "d"
     api = make_api("--publish-timeout-ms", "300", data_dir=data)
-    db = sqlite3.connect(os.path.join(data, "feed.db"), isolation_level=None, timeout=1)
-    db.execute("BEGIN IMMEDIATE")
     answers = []
-    try:
+    with store_locked(data):
         for i in range(8):
             r = api.post(user, f"stalled {i}", headers={"Idempotency-Key": f"stall-{i}"})
             assert r.status_code == 503, r.text
@@ -274,9 +275,6 @@ def test_a_timed_out_post_is_withdrawn_or_named_with_its_id(make_api, tmp_path, 
         assert ready.status_code == 503, ready.text
         problem = ready.json()["problems"]["store"]
         assert "running for" in problem or "write failed" in problem, problem
-    finally:
-        db.execute("ROLLBACK")
-        db.close()
     unknown = [(c, b) for c, b in answers if "outcome is unknown" in b["error"]]
     withdrawn = [(c, b) for c, b in answers if "was not stored" in b["error"]]
     assert len(unknown) + len(withdrawn) == len(answers), answers
