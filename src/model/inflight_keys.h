@@ -43,10 +43,32 @@ class inflight_keys {
     return outcome::registered;
   }
 
-  void release(const std::string& id) {
+  // `stored`: the caller's post was stored (or is durable in the queue).
+  // Identical posts share the id, so one still waiting may then be answered
+  // as stored too.
+  void release(const std::string& id, bool stored = false) {
     std::lock_guard lock(mu_);
     auto it = entries_.find(id);
-    if (it != entries_.end() && --it->second.holders == 0) entries_.erase(it);
+    if (it == entries_.end()) return;
+    it->second.stored = it->second.stored || stored;
+    if (--it->second.holders == 0) entries_.erase(it);
+  }
+
+  // One more hold on an entry that exists (false when none does), for a
+  // caller that must still read it after its own post is settled.
+  bool hold(const std::string& id) {
+    std::lock_guard lock(mu_);
+    auto it = entries_.find(id);
+    if (it == entries_.end()) return false;
+    ++it->second.holders;
+    return true;
+  }
+
+  // Whether a post holding this entry was stored while it was held.
+  bool stored(const std::string& id) const {
+    std::lock_guard lock(mu_);
+    auto it = entries_.find(id);
+    return it != entries_.end() && it->second.stored;
   }
 
   std::size_t size() const {
@@ -58,6 +80,7 @@ class inflight_keys {
   struct entry {
     std::size_t content_hash;
     std::size_t holders;  // identical posts in flight at once
+    bool stored = false;  // one of them was stored
   };
   const std::size_t capacity_;
   mutable std::mutex mu_;

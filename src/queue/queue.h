@@ -33,8 +33,9 @@ class queue_writer {
 
   // Takes back every message with this id that is still waiting for a
   // consumer, so none of them will be stored; their `done` is called with
-  // errc::timeout. False when there was none: each was taken already (or,
-  // with a queue that cannot withdraw, its outcome is unknown).
+  // errc::timeout. False, taking back nothing, when there was none or when
+  // a copy (posts with one Idempotency-Key share the id) was taken already
+  // and may be stored; also false with a queue that cannot withdraw.
   virtual bool withdraw(const std::string& id) {
     (void)id;
     return false;

@@ -175,9 +175,24 @@ response not_stored(const services& s, const request& req, std::string_view why)
                                        fmt::format("the message was not stored: {}; retry later", why)));
 }
 
-response timed_out(const services& s, const request& req, std::string_view id) {
+// A post whose wait ran out: withdrawn from the queue it is not stored, else
+// its outcome is unknown. Posts with one Idempotency-Key and content share
+// the id, so for a keyed post (`keys` set) withdrawing also takes back the
+// identical posts still waiting, and one of them may have been stored
+// already: the key's entry, held across the withdrawal, tells.
+response timed_out(const services& s, const request& req, std::string_view id, inflight_keys* keys) {
   const auto why = fmt::format("the queue did not confirm it within {} ms", s.opts.publish_timeout.count());
-  if (s.queue.withdraw(std::string(id))) return not_stored(s, req, why);
+  const std::string key_id(id);
+  if (!keys) {
+    if (s.queue.withdraw(key_id)) return not_stored(s, req, why);
+    return outcome_unknown(s, req, id, why);
+  }
+  if (!keys->hold(key_id)) return outcome_unknown(s, req, id, why);  // unguarded: no record of its twins
+  const bool withdrawn = s.queue.withdraw(key_id);
+  const bool stored = keys->stored(key_id);
+  keys->release(key_id);
+  if (stored) return accepted(req, id);
+  if (withdrawn) return not_stored(s, req, why);
   return outcome_unknown(s, req, id, why);
 }
 
@@ -185,27 +200,31 @@ response refused(const services& s, const request& req, std::string_view id, std
   std::string why;
   if (ec == errc::queue_full) why = "the queue is full";
   else if (ec == errc::shutting_down) why = "the server is shutting down (retry on another instance)";
+  else if (ec == errc::timeout) why = "it was withdrawn with an identical request (same Idempotency-Key) that timed out";
   else why = "the queue is unavailable: " + ec.message();
   if (s.queue.known_not_stored(ec)) return not_stored(s, req, why);
   return outcome_unknown(s, req, id, why);
 }
 
+using settled = std::function<void(std::error_code)>;
+
 // Enqueues and waits for durability until `deadline`. `on_done` runs when
 // the queue settles the message (from any thread), even after the deadline.
+// `keys` is set for a post with an Idempotency-Key.
 asio::awaitable<response> enqueue_and_wait(const services& s, loop_inbox& inbox, const request& req, message m,
-                                           clock::time_point deadline, std::function<void()> on_done) {
+                                           clock::time_point deadline, settled on_done, inflight_keys* keys) {
   // The id outlives `m`, which the queue takes. A UUID fits the inline
   // buffer: no heap copy per post.
   const boost::container::small_vector<char, 36> id_chars(m.id.begin(), m.id.end());
   const std::string_view id(id_chars.data(), id_chars.size());
   auto start = [&q = s.queue, m = std::move(m), on_done = std::move(on_done)](auto complete) mutable {
     q.enqueue(std::move(m), [on_done = std::move(on_done), complete = std::move(complete)](std::error_code ec) {
-      if (on_done) on_done();
+      if (on_done) on_done(ec);
       complete(ec);
     });
   };
   const auto ec = co_await complete_before<std::error_code>(inbox, deadline, std::move(start));
-  if (!ec) co_return timed_out(s, req, id);
+  if (!ec) co_return timed_out(s, req, id, keys);
   if (!*ec) co_return accepted(req, id);
   if (*ec == errc::key_conflict) co_return key_conflict(req);
   co_return refused(s, req, id, *ec);
@@ -262,17 +281,18 @@ asio::awaitable<response> enqueue_keyed(services& s, loop_inbox& inbox, std::sha
                                         const request& req, message m, clock::time_point deadline) {
   const auto held = co_await take_key(*k, m, deadline);
   if (!held) co_return key_busy(s, req);
-  std::function<void()> release;
-  if (*held == inflight_keys::outcome::registered) release = [k, id = m.id] { k->in_flight.release(id); };
+  settled release;
+  if (*held == inflight_keys::outcome::registered)
+    release = [k, id = m.id](std::error_code ec) { k->in_flight.release(id, !ec); };
 
   const auto lookup_deadline = std::min(deadline, clock::now() + s.opts.publish_timeout / 2);
   auto stored = co_await find_stored(s, inbox, k, m.id, lookup_deadline);
   if (stored) {
-    if (release) release();
+    if (release) release({});
     if (stored->user_id != m.user_id || stored->content != m.content) co_return key_conflict(req);
     co_return accepted(req, m.id);
   }
-  co_return co_await enqueue_and_wait(s, inbox, req, std::move(m), deadline, std::move(release));
+  co_return co_await enqueue_and_wait(s, inbox, req, std::move(m), deadline, std::move(release), &k->in_flight);
 }
 
 }  // namespace
@@ -289,7 +309,7 @@ handler post_message_handler(services& s) {
     const auto deadline = clock::now() + s.opts.publish_timeout;
     auto& inbox = loops->of(ctx.loop, co_await asio::this_coro::executor);
     if (post.keyed) co_return co_await enqueue_keyed(s, inbox, keyed, req, std::move(post.msg), deadline);
-    co_return co_await enqueue_and_wait(s, inbox, req, std::move(post.msg), deadline, nullptr);
+    co_return co_await enqueue_and_wait(s, inbox, req, std::move(post.msg), deadline, nullptr, nullptr);
   };
 }
 

@@ -21,6 +21,24 @@ TEST(InflightKeys, RefusesOtherContentUntilReleased) {
   EXPECT_EQ(keys.size(), 0u);
 }
 
+// An identical post that was stored is remembered while any holder is
+// left, so a twin whose wait ran out can be told it is stored.
+TEST(InflightKeys, RemembersAStoredTwinWhileHeld) {
+  inflight_keys keys(8);
+  keys.acquire("id", "hello");
+  keys.acquire("id", "hello");
+  EXPECT_FALSE(keys.stored("id"));
+  keys.release("id", true);
+  EXPECT_TRUE(keys.stored("id"));
+  ASSERT_TRUE(keys.hold("id"));
+  keys.release("id");  // the twin's own settling
+  EXPECT_TRUE(keys.stored("id")) << "held across it";
+  keys.release("id");
+  EXPECT_FALSE(keys.stored("id"));
+  EXPECT_FALSE(keys.hold("id"));
+  EXPECT_EQ(keys.size(), 0u);
+}
+
 TEST(InflightKeys, IsBounded) {
   inflight_keys keys(2);
   using o = inflight_keys::outcome;

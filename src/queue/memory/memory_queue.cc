@@ -1,5 +1,8 @@
 #include "queue/memory/memory_queue.h"
 
+#include <algorithm>
+#include <functional>
+
 namespace feed {
 
 memory_queue::memory_queue(std::size_t capacity) : capacity_(capacity) {}
@@ -30,6 +33,9 @@ bool memory_queue::withdraw(const std::string& id) {
   std::vector<enqueue_done> withdrawn;
   {
     std::lock_guard lock(mu_);
+    const auto hash = std::hash<std::string>{}(id);
+    for (const auto& [token, taken] : in_flight_)
+      if (std::find(taken.id_hashes.begin(), taken.id_hashes.end(), hash) != taken.id_hashes.end()) return false;
     // Waits run out oldest first, so the match is usually near the front,
     // where erasing from a deque is cheap.
     for (auto it = items_.begin(); it != items_.end();) {
@@ -55,11 +61,13 @@ result<batch> memory_queue::poll(std::size_t max, std::chrono::milliseconds wait
   }
   const std::size_t n = std::min(max, items_.size());
   b.messages.reserve(n);
-  auto& acks = in_flight_[b.token = next_token_++];
-  acks.reserve(n);
+  auto& taken = in_flight_[b.token = next_token_++];
+  taken.acks.reserve(n);
+  taken.id_hashes.reserve(n);
   for (std::size_t i = 0; i < n; ++i) {
+    taken.id_hashes.push_back(std::hash<std::string>{}(items_.front().msg.id));
     b.messages.push_back(std::move(items_.front().msg));
-    acks.push_back(std::move(items_.front().done));
+    taken.acks.push_back(std::move(items_.front().done));
     items_.pop_front();
   }
   return b;
@@ -71,13 +79,17 @@ result<void> memory_queue::commit(const batch& b) {
     std::lock_guard lock(mu_);
     auto it = in_flight_.find(b.token);
     if (it == in_flight_.end()) return {};
-    acks = std::move(it->second);
-    in_flight_.erase(it);
+    acks = std::move(it->second.acks);
   }
   for (std::size_t i : b.dropped)
     if (i < acks.size()) std::exchange(acks[i], nullptr)(errc::key_conflict);
   for (auto& done : acks)
     if (done) done({});
+  // Only now, with every waiter told (a post with an Idempotency-Key
+  // records its success for identical posts), may withdraw() take back a
+  // waiting copy of these ids.
+  std::lock_guard lock(mu_);
+  in_flight_.erase(b.token);
   return {};
 }
 
@@ -87,7 +99,7 @@ void memory_queue::fail(const batch& b, std::error_code why) {
     std::lock_guard lock(mu_);
     auto it = in_flight_.find(b.token);
     if (it == in_flight_.end()) return;
-    acks = std::move(it->second);
+    acks = std::move(it->second.acks);
     in_flight_.erase(it);
   }
   for (auto& done : acks) done(why);

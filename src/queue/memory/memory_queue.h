@@ -42,12 +42,19 @@ class memory_queue final : public queue_writer, public queue_reader {
     message msg;
     enqueue_done done;
   };
+  // A batch the worker holds: the waiters, and a hash of each message's id
+  // so that withdraw() can tell a copy in it (a collision only makes an
+  // outcome "unknown" that was "not stored").
+  struct taken_batch {
+    std::vector<enqueue_done> acks;
+    std::vector<std::size_t> id_hashes;
+  };
 
   const std::size_t capacity_;
   mutable std::mutex mu_;
   std::condition_variable cv_;
   std::deque<item> items_;                                        // GUARDED_BY(mu_)
-  std::unordered_map<std::uint64_t, std::vector<enqueue_done>> in_flight_;  // GUARDED_BY(mu_)
+  std::unordered_map<std::uint64_t, taken_batch> in_flight_;     // GUARDED_BY(mu_)
   std::uint64_t next_token_ = 1;                                  // GUARDED_BY(mu_)
   bool closed_ = false;                                           // GUARDED_BY(mu_)
 };

@@ -108,6 +108,29 @@ TEST(MemoryQueue, WithdrawTakesEveryWaitingCopyOfAnId) {
   EXPECT_EQ(q.size(), 1u);
 }
 
+// Posts with one Idempotency-Key share an id. When the worker has taken
+// one copy, the message may be stored whatever happens to the others: none
+// may be withdrawn, or a waiter would be told "not stored" for a stored
+// message.
+TEST(MemoryQueue, WithdrawsNothingOnceACopyOfTheIdWasTaken) {
+  memory_queue q(10);
+  std::vector<std::error_code> acks;
+  q.enqueue(msg("same"), [&](std::error_code ec) { acks.push_back(ec); });
+  auto taken = q.poll(1, std::chrono::milliseconds(0));
+  ASSERT_EQ(taken->messages.size(), 1u);
+  q.enqueue(msg("same"), [&](std::error_code ec) { acks.push_back(ec); });
+  EXPECT_FALSE(q.withdraw("same"));
+  EXPECT_TRUE(acks.empty());
+  EXPECT_EQ(q.size(), 1u) << "the waiting copy stays, and is stored with the other";
+  // Past the commit the queue no longer knows; the post handler's record
+  // of the key (inflight_keys::stored) answers for that case.
+  ASSERT_TRUE(q.commit(*taken));
+  auto rest = q.poll(10, std::chrono::milliseconds(0));
+  ASSERT_EQ(rest->messages.size(), 1u);
+  ASSERT_TRUE(q.commit(*rest));
+  EXPECT_EQ(acks, (std::vector<std::error_code>{{}, {}}));
+}
+
 TEST(QueueWriter, ByDefaultOnlyARefusalIsKnownNotStored) {
   struct broker final : queue_writer {
     void enqueue(message, enqueue_done done) override { done({}); }
