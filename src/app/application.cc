@@ -100,16 +100,19 @@ int application::run() {
   return 0;
 }
 
-// The blocking pool and the event loops; the loops' threads start last, in
-// serve(), but stop only after every part that uses the loops.
+// The event loops and the blocking pool; the loops' threads start last, in
+// serve(), but stop only after every part that uses the loops. Then the
+// pool, whose reads post their results to the loops; then what is left
+// queued on the loops is destroyed.
 result<void> application::start_runtime() {
   raise_fd_limit();
-  blocking_ = std::make_unique<asio::thread_pool>(opts_.blocking_threads);
-  stops_.push([this] { blocking_->join(); });
   for (std::size_t i = 0; i < opts_.threads; ++i) {
-    contexts_.push_back(std::make_unique<asio::io_context>(1));
+    contexts_.push_back(std::make_unique<event_loop>(1));
     loops_.push_back(contexts_.back().get());
   }
+  stops_.push([this] { end_pending(); });
+  blocking_ = std::make_unique<asio::thread_pool>(opts_.blocking_threads);
+  stops_.push([this] { blocking_->join(); });
   stops_.push([this] { stop_loops(); });
   return {};
 }
@@ -254,6 +257,16 @@ void application::stop_loops() {
     loops_[i]->stop();
     threads_[i].join();
   }
+}
+
+// The loops have stopped and the pool has joined: nothing runs a handler
+// any more, and nothing adds one. A request that was still waiting at the
+// deadline (a client that never sent its body) is a coroutine suspended in
+// its loop; its frame is destroyed here, while the server, the handlers and
+// the hubs it refers to still exist, rather than with the io_context after
+// they are gone.
+void application::end_pending() {
+  for (auto& c : contexts_) c->shutdown();
 }
 
 int run_application(const app_options& opts) {

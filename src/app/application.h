@@ -6,15 +6,19 @@
 //   3. close the queue; the worker drains it into the store
 //   4. end every SSE stream (pending events are flushed first)
 //   5. stop the loops; close the store
+//   6. destroy what the loops still hold (a request stalled past the
+//      deadline), while everything it refers to still exists
 // Nothing that was answered 202 is lost: the 202 is sent only after commit.
 //
 // Lifecycle: start() starts the parts one by one and pushes each part's
 // stop action on a stop_stack the moment the part has started. run() waits
 // for the signal and pops the stack, so stops run in reverse start order;
 // a start() that fails half-way leaves the stack to the destructor, which
-// stops just what had started, in the same order. The port is taken before
-// anything is created or migrated, so a busy port leaves no data directory
-// or schema behind.
+// stops just what had started, in the same order. The members are then
+// destroyed in reverse declaration order, the loops last: the parts' sockets
+// and timers need their io_context until they are gone. The port is taken
+// before anything is created or migrated, so a busy port leaves no data
+// directory or schema behind.
 //
 // Threads: start(), run() and the destructor belong to one thread (main's).
 // The parts run on the event loops, the blocking pool, the worker's and the
@@ -68,6 +72,18 @@ class application {
  private:
   using work_guard = boost::asio::executor_work_guard<boost::asio::io_context::executor_type>;
 
+  // An io_context whose pending handlers can be destroyed before it is.
+  // Stopped at the deadline, a loop still holds the suspended coroutines of
+  // requests and streams that had not ended, and their destructors may
+  // refer to the parts they were served by (the server, the handlers, the
+  // hubs). shutdown() destroys them while every part exists; the io_context
+  // itself has to outlive the parts' sockets and timers, so it goes last.
+  class event_loop : public boost::asio::io_context {
+   public:
+    using io_context::io_context;
+    using execution_context::shutdown;
+  };
+
   // start()'s steps, in order.
   result<void> start_runtime();
   result<void> listen();
@@ -81,6 +97,7 @@ class application {
   void close_hubs();
   void stop_worker();
   void stop_loops();
+  void end_pending();
   bool loops_running() const { return !threads_.empty(); }
 
   const app_options opts_;
@@ -89,9 +106,9 @@ class application {
   seq_t stored_head_{0};  // the store's highest seq at start-up
 
   // Declared in start order: destroyed in reverse, after stops_ has run.
-  std::unique_ptr<boost::asio::thread_pool> blocking_;  // store reads
-  std::vector<std::unique_ptr<boost::asio::io_context>> contexts_;
+  std::vector<std::unique_ptr<event_loop>> contexts_;
   std::vector<boost::asio::io_context*> loops_;
+  std::unique_ptr<boost::asio::thread_pool> blocking_;  // store reads; posts back to the loops
   http::router routes_;
   std::unique_ptr<http::server> server_;
   std::unique_ptr<backends> backends_;

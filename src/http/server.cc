@@ -32,7 +32,8 @@ constexpr std::size_t kLingerBytes = 4 << 20;
 // ones are closed at once: the cap is there to save descriptors.
 constexpr std::size_t kMaxTurnedAway = 256;
 
-// Decrements on scope exit, so every return path keeps the counts right.
+// Decrements on scope exit, so every return path keeps the counts right,
+// and so does a coroutine frame destroyed while suspended.
 struct count_guard {
   std::atomic<std::size_t>& n;
   explicit count_guard(std::atomic<std::size_t>& c) : n(c) { ++n; }
@@ -125,9 +126,11 @@ server::server(const std::vector<asio::io_context*>& loops, server_options opts,
     : opts_(std::move(opts)),
       routes_(routes),
       streams_(std::move(streams)),
+      state_(std::make_shared<shared_state>()),
       acceptor_(*loops.front()),
       busy_(busy_response_bytes()) {
-  for (auto* ioc : loops) loops_.push_back(std::make_unique<loop_state>(loop_state{ioc, {}, {}}));
+  state_->loops.reserve(loops.size());
+  for (auto* ioc : loops) state_->loops.push_back(loop_state{ioc, {}, {}});
 }
 
 server::~server() = default;
@@ -154,12 +157,14 @@ void server::count_response(unsigned status_code) {
   responses_[status_code / 100 % 6].fetch_add(1, std::memory_order_relaxed);
 }
 
-bool server::at_capacity() const { return connections_ + (streams_ ? streams_() : 0) >= opts_.max_connections; }
+bool server::at_capacity() const {
+  return state_->connections + (streams_ ? streams_() : 0) >= opts_.max_connections;
+}
 
 asio::awaitable<void> server::accept_loop() {
   while (!stopping_) {
-    const std::size_t loop = next_loop_++ % loops_.size();
-    auto [ec, socket] = co_await acceptor_.async_accept(*loops_[loop]->ioc, token);
+    const std::size_t loop = next_loop_++ % state_->loops.size();
+    auto [ec, socket] = co_await acceptor_.async_accept(*state_->loops[loop].ioc, token);
     if (ec) {
       if (ec == asio::error::operation_aborted || stopping_) co_return;
       // Out of file descriptors and the like: back off instead of spinning.
@@ -172,7 +177,7 @@ asio::awaitable<void> server::accept_loop() {
       turn_away(std::move(socket), loop);
       continue;
     }
-    asio::co_spawn(*loops_[loop]->ioc, session(std::move(socket), loop), log_failures("session"));
+    asio::co_spawn(*state_->loops[loop].ioc, session(state_, std::move(socket), loop), log_failures("session"));
   }
 }
 
@@ -188,25 +193,31 @@ void server::turn_away(asio::ip::tcp::socket socket, std::size_t loop) {
     return;
   }
   ++turned_away_;
-  asio::co_spawn(*loops_[loop]->ioc, answer_busy(std::move(socket), loop), [this](std::exception_ptr e) {
+  asio::co_spawn(*state_->loops[loop].ioc, answer_busy(state_, std::move(socket), loop), [this](std::exception_ptr e) {
     --turned_away_;
     log_failure("503 at the connection cap", e);
   });
 }
 
-asio::awaitable<void> server::answer_busy(asio::ip::tcp::socket socket, std::size_t loop) {
+// `state` is a parameter so that it is destroyed last, after the guards that
+// refer to it, also when the io_context destroys the suspended frame.
+asio::awaitable<void> server::answer_busy(std::shared_ptr<shared_state> state, asio::ip::tcp::socket socket,
+                                          std::size_t loop) {
   beast::tcp_stream stream(std::move(socket));
-  registration tracked(*loops_[loop], &stream);
+  registration tracked(state->loops[loop], &stream);
   stream.expires_after(opts_.header_timeout);
   auto [ec, n] = co_await asio::async_write(stream, asio::buffer(busy_), token);
   if (!ec) co_await linger_close(stream);
 }
 
-asio::awaitable<void> server::session(asio::ip::tcp::socket socket, std::size_t loop) {
-  count_guard conn(connections_);
+// Like answer_busy, holds `state` for its guards and for those of the steps
+// it awaits, whose frames are destroyed before this one.
+asio::awaitable<void> server::session(std::shared_ptr<shared_state> state, asio::ip::tcp::socket socket,
+                                      std::size_t loop) {
+  count_guard conn(state->connections);
   socket.set_option(asio::ip::tcp::no_delay(true));
   beast::tcp_stream stream(std::move(socket));
-  registration tracked(*loops_[loop], &stream);
+  registration tracked(state->loops[loop], &stream);
   beast::flat_buffer buffer;
   bool first = true;
   while (co_await serve_one(stream, buffer, loop, first)) first = false;
@@ -221,7 +232,7 @@ asio::awaitable<bool> server::serve_one(beast::tcp_stream& stream, beast::flat_b
   if (auto ec = co_await read_header(stream, buffer, parser, loop, first))
     co_return co_await refuse_unreadable(stream, buffer, parser, ec);
 
-  count_guard busy(in_flight_);
+  count_guard busy(state_->in_flight);
   if (auto bad = check_head(parser)) co_return co_await reply_and_close(stream, *bad, parser.get().method());
   if (auto ec = co_await read_body(stream, buffer, parser))
     co_return co_await refuse_unreadable(stream, buffer, parser, ec);
@@ -230,7 +241,7 @@ asio::awaitable<bool> server::serve_one(beast::tcp_stream& stream, beast::flat_b
 
 asio::awaitable<server::error_code> server::read_header(beast::tcp_stream& stream, beast::flat_buffer& buffer,
                                                         request_parser& parser, std::size_t loop, bool first) {
-  auto& state = *loops_[loop];
+  auto& state = state_->loops[loop];
   stream.expires_after(first ? opts_.header_timeout : opts_.idle_timeout);
   state.idle.insert(&stream);
   auto [ec, n] = co_await bhttp::async_read_header(stream, buffer, parser, token);
@@ -324,14 +335,24 @@ void server::stop_accepting() {
   });
 }
 
-void server::close_idle() { cancel_each(&loop_state::idle); }
+void server::close_idle() { cancel_each(&loop_state::idle, false); }
 
-void server::close_all() { cancel_each(&loop_state::all); }
+// A cancel ends only the operations already waiting. A request between two
+// of them (beast parses body bytes that came with the head in a posted step,
+// before it reads the socket) would start its next one after the cancel and
+// wait out its timeout; a socket shut down fails that one too.
+void server::close_all() { cancel_each(&loop_state::all, true); }
 
-void server::cancel_each(stream_set loop_state::*which) {
-  for (auto& l : loops_)
-    asio::post(*l->ioc, [s = l.get(), which] {
-      for (auto* stream : s->*which) stream->cancel();
+// The posted work holds the state: it may still be queued when the server
+// is destroyed.
+void server::cancel_each(stream_set loop_state::*which, bool shut_down) {
+  for (std::size_t i = 0; i < state_->loops.size(); ++i)
+    asio::post(*state_->loops[i].ioc, [state = state_, i, which, shut_down] {
+      for (auto* stream : state->loops[i].*which) {
+        boost::system::error_code ignored;
+        if (shut_down) stream->socket().shutdown(asio::socket_base::shutdown_both, ignored);
+        stream->cancel();
+      }
     });
 }
 

@@ -6,6 +6,12 @@
 // a request and makes busy ones close after their current response; the
 // caller waits for in_flight() to reach zero, then close_all() cuts the rest.
 // Every method may be called from any thread.
+//
+// Lifetime: the server must not be destroyed while its loops run. It may be
+// destroyed before them, though: connections still open when the loops were
+// stopped (a stalled request at the shutdown deadline) leave suspended
+// coroutines that the io_contexts destroy, and what those frames touch as
+// they unwind (the counts, the loops' stream sets) is shared with them.
 #pragma once
 
 #include <array>
@@ -57,8 +63,8 @@ class server {
   void close_all();
 
   bool stopping() const { return stopping_; }
-  std::size_t in_flight() const { return in_flight_; }
-  std::size_t connections() const { return connections_; }
+  std::size_t in_flight() const { return state_->in_flight; }
+  std::size_t connections() const { return state_->connections; }
   // Responses sent, by status class (index 1..5 = 1xx..5xx).
   std::uint64_t responses(int status_class) const { return responses_[status_class].load(std::memory_order_relaxed); }
 
@@ -69,14 +75,24 @@ class server {
     stream_set idle;  // touched on this loop only
     stream_set all;   // touched on this loop only
   };
+  // What a connection's coroutine frame touches when it is destroyed. Each
+  // connection's outermost coroutine holds a reference, so a frame that its
+  // io_context destroys after the server still finds these.
+  struct shared_state {
+    std::vector<loop_state> loops;  // one per loop, fixed at construction
+    std::atomic<std::size_t> in_flight{0};
+    std::atomic<std::size_t> connections{0};
+  };
   using request_parser = boost::beast::http::request_parser<boost::beast::http::string_body>;
   using error_code = boost::system::error_code;
 
   boost::asio::awaitable<void> accept_loop();
   bool at_capacity() const;
   void turn_away(boost::asio::ip::tcp::socket socket, std::size_t loop);
-  boost::asio::awaitable<void> answer_busy(boost::asio::ip::tcp::socket socket, std::size_t loop);
-  boost::asio::awaitable<void> session(boost::asio::ip::tcp::socket socket, std::size_t loop);
+  boost::asio::awaitable<void> answer_busy(std::shared_ptr<shared_state> state, boost::asio::ip::tcp::socket socket,
+                                           std::size_t loop);
+  boost::asio::awaitable<void> session(std::shared_ptr<shared_state> state, boost::asio::ip::tcp::socket socket,
+                                       std::size_t loop);
 
   // Serving one request, in named steps. The ones returning bool tell
   // whether the connection stays open for another request.
@@ -94,19 +110,18 @@ class server {
   boost::asio::awaitable<bool> respond(boost::beast::tcp_stream& stream, request req, std::size_t loop);
   boost::asio::awaitable<response> dispatch(request_context& ctx) const;
   void count_response(unsigned status_code);
-  // Cancels, on each stream's own loop, every stream in that loop's set.
-  void cancel_each(stream_set loop_state::*which);
+  // Cancels, on each stream's own loop, every stream in that loop's set;
+  // with `shut_down`, shuts its socket down as well.
+  void cancel_each(stream_set loop_state::*which, bool shut_down);
 
   const server_options opts_;
   const router& routes_;
   const std::function<std::size_t()> streams_;
-  std::vector<std::unique_ptr<loop_state>> loops_;
+  const std::shared_ptr<shared_state> state_;
   boost::asio::ip::tcp::acceptor acceptor_;
   std::uint16_t port_ = 0;
   std::size_t next_loop_ = 0;
   std::atomic<bool> stopping_{false};
-  std::atomic<std::size_t> in_flight_{0};
-  std::atomic<std::size_t> connections_{0};
   std::atomic<std::size_t> turned_away_{0};  // connections being answered 503 at the cap
   const std::string busy_;                    // that 503, serialized once
   std::array<std::atomic<std::uint64_t>, 6> responses_{};
