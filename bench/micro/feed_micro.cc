@@ -1,7 +1,7 @@
 // Micro-benchmarks of the hot paths (Google Benchmark):
 //   - POST body decode + validate (feed::parse_post_request)
 //   - SSE frame encode (feed::sse_event_frame)
-//   - broadcaster::publish of one stored message + the hub's append (no subscribers)
+//   - broadcaster::fan_out of one stored message + the hub's append (no subscribers)
 //   - hub fan-out of one event to N real loopback TCP subscribers (N = 1,000 and
 //     10,000), drained by a forked child process so the kernel buffers never
 //     fill; one iteration = one event handed to the kernel for every subscriber.
@@ -80,7 +80,7 @@ void BM_SseEventFrame(benchmark::State& state) {
 }
 BENCHMARK(BM_SseEventFrame);
 
-// publish() of one stored message: sequencer, frame serialization, shared
+// fan_out() of one stored message: sequencer, frame serialization, shared
 // frame allocation, post to the loop; then the loop runs the hub's append.
 void BM_BroadcasterPublish(benchmark::State& state) {
   asio::io_context ioc;
@@ -92,7 +92,7 @@ void BM_BroadcasterPublish(benchmark::State& state) {
   for (auto _ : state) {
     std::vector<feed::message> v;
     v.push_back(sample_message(++seq));
-    b.publish(std::move(v));
+    b.fan_out(std::move(v));
     ioc.poll();
   }
   b.stop();

@@ -1,5 +1,7 @@
 #include "broadcast/broadcaster.h"
 
+#include <algorithm>
+
 #include "base/log.h"
 #include "model/sse_frame.h"
 
@@ -55,10 +57,21 @@ void broadcaster::fan_out(std::vector<message> stored) {
 void broadcaster::deliver(std::vector<message> run) {
   if (run.empty()) return;
   // Serialized once here and shared by every subscriber of every loop.
+  // Consecutive frames share one allocation (a block of up to
+  // kFramesPerBlock), each frame_ptr aliasing its place in it: the block
+  // lives until the ring drops its last frame, so a hub holds at most
+  // kFramesPerBlock - 1 frames beyond its ring bounds.
   std::vector<frame_ptr> frames;
   frames.reserve(run.size());
-  for (auto& m : run)
-    frames.push_back(std::make_shared<const frame>(frame{sse_event_frame(m), std::move(m.user_id), m.seq}));
+  for (std::size_t i = 0; i < run.size(); i += kFramesPerBlock) {
+    const std::size_t n = std::min(kFramesPerBlock, run.size() - i);
+    const auto block = std::make_shared<frame[]>(n);
+    for (std::size_t j = 0; j < n; ++j) {
+      auto& m = run[i + j];
+      block[j] = frame{sse_event_frame(m), std::move(m.user_id), m.seq};
+      frames.emplace_back(block, &block[j]);
+    }
+  }
   // Posting under mu_ keeps every hub's frames in seq order even when
   // several threads fan out at once.
   for (std::size_t i = 0; i + 1 < hubs_.size(); ++i) hubs_[i]->push(frames);

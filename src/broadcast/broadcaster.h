@@ -65,6 +65,7 @@ class broadcaster {
   void stop();
 
  private:
+  static constexpr std::size_t kFramesPerBlock = 32;  // frames per allocation, at most
   void deliver(std::vector<message> run);  // requires mu_
   void gap_loop();
   void probe_tail(std::unique_lock<std::mutex>& lock);

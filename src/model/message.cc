@@ -2,6 +2,8 @@
 
 #include <boost/json.hpp>
 
+#include "model/message_json.h"
+
 namespace feed {
 
 boost::json::object to_json_object(const message& m, bool with_seq) {
@@ -16,7 +18,9 @@ boost::json::object to_json_object(const message& m, bool with_seq) {
 }
 
 std::string to_json(const message& m, bool with_seq) {
-  return boost::json::serialize(to_json_object(m, with_seq));
+  std::string out;
+  append_json(out, m, with_seq);
+  return out;
 }
 
 result<message> message_from_json(const boost::json::value& v) {

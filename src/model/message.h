@@ -27,6 +27,8 @@ struct message {
 };
 
 // {"id","user_id","content","created_at"} plus "seq" when with_seq is set.
+// to_json writes the text directly (model/message_json.h); it is byte for
+// byte boost::json::serialize(to_json_object(m, with_seq)).
 std::string to_json(const message& m, bool with_seq = false);
 boost::json::object to_json_object(const message& m, bool with_seq = false);
 

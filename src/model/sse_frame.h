@@ -13,6 +13,10 @@ namespace feed {
 
 std::string sse_event_frame(const message& m);
 
+// Appends the same bytes to `out` (a page of catch-up events built in one
+// buffer), growing it once per event.
+void append_sse_event_frame(std::string& out, const message& m);
+
 // A comment line; clients ignore it, proxies see traffic.
 inline constexpr std::string_view kSseHeartbeat = ": keep-alive\n\n";
 

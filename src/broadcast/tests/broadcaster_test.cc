@@ -5,6 +5,8 @@
 
 #include <gtest/gtest.h>
 
+#include "model/sse_frame.h"
+
 namespace feed {
 namespace {
 
@@ -125,6 +127,40 @@ TEST(Broadcaster, DeliversInOrderAndDropsDuplicates) {
   EXPECT_EQ(f.run_until(4), seqs(1, 4));
   EXPECT_EQ(f.b->last_seq(), seq_t{4});
   EXPECT_TRUE(f.store.fill_calls().empty());
+}
+
+TEST(Broadcaster, FramesOfALongRunAreEachTheirMessagesFrame) {
+  fixture f;
+  f.start(seq_t{0}, {});
+  // More than one block of frames, and a run that ends mid-block.
+  std::vector<message> run;
+  for (std::int64_t s = 1; s <= 100; ++s) {
+    run.push_back(m(s));
+    run.back().content = "content " + std::to_string(s);
+  }
+  std::string want;
+  for (const auto& x : run) want += sse_event_frame(x);
+  f.b->fan_out(run);
+  f.b->fan_out(ms(101, 101));
+  want += sse_event_frame(m(101));
+  EXPECT_EQ(f.run_until(101), seqs(1, 101));
+  // m() stamps now_utc(): compare everything but created_at's text.
+  auto strip_times = [](std::string s) {
+    for (auto p = s.find("\"created_at\":\""); p != std::string::npos; p = s.find("\"created_at\":\"", p + 1))
+      s.replace(p + 14, 27, 27, '-');
+    return s;
+  };
+  EXPECT_EQ(strip_times(f.link->got), strip_times(want));
+}
+
+TEST(Broadcaster, ARingThatDropsPartOfABlockKeepsTheRest) {
+  fixture f;
+  f.start(seq_t{0}, {.hub = {.ring_frames = 15}});
+  for (std::int64_t s = 1; s <= 200; s += 10) {
+    f.b->fan_out(ms(s, s + 9));
+    f.run_until(static_cast<std::size_t>(s + 9));
+  }
+  EXPECT_EQ(f.run_until(200), seqs(1, 200));
 }
 
 TEST(Broadcaster, FillsAHoleFromTheStoreAfterTheGapWait) {

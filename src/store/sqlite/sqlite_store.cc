@@ -1,8 +1,11 @@
 #include "store/sqlite/sqlite_store.h"
 
 #include <algorithm>
+#include <array>
 #include <functional>
 #include <optional>
+#include <utility>
+#include <vector>
 
 #include <fmt/format.h>
 #include <sqlite3.h>
@@ -13,6 +16,8 @@
 namespace feed {
 
 namespace {
+// The most rows one INSERT statement of insert_fresh carries: 2^6.
+constexpr std::size_t kRowsLog2 = 6;
 struct stmt_deleter {
   void operator()(sqlite3_stmt* s) const { sqlite3_finalize(s); }
 };
@@ -26,8 +31,11 @@ struct sqlite_store::connection {
   // more than binding a small batch's rows (and sqlite3_exec of BEGIN and
   // COMMIT compiled two more each time).
   statement begin, commit, max_seq, insert, existing;
+  // insert_rows[k] inserts 2^k rows in one statement (insert_fresh).
+  std::array<statement, kRowsLog2 + 1> insert_rows;
   ~connection() {
     begin.reset(), commit.reset(), max_seq.reset(), insert.reset(), existing.reset();  // finalized before the close
+    for (auto& s : insert_rows) s.reset();
     sqlite3_close_v2(db);
   }
 
@@ -168,9 +176,29 @@ result<std::unique_ptr<sqlite_store::connection>> sqlite_store::connect() const 
   return c;
 }
 
+namespace {
+
+// Process-wide settings, which SQLite takes only before it first initializes
+// (the first open does that): when something in the process opened a
+// database before the first store, SQLite refuses them and keeps its
+// defaults, which is harmless.
+void configure_sqlite_once() {
+  static const bool done = [] {
+    // Without memory statistics, each of SQLite's allocations and frees skips
+    // a global mutex and a size lookup (Debian's build has no lookaside, so
+    // every statement run makes several). Nothing here reads the statistics
+    // or sets a heap limit, which needs them.
+    return sqlite3_config(SQLITE_CONFIG_MEMSTATUS, 0) == SQLITE_OK;
+  }();
+  (void)done;
+}
+
+}  // namespace
+
 result<std::unique_ptr<sqlite_store>> sqlite_store::open(const sqlite_options& opts) {
   if (opts.synchronous != "FULL" && opts.synchronous != "NORMAL")
     return error(errc::invalid_input, "sqlite synchronous must be FULL or NORMAL");
+  configure_sqlite_once();
   std::error_code ec;
   if (opts.path.has_parent_path()) std::filesystem::create_directories(opts.path.parent_path(), ec);
   if (ec) return error(errc::unavailable, fmt::format("cannot create {}: {}", opts.path.parent_path().string(), ec.message()));
@@ -227,6 +255,103 @@ result<std::vector<message>> sqlite_store::insert_batch(std::span<const message>
 }
 
 result<std::vector<message>> sqlite_store::insert_locked(std::span<const message> batch) {
+  bool duplicates = false;
+  auto fresh = insert_fresh(batch, duplicates);
+  if (!duplicates) return fresh;
+  return insert_each(batch);
+}
+
+namespace {
+
+std::string insert_rows_sql(std::size_t rows) {
+  std::string sql = "INSERT OR IGNORE INTO messages (id, user_id, content, created_at, seq) VALUES ";
+  for (std::size_t i = 0; i < rows; ++i) sql += i ? ",(?,?,?,?,?)" : "(?,?,?,?,?)";
+  return sql;
+}
+
+}  // namespace
+
+// The common batch: every message is new. Its rows go in a few statements
+// of up to 2^kRowsLog2 rows each instead of one statement per row: SQLite
+// (Debian's is built without lookaside) allocates and frees its cursors and
+// record buffers once per statement run, and each run pays the statement's
+// setup. OR IGNORE means no row can abort the statement, so SQLite keeps no
+// statement journal for it (a plain INSERT of many rows wrote one to a
+// temporary file for every statement); the seqs are numbered
+// on the assumption that no id is stored yet, and when fewer rows than
+// bound went in (an id was stored already, or repeats within the batch),
+// the transaction is rolled back, nothing of it committed, and `duplicates`
+// is set: insert_each then stores the batch row by row, in a transaction of
+// its own. Either way a batch is one commit and one WAL sync.
+result<std::vector<message>> sqlite_store::insert_fresh(std::span<const message> batch, bool& duplicates) {
+  sqlite3* db = writer_->db;
+  auto& c = *writer_;
+  if (!c.begin) c.begin = prepare(db, "BEGIN IMMEDIATE");
+  if (!c.commit) c.commit = prepare(db, "COMMIT");
+  if (!c.max_seq) c.max_seq = prepare(db, "SELECT COALESCE(MAX(seq), 0) FROM messages");
+  if (!c.begin || !c.commit || !c.max_seq) return writer_->fail("prepare begin");
+  if (sqlite3_step(c.begin.get()) != SQLITE_DONE) {
+    auto e = writer_->fail("begin");
+    sqlite3_reset(c.begin.get());
+    return e;
+  }
+  sqlite3_reset(c.begin.get());
+  rollback_guard tx(rollback_of(db));
+  if (sqlite3_step(c.max_seq.get()) != SQLITE_ROW) {
+    auto e = writer_->fail("max seq");
+    sqlite3_reset(c.max_seq.get());
+    return e;
+  }
+  const std::int64_t first = sqlite3_column_int64(c.max_seq.get(), 0) + 1;
+  sqlite3_reset(c.max_seq.get());
+
+  std::size_t done = 0;
+  while (done < batch.size()) {
+    std::size_t k = kRowsLog2;
+    while ((std::size_t{1} << k) > batch.size() - done) --k;
+    const std::size_t rows = std::size_t{1} << k;
+    auto& stmt = c.insert_rows[k];
+    if (!stmt) stmt = prepare(db, insert_rows_sql(rows));
+    if (!stmt) return writer_->fail("prepare insert");
+    sqlite3_stmt* const s = stmt.get();
+    int p = 1;
+    for (std::size_t i = done; i < done + rows; ++i) {
+      const auto& m = batch[i];
+      bind_text_static(s, p++, m.id);
+      bind_text_static(s, p++, m.user_id);
+      bind_text_static(s, p++, m.content);
+      sqlite3_bind_int64(s, p++, m.created_at.time_since_epoch().count());
+      sqlite3_bind_int64(s, p++, first + static_cast<std::int64_t>(i));
+    }
+    const int rc = sqlite3_step(s);
+    const auto inserted = static_cast<std::size_t>(sqlite3_changes(db));
+    // The bindings point into the batch's strings (SQLITE_STATIC).
+    std::optional<error> e;
+    if (rc != SQLITE_DONE) e = writer_->fail("insert");
+    sqlite3_reset(s);
+    sqlite3_clear_bindings(s);
+    if (e) return *e;
+    if (inserted != rows) {
+      duplicates = true;
+      return error(errc::storage, "a message of the batch is stored already");
+    }
+    done += rows;
+  }
+  if (sqlite3_step(c.commit.get()) != SQLITE_DONE) {
+    auto e = writer_->fail("commit");
+    sqlite3_reset(c.commit.get());
+    return e;
+  }
+  sqlite3_reset(c.commit.get());
+  tx.committed();
+  std::vector<message> out(batch.begin(), batch.end());
+  for (std::size_t i = 0; i < out.size(); ++i) out[i].seq = seq_t{first + static_cast<std::int64_t>(i)};
+  return out;
+}
+
+// Row by row, each new message numbered as it goes in and each stored one
+// read back: the path for batches holding ids that are stored already.
+result<std::vector<message>> sqlite_store::insert_each(std::span<const message> batch) {
   std::vector<message> out;
   out.reserve(batch.size());
   sqlite3* db = writer_->db;

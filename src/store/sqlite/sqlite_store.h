@@ -47,6 +47,8 @@ class sqlite_store final : public store {
   explicit sqlite_store(sqlite_options opts);
   result<std::unique_ptr<connection>> connect() const;
   result<std::vector<message>> insert_locked(std::span<const message> batch);
+  result<std::vector<message>> insert_fresh(std::span<const message> batch, bool& duplicates);
+  result<std::vector<message>> insert_each(std::span<const message> batch);
   result<std::unique_ptr<connection>> take_reader();
   // The first column of the first row of `sql`, on a reader connection.
   result<std::int64_t> read_int64(const char* sql, std::string_view what);

@@ -1,0 +1,191 @@
+#include "model/message_json.h"
+
+#include <array>
+#include <charconv>
+#include <chrono>
+#include <cstdint>
+#include <cstring>
+#include <string_view>
+
+namespace feed {
+
+namespace {
+
+// Per byte: 0 = copied as is, else the escape's second character ('u' for
+// \u00XX). boost::json's serializer uses the same table.
+constexpr std::array<char, 256> kEscape = [] {
+  std::array<char, 256> t{};
+  for (int c = 0; c < 0x20; ++c) t[c] = 'u';
+  t['\b'] = 'b', t['\t'] = 't', t['\n'] = 'n', t['\f'] = 'f', t['\r'] = 'r';
+  t['"'] = '"', t['\\'] = '\\';
+  return t;
+}();
+
+// Extra bytes an escaped byte takes beyond itself.
+constexpr std::array<unsigned char, 256> kExtra = [] {
+  std::array<unsigned char, 256> t{};
+  for (int c = 0; c < 256; ++c) t[c] = kEscape[c] == 0 ? 0 : kEscape[c] == 'u' ? 5 : 1;
+  return t;
+}();
+
+// Whether any byte of s is escaped, eight bytes at a time: most content has
+// nothing to escape and is then sized and copied whole. (Per-byte tests do
+// not vectorize here; the word tests are the exact "any byte zero" and "any
+// byte below n" bit tricks, which never flag bytes of 0x80 and above.)
+bool has_escapes(std::string_view s) {
+  constexpr std::uint64_t ones = 0x0101010101010101, highs = 0x8080808080808080;
+  const char* p = s.data();
+  std::size_t n = s.size();
+  for (; n >= 8; p += 8, n -= 8) {
+    std::uint64_t w;
+    std::memcpy(&w, p, 8);
+    const std::uint64_t quote = w ^ (ones * '"'), backslash = w ^ (ones * '\\');
+    const std::uint64_t hits = ((w - ones * 0x20) & ~w) | ((quote - ones) & ~quote) | ((backslash - ones) & ~backslash);
+    if (hits & highs) return true;
+  }
+  for (; n > 0; ++p, --n) {
+    const auto c = static_cast<unsigned char>(*p);
+    if (c < 0x20 || c == '"' || c == '\\') return true;
+  }
+  return false;
+}
+
+// The quoted, escaped size of s.
+std::size_t string_size(std::string_view s) {
+  std::size_t n = s.size() + 2;
+  if (!has_escapes(s)) return n;
+  for (unsigned char c : s) n += kExtra[c];
+  return n;
+}
+
+char* write_string(char* p, std::string_view s) {
+  if (!has_escapes(s)) {
+    *p++ = '"';
+    std::memcpy(p, s.data(), s.size());
+    p += s.size();
+    *p++ = '"';
+    return p;
+  }
+  *p++ = '"';
+  const char* run = s.data();
+  const char* const end = s.data() + s.size();
+  for (const char* q = run; q != end; ++q) {
+    const char e = kEscape[static_cast<unsigned char>(*q)];
+    if (e == 0) continue;
+    std::memcpy(p, run, static_cast<std::size_t>(q - run));
+    p += q - run;
+    run = q + 1;
+    *p++ = '\\';
+    *p++ = e;
+    if (e == 'u') {
+      static constexpr char hex[] = "0123456789abcdef";
+      const auto c = static_cast<unsigned char>(*q);
+      *p++ = '0', *p++ = '0', *p++ = hex[c >> 4], *p++ = hex[c & 15];
+    }
+  }
+  std::memcpy(p, run, static_cast<std::size_t>(end - run));
+  p += end - run;
+  *p++ = '"';
+  return p;
+}
+
+template <std::size_t N>
+char* write_literal(char* p, const char (&s)[N]) {
+  std::memcpy(p, s, N - 1);
+  return p + N - 1;
+}
+
+// format_rfc3339 writes four-digit years as "YYYY-MM-DDTHH:MM:SS.ffffffZ";
+// those are written here without a temporary string, any other year (a
+// corrupt or far-off time) by format_rfc3339 itself.
+constexpr std::size_t kTimeSize = 27;
+constexpr std::chrono::sys_days kFirstDay = std::chrono::year{0} / 1 / 1;
+constexpr std::chrono::sys_days kPastLastDay = std::chrono::year{10000} / 1 / 1;
+
+bool four_digit_year(timestamp t) {
+  const auto day = std::chrono::floor<std::chrono::days>(t);
+  return day >= kFirstDay && day < kPastLastDay;
+}
+
+char* write_digits(char* p, unsigned v, int width) {
+  for (int i = width - 1; i >= 0; --i, v /= 10) p[i] = static_cast<char>('0' + v % 10);
+  return p + width;
+}
+
+char* write_time(char* p, timestamp t) {
+  using namespace std::chrono;
+  const auto day = floor<days>(t);
+  const year_month_day ymd{day};
+  const auto in_day = (t - day).count();  // microseconds, [0, 86400e6)
+  const auto secs = static_cast<unsigned>(in_day / 1'000'000);
+  *p++ = '"';
+  p = write_digits(p, static_cast<unsigned>(int(ymd.year())), 4);
+  *p++ = '-';
+  p = write_digits(p, unsigned(ymd.month()), 2);
+  *p++ = '-';
+  p = write_digits(p, unsigned(ymd.day()), 2);
+  *p++ = 'T';
+  p = write_digits(p, secs / 3600, 2);
+  *p++ = ':';
+  p = write_digits(p, secs / 60 % 60, 2);
+  *p++ = ':';
+  p = write_digits(p, secs % 60, 2);
+  *p++ = '.';
+  p = write_digits(p, static_cast<unsigned>(in_day % 1'000'000), 6);
+  *p++ = 'Z';
+  *p++ = '"';
+  return p;
+}
+
+std::size_t time_size(timestamp t) {
+  return four_digit_year(t) ? kTimeSize + 2 : format_rfc3339(t).size() + 2;
+}
+
+char* write_any_time(char* p, timestamp t) {
+  if (four_digit_year(t)) return write_time(p, t);
+  const auto text = format_rfc3339(t);  // plain ASCII: nothing to escape
+  *p++ = '"';
+  std::memcpy(p, text.data(), text.size());
+  p += text.size();
+  *p++ = '"';
+  return p;
+}
+
+std::size_t int_size(std::int64_t v) {
+  char buf[24];
+  return static_cast<std::size_t>(std::to_chars(buf, buf + sizeof buf, v).ptr - buf);
+}
+
+}  // namespace
+
+std::size_t json_size(const message& m, bool with_seq) {
+  constexpr std::size_t keys = sizeof R"({"id":,"user_id":,"content":,"created_at":})" - 1;
+  std::size_t n = keys + string_size(m.id) + string_size(m.user_id) + string_size(m.content) + time_size(m.created_at);
+  if (with_seq) n += sizeof R"(,"seq":)" - 1 + int_size(m.seq.value());
+  return n;
+}
+
+char* write_json(char* p, const message& m, bool with_seq) {
+  p = write_literal(p, R"({"id":)");
+  p = write_string(p, m.id);
+  p = write_literal(p, R"(,"user_id":)");
+  p = write_string(p, m.user_id);
+  p = write_literal(p, R"(,"content":)");
+  p = write_string(p, m.content);
+  p = write_literal(p, R"(,"created_at":)");
+  p = write_any_time(p, m.created_at);
+  if (with_seq) {
+    p = write_literal(p, R"(,"seq":)");
+    p = std::to_chars(p, p + 24, m.seq.value()).ptr;
+  }
+  *p++ = '}';
+  return p;
+}
+
+void append_json(std::string& out, const message& m, bool with_seq) {
+  const auto at = out.size();
+  out.resize(at + json_size(m, with_seq));
+  write_json(out.data() + at, m, with_seq);
+}
+
+}  // namespace feed
