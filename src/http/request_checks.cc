@@ -22,13 +22,13 @@ std::string lower(std::string_view s) {
   return out;
 }
 
-std::size_t count_lines(const bhttp::request_header<>& head, field f) {
+std::size_t count_lines(const bhttp::request_header<fields>& head, field f) {
   const auto [first, last] = head.equal_range(f);
   return static_cast<std::size_t>(std::distance(first, last));
 }
 
 // Every coding of every Transfer-Encoding line, in order, lower case.
-std::vector<std::string> transfer_codings(const bhttp::request_header<>& head) {
+std::vector<std::string> transfer_codings(const bhttp::request_header<fields>& head) {
   std::vector<std::string> codings;
   const auto [first, last] = head.equal_range(field::transfer_encoding);
   for (auto it = first; it != last; ++it) {
@@ -47,7 +47,7 @@ std::optional<rejection> bad(status code, std::string message) { return rejectio
 // RFC 9112 §6.1 and §6.3: a body is framed by chunked or by Content-Length,
 // never by both, and a framing we cannot read is an error, not "no body":
 // reading on would take the body for the next request.
-std::optional<rejection> check_framing(const bhttp::request_header<>& head) {
+std::optional<rejection> check_framing(const bhttp::request_header<fields>& head) {
   const std::size_t lines = count_lines(head, field::transfer_encoding);
   if (lines == 0) return std::nullopt;
   if (head.version() < 11)
@@ -77,7 +77,7 @@ bool valid_host(std::string_view value) {
 }
 
 // RFC 9112 §3.2: exactly one Host in HTTP/1.1, at most one in HTTP/1.0.
-std::optional<rejection> check_host(const bhttp::request_header<>& head) {
+std::optional<rejection> check_host(const bhttp::request_header<fields>& head) {
   const std::size_t hosts = count_lines(head, field::host);
   if (hosts > 1) return bad(status::bad_request, "a request must have one Host header, not several");
   if (hosts == 0 && head.version() >= 11) return bad(status::bad_request, "an HTTP/1.1 request needs a Host header");
@@ -86,7 +86,7 @@ std::optional<rejection> check_host(const bhttp::request_header<>& head) {
   return std::nullopt;
 }
 
-std::optional<rejection> check_target(const bhttp::request_header<>& head) {
+std::optional<rejection> check_target(const bhttp::request_header<fields>& head) {
   const std::string_view target = head.target();
   if (!parse_request_target(target))
     return bad(status::bad_request, "request target must be a path and query, or an absolute http(s) URL");
@@ -97,7 +97,7 @@ std::optional<rejection> check_target(const bhttp::request_header<>& head) {
 
 // Headers that name one value: two copies would let us and a proxy in front
 // each pick a different one (the parser keeps the first), as with Host.
-std::optional<rejection> check_singletons(const bhttp::request_header<>& head) {
+std::optional<rejection> check_singletons(const bhttp::request_header<fields>& head) {
   for (const auto f : {field::content_type, field::content_length})
     if (count_lines(head, f) > 1)
       return bad(status::bad_request, fmt::format("a request must not repeat the {} header", bhttp::to_string(f)));
@@ -130,7 +130,7 @@ std::optional<boost::urls::url_view> parse_request_target(std::string_view targe
   return *url;
 }
 
-std::optional<rejection> check_request_head(const beast::http::request_header<>& head) {
+std::optional<rejection> check_request_head(const beast::http::request_header<fields>& head) {
   if (auto r = check_framing(head)) return r;
   if (auto r = check_host(head)) return r;
   if (auto r = check_singletons(head)) return r;

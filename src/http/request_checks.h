@@ -32,7 +32,7 @@ struct rejection {
 std::optional<boost::urls::url_view> parse_request_target(std::string_view target);
 
 // nullopt when the head may be served; else the status and message to answer.
-std::optional<rejection> check_request_head(const beast::http::request_header<>& head);
+std::optional<rejection> check_request_head(const beast::http::request_header<fields>& head);
 
 // A body over the limit, whether its Content-Length says so up front or the
 // parser finds out while reading: 413.

@@ -51,7 +51,7 @@ std::string to_valid_utf8(std::string_view s) {
 }
 
 response json_body_response(const request& req, status s, std::string body) {
-  response res{s, req.version()};
+  response res{s, req.version(), std::string(), req.get_allocator()};
   res.set(beast::http::field::content_type, "application/json");
   res.set(beast::http::field::server, "feed-api");
   // With the OPTIONS preflight (router.cc), lets a page on any origin read

@@ -1,7 +1,5 @@
 #include "http/server.h"
 
-#include <sstream>
-
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
@@ -15,6 +13,7 @@
 
 #include "base/log.h"
 #include "http/response.h"
+#include "http/serialize.h"
 
 namespace feed::http {
 namespace {
@@ -78,9 +77,9 @@ std::string busy_response_bytes() {
   res.set(bhttp::field::retry_after, "1");
   res.keep_alive(false);
   res.prepare_payload();
-  std::ostringstream out;
-  out << res;
-  return out.str();
+  head_buffer head;
+  append_head(res, head);
+  return std::string(head.begin(), head.end()) + res.body();
 }
 
 // A HEAD response keeps the framing headers the router gave it (the GET
@@ -96,6 +95,15 @@ void finish(response& res, verb method, bool keep) {
     return;
   }
   res.prepare_payload();
+}
+
+// Head and body in one gathered write.
+asio::awaitable<boost::system::error_code> write_response(beast::tcp_stream& stream, const response& res) {
+  head_buffer head;
+  append_head(res, head);
+  const std::array<asio::const_buffer, 2> bytes{asio::buffer(head), asio::buffer(res.body())};
+  auto [ec, n] = co_await asio::async_write(stream, bytes, token);
+  co_return ec;
 }
 
 // After an error answer the client may still be sending its request.
@@ -219,14 +227,21 @@ asio::awaitable<void> server::session(std::shared_ptr<shared_state> state, asio:
   beast::tcp_stream stream(std::move(socket));
   registration tracked(state->loops[loop], &stream);
   beast::flat_buffer buffer;
+  // Room for a typical request's and response's header fields; past it the
+  // arena takes blocks from the heap until the next reset.
+  std::array<std::byte, 2048> arena_bytes;
+  std::pmr::monotonic_buffer_resource arena(arena_bytes.data(), arena_bytes.size());
   bool first = true;
-  while (co_await serve_one(stream, buffer, loop, first)) first = false;
+  while (co_await serve_one(stream, buffer, arena, loop, first)) first = false;
 }
 
-asio::awaitable<bool> server::serve_one(beast::tcp_stream& stream, beast::flat_buffer& buffer, std::size_t loop,
-                                        bool first) {
+asio::awaitable<bool> server::serve_one(beast::tcp_stream& stream, beast::flat_buffer& buffer,
+                                        std::pmr::monotonic_buffer_resource& arena, std::size_t loop, bool first) {
   if (stopping_) co_return false;
-  request_parser parser;
+  // The previous request and its response are gone, and with them all that
+  // the arena held.
+  arena.release();
+  request_parser parser(std::piecewise_construct, std::make_tuple(), std::make_tuple(field_allocator(&arena)));
   parser.header_limit(static_cast<std::uint32_t>(opts_.max_header_bytes));
   parser.body_limit(opts_.max_body_bytes);
   if (auto ec = co_await read_header(stream, buffer, parser, loop, first))
@@ -291,8 +306,7 @@ asio::awaitable<bool> server::reply_and_close(beast::tcp_stream& stream, const r
   finish(res, method, false);
   count_response(res.result_int());
   stream.expires_after(opts_.header_timeout);
-  auto [ec, n] = co_await bhttp::async_write(stream, res, token);
-  if (!ec) co_await linger_close(stream);
+  if (!co_await write_response(stream, res)) co_await linger_close(stream);
   co_return false;
 }
 
@@ -306,8 +320,7 @@ asio::awaitable<bool> server::respond(beast::tcp_stream& stream, request req, st
   const bool keep = req.keep_alive() && !stopping_;
   finish(res, req.method(), keep);
   stream.expires_after(opts_.header_timeout);
-  auto [ec, n] = co_await bhttp::async_write(stream, res, token);
-  if (ec || !keep) {
+  if (co_await write_response(stream, res) || !keep) {
     boost::system::error_code ignored;
     stream.socket().shutdown(asio::socket_base::shutdown_send, ignored);
     co_return false;

@@ -18,6 +18,7 @@
 #include <atomic>
 #include <chrono>
 #include <functional>
+#include <memory_resource>
 #include <memory>
 #include <optional>
 #include <string>
@@ -83,7 +84,7 @@ class server {
     std::atomic<std::size_t> in_flight{0};
     std::atomic<std::size_t> connections{0};
   };
-  using request_parser = boost::beast::http::request_parser<boost::beast::http::string_body>;
+  using request_parser = boost::beast::http::request_parser<boost::beast::http::string_body, field_allocator>;
   using error_code = boost::system::error_code;
 
   boost::asio::awaitable<void> accept_loop();
@@ -97,7 +98,7 @@ class server {
   // Serving one request, in named steps. The ones returning bool tell
   // whether the connection stays open for another request.
   boost::asio::awaitable<bool> serve_one(boost::beast::tcp_stream& stream, boost::beast::flat_buffer& buffer,
-                                         std::size_t loop, bool first);
+                                         std::pmr::monotonic_buffer_resource& arena, std::size_t loop, bool first);
   boost::asio::awaitable<error_code> read_header(boost::beast::tcp_stream& stream, boost::beast::flat_buffer& buffer,
                                                  request_parser& parser, std::size_t loop, bool first);
   std::optional<rejection> check_head(const request_parser& parser) const;
