@@ -39,13 +39,13 @@ struct count_guard {
   ~count_guard() { --n; }
 };
 
-// Keeps a stream in its loop's `all` set (so close_all reaches it) while it lives.
+// Keeps a stream in its loop's map (so close_all reaches it) while it lives.
 template <class LoopState>
 struct registration {
   LoopState& s;
   beast::tcp_stream* p;
-  registration(LoopState& state, beast::tcp_stream* stream) : s(state), p(stream) { s.all.insert(p); }
-  ~registration() { s.all.erase(p), s.idle.erase(p); }
+  registration(LoopState& state, beast::tcp_stream* stream) : s(state), p(stream) { s.streams.emplace(p, false); }
+  ~registration() { s.streams.erase(p); }
   registration(const registration&) = delete;
   registration& operator=(const registration&) = delete;
 };
@@ -138,7 +138,7 @@ server::server(const std::vector<asio::io_context*>& loops, server_options opts,
       acceptor_(*loops.front()),
       busy_(busy_response_bytes()) {
   state_->loops.reserve(loops.size());
-  for (auto* ioc : loops) state_->loops.push_back(loop_state{ioc, {}, {}});
+  for (auto* ioc : loops) state_->loops.push_back(loop_state{ioc, {}});
 }
 
 server::~server() = default;
@@ -258,9 +258,9 @@ asio::awaitable<server::error_code> server::read_header(beast::tcp_stream& strea
                                                         request_parser& parser, std::size_t loop, bool first) {
   auto& state = state_->loops[loop];
   stream.expires_after(first ? opts_.header_timeout : opts_.idle_timeout);
-  state.idle.insert(&stream);
+  state.streams[&stream] = true;
   auto [ec, n] = co_await bhttp::async_read_header(stream, buffer, parser, token);
-  state.idle.erase(&stream);
+  state.streams[&stream] = false;
   co_return ec;
 }
 
@@ -348,20 +348,21 @@ void server::stop_accepting() {
   });
 }
 
-void server::close_idle() { cancel_each(&loop_state::idle, false); }
+void server::close_idle() { cancel_each(true, false); }
 
 // A cancel ends only the operations already waiting. A request between two
 // of them (beast parses body bytes that came with the head in a posted step,
 // before it reads the socket) would start its next one after the cancel and
 // wait out its timeout; a socket shut down fails that one too.
-void server::close_all() { cancel_each(&loop_state::all, true); }
+void server::close_all() { cancel_each(false, true); }
 
 // The posted work holds the state: it may still be queued when the server
 // is destroyed.
-void server::cancel_each(stream_set loop_state::*which, bool shut_down) {
+void server::cancel_each(bool idle_only, bool shut_down) {
   for (std::size_t i = 0; i < state_->loops.size(); ++i)
-    asio::post(*state_->loops[i].ioc, [state = state_, i, which, shut_down] {
-      for (auto* stream : state->loops[i].*which) {
+    asio::post(*state_->loops[i].ioc, [state = state_, i, idle_only, shut_down] {
+      for (auto [stream, idle] : state->loops[i].streams) {
+        if (idle_only && !idle) continue;
         boost::system::error_code ignored;
         if (shut_down) stream->socket().shutdown(asio::socket_base::shutdown_both, ignored);
         stream->cancel();

@@ -22,7 +22,7 @@
 #include <memory>
 #include <optional>
 #include <string>
-#include <unordered_set>
+#include <unordered_map>
 #include <vector>
 
 #include <boost/asio/io_context.hpp>
@@ -70,11 +70,13 @@ class server {
   std::uint64_t responses(int status_class) const { return responses_[status_class].load(std::memory_order_relaxed); }
 
  private:
-  using stream_set = std::unordered_set<boost::beast::tcp_stream*>;
+  // Every open stream of a loop, and whether it waits for a request (idle
+  // keep-alive, or a first request not begun). A flag rather than a second
+  // set: marking a stream idle for each request then allocates nothing.
+  using stream_map = std::unordered_map<boost::beast::tcp_stream*, bool>;
   struct loop_state {
     boost::asio::io_context* ioc;
-    stream_set idle;  // touched on this loop only
-    stream_set all;   // touched on this loop only
+    stream_map streams;  // touched on this loop only
   };
   // What a connection's coroutine frame touches when it is destroyed. Each
   // connection's outermost coroutine holds a reference, so a frame that its
@@ -111,9 +113,9 @@ class server {
   boost::asio::awaitable<bool> respond(boost::beast::tcp_stream& stream, request req, std::size_t loop);
   boost::asio::awaitable<response> dispatch(request_context& ctx) const;
   void count_response(unsigned status_code);
-  // Cancels, on each stream's own loop, every stream in that loop's set;
+  // Cancels, on each stream's own loop, every stream (or every idle one);
   // with `shut_down`, shuts its socket down as well.
-  void cancel_each(stream_set loop_state::*which, bool shut_down);
+  void cancel_each(bool idle_only, bool shut_down);
 
   const server_options opts_;
   const router& routes_;
