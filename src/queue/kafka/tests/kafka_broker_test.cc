@@ -40,7 +40,9 @@ message make_message(const std::string& user, int n) {
 
 // Options for one test: fresh topic and group names, short bounds.
 kafka_options test_options(const std::string& brokers) {
-  const std::string tag = random_message_id().substr(0, 8);
+  // The id's random tail: its head is a UUIDv7 timestamp, the same for
+  // every test started within about a minute, which then shared topics.
+  const std::string tag = random_message_id().substr(24);
   kafka_options o;
   o.brokers = brokers;
   o.client_id = "feed-test";
