@@ -103,10 +103,12 @@ timestamp random_time(std::mt19937_64& rng) {
     case 1:  // anywhere in years 0..9999 and a little beyond, both directions
       return timestamp{microseconds{std::uniform_int_distribution<std::int64_t>(-63'000'000'000'000'000,
                                                                                 254'000'000'000'000'000)(rng)}};
-    default:  // around now, whole and fractional seconds
-      return timestamp{microseconds{std::uniform_int_distribution<std::int64_t>(1'600'000'000'000'000,
-                                                                                1'900'000'000'000'000)(rng) /
-                                    (rng() % 2 ? 1'000'000 : 1) * (rng() % 2 ? 1'000'000 : 1)}};
+    default: {  // around now, whole and fractional seconds
+      const std::int64_t us = std::uniform_int_distribution<std::int64_t>(1'600'000'000'000'000,
+                                                                          1'900'000'000'000'000)(rng);
+      const std::int64_t unit = rng() % 2 ? 1'000'000 : 1;
+      return timestamp{microseconds{us / unit * unit}};
+    }
   }
 }
 
