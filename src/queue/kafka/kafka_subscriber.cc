@@ -60,7 +60,7 @@ result<void> kafka_subscriber::start() {
   if (!rk) return rk.err();
   rd_kafka_poll_set_consumer(rk->get());
 
-  auto partitions = topic_partitions(rk->get(), options_.processed_topic, options_.admin_timeout);
+  auto partitions = await_topic_partitions(rk->get(), options_.processed_topic, options_.admin_timeout);
   if (!partitions) return partitions.err();
 
   kafka_partitions assignment(rd_kafka_topic_partition_list_new(static_cast<int>(partitions->size())));

@@ -132,4 +132,15 @@ result<std::vector<std::int32_t>> topic_partitions(rd_kafka_t* rk, const std::st
   return ids;
 }
 
+result<std::vector<std::int32_t>> await_topic_partitions(rd_kafka_t* rk, const std::string& topic,
+                                                         std::chrono::milliseconds timeout) {
+  const auto deadline = std::chrono::steady_clock::now() + timeout;
+  for (;;) {
+    const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now());
+    auto parts = topic_partitions(rk, topic, std::max(left, std::chrono::milliseconds(1)));
+    if (parts || left <= std::chrono::milliseconds(100)) return parts;
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  }
+}
+
 }  // namespace feed

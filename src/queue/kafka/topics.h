@@ -33,4 +33,10 @@ result<void> ensure_topics(const kafka_options& options);
 result<std::vector<std::int32_t>> topic_partitions(rd_kafka_t* rk, const std::string& topic,
                                                    std::chrono::milliseconds timeout);
 
+// The same, asking again until `timeout` while the topic is unknown: a
+// topic just created through one broker reaches the others' metadata a
+// moment later, and a client may ask one of those.
+result<std::vector<std::int32_t>> await_topic_partitions(rd_kafka_t* rk, const std::string& topic,
+                                                         std::chrono::milliseconds timeout);
+
 }  // namespace feed
