@@ -42,9 +42,16 @@ struct envelope {
 };
 
 // Serialized envelope of `m`; `with_seq` adds data.seq (events-processed).
+// The bytes are what boost::json::serialize gives for the same object.
 std::string encode_envelope(const message& m, std::string_view event_type, bool with_seq);
+// The same, replacing the contents of `out`: a caller that encodes one
+// record after another reuses one buffer instead of a heap string each.
+void encode_envelope_into(std::string& out, const message& m, std::string_view event_type, bool with_seq);
 
 // Parses one envelope from a Kafka record value.
 result<envelope> decode_envelope(std::string_view json);
+// Only its message, for readers that ignore the envelope's own fields: the
+// same checks and errors as decode_envelope, without copying those fields.
+result<message> decode_envelope_message(std::string_view json);
 
 }  // namespace feed

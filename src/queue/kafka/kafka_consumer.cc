@@ -64,7 +64,7 @@ result<std::unique_ptr<kafka_consumer>> kafka_consumer::create(const kafka_optio
   if (!options.dead_letter_topic.empty()) {
     // Flushed before each commit, so it does not linger.
     auto dl = make_handle(RD_KAFKA_PRODUCER, options, "dead-letter",
-                          reliable_producer_properties(options, std::chrono::milliseconds(0)),
+                          reliable_producer_properties(options, std::chrono::milliseconds(0), false),
                           [raw = c.get()](rd_kafka_conf_t* conf) {
                             rd_kafka_conf_set_dr_msg_cb(conf, &kafka_consumer::on_dead_letter);
                             rd_kafka_conf_set_opaque(conf, raw);
@@ -200,12 +200,13 @@ result<batch> kafka_consumer::poll(std::size_t max, std::chrono::milliseconds wa
       continue;
     }
     merge(taken, m->partition, span{m->offset, m->offset + 1});
-    auto e = decode_envelope(std::string_view(static_cast<const char*>(m->payload), m->payload ? m->len : 0));
-    if (!e) {
-      skip(*m, e.err().message);
+    auto msg = decode_envelope_message(
+        std::string_view(static_cast<const char*>(m->payload), m->payload ? m->len : 0));
+    if (!msg) {
+      skip(*m, msg.err().message);
       continue;
     }
-    b.messages.push_back(std::move(e->msg));
+    b.messages.push_back(std::move(*msg));
   }
 
   std::lock_guard lock(mu_);

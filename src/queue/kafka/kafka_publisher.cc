@@ -12,7 +12,8 @@ kafka_publisher::kafka_publisher(const kafka_options& options) : options_(option
 
 result<std::unique_ptr<kafka_publisher>> kafka_publisher::create(const kafka_options& options) {
   std::unique_ptr<kafka_publisher> p(new kafka_publisher(options));
-  auto rk = make_handle(RD_KAFKA_PRODUCER, options, "publisher", reliable_producer_properties(options, options.linger),
+  auto rk = make_handle(RD_KAFKA_PRODUCER, options, "publisher",
+                        reliable_producer_properties(options, options.linger, true),
                         [raw = p.get()](rd_kafka_conf_t* conf) {
                           rd_kafka_conf_set_dr_msg_cb(conf, &kafka_publisher::on_delivery);
                           rd_kafka_conf_set_opaque(conf, raw);
@@ -25,16 +26,43 @@ result<std::unique_ptr<kafka_publisher>> kafka_publisher::create(const kafka_opt
 
 kafka_publisher::~kafka_publisher() { stop(); }
 
+void* done_slots::put(enqueue_done done) {
+  slot* s;
+  {
+    std::lock_guard lock(mu_);
+    if (!free_) {
+      auto chunk = std::make_unique<slot[]>(chunk_slots);
+      for (std::size_t i = 0; i < chunk_slots; ++i) chunk[i].next = i + 1 < chunk_slots ? &chunk[i + 1] : nullptr;
+      free_ = &chunk[0];
+      chunks_.push_back(std::move(chunk));
+    }
+    s = free_;
+    free_ = s->next;
+  }
+  s->done = std::move(done);
+  return s;
+}
+
+enqueue_done done_slots::take(void* opaque) {
+  auto* s = static_cast<slot*>(opaque);
+  enqueue_done done = std::move(s->done);
+  s->done = nullptr;
+  std::lock_guard lock(mu_);
+  s->next = free_;
+  free_ = s;
+  return done;
+}
+
 void kafka_publisher::on_delivery(rd_kafka_t*, const rd_kafka_message_t* m, void* opaque) {
   auto* self = static_cast<kafka_publisher*>(opaque);
-  std::unique_ptr<enqueue_done> done(static_cast<enqueue_done*>(m->_private));
+  const enqueue_done done = self->slots_.take(m->_private);
   if (m->err) {
     ++self->stats_.failed;
     spdlog::debug("kafka publisher: delivery failed: {}", rd_kafka_err2str(m->err));
-    (*done)(make_error_code(errc_for(m->err)));
+    done(make_error_code(errc_for(m->err)));
   } else {
     ++self->stats_.published;
-    (*done)({});
+    done({});
   }
 }
 
@@ -50,19 +78,23 @@ void kafka_publisher::enqueue(message m, enqueue_done done) {
     done(errc::shutting_down);
     return;
   }
-  const std::string value = encode_envelope(m, event_message_created, false);
-  auto* opaque = new enqueue_done(std::move(done));
+  // librdkafka copies the value (RD_KAFKA_MSG_F_COPY, into the same
+  // allocation as the record), so one buffer per thread serves every post.
+  thread_local std::string value;
+  encode_envelope_into(value, m, event_message_created, false);
+  void* opaque = slots_.put(std::move(done));
   const auto err = rd_kafka_producev(
       rk_.get(), RD_KAFKA_V_TOPIC(options_.events_topic.c_str()),
       RD_KAFKA_V_KEY(m.user_id.data(), m.user_id.size()),
-      RD_KAFKA_V_VALUE(const_cast<char*>(value.data()), value.size()), RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY),
+      RD_KAFKA_V_VALUE(value.data(), value.size()), RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY),
       RD_KAFKA_V_OPAQUE(opaque), RD_KAFKA_V_END);
   lock.unlock();
+  // A rare large post does not pin its size in every thread for good.
+  if (value.capacity() > 64 * 1024) std::string().swap(value);
   if (err) {
-    std::unique_ptr<enqueue_done> owned(opaque);
     ++stats_.failed;
     // A fatal producer error surfaces here as __FATAL: unavailable, as documented.
-    (*owned)(make_error_code(errc_for(err)));
+    slots_.take(opaque)(make_error_code(errc_for(err)));
   }
 }
 

@@ -29,6 +29,7 @@
 #include <mutex>
 #include <shared_mutex>
 #include <thread>
+#include <vector>
 
 #include "queue/kafka/kafka_options.h"
 #include "queue/kafka/rdkafka_handle.h"
@@ -39,6 +40,35 @@ namespace feed {
 struct kafka_publisher_stats {
   std::atomic<std::uint64_t> published{0};  // acknowledged by the broker
   std::atomic<std::uint64_t> failed{0};     // done called with an error
+};
+
+// Where each record's `done` waits for its delivery report: librdkafka
+// carries one pointer per record, and a heap-allocated std::function per
+// post (made on the event loop, freed on the poll thread) was one malloc
+// and one cross-thread free per post. Slots are reused; the pool grows by
+// chunks up to the most records ever in flight at once (bounded by
+// options.queue_max_messages) and is freed with the publisher.
+class done_slots {
+ public:
+  done_slots() = default;
+  done_slots(const done_slots&) = delete;
+  done_slots& operator=(const done_slots&) = delete;
+
+  // Stores `done`; the pointer goes to librdkafka as the record's opaque.
+  void* put(enqueue_done done);
+  // Takes back what put() stored under `opaque` and frees its slot.
+  enqueue_done take(void* opaque);
+
+ private:
+  struct slot {
+    enqueue_done done;  // first: the opaque points at the slot
+    slot* next = nullptr;
+  };
+  static constexpr std::size_t chunk_slots = 256;
+
+  std::mutex mu_;
+  slot* free_ = nullptr;                         // GUARDED_BY(mu_)
+  std::vector<std::unique_ptr<slot[]>> chunks_;  // GUARDED_BY(mu_)
 };
 
 class kafka_publisher final : public queue_writer {
@@ -66,6 +96,7 @@ class kafka_publisher final : public queue_writer {
   void poll_loop();
 
   const kafka_options options_;
+  done_slots slots_;  // outlives rk_, whose records point into it
   kafka_handle rk_;
   kafka_publisher_stats stats_;
 

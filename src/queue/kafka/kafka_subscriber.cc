@@ -95,20 +95,20 @@ void kafka_subscriber::take(const rd_kafka_message_t& m, std::vector<message>& o
     spdlog::warn("kafka subscriber: {}", rd_kafka_err2str(m.err));
     return;
   }
-  auto e = decode_envelope(std::string_view(static_cast<const char*>(m.payload), m.payload ? m.len : 0));
-  if (!e) {
+  auto msg = decode_envelope_message(std::string_view(static_cast<const char*>(m.payload), m.payload ? m.len : 0));
+  if (!msg) {
     ++stats_.undecodable;
     spdlog::warn("kafka subscriber: skipping {}[{}]@{}: {}", options_.processed_topic, m.partition, m.offset,
-                 e.err().message);
+                 msg.err().message);
     return;
   }
-  if (e->msg.seq.value() <= 0) {
+  if (msg->seq.value() <= 0) {
     ++stats_.without_seq;
     spdlog::warn("kafka subscriber: skipping {}[{}]@{}: message {} has no seq", options_.processed_topic,
-                 m.partition, m.offset, e->msg.id);
+                 m.partition, m.offset, msg->id);
     return;
   }
-  out.push_back(std::move(e->msg));
+  out.push_back(std::move(*msg));
 }
 
 void kafka_subscriber::run() {

@@ -97,8 +97,9 @@ result<kafka_handle> make_handle(rd_kafka_type_t type, const kafka_options& opti
   return kafka_handle(rk);
 }
 
-kafka_properties reliable_producer_properties(const kafka_options& options, std::chrono::milliseconds linger) {
-  return {
+kafka_properties reliable_producer_properties(const kafka_options& options, std::chrono::milliseconds linger,
+                                              bool one_in_flight) {
+  kafka_properties p = {
       // Idempotence implies acks=all and bounded in-flight requests, so a
       // retried batch is neither duplicated nor reordered in its partition.
       {"enable.idempotence", "true"},
@@ -112,6 +113,21 @@ kafka_properties reliable_producer_properties(const kafka_options& options, std:
       // writing the same topics would put it.
       {"partitioner", "murmur2_random"},
   };
+  if (one_in_flight) {
+    // The idempotent producer holds a partition's next request back while
+    // 5 or more of its messages are in flight (librdkafka counts messages,
+    // not requests, against its window of 5), so under load a partition has
+    // one request out anyway. But a batch that falls due meanwhile (its
+    // linger over) sets the broker thread's wake-up to "now", and the
+    // thread polls with a zero timeout until the acknowledgement comes:
+    // 3.3 polls per post measured at 20,000 posts/s, ~4 us of the 35 us of
+    // CPU per post, and CPU taken from the broker on a small machine. With
+    // the connection's one slot taken no wake-up is set, and the thread
+    // sleeps until the response. The cost is that partitions led by the
+    // same broker take turns.
+    p.emplace_back("max.in.flight.requests.per.connection", "1");
+  }
+  return p;
 }
 
 void close_consumer(rd_kafka_t* rk, std::chrono::milliseconds bound) {

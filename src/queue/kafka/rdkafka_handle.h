@@ -58,11 +58,13 @@ result<kafka_handle> make_handle(rd_kafka_type_t type, const kafka_options& opti
                                  const std::function<void(rd_kafka_conf_t*)>& setup = {});
 
 // Properties of an idempotent, acks=all producer with the options' batching
-// and delivery bound. `linger` is how long it waits to fill a batch: worth it
-// for the producer of accepted posts, which sees one record at a time; a
-// caller that hands over a whole batch and then waits for it passes zero,
-// since lingering could only delay it.
-kafka_properties reliable_producer_properties(const kafka_options& options, std::chrono::milliseconds linger);
+// and delivery bound. `linger` is how long a record may wait to fill a
+// batch. `one_in_flight` allows each broker connection one request at a
+// time instead of five: right for a producer fed one record at a time
+// faster than the broker answers (the .cc says why); one that hands over a
+// batch and then flushes it wants its partitions' requests out together.
+kafka_properties reliable_producer_properties(const kafka_options& options, std::chrono::milliseconds linger,
+                                              bool one_in_flight);
 
 // Leaves the consumer group (if any) within `bound`, serving the close's
 // rebalance events; the handle may then be destroyed without blocking.

@@ -102,38 +102,96 @@ result<std::vector<message>> rows_to_messages(const pg_rows& rows) {
   return out;
 }
 
+// Whether `id` is already in canonical_uuid's form, as the ids this
+// service makes are: then it is used as it is, without a copy.
+bool is_canonical_uuid(std::string_view id) {
+  if (id.size() != 36) return false;
+  for (std::size_t i = 0; i < id.size(); ++i) {
+    const char c = id[i];
+    if (i == 8 || i == 13 || i == 18 || i == 23) {
+      if (c != '-') return false;
+    } else if (!((c >= '0' && c <= '9') || (c >= 'a' && c <= 'f'))) {
+      return false;
+    }
+  }
+  return true;
+}
+
 // The batch without repeated ids (first occurrence wins), ids canonical, and
 // already in the binary parameters of insert_all and insert_fresh.
 struct prepared_batch {
   std::span<const message> input;
   std::vector<std::size_t> unique;  // input position of each distinct id, in batch order
   std::vector<std::size_t> slot;    // for each input position, its index in `unique`
-  std::vector<std::string> ids;     // canonical id of each distinct message
+  bool repeats = false;             // some id occurs twice (else unique[i] == slot[i] == i)
+  // Canonical id of each distinct message: a view of the input's id, or of
+  // `converted` for an id that was not canonical.
+  std::vector<std::string_view> ids;
+  std::vector<std::string> converted;  // reserved once, so views into it stay valid
   // ids, users, contents, times, and the seq before the batch (set by each
   // attempt): the batch is encoded once however often it is tried.
   std::vector<pg_param> params;
 };
 
 result<prepared_batch> prepare_batch(std::span<const message> batch) {
+  // No allocation per message on the store stage's thread: ids are checked
+  // in place, and repeats are found by sorting positions rather than with a
+  // map of copied ids (two allocations per message).
   prepared_batch p;
   p.input = batch;
-  p.slot.reserve(batch.size());
-  std::unordered_map<std::string, std::size_t> seen;
-  std::size_t text_bytes = 0;
-  for (std::size_t i = 0; i < batch.size(); ++i) {
+  const std::size_t count = batch.size();
+  std::vector<std::string_view> canonical(count);
+  for (std::size_t i = 0; i < count; ++i) {
     const message& m = batch[i];
-    auto id = canonical_uuid(m.id);
-    if (!id) return error(errc::invalid_input, fmt::format("postgres: message id \"{}\" is not a UUID", m.id));
-    if (m.user_id.find('\0') != std::string::npos || m.content.find('\0') != std::string::npos)
-      return error(errc::invalid_input, fmt::format("postgres: message {} contains a NUL byte", *id));
-    auto [it, fresh] = seen.try_emplace(*id, p.unique.size());
-    if (fresh) {
-      p.unique.push_back(i);
-      p.ids.push_back(std::move(*id));
-      text_bytes += m.content.size();
+    if (is_canonical_uuid(m.id)) {
+      canonical[i] = m.id;
+    } else {
+      auto id = canonical_uuid(m.id);
+      if (!id) return error(errc::invalid_input, fmt::format("postgres: message id \"{}\" is not a UUID", m.id));
+      if (p.converted.capacity() == 0) p.converted.reserve(count);
+      canonical[i] = p.converted.emplace_back(std::move(*id));
     }
-    p.slot.push_back(it->second);
+    if (m.user_id.find('\0') != std::string::npos || m.content.find('\0') != std::string::npos)
+      return error(errc::invalid_input, fmt::format("postgres: message {} contains a NUL byte", canonical[i]));
   }
+
+  // Positions by id, and within one id by position: the first of each run is
+  // the occurrence that wins.
+  std::vector<std::size_t> order(count);
+  for (std::size_t i = 0; i < count; ++i) order[i] = i;
+  std::sort(order.begin(), order.end(), [&](std::size_t a, std::size_t b) {
+    const int c = canonical[a].compare(canonical[b]);
+    return c < 0 || (c == 0 && a < b);
+  });
+  for (std::size_t k = 1; k < count && !p.repeats; ++k) p.repeats = canonical[order[k]] == canonical[order[k - 1]];
+
+  p.unique.reserve(count);
+  p.slot.reserve(count);
+  p.ids.reserve(count);
+  std::size_t text_bytes = 0;
+  if (!p.repeats) {
+    for (std::size_t i = 0; i < count; ++i) {
+      p.unique.push_back(i);
+      p.slot.push_back(i);
+      p.ids.push_back(canonical[i]);
+      text_bytes += batch[i].content.size();
+    }
+  } else {
+    std::vector<std::size_t> first(count);  // the winning position for each position
+    for (std::size_t k = 0; k < count; ++k)
+      first[order[k]] = k > 0 && canonical[order[k]] == canonical[order[k - 1]] ? first[order[k - 1]] : order[k];
+    for (std::size_t i = 0; i < count; ++i) {
+      if (first[i] == i) {
+        p.slot.push_back(p.unique.size());
+        p.unique.push_back(i);
+        p.ids.push_back(canonical[i]);
+        text_bytes += batch[i].content.size();
+      } else {
+        p.slot.push_back(p.slot[first[i]]);
+      }
+    }
+  }
+
   const std::size_t n = p.unique.size();
   pg_wire::array_builder ids(pg_wire::oid_uuid, n * 20);
   pg_wire::array_builder users(pg_wire::oid_text, n * 16);
@@ -146,6 +204,7 @@ result<prepared_batch> prepare_batch(std::span<const message> batch) {
     contents.add_text(m.content);
     times.add_timestamp(m.created_at);
   }
+  p.params.reserve(5);
   for (auto* a : {&ids, &users, &contents, &times}) p.params.push_back({a->finish(), pg_format::binary});
   p.params.push_back({"", pg_format::text});
   return p;
@@ -184,8 +243,19 @@ result<std::vector<message>> insert_once(pg_connection& c, prepared_batch& batch
   }
 
   // Usually every message is new and took the seqs after `last` in batch
-  // order. Otherwise (a redelivered batch) read the whole batch back, our
-  // rows included, to learn which seq each id has.
+  // order: the answer is the batch itself, copied once. Otherwise (a
+  // redelivered batch) read the whole batch back, our rows included, to
+  // learn which seq each id has.
+  if (fresh_count == unique_count && !batch.repeats) {
+    if (auto r = c.exec("commit", "COMMIT"); !r) return r.err();
+    tx.committed();
+    std::vector<message> out(batch.input.begin(), batch.input.end());
+    for (std::size_t i = 0; i < out.size(); ++i) {
+      if (out[i].id != batch.ids[i]) out[i].id = batch.ids[i];
+      out[i].seq = seq_t{*last + static_cast<std::int64_t>(i) + 1};
+    }
+    return out;
+  }
   std::vector<message> stored;
   stored.reserve(batch.unique.size());
   if (fresh_count == unique_count) {
@@ -201,7 +271,7 @@ result<std::vector<message>> insert_once(pg_connection& c, prepared_batch& batch
     if (!found) return found.err();
     std::unordered_map<std::string_view, message*> by_id;
     for (auto& m : *found) by_id.emplace(m.id, &m);
-    for (const auto& id : batch.ids) {
+    for (const std::string_view id : batch.ids) {
       auto it = by_id.find(id);
       // Under the counter lock nobody else stores messages; a missing row
       // means a writer bypasses feed_sequence, and committing could leave
@@ -270,7 +340,7 @@ result<std::vector<message>> pg_store::insert_prepared(std::span<const message> 
   auto prepared = prepare_batch(batch);
   if (!prepared) return prepared.err();
   return with_connection([&](pg_connection& c) -> result<std::vector<message>> {
-    std::minstd_rand jitter(std::random_device{}());
+    std::optional<std::minstd_rand> jitter;  // seeded on the first retry only
     const int attempts = std::max(opts_.max_tx_attempts, 1);
     // Batches are nearly always new messages; a redelivered one (after a
     // restart, or a client retrying with its Idempotency-Key) takes the
@@ -291,7 +361,8 @@ result<std::vector<message>> pg_store::insert_prepared(std::span<const message> 
       // Back off a little, with jitter, so the conflicting writers do not
       // collide again in lockstep.
       const auto base = std::min(2 << attempt, 200);
-      std::this_thread::sleep_for(std::chrono::milliseconds(base / 2 + static_cast<int>(jitter() % base)));
+      if (!jitter) jitter.emplace(std::random_device{}());
+      std::this_thread::sleep_for(std::chrono::milliseconds(base / 2 + static_cast<int>((*jitter)() % base)));
     }
   });
 }

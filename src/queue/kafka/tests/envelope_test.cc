@@ -2,6 +2,10 @@
 
 #include <gtest/gtest.h>
 
+#include <random>
+#include <string>
+#include <vector>
+
 #include <boost/json.hpp>
 
 namespace feed {
@@ -79,6 +83,183 @@ TEST(Envelope, AcceptsLargeUnsignedSeq) {
   auto e = decode_envelope(R"({"data": {"id": "m", "user_id": "u", "content": "c", "seq": 9223372036854775807}})");
   ASSERT_TRUE(e) << e.err().message;
   EXPECT_EQ(e->msg.seq.value(), 9223372036854775807);
+}
+
+// What encode_envelope wrote when it built a boost::json object and
+// serialized it: the bytes the reference's consumers have been reading.
+std::string serialized_by_boost_json(const message& m, std::string_view event_type, bool with_seq,
+                                     std::string_view envelope_id, std::string_view at) {
+  boost::json::object data;
+  data.emplace("id", m.id);
+  data.emplace("user_id", m.user_id);
+  data.emplace("content", m.content);
+  data.emplace("created_at", format_rfc3339(m.created_at));
+  if (with_seq) data.emplace("seq", m.seq.value());
+  boost::json::object o;
+  o.emplace("id", envelope_id);
+  o.emplace("event_type", event_type);
+  o.emplace("timestamp", at);
+  o.emplace("version", envelope_version);
+  o.emplace("data", std::move(data));
+  return boost::json::serialize(o);
+}
+
+// The envelope's own id and time, found without a JSON parser (some cases
+// below are not valid UTF-8, which the parser refuses).
+std::string id_of(std::string_view text) {
+  constexpr std::string_view head = R"({"id":")";
+  EXPECT_EQ(text.substr(0, head.size()), head);
+  return std::string(text.substr(head.size(), 36));
+}
+std::string timestamp_of(std::string_view text) {
+  constexpr std::string_view key = R"("timestamp":")";
+  const auto at = text.find(key);
+  EXPECT_NE(at, std::string_view::npos);
+  return std::string(text.substr(at + key.size(), 27));
+}
+
+TEST(Envelope, EncodesTheBytesBoostJsonSerializes) {
+  std::string every_byte;
+  for (int c = 1; c < 256; ++c) every_byte.push_back(static_cast<char>(c));
+  every_byte.push_back('\0');
+  const std::vector<message> cases = {
+      sample(),
+      sample(9223372036854775807),
+      message{"id", "u", "", timestamp{}, seq_t{1}},
+      message{"\"quoted\" \\ back\\slash", "tab\there\nnew\rline\b\f", every_byte,
+              *parse_rfc3339("9999-12-31T23:59:59.999999Z"), seq_t{-5}},
+      message{"m", "caf\u00e9 \U0001F642", "\x7f\x80\xff not UTF-8", *parse_rfc3339("0001-01-01T00:00:00.000001Z"),
+              seq_t{0}},
+      // Before year 0: written as format_rfc3339 writes it.
+      message{"m", "u", "c", *parse_rfc3339("0000-01-01T00:30:00+01:00"), seq_t{3}},
+  };
+  std::string reused = "left over from an earlier record";
+  for (const auto& m : cases) {
+    for (const bool with_seq : {false, true}) {
+      for (const auto type : {event_message_created, event_message_processed}) {
+        const std::string text = encode_envelope(m, type, with_seq);
+        EXPECT_EQ(text, serialized_by_boost_json(m, type, with_seq, id_of(text), timestamp_of(text)));
+        encode_envelope_into(reused, m, type, with_seq);
+        EXPECT_EQ(reused, serialized_by_boost_json(m, type, with_seq, id_of(reused), timestamp_of(reused)));
+      }
+    }
+  }
+}
+
+TEST(Envelope, IdIsAFreshUuidV7AndTimestampIsNow) {
+  const auto before = now_utc();
+  auto e = decode_envelope(encode_envelope(sample(), event_message_created, false));
+  ASSERT_TRUE(e) << e.err().message;
+  ASSERT_EQ(e->id.size(), 36u);
+  EXPECT_EQ(e->id[14], '7');
+  EXPECT_NE(std::string_view("89ab").find(e->id[19]), std::string_view::npos);
+  EXPECT_GE(e->at, before - std::chrono::microseconds(1));
+  EXPECT_LE(e->at, now_utc());
+}
+
+TEST(Envelope, MessageOnlyDecodeAgreesWithTheFullOne) {
+  const std::vector<std::string> records = {
+      encode_envelope(sample(42), event_message_processed, true),
+      R"({"id": 1, "data": {"id": "m", "user_id": "u", "content": "c"}})",
+      R"({"version": [], "data": {"id": "m", "user_id": "u", "content": "c"}})",
+      R"({"timestamp": "noon", "data": {"id": "m", "user_id": "u", "content": "c"}})",
+      R"({"data": {"id": "m", "user_id": "u", "content": "c", "created_at": "2024-05-01T12:00:00Z", "seq": 3}})",
+      R"({"data": {"id": "m", "user_id": "u"}})",
+      "[]",
+  };
+  for (const auto& r : records) {
+    auto full = decode_envelope(r);
+    auto only = decode_envelope_message(r);
+    ASSERT_EQ(bool(full), bool(only)) << r;
+    if (full) EXPECT_EQ(full->msg, *only) << r;
+    else EXPECT_EQ(full.err().message, only.err().message) << r;
+  }
+}
+
+// Decoding `record` (read by the exact reader when it has encode_envelope's
+// shape) gives what the general parser gives: it reads the record with a
+// space in front, which the exact reader never takes.
+void expect_as_general_parser(const std::string& record) {
+  SCOPED_TRACE(testing::PrintToString(record));
+  const auto fast = decode_envelope(record);
+  const auto general = decode_envelope(" " + record);
+  ASSERT_EQ(bool(fast), bool(general)) << (fast ? general.err().message : fast.err().message);
+  const auto only = decode_envelope_message(record);
+  ASSERT_EQ(bool(only), bool(fast));
+  if (!fast) {
+    EXPECT_EQ(fast.err().message, general.err().message);
+    EXPECT_EQ(only.err().message, general.err().message);
+    return;
+  }
+  EXPECT_EQ(fast->id, general->id);
+  EXPECT_EQ(fast->event_type, general->event_type);
+  EXPECT_EQ(fast->version, general->version);
+  EXPECT_EQ(fast->at, general->at);
+  for (const message* m : {&fast->msg, &*only}) {
+    EXPECT_EQ(m->id, general->msg.id);
+    EXPECT_EQ(m->user_id, general->msg.user_id);
+    EXPECT_EQ(m->content, general->msg.content);
+    EXPECT_EQ(m->seq, general->msg.seq);
+    // Without created_at each decode takes its own now.
+    if (m->created_at != general->msg.created_at) {
+      EXPECT_LE(std::chrono::abs(m->created_at - now_utc()), std::chrono::seconds(5));
+      EXPECT_LE(std::chrono::abs(general->msg.created_at - now_utc()), std::chrono::seconds(5));
+    }
+  }
+}
+
+TEST(Envelope, ExactShapeIsReadAsTheGeneralParserReadsIt) {
+  std::vector<std::string> records;
+  const std::vector<std::string> contents = {"",
+                                             "plain",
+                                             "caf\u00e9 \U0001F642 na\u00efve",
+                                             "a \"quote\" and a \\ backslash",
+                                             "tab\tnew\nline\x01",
+                                             "\x7f delete",
+                                             std::string(300, 'x')};
+  for (const std::string& content : contents) {
+    for (const std::int64_t seq : {0L, 7L, 999999999999999999L, 1000000000000000000L, 9223372036854775807L}) {
+      const message m{"0196f0a2-5b1c-7d3e-8f4a-1b2c3d4e5f60", "user_1", content,
+                      *parse_rfc3339("2024-05-01T12:00:00.123456Z"), seq_t{seq}};
+      records.push_back(encode_envelope(m, event_message_processed, true));
+      records.push_back(encode_envelope(m, event_message_created, false));
+    }
+  }
+  // Raw bytes in the content: valid UTF-8 at the edges of its ranges, and
+  // what strict UTF-8 refuses (overlong forms, surrogates, past U+10FFFF,
+  // cut sequences).
+  const std::string base = encode_envelope(sample(3), event_message_processed, true);
+  const auto content_at = base.find("hello");
+  ASSERT_NE(content_at, std::string::npos);
+  for (const char* bytes :
+       {"\xC2\x80", "\xDF\xBF", "\xE0\xA0\x80", "\xED\x9F\xBF", "\xEE\x80\x80", "\xEF\xBF\xBF", "\xF0\x90\x80\x80",
+        "\xF4\x8F\xBF\xBF", "\xC0\x80", "\xC1\xBF", "\xE0\x80\x80", "\xE0\x9F\xBF", "\xED\xA0\x80", "\xED\xBF\xBF",
+        "\xF0\x80\x80\x80", "\xF0\x8F\xBF\xBF", "\xF4\x90\x80\x80", "\xF5\x80\x80\x80", "\xF8\x88\x80\x80\x80",
+        "\xFE", "\xFF", "\x80", "\xBF", "\xC2", "\xE2\x82", "\xF0\x9F\x99"}) {
+    records.push_back(std::string(base).insert(content_at, bytes));
+  }
+  // Escapes encode_envelope does not write, in its shape otherwise.
+  for (const char* content : {R"(a\/b)", R"(\u0041)", R"(\uD83D\uDE42)", R"(\uD83D)", R"(\x41)", R"(\)",
+                              R"(ends in \\)", R"(\"\"\")"}) {
+    records.push_back(std::string(base).replace(content_at, 5, content));
+  }
+  // Each record, and each record with one byte changed, dropped or doubled.
+  std::mt19937 rng(20261130);
+  const std::string interesting = "\"\\{}[],: 0159-.eE\n\x01\x7f\x80\xC3\xED\xF4\xFF" "aZ";
+  std::vector<std::string> all = records;
+  for (const auto& r : records) {
+    for (int i = 0; i < 60; ++i) {
+      std::string m = r;
+      const std::size_t at = rng() % m.size();
+      switch (rng() % 3) {
+        case 0: m[at] = interesting[rng() % interesting.size()]; break;
+        case 1: m.erase(at, 1); break;
+        default: m.insert(at, 1, m[at]); break;
+      }
+      all.push_back(std::move(m));
+    }
+  }
+  for (const auto& r : all) expect_as_general_parser(r);
 }
 
 struct bad_case {

@@ -226,6 +226,37 @@ TEST_F(pg_store_test, insert_is_idempotent_by_id) {
   EXPECT_EQ(sql_value("SELECT last_seq FROM feed_sequence"), "3");
 }
 
+TEST_F(pg_store_test, new_batch_with_repeats_and_upper_case_ids) {
+  auto s = open_store();
+  ASSERT_TRUE(s);
+  const auto a = make_message("u1", "a"), b = make_message("u2", "b"), c = make_message("u3", "c");
+  auto upper_b = b;
+  for (auto& ch : upper_b.id) ch = static_cast<char>(std::toupper(static_cast<unsigned char>(ch)));
+
+  // Nothing stored yet: an upper-case id comes back canonical.
+  auto first = s->insert_batch(std::vector<message>{upper_b, c});
+  ASSERT_TRUE(first) << first.err().message;
+  ASSERT_EQ(first->size(), 2u);
+  EXPECT_EQ((*first)[0].id, b.id);
+  EXPECT_EQ((*first)[0].seq.value(), 1);
+  EXPECT_EQ((*first)[1], (message{c.id, c.user_id, c.content, c.created_at, seq_t{2}}));
+
+  // All new, but a twice (the first occurrence wins, in either case).
+  auto a_again = a;
+  a_again.content = "ignored";
+  auto upper_a = a_again;
+  for (auto& ch : upper_a.id) ch = static_cast<char>(std::toupper(static_cast<unsigned char>(ch)));
+  const auto d = make_message("u4", "d");
+  auto second = s->insert_batch(std::vector<message>{a, d, upper_a, a_again});
+  ASSERT_TRUE(second) << second.err().message;
+  ASSERT_EQ(second->size(), 4u);
+  EXPECT_EQ((*second)[0], (message{a.id, a.user_id, "a", a.created_at, seq_t{3}}));
+  for (int i : {1, 2}) EXPECT_EQ((*second)[i], (*second)[0]);
+  EXPECT_EQ((*second)[3], (message{d.id, d.user_id, "d", d.created_at, seq_t{4}}));
+  EXPECT_EQ(sql_value("SELECT count(*) FROM messages"), "4");
+  EXPECT_EQ(sql_value("SELECT last_seq FROM feed_sequence"), "4");
+}
+
 TEST_F(pg_store_test, large_batches_mix_new_and_stored) {
   auto s = open_store();
   ASSERT_TRUE(s);
