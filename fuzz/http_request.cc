@@ -29,7 +29,8 @@
 namespace {
 
 namespace bhttp = boost::beast::http;
-using parser_t = bhttp::request_parser<bhttp::string_body>;
+// The server's parser: header fields with its allocator (the heap when default-made).
+using parser_t = bhttp::request_parser<bhttp::string_body, feed::http::field_allocator>;
 
 // serve_one answers at most this many requests of one input; more adds
 // nothing but time.
