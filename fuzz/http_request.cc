@@ -61,7 +61,7 @@ boost::beast::error_code drive(parser_t& p, std::string_view in, std::size_t& us
 }
 
 // What the handlers would read from an accepted request.
-void use_request(const bhttp::request<bhttp::string_body>& req) {
+void use_request(const feed::http::request& req) {
   const std::int64_t max = std::numeric_limits<std::int64_t>::max();
   if (auto h = req["Last-Event-ID"]; !h.empty()) {
     auto v = feed::http::parse_integer(h, "Last-Event-ID", 0, max);
