@@ -10,7 +10,7 @@ if [[ "${1:-}" == "--quick" ]]; then REPS=1; shift; fi
 [[ -f "$BUILD/src/libfeed_broadcast.a" ]] || die "build $BUILD first"
 cmake -S "$BENCH_DIR/micro" -B "$BENCH_DIR/micro/build" -G Ninja -DCMAKE_BUILD_TYPE=Release \
   -DFEED_BUILD_DIR="$BUILD" >/dev/null
-cmake --build "$BENCH_DIR/micro/build" >/dev/null
+cmake --build "$BENCH_DIR/micro/build" --target feed_micro >/dev/null
 OUT="$(bench_results_dir micro)"
 machine_info >"$OUT/machine.txt"
 "$BENCH_DIR/micro/build/feed_micro" --benchmark_repetitions="$REPS" --benchmark_report_aggregates_only=true \

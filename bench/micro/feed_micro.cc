@@ -5,8 +5,6 @@
 //   - hub fan-out of one event to N real loopback TCP subscribers (N = 1,000 and
 //     10,000), drained by a forked child process so the kernel buffers never
 //     fill; one iteration = one event handed to the kernel for every subscriber.
-#include <benchmark/benchmark.h>
-
 #include <fcntl.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
@@ -28,9 +26,11 @@
 #include <boost/asio/ip/tcp.hpp>
 #include <fmt/format.h>
 
+#include "harness.h"
+
 #include "broadcast/broadcaster.h"
 #include "broadcast/hub.h"
-#include "broadcast/subscriber.h"
+#include "http/sse_session.h"
 #include "model/message.h"
 #include "model/post_request.h"
 #include "model/sse_frame.h"
@@ -40,20 +40,15 @@ namespace {
 namespace asio = boost::asio;
 using tcp = asio::ip::tcp;
 
-// ~120 bytes of content with a few multi-byte characters, like feed-bot's.
-const std::string kContent =
-    "Le café est prêt, the build is green again and the deploy went out before lunch. "
-    "Naïve caching strikes again #t1a2b3c4-42";
-
 std::string post_body(std::size_t content_chars) {
-  std::string content = kContent;
+  std::string content = micro::sample_content;
   while (content.size() < content_chars) content += " more words";
   content.resize(content_chars);
   return fmt::format(R"({{"user_id":"user_42","content":"{}"}})", content);
 }
 
 feed::message sample_message(std::int64_t seq) {
-  return feed::message{"0b5c9a6e-8f3d-4c1e-9a7b-2d4e6f8a0c1e", "user_42", kContent,
+  return feed::message{"0b5c9a6e-8f3d-4c1e-9a7b-2d4e6f8a0c1e", "user_42", micro::sample_content,
                        feed::timestamp{std::chrono::microseconds{1'714'565'520'123'456}}, feed::seq_t{seq}};
 }
 
@@ -147,18 +142,12 @@ void BM_HubFanout(benchmark::State& state) {
   if (child == 0) drainer(port, n);
 
   feed::hub h(ioc, feed::seq_t{0}, {});
-  std::vector<std::shared_ptr<feed::subscriber>> subs;
-  subs.reserve(static_cast<std::size_t>(n));
   for (int i = 0; i < n; ++i) {
     tcp::socket s(ioc);
     acc.accept(s);
-    auto sub = h.reserve(h.last_seq(), h.last_seq(), std::nullopt);
-    if (h.attach(sub, s) != feed::hub::attach_result::attached) {
-      state.SkipWithError("attach failed");
-      break;
-    }
-    subs.push_back(std::move(sub));
+    feed::http::sse_session::start(std::move(s), h, {h.last_seq(), std::nullopt, {}});
   }
+  if (h.subscribers() != static_cast<std::size_t>(n)) state.SkipWithError("open failed");
   ioc.poll();
 
   std::int64_t seq = 0;
@@ -166,7 +155,7 @@ void BM_HubFanout(benchmark::State& state) {
   for (auto _ : state) {
     const auto target = h.stats().frames_sent + static_cast<std::uint64_t>(n);
     ++seq;
-    h.post({std::make_shared<const feed::frame>(feed::frame{payload, "user_42", feed::seq_t{seq}})});
+    h.push({std::make_shared<const feed::frame>(feed::frame{payload, "user_42", feed::seq_t{seq}})});
     const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
     while (h.stats().frames_sent < target) {
       ioc.run_one_for(std::chrono::milliseconds(100));

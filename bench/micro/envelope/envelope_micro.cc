@@ -9,54 +9,16 @@
 //   - EncodeInto, DecodeMessage: the calls the Kafka clients make since
 //     they reuse one buffer and skip the envelope's own fields (built only
 //     with -DFEED_ENVELOPE_INTO=ON, for a build that has them)
-// Build: see CMakeLists.txt here. Run two builds one after the other on an
+// Build: see ../CMakeLists.txt. Run two builds one after the other on an
 // idle machine; compare the same rows.
-#include <benchmark/benchmark.h>
-
-#include <atomic>
 #include <chrono>
 #include <string>
+#include <string_view>
+
+#define FEED_MICRO_COUNT_ALLOCS  // harness.h counts this binary's heap calls
+#include "harness.h"
 
 #include "model/envelope.h"
-
-extern "C" {
-void* __libc_malloc(std::size_t);
-void* __libc_calloc(std::size_t, std::size_t);
-void* __libc_realloc(void*, std::size_t);
-void* __libc_memalign(std::size_t, std::size_t);
-void __libc_free(void*);
-}
-
-namespace {
-std::atomic<unsigned long> g_allocs{0};
-}
-
-extern "C" {
-void* malloc(std::size_t n) {
-  g_allocs.fetch_add(1, std::memory_order_relaxed);
-  return __libc_malloc(n);
-}
-void* calloc(std::size_t a, std::size_t b) {
-  g_allocs.fetch_add(1, std::memory_order_relaxed);
-  return __libc_calloc(a, b);
-}
-void* realloc(void* p, std::size_t n) {
-  g_allocs.fetch_add(1, std::memory_order_relaxed);
-  return __libc_realloc(p, n);
-}
-void* memalign(std::size_t a, std::size_t n) {
-  g_allocs.fetch_add(1, std::memory_order_relaxed);
-  return __libc_memalign(a, n);
-}
-void* aligned_alloc(std::size_t a, std::size_t n) { return memalign(a, n); }
-int posix_memalign(void** out, std::size_t a, std::size_t n) {
-  void* p = memalign(a, n);
-  if (!p) return 12;
-  *out = p;
-  return 0;
-}
-void free(void* p) { __libc_free(p); }
-}
 
 namespace {
 
@@ -72,19 +34,30 @@ feed::message sample(std::size_t content_bytes) {
                        feed::timestamp{std::chrono::microseconds{1'714'565'520'123'456}}, feed::seq_t{123456}};
 }
 
-void per_record(benchmark::State& state, unsigned long allocs) {
-  state.counters["allocs/record"] = double(allocs) / double(state.iterations());
-  state.SetItemsProcessed(static_cast<std::int64_t>(state.iterations()));
+// Heap calls per record beside the time.
+template <class Op>
+void per_record(benchmark::State& state, Op op) {
+  micro::count_loop(state, "allocs/record", op);
 }
 
 void encode(benchmark::State& state, std::string_view type, bool with_seq) {
   const auto m = sample(static_cast<std::size_t>(state.range(0)));
-  const auto a0 = g_allocs.load();
-  for (auto _ : state) {
+  per_record(state, [&] {
     std::string text = feed::encode_envelope(m, type, with_seq);
     benchmark::DoNotOptimize(text.data());
-  }
-  per_record(state, g_allocs.load() - a0);
+  });
+}
+
+// fn(record) of a processed record, as the worker's consumer and every
+// subscriber read it.
+template <class Decode>
+void decode(benchmark::State& state, Decode fn) {
+  const std::string text =
+      feed::encode_envelope(sample(static_cast<std::size_t>(state.range(0))), feed::event_message_processed, true);
+  per_record(state, [&] {
+    auto r = fn(text);
+    benchmark::DoNotOptimize(r);
+  });
 }
 
 void BM_EncodeCreated(benchmark::State& state) { encode(state, feed::event_message_created, false); }
@@ -95,38 +68,22 @@ void BM_EncodeProcessed(benchmark::State& state) { encode(state, feed::event_mes
 void BM_EncodeInto(benchmark::State& state) {
   const auto m = sample(static_cast<std::size_t>(state.range(0)));
   std::string text;
-  const auto a0 = g_allocs.load();
-  for (auto _ : state) {
+  per_record(state, [&] {
     feed::encode_envelope_into(text, m, feed::event_message_created, false);
     benchmark::DoNotOptimize(text.data());
-  }
-  per_record(state, g_allocs.load() - a0);
+  });
 }
 BENCHMARK(BM_EncodeInto)->Arg(40)->Arg(200);
 
 // Only the message, as the worker's consumer and the subscriber decode.
 void BM_DecodeMessage(benchmark::State& state) {
-  const std::string text =
-      feed::encode_envelope(sample(static_cast<std::size_t>(state.range(0))), feed::event_message_processed, true);
-  const auto a0 = g_allocs.load();
-  for (auto _ : state) {
-    auto m = feed::decode_envelope_message(text);
-    benchmark::DoNotOptimize(m);
-  }
-  per_record(state, g_allocs.load() - a0);
+  decode(state, [](std::string_view text) { return feed::decode_envelope_message(text); });
 }
 BENCHMARK(BM_DecodeMessage)->Arg(40)->Arg(200);
 #endif
 
 void BM_Decode(benchmark::State& state) {
-  const std::string text =
-      feed::encode_envelope(sample(static_cast<std::size_t>(state.range(0))), feed::event_message_processed, true);
-  const auto a0 = g_allocs.load();
-  for (auto _ : state) {
-    auto e = feed::decode_envelope(text);
-    benchmark::DoNotOptimize(e);
-  }
-  per_record(state, g_allocs.load() - a0);
+  decode(state, [](std::string_view text) { return feed::decode_envelope(text); });
 }
 
 BENCHMARK(BM_EncodeCreated)->Arg(40)->Arg(200);
