@@ -49,6 +49,22 @@ struct sqlite_store::connection {
   }
 
   result<void> exec(const char* sql) const;
+
+  // The writer's transaction around one batch, its statements prepared
+  // once: begin_write() runs BEGIN IMMEDIATE (the write lock, taken up
+  // front; COMMIT is prepared before it, so a batch whose rows went in never
+  // fails for want of it), last_seq() reads the highest stored seq inside
+  // the transaction, commit_write() runs COMMIT. Each leaves its statement
+  // reset whatever the outcome. Nothing here rolls back: the caller arms a
+  // rollback_guard right after begin_write() succeeds and disarms it after
+  // commit_write() succeeds.
+  result<void> begin_write();
+  result<std::int64_t> last_seq();
+  result<void> commit_write();
+
+ private:
+  // One step of `s`, which must finish it (SQLITE_DONE); the error names `what`.
+  result<void> run(sqlite3_stmt* s, std::string_view what);
 };
 
 namespace {
@@ -157,6 +173,36 @@ class sqlite_schema final : public schema::schema_target {
 result<void> sqlite_store::connection::exec(const char* sql) const {
   if (auto r = exec_sql(db, sql); !r) return error(errc::storage, fmt::format("sqlite: {}", r.err().message));
   return {};
+}
+
+result<void> sqlite_store::connection::run(sqlite3_stmt* s, std::string_view what) {
+  std::optional<error> e;
+  if (sqlite3_step(s) != SQLITE_DONE) e = fail(what);
+  sqlite3_reset(s);
+  if (e) return *e;
+  return {};
+}
+
+result<void> sqlite_store::connection::begin_write() {
+  if (!begin) begin = prepare(db, "BEGIN IMMEDIATE");
+  if (!commit) commit = prepare(db, "COMMIT");
+  if (!begin || !commit) return fail("prepare begin");
+  return run(begin.get(), "begin");
+}
+
+result<void> sqlite_store::connection::commit_write() { return run(commit.get(), "commit"); }
+
+result<std::int64_t> sqlite_store::connection::last_seq() {
+  if (!max_seq) max_seq = prepare(db, "SELECT COALESCE(MAX(seq), 0) FROM messages");
+  if (!max_seq) return fail("prepare max seq");
+  if (sqlite3_step(max_seq.get()) != SQLITE_ROW) {
+    auto e = fail("max seq");
+    sqlite3_reset(max_seq.get());
+    return e;
+  }
+  const std::int64_t last = sqlite3_column_int64(max_seq.get(), 0);
+  sqlite3_reset(max_seq.get());
+  return last;
 }
 
 sqlite_store::sqlite_store(sqlite_options opts) : opts_(std::move(opts)) {}
@@ -286,24 +332,11 @@ std::string insert_rows_sql(std::size_t rows) {
 result<std::vector<message>> sqlite_store::insert_fresh(std::span<const message> batch, bool& duplicates) {
   sqlite3* db = writer_->db;
   auto& c = *writer_;
-  if (!c.begin) c.begin = prepare(db, "BEGIN IMMEDIATE");
-  if (!c.commit) c.commit = prepare(db, "COMMIT");
-  if (!c.max_seq) c.max_seq = prepare(db, "SELECT COALESCE(MAX(seq), 0) FROM messages");
-  if (!c.begin || !c.commit || !c.max_seq) return writer_->fail("prepare begin");
-  if (sqlite3_step(c.begin.get()) != SQLITE_DONE) {
-    auto e = writer_->fail("begin");
-    sqlite3_reset(c.begin.get());
-    return e;
-  }
-  sqlite3_reset(c.begin.get());
+  if (auto r = c.begin_write(); !r) return r.err();
   rollback_guard tx(rollback_of(db));
-  if (sqlite3_step(c.max_seq.get()) != SQLITE_ROW) {
-    auto e = writer_->fail("max seq");
-    sqlite3_reset(c.max_seq.get());
-    return e;
-  }
-  const std::int64_t first = sqlite3_column_int64(c.max_seq.get(), 0) + 1;
-  sqlite3_reset(c.max_seq.get());
+  const auto last = c.last_seq();
+  if (!last) return last.err();
+  const std::int64_t first = *last + 1;
 
   std::size_t done = 0;
   while (done < batch.size()) {
@@ -337,12 +370,7 @@ result<std::vector<message>> sqlite_store::insert_fresh(std::span<const message>
     }
     done += rows;
   }
-  if (sqlite3_step(c.commit.get()) != SQLITE_DONE) {
-    auto e = writer_->fail("commit");
-    sqlite3_reset(c.commit.get());
-    return e;
-  }
-  sqlite3_reset(c.commit.get());
+  if (auto r = c.commit_write(); !r) return r.err();
   tx.committed();
   std::vector<message> out(batch.begin(), batch.end());
   for (std::size_t i = 0; i < out.size(); ++i) out[i].seq = seq_t{first + static_cast<std::int64_t>(i)};
@@ -356,41 +384,31 @@ result<std::vector<message>> sqlite_store::insert_each(std::span<const message> 
   out.reserve(batch.size());
   sqlite3* db = writer_->db;
   auto& c = *writer_;
-  if (!c.begin) c.begin = prepare(db, "BEGIN IMMEDIATE");
-  if (!c.commit) c.commit = prepare(db, "COMMIT");
-  if (!c.begin || !c.commit) return writer_->fail("prepare begin");
-  if (sqlite3_step(c.begin.get()) != SQLITE_DONE) {
-    auto e = writer_->fail("begin");
-    sqlite3_reset(c.begin.get());
-    return e;
-  }
-  sqlite3_reset(c.begin.get());
+  if (auto r = c.begin_write(); !r) return r.err();
   rollback_guard tx(rollback_of(db));
 
-  if (!c.max_seq) c.max_seq = prepare(db, "SELECT COALESCE(MAX(seq), 0) FROM messages");
   if (!c.insert)
     c.insert = prepare(db,
                        "INSERT INTO messages (id, user_id, content, created_at, seq) VALUES (?, ?, ?, ?, ?) "
                        "ON CONFLICT (id) DO NOTHING");
   if (!c.existing) c.existing = prepare(db, "SELECT id, user_id, content, created_at, seq FROM messages WHERE id = ?");
-  if (!c.max_seq || !c.insert || !c.existing) return writer_->fail("prepare insert");
+  if (!c.insert || !c.existing) return writer_->fail("prepare insert");
   // Reset on every exit path: a statement left mid-step would keep its read
   // transaction (and the WAL snapshot) open after this batch. The bindings
   // are cleared too: they point into this batch's strings (SQLITE_STATIC).
   struct reset_all {
     connection& c;
     ~reset_all() {
-      sqlite3_reset(c.max_seq.get()), sqlite3_reset(c.insert.get()), sqlite3_reset(c.existing.get());
+      sqlite3_reset(c.insert.get()), sqlite3_reset(c.existing.get());
       sqlite3_clear_bindings(c.insert.get()), sqlite3_clear_bindings(c.existing.get());
     }
   } resets{c};
   sqlite3_stmt* const insert = c.insert.get();
   sqlite3_stmt* const existing = c.existing.get();
 
-  std::int64_t last = 0;
-  if (sqlite3_step(c.max_seq.get()) != SQLITE_ROW) return writer_->fail("max seq");
-  last = sqlite3_column_int64(c.max_seq.get(), 0);
-  sqlite3_reset(c.max_seq.get());
+  auto stored_last = c.last_seq();
+  if (!stored_last) return stored_last.err();
+  std::int64_t last = *stored_last;
   for (const auto& m : batch) {
     sqlite3_reset(insert);
     bind_text_static(insert, 1, m.id);
@@ -410,12 +428,7 @@ result<std::vector<message>> sqlite_store::insert_each(std::span<const message> 
     out.push_back(row_to_message(existing));
     sqlite3_reset(existing);
   }
-  if (sqlite3_step(c.commit.get()) != SQLITE_DONE) {
-    auto e = writer_->fail("commit");
-    sqlite3_reset(c.commit.get());
-    return e;
-  }
-  sqlite3_reset(c.commit.get());
+  if (auto r = c.commit_write(); !r) return r.err();
   tx.committed();
   std::sort(out.begin(), out.end(), [](const message& a, const message& b) { return a.seq < b.seq; });
   return out;

@@ -60,6 +60,14 @@ class sqlite_store final : public store {
   std::mutex readers_mu_;
   std::vector<std::unique_ptr<connection>> readers_;  // GUARDED_BY(readers_mu_)
   write_health writes_;
+
+  // A test seam, defined only in sqlite_store_test.cc: it runs insert_each,
+  // the row-by-row path, on any batch. insert_batch takes that path only for
+  // a batch holding a stored or repeated id, so without the seam a test
+  // cannot check the multi-row path against it on the same batches. A
+  // friend rather than a public method or an option, so that nothing but
+  // the test can reach it and production code is unchanged.
+  friend struct sqlite_store_test_peer;
 };
 
 }  // namespace feed
