@@ -3,6 +3,7 @@
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
+#include <boost/asio/this_coro.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/asio/write.hpp>
 #include <boost/beast/core/flat_buffer.hpp>
@@ -30,6 +31,9 @@ constexpr std::size_t kLingerBytes = 4 << 20;
 // Past this many connections lingering after the 503 at the cap, further
 // ones are closed at once: the cap is there to save descriptors.
 constexpr std::size_t kMaxTurnedAway = 256;
+// How often each loop looks for connections past their deadline: a
+// deadline is met to within this.
+constexpr std::chrono::steady_clock::duration kSweepEvery = std::chrono::milliseconds(200);
 
 // Decrements on scope exit, so every return path keeps the counts right,
 // and so does a coroutine frame destroyed while suspended.
@@ -39,13 +43,15 @@ struct count_guard {
   ~count_guard() { --n; }
 };
 
-// Keeps a stream in its loop's map (so close_all reaches it) while it lives.
-template <class LoopState>
+// Keeps a connection in its loop's map (so that close_all and the sweep
+// reach it) while it lives.
+template <class LoopState, class Socket>
 struct registration {
   LoopState& s;
-  beast::tcp_stream* p;
-  registration(LoopState& state, beast::tcp_stream* stream) : s(state), p(stream) { s.streams.emplace(p, false); }
-  ~registration() { s.streams.erase(p); }
+  Socket* p;
+  typename decltype(LoopState::connections)::mapped_type& entry;
+  registration(LoopState& state, Socket* socket) : s(state), p(socket), entry(s.connections[p]) {}
+  ~registration() { s.connections.erase(p); }
   registration(const registration&) = delete;
   registration& operator=(const registration&) = delete;
 };
@@ -98,12 +104,19 @@ void finish(response& res, verb method, bool keep) {
 }
 
 // Head and body in one gathered write.
-asio::awaitable<boost::system::error_code> write_response(beast::tcp_stream& stream, const response& res) {
+asio::awaitable<boost::system::error_code> write_response(asio::ip::tcp::socket& socket, const response& res) {
   head_buffer head;
   append_head(res, head);
   const std::array<asio::const_buffer, 2> bytes{asio::buffer(head), asio::buffer(res.body())};
-  auto [ec, n] = co_await asio::async_write(stream, bytes, token);
+  auto [ec, n] = co_await asio::async_write(socket, bytes, token);
   co_return ec;
+}
+
+// An operation's error as the session sees it: every error of a connection
+// whose deadline passed (its socket shut down and its operations
+// cancelled) is a timeout.
+boost::system::error_code seen(const boost::system::error_code& ec, bool timed_out) {
+  return timed_out && ec ? beast::error::timeout : ec;
 }
 
 // After an error answer the client may still be sending its request.
@@ -111,20 +124,21 @@ asio::awaitable<boost::system::error_code> write_response(beast::tcp_stream& str
 // can destroy the answer in the client's receive buffer before the client
 // reads it. So, like nginx's lingering close: stop sending, read and discard
 // until the client closes or a bound is reached, then close.
-asio::awaitable<void> linger_close(beast::tcp_stream& stream) {
+template <class Connection>
+asio::awaitable<void> linger_close(Connection& c) {
   boost::system::error_code ec;
-  stream.socket().shutdown(asio::socket_base::shutdown_send, ec);
+  c.socket.shutdown(asio::socket_base::shutdown_send, ec);
   const auto deadline = std::chrono::steady_clock::now() + kLingerTotal;
   std::array<char, 8192> sink;
-  for (std::size_t discarded = 0; !ec && discarded < kLingerBytes;) {
-    const auto left = deadline - std::chrono::steady_clock::now();
-    if (left <= std::chrono::steady_clock::duration::zero()) break;
-    stream.expires_after(std::min(left, kLingerQuiet));
+  for (std::size_t discarded = 0; !ec && discarded < kLingerBytes && !c.entry.timed_out;) {
+    const auto now = std::chrono::steady_clock::now();
+    if (now >= deadline) break;
+    c.entry.deadline = std::min(deadline, now + kLingerQuiet);
     std::size_t n = 0;
-    std::tie(ec, n) = co_await stream.async_read_some(asio::buffer(sink), token);
+    std::tie(ec, n) = co_await c.socket.async_read_some(asio::buffer(sink), token);
     discarded += n;
   }
-  stream.socket().close(ec);
+  c.socket.close(ec);
 }
 
 }  // namespace
@@ -211,11 +225,12 @@ void server::turn_away(asio::ip::tcp::socket socket, std::size_t loop) {
 // refer to it, also when the io_context destroys the suspended frame.
 asio::awaitable<void> server::answer_busy(std::shared_ptr<shared_state> state, asio::ip::tcp::socket socket,
                                           std::size_t loop) {
-  beast::tcp_stream stream(std::move(socket));
-  registration tracked(state->loops[loop], &stream);
-  stream.expires_after(opts_.header_timeout);
-  auto [ec, n] = co_await asio::async_write(stream, asio::buffer(busy_), token);
-  if (!ec) co_await linger_close(stream);
+  registration tracked(state->loops[loop], &socket);
+  connection c{socket, tracked.entry};
+  start_sweep(state, loop);
+  c.entry.deadline = clock::now() + opts_.header_timeout;
+  auto [ec, n] = co_await asio::async_write(socket, asio::buffer(busy_), token);
+  if (!ec) co_await linger_close(c);
 }
 
 // Like answer_busy, holds `state` for its guards and for those of the steps
@@ -224,18 +239,52 @@ asio::awaitable<void> server::session(std::shared_ptr<shared_state> state, asio:
                                       std::size_t loop) {
   count_guard conn(state->connections);
   socket.set_option(asio::ip::tcp::no_delay(true));
-  beast::tcp_stream stream(std::move(socket));
-  registration tracked(state->loops[loop], &stream);
+  registration tracked(state->loops[loop], &socket);
+  connection c{socket, tracked.entry};
+  start_sweep(state, loop);
   beast::flat_buffer buffer;
   // Room for a typical request's and response's header fields; past it the
   // arena takes blocks from the heap until the next reset.
   std::array<std::byte, 2048> arena_bytes;
   std::pmr::monotonic_buffer_resource arena(arena_bytes.data(), arena_bytes.size());
   bool first = true;
-  while (co_await serve_one(stream, buffer, arena, loop, first)) first = false;
+  while (co_await serve_one(c, buffer, arena, loop, first)) first = false;
 }
 
-asio::awaitable<bool> server::serve_one(beast::tcp_stream& stream, beast::flat_buffer& buffer,
+void server::start_sweep(const std::shared_ptr<shared_state>& state, std::size_t loop) {
+  auto& l = state->loops[loop];
+  if (l.sweep_timer || l.closed) return;
+  asio::co_spawn(*l.ioc, sweep(state, loop), log_failures("connection sweep"));
+}
+
+// Holds `state` like a session; its timer is in its frame, so it is gone
+// with the frame, whoever destroys that.
+asio::awaitable<void> server::sweep(std::shared_ptr<shared_state> state, std::size_t loop) {
+  auto& l = state->loops[loop];
+  asio::steady_timer timer(co_await asio::this_coro::executor);
+  l.sweep_timer = &timer;
+  struct unset {
+    loop_state& l;
+    ~unset() { l.sweep_timer = nullptr; }
+  } running{l};
+  while (!l.connections.empty() && !l.closed) {
+    timer.expires_after(kSweepEvery);
+    if (auto [ec] = co_await timer.async_wait(token); ec) break;
+    const auto now = clock::now();
+    for (auto& [socket, entry] : l.connections) {
+      if (entry.deadline > now) continue;
+      // Shut down as well as cancelled: a session between two operations
+      // (beast parses bytes already read in a posted step) has none to
+      // cancel, and its next one then fails at once.
+      entry.timed_out = true;
+      boost::system::error_code ignored;
+      socket->shutdown(asio::socket_base::shutdown_both, ignored);
+      socket->cancel(ignored);
+    }
+  }
+}
+
+asio::awaitable<bool> server::serve_one(connection& c, beast::flat_buffer& buffer,
                                         std::pmr::monotonic_buffer_resource& arena, std::size_t loop, bool first) {
   if (stopping_) co_return false;
   // The previous request and its response are gone, and with them all that
@@ -244,24 +293,25 @@ asio::awaitable<bool> server::serve_one(beast::tcp_stream& stream, beast::flat_b
   request_parser parser(std::piecewise_construct, std::make_tuple(), std::make_tuple(field_allocator(&arena)));
   parser.header_limit(static_cast<std::uint32_t>(opts_.max_header_bytes));
   parser.body_limit(opts_.max_body_bytes);
-  if (auto ec = co_await read_header(stream, buffer, parser, loop, first))
-    co_return co_await refuse_unreadable(stream, buffer, parser, ec);
+  if (auto ec = co_await read_header(c, buffer, parser, first))
+    co_return co_await refuse_unreadable(c, buffer, parser, ec);
 
   count_guard busy(state_->in_flight);
-  if (auto bad = check_head(parser)) co_return co_await reply_and_close(stream, *bad, parser.get().method());
-  if (auto ec = co_await read_body(stream, buffer, parser))
-    co_return co_await refuse_unreadable(stream, buffer, parser, ec);
-  co_return co_await respond(stream, parser.release(), loop);
+  if (auto bad = check_head(parser)) co_return co_await reply_and_close(c, *bad, parser.get().method());
+  if (auto ec = co_await read_body(c, buffer, parser)) co_return co_await refuse_unreadable(c, buffer, parser, ec);
+  // The handler's own waits are bounded by the handler.
+  c.entry.deadline = clock::time_point::max();
+  co_return co_await respond(c, parser.release(), loop);
 }
 
-asio::awaitable<server::error_code> server::read_header(beast::tcp_stream& stream, beast::flat_buffer& buffer,
-                                                        request_parser& parser, std::size_t loop, bool first) {
-  auto& state = state_->loops[loop];
-  stream.expires_after(first ? opts_.header_timeout : opts_.idle_timeout);
-  state.streams[&stream] = true;
-  auto [ec, n] = co_await bhttp::async_read_header(stream, buffer, parser, token);
-  state.streams[&stream] = false;
-  co_return ec;
+// The header and then the body must arrive before the deadline set here.
+asio::awaitable<server::error_code> server::read_header(connection& c, beast::flat_buffer& buffer,
+                                                        request_parser& parser, bool first) {
+  c.entry.deadline = clock::now() + (first ? opts_.header_timeout : opts_.idle_timeout);
+  c.entry.idle = true;
+  auto [ec, n] = co_await bhttp::async_read_header(c.socket, buffer, parser, token);
+  c.entry.idle = false;
+  co_return seen(ec, c.entry.timed_out);
 }
 
 std::optional<rejection> server::check_head(const request_parser& parser) const {
@@ -275,54 +325,54 @@ std::optional<rejection> server::check_head(const request_parser& parser) const 
   return std::nullopt;
 }
 
-asio::awaitable<server::error_code> server::read_body(beast::tcp_stream& stream, beast::flat_buffer& buffer,
+asio::awaitable<server::error_code> server::read_body(connection& c, beast::flat_buffer& buffer,
                                                       request_parser& parser) {
   if (parser.is_done()) co_return error_code{};
   const auto& head = parser.get();
   // RFC 9110 §10.1.1: an HTTP/1.0 client does not know 100 Continue.
   if (head.version() >= 11 && beast::iequals(head[bhttp::field::expect], "100-continue")) {
     bhttp::response<bhttp::empty_body> cont{status::continue_, 11};
-    auto [ec, n] = co_await bhttp::async_write(stream, cont, token);
-    if (ec) co_return ec;
+    auto [ec, n] = co_await bhttp::async_write(c.socket, cont, token);
+    if (ec) co_return seen(ec, c.entry.timed_out);
   }
-  auto [ec, n] = co_await bhttp::async_read(stream, buffer, parser, token);
-  co_return ec;
+  auto [ec, n] = co_await bhttp::async_read(c.socket, buffer, parser, token);
+  co_return seen(ec, c.entry.timed_out);
 }
 
-asio::awaitable<bool> server::refuse_unreadable(beast::tcp_stream& stream, const beast::flat_buffer& buffer,
+asio::awaitable<bool> server::refuse_unreadable(connection& c, const beast::flat_buffer& buffer,
                                                 const request_parser& parser, error_code ec) {
   // A client that went away, or closed between requests, is not answered.
   if (is_quiet_close(ec) || (buffer.size() == 0 && ec == bhttp::error::partial_message)) co_return false;
   const verb method = parser.is_header_done() ? parser.get().method() : verb::unknown;
   const auto why = unreadable_request(ec, opts_.max_body_bytes, opts_.max_header_bytes);
-  co_return co_await reply_and_close(stream, why, method);
+  co_return co_await reply_and_close(c, why, method);
 }
 
-asio::awaitable<bool> server::reply_and_close(beast::tcp_stream& stream, const rejection& r, verb method) {
+asio::awaitable<bool> server::reply_and_close(connection& c, const rejection& r, verb method) {
   request bare;
   bare.version(11);
   auto res = error_response(bare, r.code, r.message);
   if (method == verb::head) strip_body_for_head(res);
   finish(res, method, false);
   count_response(res.result_int());
-  stream.expires_after(opts_.header_timeout);
-  if (!co_await write_response(stream, res)) co_await linger_close(stream);
+  c.entry.deadline = clock::now() + opts_.header_timeout;
+  if (!co_await write_response(c.socket, res)) co_await linger_close(c);
   co_return false;
 }
 
-asio::awaitable<bool> server::respond(beast::tcp_stream& stream, request req, std::size_t loop) {
+asio::awaitable<bool> server::respond(connection& c, request req, std::size_t loop) {
   // check_request_head has accepted the target, so it parses.
-  request_context ctx{req, *parse_request_target(req.target()), stream, loop};
+  request_context ctx{req, *parse_request_target(req.target()), c.socket, loop};
   response res = co_await dispatch(ctx);
   count_response(res.result_int());
   if (ctx.stream_taken) co_return false;
 
   const bool keep = req.keep_alive() && !stopping_;
   finish(res, req.method(), keep);
-  stream.expires_after(opts_.header_timeout);
-  if (co_await write_response(stream, res) || !keep) {
+  c.entry.deadline = clock::now() + opts_.header_timeout;
+  if (co_await write_response(c.socket, res) || !keep) {
     boost::system::error_code ignored;
-    stream.socket().shutdown(asio::socket_base::shutdown_send, ignored);
+    c.socket.shutdown(asio::socket_base::shutdown_send, ignored);
     co_return false;
   }
   co_return true;
@@ -361,11 +411,18 @@ void server::close_all() { cancel_each(false, true); }
 void server::cancel_each(bool idle_only, bool shut_down) {
   for (std::size_t i = 0; i < state_->loops.size(); ++i)
     asio::post(*state_->loops[i].ioc, [state = state_, i, idle_only, shut_down] {
-      for (auto [stream, idle] : state->loops[i].streams) {
-        if (idle_only && !idle) continue;
+      auto& l = state->loops[i];
+      for (auto& [socket, entry] : l.connections) {
+        if (idle_only && !entry.idle) continue;
         boost::system::error_code ignored;
-        if (shut_down) stream->socket().shutdown(asio::socket_base::shutdown_both, ignored);
-        stream->cancel();
+        if (shut_down) socket->shutdown(asio::socket_base::shutdown_both, ignored);
+        socket->cancel(ignored);
+      }
+      // After close_all nothing is left to time out, and a pending sweep
+      // would keep the loop from running out of work.
+      if (shut_down) {
+        l.closed = true;
+        if (l.sweep_timer) l.sweep_timer->cancel();
       }
     });
 }

@@ -26,6 +26,7 @@
 #include <vector>
 
 #include <boost/asio/io_context.hpp>
+#include <boost/asio/steady_timer.hpp>
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/beast/core/flat_buffer.hpp>
 #include <boost/beast/http/parser.hpp>
@@ -70,13 +71,31 @@ class server {
   std::uint64_t responses(int status_class) const { return responses_[status_class].load(std::memory_order_relaxed); }
 
  private:
-  // Every open stream of a loop, and whether it waits for a request (idle
-  // keep-alive, or a first request not begun). A flag rather than a second
-  // set: marking a stream idle for each request then allocates nothing.
-  using stream_map = std::unordered_map<boost::beast::tcp_stream*, bool>;
+  using clock = std::chrono::steady_clock;
+  using socket_type = boost::asio::ip::tcp::socket;
+  // What the loop knows of one open connection. Its deadline is checked by
+  // the loop's sweep (a few times a second) rather than by a timer per
+  // socket operation: arming, cancelling and completing a timer for every
+  // read and write cost more than the rest of the server's own work on a
+  // small request. A deadline is met to within one sweep interval.
+  struct connection_entry {
+    clock::time_point deadline = clock::time_point::max();  // max: no wait bounded now
+    bool idle = false;       // waits for a request (idle keep-alive, or a first request not begun)
+    bool timed_out = false;  // the deadline passed: the socket was shut down
+  };
+  // The socket and its entry, as the serving steps see them.
+  struct connection {
+    socket_type& socket;
+    connection_entry& entry;
+  };
   struct loop_state {
     boost::asio::io_context* ioc;
-    stream_map streams;  // touched on this loop only
+    // Every open connection of the loop (touched on this loop only). A flag
+    // per entry rather than a second set for the idle ones: marking a
+    // connection idle for each request then allocates nothing.
+    std::unordered_map<socket_type*, connection_entry> connections;
+    boost::asio::steady_timer* sweep_timer = nullptr;  // while the sweep runs
+    bool closed = false;                               // close_all ran: no more sweeps
   };
   // What a connection's coroutine frame touches when it is destroyed. Each
   // connection's outermost coroutine holds a reference, so a frame that its
@@ -96,21 +115,24 @@ class server {
                                            std::size_t loop);
   boost::asio::awaitable<void> session(std::shared_ptr<shared_state> state, boost::asio::ip::tcp::socket socket,
                                        std::size_t loop);
+  // The loop's sweep ends connections whose deadline passed; it runs while
+  // the loop has connections, so that an idle loop has no timer pending.
+  static void start_sweep(const std::shared_ptr<shared_state>& state, std::size_t loop);
+  static boost::asio::awaitable<void> sweep(std::shared_ptr<shared_state> state, std::size_t loop);
 
   // Serving one request, in named steps. The ones returning bool tell
   // whether the connection stays open for another request.
-  boost::asio::awaitable<bool> serve_one(boost::beast::tcp_stream& stream, boost::beast::flat_buffer& buffer,
+  boost::asio::awaitable<bool> serve_one(connection& c, boost::beast::flat_buffer& buffer,
                                          std::pmr::monotonic_buffer_resource& arena, std::size_t loop, bool first);
-  boost::asio::awaitable<error_code> read_header(boost::beast::tcp_stream& stream, boost::beast::flat_buffer& buffer,
-                                                 request_parser& parser, std::size_t loop, bool first);
+  boost::asio::awaitable<error_code> read_header(connection& c, boost::beast::flat_buffer& buffer,
+                                                 request_parser& parser, bool first);
   std::optional<rejection> check_head(const request_parser& parser) const;
-  boost::asio::awaitable<error_code> read_body(boost::beast::tcp_stream& stream, boost::beast::flat_buffer& buffer,
+  boost::asio::awaitable<error_code> read_body(connection& c, boost::beast::flat_buffer& buffer,
                                                request_parser& parser);
-  boost::asio::awaitable<bool> refuse_unreadable(boost::beast::tcp_stream& stream,
-                                                 const boost::beast::flat_buffer& buffer, const request_parser& parser,
-                                                 error_code ec);
-  boost::asio::awaitable<bool> reply_and_close(boost::beast::tcp_stream& stream, const rejection& r, verb method);
-  boost::asio::awaitable<bool> respond(boost::beast::tcp_stream& stream, request req, std::size_t loop);
+  boost::asio::awaitable<bool> refuse_unreadable(connection& c, const boost::beast::flat_buffer& buffer,
+                                                 const request_parser& parser, error_code ec);
+  boost::asio::awaitable<bool> reply_and_close(connection& c, const rejection& r, verb method);
+  boost::asio::awaitable<bool> respond(connection& c, request req, std::size_t loop);
   boost::asio::awaitable<response> dispatch(request_context& ctx) const;
   void count_response(unsigned status_code);
   // Cancels, on each stream's own loop, every stream (or every idle one);

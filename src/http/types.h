@@ -4,7 +4,7 @@
 #include <functional>
 
 #include <boost/asio/awaitable.hpp>
-#include <boost/beast/core/tcp_stream.hpp>
+#include <boost/asio/ip/tcp.hpp>
 #include <boost/beast/http/message.hpp>
 #include <boost/beast/http/string_body.hpp>
 #include <boost/url/url_view.hpp>
@@ -28,10 +28,10 @@ using verb = beast::http::verb;
 
 struct request_context {
   const request& req;
-  boost::urls::url_view url;    // parsed request target
-  beast::tcp_stream& stream;    // a streaming handler may take the socket
-  std::size_t loop = 0;         // index of the event loop running this request
-  bool stream_taken = false;    // set by a handler that took the socket
+  boost::urls::url_view url;      // parsed request target
+  asio::ip::tcp::socket& socket;  // a streaming handler may take it
+  std::size_t loop = 0;           // index of the event loop running this request
+  bool stream_taken = false;      // set by a handler that took the socket
 };
 
 using handler = std::function<asio::awaitable<response>(request_context&)>;

@@ -97,7 +97,7 @@ handler feed_handler(services& s) {
     }
 
     ctx.stream_taken = true;  // from here on the session owns the connection
-    sse_session::start(std::move(ctx.stream.socket()), h, std::move(start));
+    sse_session::start(std::move(ctx.socket), h, std::move(start));
     co_return response{};
   };
 }

@@ -16,7 +16,7 @@ struct routed {
   response dispatch(const request& req) {
     auto url = parse_request_target(req.target());
     EXPECT_TRUE(url) << req.target();
-    request_context ctx{req, *url, stream, 0};
+    request_context ctx{req, *url, socket, 0};
     response out;
     asio::co_spawn(ioc, [&]() -> asio::awaitable<void> { out = co_await routes.dispatch(ctx); }, asio::detached);
     ioc.run();
@@ -25,7 +25,7 @@ struct routed {
   }
 
   asio::io_context ioc;
-  beast::tcp_stream stream{ioc};
+  asio::ip::tcp::socket socket{ioc};
   router routes;
 };
 

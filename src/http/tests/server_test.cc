@@ -3,9 +3,16 @@
 #include <memory>
 #include <thread>
 
+#include <boost/asio/as_tuple.hpp>
 #include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/read.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/this_coro.hpp>
+#include <boost/asio/use_awaitable.hpp>
 #include <boost/asio/write.hpp>
 #include <gtest/gtest.h>
+
+#include "http/response.h"
 
 namespace feed::http {
 namespace {
@@ -74,6 +81,91 @@ TEST_F(stalled_request, ItsFrameMayOutliveTheServer) {
   EXPECT_EQ(srv->connections(), 1u);
   srv.reset();
   loop.reset();
+}
+
+// Deadlines are checked by each loop's sweep, not by a timer per socket
+// operation: a wait past its deadline ends within a sweep interval, a
+// handler's own time is not bounded by them, and an idle loop keeps no
+// sweep pending.
+struct deadlines : ::testing::Test {
+  using clock = std::chrono::steady_clock;
+
+  void start(server_options opts) {
+    // A handler slower than the header timeout: its time is its own.
+    routes.add(verb::get, "/slow", [](request_context& ctx) -> asio::awaitable<response> {
+      asio::steady_timer t(co_await asio::this_coro::executor, 1500ms);
+      co_await t.async_wait(asio::as_tuple(asio::use_awaitable));
+      co_return error_response(ctx.req, status::ok, "slow but answered");
+    });
+    opts.port = 0;
+    srv = std::make_unique<server>(std::vector<asio::io_context*>{&loop}, opts, routes);
+    ASSERT_TRUE(srv->listen());
+    srv->start();
+    runner = std::thread([this] { loop.run(); });
+    client.connect({asio::ip::make_address("127.0.0.1"), srv->port()});
+  }
+  void TearDown() override {
+    loop.stop();
+    if (runner.joinable()) runner.join();
+  }
+  // Everything the server sends until it closes (or 10 s pass).
+  std::string read_to_close() {
+    std::string got;
+    boost::system::error_code ec;
+    asio::read(client, asio::dynamic_buffer(got), ec);
+    return got;
+  }
+
+  asio::io_context loop{1};
+  router routes;
+  std::unique_ptr<server> srv;
+  std::thread runner;
+  asio::io_context client_ioc;
+  tcp::socket client{client_ioc};
+};
+
+TEST_F(deadlines, AnUnfinishedHeaderIsClosedAtTheHeaderTimeout) {
+  start({.header_timeout = 1s});
+  const auto t0 = clock::now();
+  asio::write(client, asio::buffer(std::string_view("GET /slow HTTP/1.1\r\nHost: x\r\n")));
+  EXPECT_EQ(read_to_close(), "");
+  const auto took = clock::now() - t0;
+  EXPECT_GE(took, 950ms);
+  EXPECT_LT(took, 2s);
+  EXPECT_TRUE(eventually([&] { return srv->connections() == 0; }));
+}
+
+TEST_F(deadlines, AnIdleKeepAliveConnectionIsClosedAtTheIdleTimeout) {
+  start({.header_timeout = 3s, .idle_timeout = 1s});
+  asio::write(client, asio::buffer(std::string_view("GET /nowhere HTTP/1.1\r\nHost: x\r\n\r\n")));
+  std::string got(4096, '\0');
+  got.resize(client.read_some(asio::buffer(got)));
+  EXPECT_TRUE(got.starts_with("HTTP/1.1 404")) << got;
+  const auto t0 = clock::now();
+  EXPECT_EQ(read_to_close(), "");
+  const auto took = clock::now() - t0;
+  EXPECT_GE(took, 950ms);
+  EXPECT_LT(took, 2500ms);  // well before the 3 s header timeout
+}
+
+TEST_F(deadlines, AHandlerSlowerThanTheHeaderTimeoutStillAnswers) {
+  start({.header_timeout = 1s, .idle_timeout = 1s});
+  asio::write(client, asio::buffer(std::string_view("GET /slow HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")));
+  const auto got = read_to_close();
+  EXPECT_TRUE(got.starts_with("HTTP/1.1 200")) << got;
+  EXPECT_NE(got.find("slow but answered"), std::string::npos) << got;
+}
+
+// With no connection left and the acceptor closed, nothing keeps the loop
+// running: run() returns without close_all().
+TEST_F(deadlines, NoSweepIsLeftPendingOnAnIdleLoop) {
+  start({});
+  asio::write(client, asio::buffer(std::string_view("GET /nowhere HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")));
+  EXPECT_TRUE(read_to_close().starts_with("HTTP/1.1 404"));
+  client.close();
+  ASSERT_TRUE(eventually([&] { return srv->connections() == 0; }));
+  srv->stop_accepting();
+  EXPECT_TRUE(eventually([&] { return loop.stopped(); }, 2s));
 }
 
 }  // namespace
