@@ -253,7 +253,10 @@ asio::awaitable<void> server::session(std::shared_ptr<shared_state> state, asio:
 
 void server::start_sweep(const std::shared_ptr<shared_state>& state, std::size_t loop) {
   auto& l = state->loops[loop];
-  if (l.sweep_timer || l.closed) return;
+  // Set here, not when the sweep first runs: a burst of connections
+  // accepted before then would each spawn one.
+  if (l.sweeping || l.closed) return;
+  l.sweeping = true;
   asio::co_spawn(*l.ioc, sweep(state, loop), log_failures("connection sweep"));
 }
 
@@ -265,7 +268,10 @@ asio::awaitable<void> server::sweep(std::shared_ptr<shared_state> state, std::si
   l.sweep_timer = &timer;
   struct unset {
     loop_state& l;
-    ~unset() { l.sweep_timer = nullptr; }
+    ~unset() {
+      l.sweep_timer = nullptr;
+      l.sweeping = false;
+    }
   } running{l};
   while (!l.connections.empty() && !l.closed) {
     timer.expires_after(kSweepEvery);

@@ -94,7 +94,8 @@ class server {
     // per entry rather than a second set for the idle ones: marking a
     // connection idle for each request then allocates nothing.
     std::unordered_map<socket_type*, connection_entry> connections;
-    boost::asio::steady_timer* sweep_timer = nullptr;  // while the sweep runs
+    bool sweeping = false;                             // a sweep is spawned and not yet ended
+    boost::asio::steady_timer* sweep_timer = nullptr;  // the sweep's, while it runs
     bool closed = false;                               // close_all ran: no more sweeps
   };
   // What a connection's coroutine frame touches when it is destroyed. Each
