@@ -4,7 +4,10 @@
 // of reader connections; WAL lets reads run while a batch commits. Each
 // insert_batch is one transaction, so a batch costs one fsync (group commit).
 // With synchronous=FULL (the default) a committed batch survives a power
-// loss; NORMAL survives process crashes only.
+// loss; NORMAL survives process crashes only. With FULL the writer's WAL
+// writes are gathered in memory until the commit's sync
+// (wal_write_buffer.h), which changes when bytes reach the kernel, not what
+// is durable when a commit returns.
 #pragma once
 
 #include <filesystem>
@@ -45,7 +48,9 @@ class sqlite_store final : public store {
  private:
   struct connection;
   explicit sqlite_store(sqlite_options opts);
-  result<std::unique_ptr<connection>> connect() const;
+  // A new connection; the writer's goes through the WAL write buffer when
+  // synchronous is FULL (wal_write_buffer.h).
+  result<std::unique_ptr<connection>> connect(bool writer) const;
   result<std::vector<message>> insert_locked(std::span<const message> batch);
   result<std::vector<message>> insert_fresh(std::span<const message> batch, bool& duplicates);
   result<std::vector<message>> insert_each(std::span<const message> batch);
@@ -53,6 +58,9 @@ class sqlite_store final : public store {
   // The first column of the first row of `sql`, on a reader connection.
   result<std::int64_t> read_int64(const char* sql, std::string_view what);
   void return_reader(std::unique_ptr<connection> c);
+  // The name of the VFS the writer's database file goes through (for
+  // sqlite_store_test_peer: which writers buffer their WAL writes).
+  std::string writer_vfs();
 
   const sqlite_options opts_;
   std::mutex write_mu_;

@@ -31,6 +31,7 @@ struct sqlite_store_test_peer {
     std::lock_guard lock(s.write_mu_);
     return s.insert_each(batch);
   }
+  static std::string writer_vfs(sqlite_store& s) { return s.writer_vfs(); }
 };
 
 namespace {
@@ -323,6 +324,16 @@ TEST_F(SqliteStore, KeepsContentAndTimeExactly) {
   ASSERT_EQ(r.size(), 1u);
   EXPECT_EQ(r.at(0).content, m.content);
   EXPECT_EQ(r.at(0).created_at, m.created_at);
+}
+
+TEST_F(SqliteStore, OnlyAFullWriterBuffersItsWalWrites) {
+  // With FULL every commit syncs the WAL, which writes the buffer out before
+  // the commit is visible (wal_write_buffer.cc); with NORMAL nothing would,
+  // so the writer then uses SQLite's default VFS.
+  auto full = open({db_path("full.db"), "FULL"});
+  EXPECT_EQ(sqlite_store_test_peer::writer_vfs(*full), "feed-wal-buffer");
+  auto normal = open({db_path("normal.db"), "NORMAL"});
+  EXPECT_EQ(sqlite_store_test_peer::writer_vfs(*normal), sqlite3_vfs_find(nullptr)->zName);
 }
 
 TEST_F(SqliteStore, SurvivesReopen) {
