@@ -4,6 +4,9 @@
 // Contract shared by every implementation (SQLite, PostgreSQL wire):
 // - insert_batch is idempotent by message id: a message already stored keeps
 //   its first seq and is returned with it, so a redelivered batch is harmless.
+// - insert_batch works on the caller's batch in place: the common batch,
+//   every message new, gets its seqs set where it lies, without a copy of
+//   any message.
 // - New messages get consecutive seq values, starting after the highest seq
 //   committed so far, in the same transaction as their insert: seq order is
 //   commit order and has no holes.
@@ -17,7 +20,6 @@
 #include <cstddef>
 #include <mutex>
 #include <optional>
-#include <span>
 #include <string>
 #include <vector>
 
@@ -34,13 +36,30 @@ struct read_query {
   std::optional<std::string> user_id;  // only this author
 };
 
+// What insert_batch says besides the batch as stored.
+struct insert_report {
+  // Empty when every message of the batch was new. Otherwise (an id stored
+  // before the call, or one the batch repeats) the batch as it was given,
+  // moved out rather than copied: the batch as stored may then differ from
+  // it in more than seq, since the first content stored for an id wins, and
+  // a caller that compares the two (the worker, looking for a reused
+  // Idempotency-Key) has both.
+  std::vector<message> as_given;
+
+  bool all_new() const { return as_given.empty(); }
+};
+
 class store {
  public:
   virtual ~store() = default;
 
-  // Stores the messages that are not stored yet and returns every message of
-  // the batch as stored (with seq), in seq order, duplicates included.
-  virtual result<std::vector<message>> insert_batch(std::span<const message> batch) = 0;
+  // Stores the messages of `batch` that are not stored yet. On success
+  // `batch` holds every message of the batch as stored (with seq), in seq
+  // order, duplicates included. When every message was new those are the
+  // same messages in the same order, each given its seq in place (and, in
+  // PostgreSQL, its id in canonical form). On failure `batch` is left as it
+  // was, so the call can be retried with it.
+  virtual result<insert_report> insert_batch(std::vector<message>& batch) = 0;
 
   virtual result<std::vector<message>> read(const read_query& q) = 0;
 

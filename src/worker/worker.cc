@@ -120,25 +120,31 @@ void worker::store_stage() {
   for (;;) {
     auto group = polled_.pop_up_to(opts_.max_batch, [](const batch& b) { return b.messages.size(); });
     if (group.empty()) break;
+    // As polled, then (insert_batch works in place) as stored.
     std::vector<message> messages;
     std::vector<std::size_t> sizes;
     for (auto& b : group) {
       sizes.push_back(b.messages.size());
       append_moved(messages, b.messages);
     }
-    std::vector<message> stored;
+    insert_report report;
     const bool ok = retry("store batch", [&]() -> result<void> {
       auto r = db_.insert_batch(messages);
       if (!r) return r.err();
-      stored = std::move(*r);
+      report = std::move(*r);
       return {};
     });
     if (!ok) {
       fail_all(group);
       continue;
     }
-    if (auto dropped = find_conflicts(messages, stored); !dropped.empty()) mark_dropped(group, sizes, dropped);
-    stored_.push({std::move(group), std::move(stored)});
+    // A batch whose messages were all new holds no conflict: each id was
+    // stored with the content sent, once.
+    if (!report.all_new()) {
+      if (auto dropped = find_conflicts(report.as_given, messages); !dropped.empty())
+        mark_dropped(group, sizes, dropped);
+    }
+    stored_.push({std::move(group), std::move(messages)});
   }
   stored_.close();
 }

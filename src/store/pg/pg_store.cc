@@ -214,8 +214,11 @@ bool unique_violation(const pg_connection& c) { return c.last_sqlstate() == "235
 
 // One attempt: lock the counter, insert the ids not stored yet with the next
 // seqs, advance the counter, commit. `all_new`: take the fast statement that
-// assumes no id is stored yet (a stored one fails it with 23505).
-result<std::vector<message>> insert_once(pg_connection& c, prepared_batch& batch, bool all_new) {
+// assumes no id is stored yet (a stored one fails it with 23505). `prepared`
+// is `batch` encoded; `batch` becomes the batch as stored once the
+// transaction commits, and is untouched before.
+result<insert_report> insert_once(pg_connection& c, prepared_batch& prepared, std::vector<message>& batch,
+                                  bool all_new) {
   if (auto r = c.exec("begin", "BEGIN"); !r) return r.err();
   // Every early return leaves the connection outside a transaction, fit to
   // go back to the pool.
@@ -230,11 +233,11 @@ result<std::vector<message>> insert_once(pg_connection& c, prepared_batch& batch
   const auto last = int8_value(*locked, 0, 0);
   if (!last) return error(errc::corrupt, "postgres: feed_sequence.last_seq is not a BIGINT");
 
-  batch.params.back().value = std::to_string(*last);
-  auto inserted = c.run_typed(all_new ? insert_all : insert_fresh, batch.params);
+  prepared.params.back().value = std::to_string(*last);
+  auto inserted = c.run_typed(all_new ? insert_all : insert_fresh, prepared.params);
   if (!inserted) return inserted.err();
   const auto fresh_count = inserted->affected();
-  const auto unique_count = static_cast<std::int64_t>(batch.unique.size());
+  const auto unique_count = static_cast<std::int64_t>(prepared.unique.size());
   if (fresh_count < 0 || fresh_count > unique_count)
     return error(errc::storage, fmt::format("postgres: stored {} rows for {} messages", fresh_count, unique_count));
   if (fresh_count > 0) {
@@ -243,35 +246,37 @@ result<std::vector<message>> insert_once(pg_connection& c, prepared_batch& batch
   }
 
   // Usually every message is new and took the seqs after `last` in batch
-  // order: the answer is the batch itself, copied once. Otherwise (a
-  // redelivered batch) read the whole batch back, our rows included, to
-  // learn which seq each id has.
-  if (fresh_count == unique_count && !batch.repeats) {
+  // order: the answer is the batch itself, numbered in place (an id that
+  // was not canonical is replaced by its canonical form, which lives in
+  // prepared.converted, not in the message). Otherwise (a redelivered
+  // batch) read the whole batch back, our rows included, to learn which seq
+  // each id has.
+  if (fresh_count == unique_count && !prepared.repeats) {
     if (auto r = c.exec("commit", "COMMIT"); !r) return r.err();
     tx.committed();
-    std::vector<message> out(batch.input.begin(), batch.input.end());
-    for (std::size_t i = 0; i < out.size(); ++i) {
-      if (out[i].id != batch.ids[i]) out[i].id = batch.ids[i];
-      out[i].seq = seq_t{*last + static_cast<std::int64_t>(i) + 1};
+    for (std::size_t i = 0; i < batch.size(); ++i) {
+      message& m = batch[i];
+      if (m.id != prepared.ids[i]) m.id = prepared.ids[i];
+      m.seq = seq_t{*last + static_cast<std::int64_t>(i) + 1};
     }
-    return out;
+    return insert_report{};
   }
   std::vector<message> stored;
-  stored.reserve(batch.unique.size());
+  stored.reserve(prepared.unique.size());
   if (fresh_count == unique_count) {
-    for (std::size_t u = 0; u < batch.unique.size(); ++u) {
-      stored.push_back(batch.input[batch.unique[u]]);
-      stored.back().id = batch.ids[u];
+    for (std::size_t u = 0; u < prepared.unique.size(); ++u) {
+      stored.push_back(prepared.input[prepared.unique[u]]);
+      stored.back().id = prepared.ids[u];
       stored.back().seq = seq_t{*last + static_cast<std::int64_t>(u) + 1};
     }
   } else {
-    auto rows = c.run_typed(select_existing, std::span(batch.params).first(1));
+    auto rows = c.run_typed(select_existing, std::span(prepared.params).first(1));
     if (!rows) return rows.err();
     auto found = rows_to_messages(*rows);
     if (!found) return found.err();
     std::unordered_map<std::string_view, message*> by_id;
     for (auto& m : *found) by_id.emplace(m.id, &m);
-    for (const std::string_view id : batch.ids) {
+    for (const std::string_view id : prepared.ids) {
       auto it = by_id.find(id);
       // Under the counter lock nobody else stores messages; a missing row
       // means a writer bypasses feed_sequence, and committing could leave
@@ -286,10 +291,11 @@ result<std::vector<message>> insert_once(pg_connection& c, prepared_batch& batch
   tx.committed();
 
   std::vector<message> out;
-  out.reserve(batch.slot.size());
-  for (std::size_t s : batch.slot) out.push_back(stored[s]);
+  out.reserve(prepared.slot.size());
+  for (std::size_t s : prepared.slot) out.push_back(stored[s]);
   std::stable_sort(out.begin(), out.end(), [](const message& a, const message& b) { return a.seq < b.seq; });
-  return out;
+  // `prepared` views `batch`'s messages: it is not used past this point.
+  return insert_report{std::exchange(batch, std::move(out))};
 }
 
 pg_connect_options connect_options(const pg_options& o) {
@@ -331,15 +337,15 @@ auto pg_store::with_connection(F&& f) -> decltype(f(std::declval<pg_connection&>
   }
 }
 
-result<std::vector<message>> pg_store::insert_batch(std::span<const message> batch) {
-  if (batch.empty()) return std::vector<message>{};
+result<insert_report> pg_store::insert_batch(std::vector<message>& batch) {
+  if (batch.empty()) return insert_report{};
   return writes_.track([&] { return insert_prepared(batch); });
 }
 
-result<std::vector<message>> pg_store::insert_prepared(std::span<const message> batch) {
+result<insert_report> pg_store::insert_prepared(std::vector<message>& batch) {
   auto prepared = prepare_batch(batch);
   if (!prepared) return prepared.err();
-  return with_connection([&](pg_connection& c) -> result<std::vector<message>> {
+  return with_connection([&](pg_connection& c) -> result<insert_report> {
     std::optional<std::minstd_rand> jitter;  // seeded on the first retry only
     const int attempts = std::max(opts_.max_tx_attempts, 1);
     // Batches are nearly always new messages; a redelivered one (after a
@@ -347,7 +353,7 @@ result<std::vector<message>> pg_store::insert_prepared(std::span<const message> 
     // second, careful statement.
     bool all_new = true;
     for (int attempt = 1;; ++attempt) {
-      auto r = insert_once(c, *prepared, all_new);
+      auto r = insert_once(c, *prepared, batch, all_new);
       if (!r && all_new && unique_violation(c)) {
         all_new = false;
         --attempt;

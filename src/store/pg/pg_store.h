@@ -32,6 +32,7 @@
 #include <memory>
 #include <string>
 #include <utility>
+#include <vector>
 
 #include "store/pg/pg_pool.h"
 #include "store/store.h"
@@ -65,7 +66,7 @@ class pg_store final : public store {
   // marked dirty.
   static result<std::unique_ptr<pg_store>> open(const pg_options& opts);
 
-  result<std::vector<message>> insert_batch(std::span<const message> batch) override;
+  result<insert_report> insert_batch(std::vector<message>& batch) override;
   result<std::vector<message>> read(const read_query& q) override;
   result<std::optional<message>> find(const std::string& id) override;
   result<seq_t> max_seq() override;
@@ -77,7 +78,7 @@ class pg_store final : public store {
 
  private:
   explicit pg_store(const pg_options& opts);
-  result<std::vector<message>> insert_prepared(std::span<const message> batch);
+  result<insert_report> insert_prepared(std::vector<message>& batch);
 
   // Runs f(connection) on a pooled connection; when the connection turns out
   // to have died while idle, retries on another one (bounded by the pool).

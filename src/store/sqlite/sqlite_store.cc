@@ -299,19 +299,24 @@ void sqlite_store::return_reader(std::unique_ptr<connection> c) {
   if (readers_.size() < opts_.max_readers) readers_.push_back(std::move(c));
 }
 
-result<std::vector<message>> sqlite_store::insert_batch(std::span<const message> batch) {
-  if (batch.empty()) return std::vector<message>{};
+result<insert_report> sqlite_store::insert_batch(std::vector<message>& batch) {
+  if (batch.empty()) return insert_report{};
   return writes_.track([&] {
     std::lock_guard lock(write_mu_);
     return insert_locked(batch);
   });
 }
 
-result<std::vector<message>> sqlite_store::insert_locked(std::span<const message> batch) {
+result<insert_report> sqlite_store::insert_locked(std::vector<message>& batch) {
   bool duplicates = false;
   auto fresh = insert_fresh(batch, duplicates);
-  if (!duplicates) return fresh;
-  return insert_each(batch);
+  if (!duplicates) {
+    if (!fresh) return fresh.err();
+    return insert_report{};
+  }
+  auto stored = insert_each(batch);
+  if (!stored) return stored.err();
+  return insert_report{std::exchange(batch, std::move(*stored))};
 }
 
 namespace {
@@ -335,8 +340,10 @@ std::string insert_rows_sql(std::size_t rows) {
 // bound went in (an id was stored already, or repeats within the batch),
 // the transaction is rolled back, nothing of it committed, and `duplicates`
 // is set: insert_each then stores the batch row by row, in a transaction of
-// its own. Either way a batch is one commit and one WAL sync.
-result<std::vector<message>> sqlite_store::insert_fresh(std::span<const message> batch, bool& duplicates) {
+// its own. Either way a batch is one commit and one WAL sync. Once the
+// transaction commits, each message of `batch` gets its seq in place; the
+// batch is untouched until then.
+result<void> sqlite_store::insert_fresh(std::span<message> batch, bool& duplicates) {
   sqlite3* db = writer_->db;
   auto& c = *writer_;
   if (auto r = c.begin_write(); !r) return r.err();
@@ -379,13 +386,14 @@ result<std::vector<message>> sqlite_store::insert_fresh(std::span<const message>
   }
   if (auto r = c.commit_write(); !r) return r.err();
   tx.committed();
-  std::vector<message> out(batch.begin(), batch.end());
-  for (std::size_t i = 0; i < out.size(); ++i) out[i].seq = seq_t{first + static_cast<std::int64_t>(i)};
-  return out;
+  for (std::size_t i = 0; i < batch.size(); ++i) batch[i].seq = seq_t{first + static_cast<std::int64_t>(i)};
+  return {};
 }
 
 // Row by row, each new message numbered as it goes in and each stored one
-// read back: the path for batches holding ids that are stored already.
+// read back: the path for batches holding ids that are stored already. The
+// answer is a new vector (a copy of each new message, each stored one as
+// read), so that the caller can keep the batch as given beside it.
 result<std::vector<message>> sqlite_store::insert_each(std::span<const message> batch) {
   std::vector<message> out;
   out.reserve(batch.size());

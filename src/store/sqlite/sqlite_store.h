@@ -13,6 +13,7 @@
 #include <filesystem>
 #include <memory>
 #include <mutex>
+#include <span>
 #include <string>
 #include <vector>
 
@@ -35,7 +36,7 @@ class sqlite_store final : public store {
   static result<std::unique_ptr<sqlite_store>> open(const sqlite_options& opts);
   ~sqlite_store() override;
 
-  result<std::vector<message>> insert_batch(std::span<const message> batch) override;
+  result<insert_report> insert_batch(std::vector<message>& batch) override;
   result<std::vector<message>> read(const read_query& q) override;
   result<std::optional<message>> find(const std::string& id) override;
   result<seq_t> max_seq() override;
@@ -51,8 +52,8 @@ class sqlite_store final : public store {
   // A new connection; the writer's goes through the WAL write buffer when
   // synchronous is FULL (wal_write_buffer.h).
   result<std::unique_ptr<connection>> connect(bool writer) const;
-  result<std::vector<message>> insert_locked(std::span<const message> batch);
-  result<std::vector<message>> insert_fresh(std::span<const message> batch, bool& duplicates);
+  result<insert_report> insert_locked(std::vector<message>& batch);
+  result<void> insert_fresh(std::span<message> batch, bool& duplicates);
   result<std::vector<message>> insert_each(std::span<const message> batch);
   result<std::unique_ptr<connection>> take_reader();
   // The first column of the first row of `sql`, on a reader connection.

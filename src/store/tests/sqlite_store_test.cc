@@ -20,6 +20,7 @@
 #include <gtest/gtest.h>
 
 #include "model/message_id.h"
+#include "store/testing/insert_copy.h"
 
 namespace feed {
 
@@ -148,7 +149,7 @@ class SqliteStore : public ::testing::Test {
 TEST_F(SqliteStore, AssignsConsecutiveSeqFromOne) {
   auto s = open();
   std::vector<message> batch{make("a", "1"), make("b", "2"), make("a", "3")};
-  auto stored = s->insert_batch(batch);
+  auto stored = insert_copy(*s, batch);
   ASSERT_TRUE(stored);
   ASSERT_EQ(stored->size(), 3u);
   expect_gapless(*stored);
@@ -159,11 +160,11 @@ TEST_F(SqliteStore, AssignsConsecutiveSeqFromOne) {
 TEST_F(SqliteStore, InsertIsIdempotentById) {
   auto s = open();
   auto m = make("a", "once");
-  auto first = s->insert_batch(std::vector{m});
+  auto first = insert_copy(*s, std::vector{m});
   ASSERT_TRUE(first);
   // Again alone, and twice within one batch next to a new message.
-  auto again = s->insert_batch(std::vector{m});
-  auto mixed = s->insert_batch(std::vector{m, make("b", "new"), m});
+  auto again = insert_copy(*s, std::vector{m});
+  auto mixed = insert_copy(*s, std::vector{m, make("b", "new"), m});
   ASSERT_TRUE(again && mixed);
   EXPECT_EQ(again->at(0).seq.value(), 1);
   ASSERT_EQ(mixed->size(), 3u);
@@ -171,6 +172,58 @@ TEST_F(SqliteStore, InsertIsIdempotentById) {
   auto all = read_all(*s);
   ASSERT_EQ(all.size(), 2u);
   EXPECT_EQ(all.at(0).content, "once");
+}
+
+// The common batch, every message new, is numbered where it lies: the same
+// strings, not copies of them, and no batch as given to report.
+TEST_F(SqliteStore, NumbersANewBatchInPlace) {
+  auto s = open();
+  ASSERT_TRUE(insert_copy(*s, std::vector{make("a", "before")}));
+  std::vector<message> batch{make("a", std::string(100, 'x')), make("b", std::string(200, 'y'))};
+  const auto given = batch;
+  const char* const content = batch[0].content.data();
+  const char* const id = batch[1].id.data();
+  auto report = s->insert_batch(batch);
+  ASSERT_TRUE(report) << report.err().message;
+  EXPECT_TRUE(report->all_new());
+  EXPECT_TRUE(report->as_given.empty());
+  ASSERT_EQ(batch.size(), 2u);
+  for (std::size_t i = 0; i < 2; ++i) {
+    auto want = given[i];
+    want.seq = seq_t{static_cast<std::int64_t>(i + 2)};
+    EXPECT_EQ(batch[i], want) << i;
+  }
+  EXPECT_EQ(batch[0].content.data(), content);
+  EXPECT_EQ(batch[1].id.data(), id);
+}
+
+// A batch holding a stored id and a repeated one: `batch` becomes the batch
+// as stored (each id's first content and seq, in seq order, duplicates
+// included), and the report hands back the batch as given, so that the
+// worker can tell a reused Idempotency-Key with other content.
+TEST_F(SqliteStore, ABatchWithStoredOrRepeatedIdsReportsTheBatchAsGiven) {
+  auto s = open();
+  const auto old = make("a", "stored first");
+  ASSERT_TRUE(insert_copy(*s, std::vector{old}));
+  auto changed = old;
+  changed.content = "other content";
+  const auto fresh = make("b", "new");
+  auto fresh_changed = fresh;
+  fresh_changed.content = "new, other content";
+  const auto last = make("c", "last");
+  std::vector<message> batch{fresh, changed, fresh_changed, last};
+  const auto given = batch;
+  auto report = s->insert_batch(batch);
+  ASSERT_TRUE(report) << report.err().message;
+  EXPECT_FALSE(report->all_new());
+  expect_same_messages(report->as_given, given, "the batch as given");
+  const auto with_seq = [](message m, std::int64_t seq) {
+    m.seq = seq_t{seq};
+    return m;
+  };
+  expect_same_messages(batch, {with_seq(old, 1), with_seq(fresh, 2), with_seq(fresh, 2), with_seq(last, 3)},
+                       "the batch as stored");
+  EXPECT_EQ(s->max_seq()->value(), 3);
 }
 
 // Batches of every size around the multi-row statements' sizes (1, 2, 4,
@@ -181,7 +234,7 @@ TEST_F(SqliteStore, BatchesOfAnySizeAreStoredInOrder) {
   for (std::size_t n : {1u, 2u, 3u, 7u, 63u, 64u, 65u, 127u, 128u, 129u, 200u, 1000u}) {
     const auto batch =
         batch_of(n, [&](std::size_t i) { return make(fmt::format("u{}", i % 7), fmt::format("{}-{}", n, i)); });
-    auto stored = s->insert_batch(batch);
+    auto stored = insert_copy(*s, batch);
     ASSERT_TRUE(stored) << stored.err().message;
     ASSERT_EQ(stored->size(), n);
     for (std::size_t i = 0; i < n; ++i) {
@@ -200,12 +253,12 @@ TEST_F(SqliteStore, BatchesOfAnySizeAreStoredInOrder) {
 TEST_F(SqliteStore, DuplicatesAnywhereInALargeBatch) {
   auto s = open();
   const auto first = batch_of(10, [](std::size_t i) { return make("a", fmt::format("first {}", i)); });
-  ASSERT_TRUE(s->insert_batch(first));
+  ASSERT_TRUE(insert_copy(*s, first));
 
   auto batch = batch_of(150, [](std::size_t i) { return make("b", fmt::format("second {}", i)); });
   batch[140] = first[7];  // stored already, in the third statement's rows
   batch[100] = batch[3];  // twice in the batch
-  auto stored = s->insert_batch(batch);
+  auto stored = insert_copy(*s, batch);
   ASSERT_TRUE(stored) << stored.err().message;
   ASSERT_EQ(stored->size(), 150u);
   std::int64_t next = 11;
@@ -224,7 +277,7 @@ TEST_F(SqliteStore, DuplicatesAnywhereInALargeBatch) {
   EXPECT_EQ(back[7].id, first[7].id);
 
   // The next batch of new messages follows on without a gap.
-  auto after = s->insert_batch(std::vector{make("c", "after")});
+  auto after = insert_copy(*s, std::vector{make("c", "after")});
   ASSERT_TRUE(after);
   EXPECT_EQ(after->at(0).seq.value(), 159);
 }
@@ -242,7 +295,7 @@ TEST_F(SqliteStore, RolledBackBatchesLeaveTheDatabaseWhole) {
         return make(fmt::format("u{}", (round * 1500 + i) % 97), std::string(100 + i % 50, 'a' + round));
       });
       if (round % 2 == 1) batch.back() = committed[committed.size() / 2];  // stored: the batch is redone row by row
-      auto stored = s->insert_batch(batch);
+      auto stored = insert_copy(*s, batch);
       ASSERT_TRUE(stored) << stored.err().message;
       for (auto& m : *stored)
         if (committed.empty() || m.seq > committed.back().seq) committed.push_back(m);
@@ -256,7 +309,7 @@ TEST_F(SqliteStore, RolledBackBatchesLeaveTheDatabaseWhole) {
 TEST_F(SqliteStore, EmptyTextIsStoredAsEmptyText) {
   auto s = open();
   std::vector<message> batch{make("", ""), make("u", "x"), make("", "")};
-  auto stored = s->insert_batch(batch);
+  auto stored = insert_copy(*s, batch);
   ASSERT_TRUE(stored) << stored.err().message;
   auto back = read_all(*s);
   ASSERT_EQ(back.size(), 3u);
@@ -274,7 +327,7 @@ TEST_F(SqliteStore, SeqIsGaplessUnderConcurrentBatches) {
       for (int b = 0; b < kBatches; ++b) {
         const auto batch =
             batch_of(kPerBatch, [&](std::size_t i) { return make(fmt::format("u{}", t), fmt::format("{}-{}", b, i)); });
-        if (!s->insert_batch(batch)) ++failures;
+        if (!insert_copy(*s, batch)) ++failures;
       }
     });
   for (auto& t : threads) t.join();
@@ -290,7 +343,7 @@ TEST_F(SqliteStore, SeqIsGaplessUnderConcurrentBatches) {
 TEST_F(SqliteStore, ReadsByRangeAuthorAndOrder) {
   auto s = open();
   ASSERT_TRUE(
-      s->insert_batch(batch_of(10, [](std::size_t i) { return make(i % 2 ? "odd" : "even", std::to_string(i + 1)); })));
+      insert_copy(*s, batch_of(10, [](std::size_t i) { return make(i % 2 ? "odd" : "even", std::to_string(i + 1)); })));
 
   read_query q;
   q.after = seq_t{3};
@@ -319,7 +372,7 @@ TEST_F(SqliteStore, KeepsContentAndTimeExactly) {
   auto s = open();
   static constexpr char raw[] = "nul \0 quote \" emoji \xF0\x9F\x98\x80 newline \n";
   auto m = make("a", std::string(raw, sizeof raw - 1));
-  ASSERT_TRUE(s->insert_batch(std::vector{m}));
+  ASSERT_TRUE(insert_copy(*s, std::vector{m}));
   auto r = read_all(*s);
   ASSERT_EQ(r.size(), 1u);
   EXPECT_EQ(r.at(0).content, m.content);
@@ -337,10 +390,10 @@ TEST_F(SqliteStore, OnlyAFullWriterBuffersItsWalWrites) {
 }
 
 TEST_F(SqliteStore, SurvivesReopen) {
-  ASSERT_TRUE(open()->insert_batch(std::vector{make("a", "1"), make("a", "2")}));
+  ASSERT_TRUE(insert_copy(*open(), std::vector{make("a", "1"), make("a", "2")}));
   auto s = open();
   EXPECT_EQ(s->max_seq()->value(), 2);
-  ASSERT_TRUE(s->insert_batch(std::vector{make("a", "3")}));
+  ASSERT_TRUE(insert_copy(*s, std::vector{make("a", "3")}));
   EXPECT_EQ(s->max_seq()->value(), 3);
   EXPECT_EQ(*s->schema_version(), 2);
 }
@@ -361,7 +414,7 @@ TEST_F(SqliteStore, UpgradesAVersionOneDatabaseNumberingRowsByTime) {
   EXPECT_EQ(r.at(0).content, "first");
   EXPECT_EQ(r.at(2).content, "third");
   EXPECT_EQ(r.at(2).seq.value(), 3);
-  auto next = s->insert_batch(std::vector{make("u", "fourth")});
+  auto next = insert_copy(*s, std::vector{make("u", "fourth")});
   EXPECT_EQ(next->at(0).seq.value(), 4);
 }
 
@@ -381,7 +434,7 @@ TEST_F(SqliteStore, RefusesADirtySchema) {
 TEST_F(SqliteStore, FindsAMessageById) {
   auto s = open();
   auto m = make("a", "findable");
-  ASSERT_TRUE(s->insert_batch(std::vector{m}));
+  ASSERT_TRUE(insert_copy(*s, std::vector{m}));
   auto found = s->find(m.id);
   ASSERT_TRUE(found) << found.err().message;
   ASSERT_TRUE(found->has_value());
@@ -404,14 +457,17 @@ TEST_F(SqliteStore, WriteStatusKeepsTheLastWriteFailureUntilAWriteSucceeds) {
   EXPECT_TRUE(s->write_status(std::chrono::seconds(10)));
   raw_db other(db_path());
   ASSERT_TRUE(other.exec("BEGIN IMMEDIATE"));
-  EXPECT_FALSE(s->insert_batch(std::vector{make("a", "blocked")}));
+  std::vector<message> blocked{make("a", "blocked")};
+  const auto blocked_given = blocked;
+  EXPECT_FALSE(s->insert_batch(blocked));
+  expect_same_messages(blocked, blocked_given, "a batch whose insert failed");
   EXPECT_TRUE(s->ping());
   auto status = s->write_status(std::chrono::seconds(10));
   ASSERT_FALSE(status);
   EXPECT_TRUE(status.err().is(errc::unavailable)) << status.err().message;
   EXPECT_FALSE(s->write_status(std::chrono::seconds(10))) << "a read does not clear it";
   ASSERT_TRUE(other.exec("ROLLBACK"));
-  ASSERT_TRUE(s->insert_batch(std::vector{make("a", "through")}));
+  ASSERT_TRUE(insert_copy(*s, std::vector{make("a", "through")}));
   EXPECT_TRUE(s->write_status(std::chrono::seconds(10)));
 }
 
@@ -424,7 +480,7 @@ TEST_F(SqliteStore, WriteStatusReportsAWriteRunningTooLong) {
   ASSERT_TRUE(s);
   raw_db other(db_path());
   ASSERT_TRUE(other.exec("BEGIN IMMEDIATE"));
-  std::thread writer([&] { EXPECT_TRUE(s->insert_batch(std::vector{make("a", "waits")})); });
+  std::thread writer([&] { EXPECT_TRUE(insert_copy(*s, std::vector{make("a", "waits")})); });
   std::this_thread::sleep_for(std::chrono::milliseconds(200));
   auto status = s->write_status(std::chrono::milliseconds(100));
   EXPECT_FALSE(status);
@@ -631,12 +687,17 @@ TEST_F(SqliteStore, GeneratedBatchesStoreTheSameAsRowByRow) {
     const auto want = model.insert(batch);
     if (model.rows().size() - rows_before != batch.size()) ++with_duplicates;
 
-    auto got_multi = multi->insert_batch(batch);
+    auto got_multi = batch;
+    auto report = multi->insert_batch(got_multi);
     auto got_each = sqlite_store_test_peer::insert_each(*each, batch);
-    ASSERT_TRUE(got_multi) << "insert_batch: " << got_multi.err().message;
+    ASSERT_TRUE(report) << "insert_batch: " << report.err().message;
     ASSERT_TRUE(got_each) << "insert_each: " << got_each.err().message;
-    expect_same_messages(*got_multi, *got_each, "insert_batch's answer against insert_each's");
-    expect_same_messages(*got_multi, want, "insert_batch's answer against the model");
+    expect_same_messages(got_multi, *got_each, "insert_batch's answer against insert_each's");
+    expect_same_messages(got_multi, want, "insert_batch's answer against the model");
+    // The batch as given comes back exactly when some message was not new.
+    const bool all_new = model.rows().size() - rows_before == batch.size();
+    EXPECT_EQ(report->all_new(), all_new);
+    if (!all_new) expect_same_messages(report->as_given, batch, "the batch as given");
     const auto last = static_cast<std::int64_t>(model.rows().size());
     EXPECT_EQ(multi->max_seq()->value(), last);
     EXPECT_EQ(each->max_seq()->value(), last);

@@ -22,7 +22,7 @@ class hooked_store final : public store {
  public:
   using hook = std::function<result<void>(std::span<const message>)>;
   hooked_store(store& inner, hook before_insert) : inner_(inner), before_insert_(std::move(before_insert)) {}
-  result<std::vector<message>> insert_batch(std::span<const message> b) override {
+  result<insert_report> insert_batch(std::vector<message>& b) override {
     if (auto r = before_insert_(b); !r) return r.err();
     return inner_.insert_batch(b);
   }
@@ -249,6 +249,37 @@ TEST_F(Worker, RefusesEachConflictAtItsPosition) {
   drain(q, w);
   const std::error_code ok{}, conflict = errc::key_conflict;
   EXPECT_EQ(answers, (std::vector<std::error_code>{ok, ok, ok, conflict, ok, conflict}));
+}
+
+// A batch holding both an id stored by an earlier batch and an id repeated
+// within it: the store reports the batch as given beside the batch as
+// stored, and each conflict is found at its own position; the sink gets the
+// batch as stored, duplicates included, in seq order.
+TEST_F(Worker, RefusesConflictsWithStoredAndRepeatedIds) {
+  const auto stored_id = message_id_for_key("u", "stored"), repeated_id = message_id_for_key("u", "repeated");
+  std::vector<message> earlier{message{stored_id, "u", "first", now_utc(), seq_t{0}}};
+  ASSERT_TRUE(db_->insert_batch(earlier));
+  memory_queue q(100);
+  recording_sink sink;
+  const std::vector<message> posts{
+      {stored_id, "u", "other", now_utc(), seq_t{0}},          // conflicts with the stored one
+      {repeated_id, "u", "one", now_utc(), seq_t{0}},          // new
+      {random_message_id(), "u", "unkeyed", now_utc(), seq_t{0}},
+      {repeated_id, "u", "two", now_utc(), seq_t{0}},          // conflicts with the one before it
+      {stored_id, "u", "first", now_utc(), seq_t{0}},          // an identical retry
+  };
+  std::vector<std::error_code> answers(posts.size(), make_error_code(errc::unavailable));
+  for (std::size_t i = 0; i < posts.size(); ++i)
+    q.enqueue(posts[i], [&answers, i](std::error_code ec) { answers[i] = ec; });
+  worker w(q, *db_, sink, {.max_batch = 1000});
+  drain(q, w);
+  const std::error_code ok{}, conflict = errc::key_conflict;
+  EXPECT_EQ(answers, (std::vector<std::error_code>{conflict, ok, ok, conflict, ok}));
+  EXPECT_EQ(w.stats().idempotency_conflicts.load(), 2u);
+  std::vector<std::pair<std::int64_t, std::string>> got;
+  for (const auto& m : sink.got) got.emplace_back(m.seq.value(), m.content);
+  EXPECT_EQ(got, (std::vector<std::pair<std::int64_t, std::string>>{
+                     {1, "first"}, {1, "first"}, {2, "one"}, {2, "one"}, {3, "unkeyed"}}));
 }
 
 std::size_t one(int) { return 1; }

@@ -341,16 +341,20 @@ TEST_F(KafkaBroker, SubscriberStartsAtTheEnd) {
 // A store good enough for the worker: idempotent by id, gapless seq.
 class fake_store final : public store {
  public:
-  result<std::vector<message>> insert_batch(std::span<const message> batch) override {
+  result<insert_report> insert_batch(std::vector<message>& batch) override {
     std::lock_guard lock(mu_);
-    std::vector<message> out;
-    for (message m : batch) {
+    std::vector<message> out = batch;
+    bool all_new = true;
+    for (message& m : out) {
       auto [it, fresh] = seqs_.try_emplace(m.id, seq_t{static_cast<std::int64_t>(seqs_.size()) + 1});
       m.seq = it->second;
-      out.push_back(m);
+      all_new = all_new && fresh;
     }
     std::sort(out.begin(), out.end(), [](const message& a, const message& b) { return a.seq < b.seq; });
-    return out;
+    insert_report report;
+    if (!all_new) report.as_given = std::move(batch);
+    batch = std::move(out);
+    return report;
   }
   result<std::vector<message>> read(const read_query&) override { return std::vector<message>{}; }
   result<seq_t> max_seq() override {

@@ -24,6 +24,7 @@
 #include "store/pg/pg_migrate.h"
 #include "store/pg/pg_migrations.h"
 #include "store/pg/pg_pool.h"
+#include "store/testing/insert_copy.h"
 
 namespace feed {
 namespace {
@@ -182,7 +183,7 @@ TEST_F(pg_store_test, upgrades_a_database_laid_out_by_the_reference) {
 
   // New messages continue after the numbered ones.
   const std::vector<message> batch{make_message("u3", "fifth")};
-  auto stored = s->insert_batch(batch);
+  auto stored = insert_copy(*s, batch);
   ASSERT_TRUE(stored) << stored.err().message;
   EXPECT_EQ((*stored)[0].seq.value(), 5);
 }
@@ -192,7 +193,7 @@ TEST_F(pg_store_test, insert_is_idempotent_by_id) {
   ASSERT_TRUE(s);
   const auto a = make_message("u1", "a"), b = make_message("u1", "b"), c = make_message("u2", "c");
 
-  auto first = s->insert_batch(std::vector<message>{a, b});
+  auto first = insert_copy(*s, std::vector<message>{a, b});
   ASSERT_TRUE(first) << first.err().message;
   ASSERT_EQ(first->size(), 2u);
   EXPECT_EQ((*first)[0].id, a.id);
@@ -203,7 +204,7 @@ TEST_F(pg_store_test, insert_is_idempotent_by_id) {
   // new; within the batch, c twice.
   auto b_again = b;
   b_again.content = "changed";
-  auto second = s->insert_batch(std::vector<message>{c, b_again, c});
+  auto second = insert_copy(*s, std::vector<message>{c, b_again, c});
   ASSERT_TRUE(second) << second.err().message;
   ASSERT_EQ(second->size(), 3u);
   EXPECT_EQ((*second)[0].id, b.id);
@@ -216,7 +217,7 @@ TEST_F(pg_store_test, insert_is_idempotent_by_id) {
   // The same id in upper case is the same UUID.
   auto upper = a;
   for (auto& ch : upper.id) ch = static_cast<char>(std::toupper(static_cast<unsigned char>(ch)));
-  auto third = s->insert_batch(std::vector<message>{upper});
+  auto third = insert_copy(*s, std::vector<message>{upper});
   ASSERT_TRUE(third) << third.err().message;
   EXPECT_EQ((*third)[0].id, a.id);
   EXPECT_EQ((*third)[0].seq.value(), 1);
@@ -234,7 +235,7 @@ TEST_F(pg_store_test, new_batch_with_repeats_and_upper_case_ids) {
   for (auto& ch : upper_b.id) ch = static_cast<char>(std::toupper(static_cast<unsigned char>(ch)));
 
   // Nothing stored yet: an upper-case id comes back canonical.
-  auto first = s->insert_batch(std::vector<message>{upper_b, c});
+  auto first = insert_copy(*s, std::vector<message>{upper_b, c});
   ASSERT_TRUE(first) << first.err().message;
   ASSERT_EQ(first->size(), 2u);
   EXPECT_EQ((*first)[0].id, b.id);
@@ -247,7 +248,7 @@ TEST_F(pg_store_test, new_batch_with_repeats_and_upper_case_ids) {
   auto upper_a = a_again;
   for (auto& ch : upper_a.id) ch = static_cast<char>(std::toupper(static_cast<unsigned char>(ch)));
   const auto d = make_message("u4", "d");
-  auto second = s->insert_batch(std::vector<message>{a, d, upper_a, a_again});
+  auto second = insert_copy(*s, std::vector<message>{a, d, upper_a, a_again});
   ASSERT_TRUE(second) << second.err().message;
   ASSERT_EQ(second->size(), 4u);
   EXPECT_EQ((*second)[0], (message{a.id, a.user_id, "a", a.created_at, seq_t{3}}));
@@ -257,13 +258,63 @@ TEST_F(pg_store_test, new_batch_with_repeats_and_upper_case_ids) {
   EXPECT_EQ(sql_value("SELECT last_seq FROM feed_sequence"), "4");
 }
 
+// The common batch, every message new, is numbered where it lies: the same
+// strings, not copies of them (an upper-case id is replaced by its canonical
+// form), and no batch as given to report.
+TEST_F(pg_store_test, numbers_a_new_batch_in_place) {
+  auto s = open_store();
+  ASSERT_TRUE(s);
+  const auto a = make_message("u1", std::string(100, 'a')), b = make_message("u2", std::string(200, 'b'));
+  auto upper_b = b;
+  for (auto& ch : upper_b.id) ch = static_cast<char>(std::toupper(static_cast<unsigned char>(ch)));
+  std::vector<message> batch{a, upper_b};
+  const char* const content = batch[0].content.data();
+  const char* const id = batch[0].id.data();
+  auto report = s->insert_batch(batch);
+  ASSERT_TRUE(report) << report.err().message;
+  EXPECT_TRUE(report->all_new());
+  ASSERT_EQ(batch.size(), 2u);
+  EXPECT_EQ(batch[0], (message{a.id, a.user_id, a.content, a.created_at, seq_t{1}}));
+  EXPECT_EQ(batch[1], (message{b.id, b.user_id, b.content, b.created_at, seq_t{2}}));
+  EXPECT_EQ(batch[0].content.data(), content);
+  EXPECT_EQ(batch[0].id.data(), id);
+}
+
+// A batch holding a stored id and a repeated one: `batch` becomes the batch
+// as stored (each id's first content and seq, in seq order, duplicates
+// included), and the report hands back the batch as given, upper-case id
+// and other contents included, so that the worker can tell a reused
+// Idempotency-Key with other content.
+TEST_F(pg_store_test, a_batch_with_stored_or_repeated_ids_reports_the_batch_as_given) {
+  auto s = open_store();
+  ASSERT_TRUE(s);
+  const auto a = make_message("u1", "a");
+  ASSERT_TRUE(insert_copy(*s, std::vector<message>{a}));
+  auto a_changed = a;
+  a_changed.content = "a, other content";
+  auto upper_a = a;
+  for (auto& ch : upper_a.id) ch = static_cast<char>(std::toupper(static_cast<unsigned char>(ch)));
+  const auto c = make_message("u2", "c");
+  auto c_changed = c;
+  c_changed.content = "c, other content";
+  std::vector<message> batch{c, a_changed, c_changed, upper_a};
+  const auto given = batch;
+  auto report = s->insert_batch(batch);
+  ASSERT_TRUE(report) << report.err().message;
+  EXPECT_FALSE(report->all_new());
+  EXPECT_EQ(report->as_given, given);
+  const message a1{a.id, a.user_id, "a", a.created_at, seq_t{1}}, c2{c.id, c.user_id, "c", c.created_at, seq_t{2}};
+  EXPECT_EQ(batch, (std::vector<message>{a1, a1, c2, c2}));
+  EXPECT_EQ(sql_value("SELECT last_seq FROM feed_sequence"), "2");
+}
+
 TEST_F(pg_store_test, large_batches_mix_new_and_stored) {
   auto s = open_store();
   ASSERT_TRUE(s);
   std::vector<message> first;
   for (int i = 0; i < 1000; ++i) first.push_back(make_message(fmt::format("u{}", i % 7), fmt::format("m{}", i)));
   const auto start = std::chrono::steady_clock::now();
-  auto r1 = s->insert_batch(first);
+  auto r1 = insert_copy(*s, first);
   const auto took = std::chrono::steady_clock::now() - start;
   ASSERT_TRUE(r1) << r1.err().message;
   ASSERT_EQ(r1->size(), 1000u);
@@ -274,7 +325,7 @@ TEST_F(pg_store_test, large_batches_mix_new_and_stored) {
   // Every other message again, interleaved with new ones.
   std::vector<message> second;
   for (int i = 0; i < 1000; ++i) second.push_back(i % 2 ? make_message("new", fmt::format("n{}", i)) : first[i]);
-  auto r2 = s->insert_batch(second);
+  auto r2 = insert_copy(*s, second);
   ASSERT_TRUE(r2) << r2.err().message;
   ASSERT_EQ(r2->size(), 1000u);
   for (int i = 0; i < 500; ++i) {
@@ -301,7 +352,7 @@ TEST_F(pg_store_test, concurrent_batches_get_gapless_seqs) {
       for (int b = 0; b < batches; ++b) {
         std::vector<message> batch;
         for (int i = 0; i < per_batch; ++i) batch.push_back(make_message(fmt::format("user{}", t), "x"));
-        auto r = s.insert_batch(batch);
+        auto r = insert_copy(s, batch);
         if (!r) {
           ++failures;
           ADD_FAILURE() << r.err().message;
@@ -356,7 +407,7 @@ TEST_F(pg_store_test, serialization_failures_are_retried) {
       for (int b = 0; b < batches; ++b) {
         std::vector<message> batch;
         for (int i = 0; i < per_batch; ++i) batch.push_back(make_message("u", "x"));
-        auto r = s.insert_batch(batch);
+        auto r = insert_copy(s, batch);
         EXPECT_TRUE(r) << r.err().message;
       }
     });
@@ -375,7 +426,7 @@ TEST_F(pg_store_test, read_filters_and_orders) {
   ASSERT_TRUE(s);
   std::vector<message> batch;
   for (int i = 0; i < 10; ++i) batch.push_back(make_message(i % 2 ? "odd" : "even", fmt::format("m{}", i + 1)));
-  ASSERT_TRUE(s->insert_batch(batch));
+  ASSERT_TRUE(insert_copy(*s, batch));
 
   auto seqs = [&](const read_query& q) {
     std::vector<std::int64_t> out;
@@ -430,7 +481,7 @@ TEST_F(pg_store_test, round_trips_microseconds_and_odd_text) {
   std::vector<message> batch;
   for (auto t : times) batch.push_back(make_message("time-user", "t", micros(t)));
   for (const auto& c : contents) batch.push_back(make_message("ünïcode \"user\" \\", c));
-  auto stored = s->insert_batch(batch);
+  auto stored = insert_copy(*s, batch);
   ASSERT_TRUE(stored) << stored.err().message;
 
   read_query all;
@@ -456,12 +507,18 @@ TEST_F(pg_store_test, rejects_bad_ids_and_nul_bytes) {
   ASSERT_TRUE(s);
   auto bad_id = make_message("u", "x");
   bad_id.id = "not-a-uuid";
-  auto r = s->insert_batch(std::vector<message>{bad_id});
+  std::vector<message> bad_batch{make_message("u", "y"), bad_id};
+  const auto bad_given = bad_batch;
+  auto bad_report = s->insert_batch(bad_batch);
+  ASSERT_FALSE(bad_report);
+  EXPECT_TRUE(bad_report.err().is(errc::invalid_input)) << bad_report.err().message;
+  EXPECT_EQ(bad_batch, bad_given) << "a batch whose insert failed is left as it was";
+  auto r = insert_copy(*s, std::vector<message>{bad_id});
   ASSERT_FALSE(r);
   EXPECT_TRUE(r.err().is(errc::invalid_input)) << r.err().message;
 
   auto nul = make_message("u", std::string("a\0b", 3));
-  r = s->insert_batch(std::vector<message>{nul});
+  r = insert_copy(*s, std::vector<message>{nul});
   ASSERT_FALSE(r);
   EXPECT_TRUE(r.err().is(errc::invalid_input)) << r.err().message;
   EXPECT_EQ(s->max_seq()->value(), 0);
@@ -512,7 +569,7 @@ TEST_F(pg_store_test, survives_the_server_closing_pooled_connections) {
   ASSERT_TRUE(s);
   // Fill the pool with idle connections.
   std::vector<std::thread> warm;
-  for (int i = 0; i < 4; ++i) warm.emplace_back([&] { EXPECT_TRUE(s->insert_batch(std::vector{make_message("u", "x")})); });
+  for (int i = 0; i < 4; ++i) warm.emplace_back([&] { EXPECT_TRUE(insert_copy(*s, std::vector{make_message("u", "x")})); });
   for (auto& t : warm) t.join();
 
   auto killed = admin_->exec("terminate", fmt::format("SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
@@ -524,7 +581,7 @@ TEST_F(pg_store_test, survives_the_server_closing_pooled_connections) {
   auto m = s->max_seq();
   ASSERT_TRUE(m) << m.err().message;
   EXPECT_EQ(m->value(), 4);
-  auto r = s->insert_batch(std::vector{make_message("u", "after")});
+  auto r = insert_copy(*s, std::vector{make_message("u", "after")});
   ASSERT_TRUE(r) << r.err().message;
   EXPECT_EQ((*r)[0].seq.value(), 5);
   EXPECT_TRUE(s->ping());
@@ -557,7 +614,7 @@ TEST_F(pg_store_test, finds_a_message_by_id) {
   auto s = open_store();
   ASSERT_TRUE(s);
   auto m = make_message("u", "findable");
-  ASSERT_TRUE(s->insert_batch(std::vector<message>{m}));
+  ASSERT_TRUE(insert_copy(*s, std::vector<message>{m}));
   auto found = s->find(m.id);
   ASSERT_TRUE(found) << found.err().message;
   ASSERT_TRUE(found->has_value());
@@ -582,11 +639,14 @@ TEST_F(pg_store_test, write_status_keeps_the_last_write_failure_until_a_write_su
   EXPECT_TRUE(s.write_status(std::chrono::seconds(10)));
   sql("BEGIN");
   sql("SELECT last_seq FROM feed_sequence WHERE id = 1 FOR UPDATE");
-  EXPECT_FALSE(s.insert_batch(std::vector<message>{make_message("u", "blocked")}));
+  std::vector<message> blocked{make_message("u", "blocked")};
+  const auto blocked_given = blocked;
+  EXPECT_FALSE(s.insert_batch(blocked));
+  EXPECT_EQ(blocked, blocked_given) << "a batch whose insert failed is left as it was";
   EXPECT_TRUE(s.ping());
   EXPECT_FALSE(s.write_status(std::chrono::seconds(10)));
   sql("ROLLBACK");
-  ASSERT_TRUE(s.insert_batch(std::vector<message>{make_message("u", "through")}));
+  ASSERT_TRUE(insert_copy(s, std::vector<message>{make_message("u", "through")}));
   EXPECT_TRUE(s.write_status(std::chrono::seconds(10)));
 }
 
