@@ -12,7 +12,7 @@ packages=(
   g++ cmake ninja-build pkg-config ccache
   libboost1.81-dev libboost-json1.81-dev libboost-url1.81-dev
   libsqlite3-dev libspdlog-dev libfmt-dev libcli11-dev prometheus-cpp-dev
-  librdkafka-dev libpq-dev
+  librdkafka-dev libpq-dev libjemalloc-dev
   libgtest-dev libgmock-dev libbenchmark-dev
   # fuzz targets (libFuzzer and its sanitizer runtimes; clang only recommends them)
   clang libclang-rt-14-dev
