@@ -1,5 +1,8 @@
 #include "http/server.h"
 
+#include <sys/socket.h>
+#include <sys/time.h>
+
 #include <memory>
 #include <thread>
 
@@ -37,17 +40,20 @@ bool eventually(Pred done, std::chrono::milliseconds bound = 5s) {
   return true;
 }
 
-// One event loop on its own thread, a server on it, and a client that has
-// sent kStalledPost.
-struct stalled_request : ::testing::Test {
-  void SetUp() override {
-    srv = std::make_unique<server>(std::vector<asio::io_context*>{loop.get()}, server_options{.port = 0}, routes);
+// One event loop on its own thread, a server on it, and a client connected
+// to it.
+struct served : ::testing::Test {
+  void start(server_options opts) {
+    opts.port = 0;
+    srv = std::make_unique<server>(std::vector<asio::io_context*>{loop.get()}, opts, routes);
     ASSERT_TRUE(srv->listen());
     srv->start();
     runner = std::thread([l = loop.get()] { l->run(); });
     client.connect({asio::ip::make_address("127.0.0.1"), srv->port()});
-    asio::write(client, asio::buffer(kStalledPost));
-    ASSERT_TRUE(eventually([&] { return srv->in_flight() == 1; }));
+    // Blocking reads give up after 10 s, so a server that never answers
+    // fails a test instead of hanging it.
+    const timeval bound{.tv_sec = 10, .tv_usec = 0};
+    ::setsockopt(client.native_handle(), SOL_SOCKET, SO_RCVTIMEO, &bound, sizeof bound);
   }
   void TearDown() override {
     if (runner.joinable()) {
@@ -62,6 +68,15 @@ struct stalled_request : ::testing::Test {
   std::thread runner;
   asio::io_context client_ioc;
   tcp::socket client{client_ioc};
+};
+
+// The client has sent kStalledPost.
+struct stalled_request : served {
+  void SetUp() override {
+    start({});
+    asio::write(client, asio::buffer(kStalledPost));
+    ASSERT_TRUE(eventually([&] { return srv->in_flight() == 1; }));
+  }
 };
 
 TEST_F(stalled_request, CloseAllEndsIt) {
@@ -87,26 +102,16 @@ TEST_F(stalled_request, ItsFrameMayOutliveTheServer) {
 // operation: a wait past its deadline ends within a sweep interval, a
 // handler's own time is not bounded by them, and an idle loop keeps no
 // sweep pending.
-struct deadlines : ::testing::Test {
+struct deadlines : served {
   using clock = std::chrono::steady_clock;
 
-  void start(server_options opts) {
+  void SetUp() override {
     // A handler slower than the header timeout: its time is its own.
     routes.add(verb::get, "/slow", [](request_context& ctx) -> asio::awaitable<response> {
       asio::steady_timer t(co_await asio::this_coro::executor, 1500ms);
       co_await t.async_wait(asio::as_tuple(asio::use_awaitable));
       co_return error_response(ctx.req, status::ok, "slow but answered");
     });
-    opts.port = 0;
-    srv = std::make_unique<server>(std::vector<asio::io_context*>{&loop}, opts, routes);
-    ASSERT_TRUE(srv->listen());
-    srv->start();
-    runner = std::thread([this] { loop.run(); });
-    client.connect({asio::ip::make_address("127.0.0.1"), srv->port()});
-  }
-  void TearDown() override {
-    loop.stop();
-    if (runner.joinable()) runner.join();
   }
   // Everything the server sends until it closes (or 10 s pass).
   std::string read_to_close() {
@@ -115,13 +120,6 @@ struct deadlines : ::testing::Test {
     asio::read(client, asio::dynamic_buffer(got), ec);
     return got;
   }
-
-  asio::io_context loop{1};
-  router routes;
-  std::unique_ptr<server> srv;
-  std::thread runner;
-  asio::io_context client_ioc;
-  tcp::socket client{client_ioc};
 };
 
 TEST_F(deadlines, AnUnfinishedHeaderIsClosedAtTheHeaderTimeout) {
@@ -165,7 +163,7 @@ TEST_F(deadlines, NoSweepIsLeftPendingOnAnIdleLoop) {
   client.close();
   ASSERT_TRUE(eventually([&] { return srv->connections() == 0; }));
   srv->stop_accepting();
-  EXPECT_TRUE(eventually([&] { return loop.stopped(); }, 2s));
+  EXPECT_TRUE(eventually([&] { return loop->stopped(); }, 2s));
 }
 
 }  // namespace
