@@ -10,6 +10,7 @@
 #include <fmt/format.h>
 #include <gtest/gtest.h>
 
+#include "base/testing/utf8_encode.h"
 #include "model/message.h"
 #include "model/message_json.h"
 #include "model/sse_frame.h"
@@ -25,23 +26,7 @@ std::string reference_frame(const message& m) {
   return fmt::format("id: {}\ndata: {}\n\n", m.seq.value(), reference_json(m, false));
 }
 
-void append_utf8(std::string& s, char32_t c) {
-  if (c < 0x80) {
-    s += static_cast<char>(c);
-  } else if (c < 0x800) {
-    s += static_cast<char>(0xC0 | (c >> 6));
-    s += static_cast<char>(0x80 | (c & 0x3F));
-  } else if (c < 0x10000) {
-    s += static_cast<char>(0xE0 | (c >> 12));
-    s += static_cast<char>(0x80 | ((c >> 6) & 0x3F));
-    s += static_cast<char>(0x80 | (c & 0x3F));
-  } else {
-    s += static_cast<char>(0xF0 | (c >> 18));
-    s += static_cast<char>(0x80 | ((c >> 12) & 0x3F));
-    s += static_cast<char>(0x80 | ((c >> 6) & 0x3F));
-    s += static_cast<char>(0x80 | (c & 0x3F));
-  }
-}
+using test_support::append_utf8;
 
 // Valid UTF-8 weighted towards what the encoder treats specially: every
 // control character, quotes, backslashes, DEL, slashes, U+2028/U+2029 and
