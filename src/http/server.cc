@@ -7,6 +7,7 @@
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/asio/write.hpp>
 #include <boost/beast/core/flat_buffer.hpp>
+#include <boost/beast/core/read_size.hpp>
 #include <boost/beast/http/empty_body.hpp>
 #include <boost/beast/http/read.hpp>
 #include <boost/beast/http/write.hpp>
@@ -310,11 +311,25 @@ asio::awaitable<bool> server::serve_one(connection& c, beast::flat_buffer& buffe
   co_return co_await respond(c, parser.release(), loop);
 }
 
-// The header and then the body must arrive before the deadline set here.
+// A connection's first request must arrive, header and body, within the
+// header timeout. A keep-alive connection may then wait up to the idle
+// timeout for its next request to begin, and from its first byte the same
+// header timeout applies: a request trickled in on a kept-alive connection
+// gets no more time than one on a fresh connection, and one that starts
+// just before the idle deadline is not cut by it.
 asio::awaitable<server::error_code> server::read_header(connection& c, beast::flat_buffer& buffer,
                                                         request_parser& parser, bool first) {
-  c.entry.deadline = clock::now() + (first ? opts_.header_timeout : opts_.idle_timeout);
   c.entry.idle = true;
+  if (!first && buffer.size() == 0) {
+    c.entry.deadline = clock::now() + opts_.idle_timeout;
+    auto [ec, n] = co_await c.socket.async_read_some(buffer.prepare(beast::read_size(buffer, 65536)), token);
+    if (ec) {
+      c.entry.idle = false;
+      co_return seen(ec, c.entry.timed_out);
+    }
+    buffer.commit(n);
+  }
+  c.entry.deadline = clock::now() + opts_.header_timeout;
   auto [ec, n] = co_await bhttp::async_read_header(c.socket, buffer, parser, token);
   c.entry.idle = false;
   co_return seen(ec, c.entry.timed_out);

@@ -146,6 +146,38 @@ TEST_F(deadlines, AnIdleKeepAliveConnectionIsClosedAtTheIdleTimeout) {
   EXPECT_LT(took, 2500ms);  // well before the 3 s header timeout
 }
 
+// From the first byte of a kept-alive connection's next request, the
+// header timeout applies, not what is left of the idle timeout.
+TEST_F(deadlines, AKeptAliveConnectionsNextRequestHasTheHeaderTimeout) {
+  start({.header_timeout = 1s, .idle_timeout = 5s});
+  asio::write(client, asio::buffer(std::string_view("GET /nowhere HTTP/1.1\r\nHost: x\r\n\r\n")));
+  std::string got(4096, '\0');
+  got.resize(client.read_some(asio::buffer(got)));
+  EXPECT_TRUE(got.starts_with("HTTP/1.1 404")) << got;
+  std::this_thread::sleep_for(300ms);
+  const auto t0 = clock::now();
+  asio::write(client, asio::buffer(std::string_view("GET /nowhere HTTP/1.1\r\n")));  // never finished
+  EXPECT_EQ(read_to_close(), "");
+  const auto took = clock::now() - t0;
+  EXPECT_GE(took, 950ms);
+  EXPECT_LT(took, 2s);  // not the 4.7 s left of the idle timeout
+}
+
+// A request that begins just before the idle deadline gets the header
+// timeout in full, and is answered.
+TEST_F(deadlines, ARequestBegunJustBeforeTheIdleDeadlineIsAnswered) {
+  start({.header_timeout = 2s, .idle_timeout = 1s});
+  asio::write(client, asio::buffer(std::string_view("GET /nowhere HTTP/1.1\r\nHost: x\r\n\r\n")));
+  std::string got(4096, '\0');
+  got.resize(client.read_some(asio::buffer(got)));
+  EXPECT_TRUE(got.starts_with("HTTP/1.1 404")) << got;
+  std::this_thread::sleep_for(700ms);
+  asio::write(client, asio::buffer(std::string_view("GET /nowhere HTTP/1.1\r\n")));
+  std::this_thread::sleep_for(700ms);  // past the idle deadline
+  asio::write(client, asio::buffer(std::string_view("Host: x\r\nConnection: close\r\n\r\n")));
+  EXPECT_TRUE(read_to_close().starts_with("HTTP/1.1 404"));
+}
+
 TEST_F(deadlines, AHandlerSlowerThanTheHeaderTimeoutStillAnswers) {
   start({.header_timeout = 1s, .idle_timeout = 1s});
   asio::write(client, asio::buffer(std::string_view("GET /slow HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")));
