@@ -10,7 +10,7 @@
 
 namespace feed {
 
-std::string random_message_id() {
+void append_uuid7(std::string& out) {
   // A generator seeded from the OS once per thread. (Boost's plain
   // random_generator asks the kernel for entropy on every call: a system call
   // per message and per envelope.)
@@ -28,7 +28,15 @@ std::string random_message_id() {
   for (int i = 0; i < 6; ++i) u.data[i] = static_cast<std::uint8_t>(ms >> (8 * (5 - i)));
   u.data[6] = static_cast<std::uint8_t>(0x70 | (u.data[6] & 0x0f));  // version 7
   u.data[8] = static_cast<std::uint8_t>(0x80 | (u.data[8] & 0x3f));  // RFC 9562 variant
-  return boost::uuids::to_string(u);
+  char text[36];
+  boost::uuids::to_chars(u, text);
+  out.append(text, sizeof text);
+}
+
+std::string random_message_id() {
+  std::string id;
+  append_uuid7(id);
+  return id;
 }
 
 std::string message_id_for_key(std::string_view user_id, std::string_view key) {

@@ -9,6 +9,9 @@
 namespace feed {
 
 std::string random_message_id();
+// Appends a fresh UUIDv7, random_message_id's 36 characters, to `out`: the
+// Kafka envelope takes one per record and writes it into its own buffer.
+void append_uuid7(std::string& out);
 std::string message_id_for_key(std::string_view user_id, std::string_view idempotency_key);
 
 }  // namespace feed

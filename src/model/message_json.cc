@@ -1,6 +1,7 @@
 #include "model/message_json.h"
 
 #include <array>
+#include <bit>
 #include <charconv>
 #include <chrono>
 #include <cstdint>
@@ -28,61 +29,78 @@ constexpr std::array<unsigned char, 256> kExtra = [] {
   return t;
 }();
 
-// Whether any byte of s is escaped, eight bytes at a time: most content has
-// nothing to escape and is then sized and copied whole. (Per-byte tests do
-// not vectorize here; the word tests are the exact "any byte zero" and "any
-// byte below n" bit tricks, which never flag bytes of 0x80 and above.)
-bool has_escapes(std::string_view s) {
-  constexpr std::uint64_t ones = 0x0101010101010101, highs = 0x8080808080808080;
-  const char* p = s.data();
-  std::size_t n = s.size();
-  for (; n >= 8; p += 8, n -= 8) {
-    std::uint64_t w;
-    std::memcpy(&w, p, 8);
-    const std::uint64_t quote = w ^ (ones * '"'), backslash = w ^ (ones * '\\');
-    const std::uint64_t hits = ((w - ones * 0x20) & ~w) | ((quote - ones) & ~quote) | ((backslash - ones) & ~backslash);
-    if (hits & highs) return true;
-  }
-  for (; n > 0; ++p, --n) {
-    const auto c = static_cast<unsigned char>(*p);
-    if (c < 0x20 || c == '"' || c == '\\') return true;
-  }
-  return false;
+// Strings are scanned eight bytes at a time: a per-byte table lookup costs
+// a load per byte and does not vectorize, and most bytes of most content
+// need no escape. Each test below sets the high bit of exactly the bytes of
+// w it is about; no carry crosses from one byte into the next, so every
+// bit can be trusted, not only "some byte matched".
+constexpr std::uint64_t kOnes = 0x0101010101010101, kLows = 0x7f7f7f7f7f7f7f7f;
+
+constexpr std::uint64_t zero_bytes(std::uint64_t w) { return ~(((w & kLows) + kLows) | w | kLows); }
+constexpr std::uint64_t control_bytes(std::uint64_t w) {  // below 0x20
+  return ~(((w & kLows) + kOnes * (0x80 - 0x20)) | w | kLows);
+}
+constexpr std::uint64_t quote_bytes(std::uint64_t w) {  // '"' or '\\'
+  return zero_bytes(w ^ (kOnes * '"')) | zero_bytes(w ^ (kOnes * '\\'));
+}
+
+// Eight bytes from p, p[0] the lowest, so that a marked bit's position
+// gives the byte's on any machine.
+std::uint64_t load8(const char* p) {
+  std::uint64_t w;
+  std::memcpy(&w, p, 8);
+  if constexpr (std::endian::native == std::endian::big) w = __builtin_bswap64(w);
+  return w;
 }
 
 // The quoted, escaped size of s.
 std::size_t string_size(std::string_view s) {
   std::size_t n = s.size() + 2;
-  if (!has_escapes(s)) return n;
-  for (unsigned char c : s) n += kExtra[c];
+  const char* p = s.data();
+  std::size_t left = s.size();
+  while (left >= 8) {
+    // Per byte lane, how many quotes the words so far had there; summed
+    // once per 31 words, before the lanes' total could pass 255.
+    std::uint64_t lanes = 0;
+    for (int words = 0; words < 31 && left >= 8; ++words, p += 8, left -= 8) {
+      const std::uint64_t w = load8(p);
+      if (control_bytes(w)) {  // rare; their escapes are of two lengths
+        for (int i = 0; i < 8; ++i) n += kExtra[static_cast<unsigned char>(p[i])];
+      } else {
+        lanes += quote_bytes(w) >> 7;
+      }
+    }
+    n += (lanes * kOnes) >> 56;
+  }
+  for (; left > 0; ++p, --left) n += kExtra[static_cast<unsigned char>(*p)];
   return n;
 }
 
 char* write_string(char* p, std::string_view s) {
-  if (!has_escapes(s)) {
-    *p++ = '"';
-    std::memcpy(p, s.data(), s.size());
-    p += s.size();
-    *p++ = '"';
-    return p;
-  }
   *p++ = '"';
-  const char* run = s.data();
-  const char* const end = s.data() + s.size();
-  for (const char* q = run; q != end; ++q) {
-    const char e = kEscape[static_cast<unsigned char>(*q)];
-    if (e == 0) continue;
-    std::memcpy(p, run, static_cast<std::size_t>(q - run));
-    p += q - run;
-    run = q + 1;
+  const char* run = s.data();  // the first byte not yet written
+  const char* q = s.data();
+  const char* const end = q + s.size();
+  const auto escape = [&](const char* at) {
+    std::memcpy(p, run, static_cast<std::size_t>(at - run));
+    p += at - run;
+    run = at + 1;
+    const auto c = static_cast<unsigned char>(*at);
+    const char e = kEscape[c];
     *p++ = '\\';
     *p++ = e;
     if (e == 'u') {
       static constexpr char hex[] = "0123456789abcdef";
-      const auto c = static_cast<unsigned char>(*q);
       *p++ = '0', *p++ = '0', *p++ = hex[c >> 4], *p++ = hex[c & 15];
     }
+  };
+  for (; end - q >= 8; q += 8) {
+    const std::uint64_t w = load8(q);
+    for (std::uint64_t hits = control_bytes(w) | quote_bytes(w); hits; hits &= hits - 1)
+      escape(q + std::countr_zero(hits) / 8);
   }
+  for (; q != end; ++q)
+    if (kEscape[static_cast<unsigned char>(*q)]) escape(q);
   std::memcpy(p, run, static_cast<std::size_t>(end - run));
   p += end - run;
   *p++ = '"';
@@ -186,6 +204,18 @@ void append_json(std::string& out, const message& m, bool with_seq) {
   const auto at = out.size();
   out.resize(at + json_size(m, with_seq));
   write_json(out.data() + at, m, with_seq);
+}
+
+void append_json_string(std::string& out, std::string_view s) {
+  const auto at = out.size();
+  out.resize(at + string_size(s));
+  write_string(out.data() + at, s);
+}
+
+void append_json_time(std::string& out, timestamp t) {
+  const auto at = out.size();
+  out.resize(at + time_size(t));
+  write_any_time(out.data() + at, t);
 }
 
 }  // namespace feed

@@ -12,6 +12,7 @@
 
 #include <cstddef>
 #include <string>
+#include <string_view>
 
 #include "model/message.h"
 
@@ -26,5 +27,11 @@ char* write_json(char* out, const message& m, bool with_seq = false);
 
 // Appends to_json(m, with_seq) to `out`, growing it once.
 void append_json(std::string& out, const message& m, bool with_seq = false);
+
+// One string or time as to_json writes its fields: for JSON that carries a
+// message beside fields of its own (the Kafka envelope), so that those
+// fields are escaped and formatted exactly as the message's are.
+void append_json_string(std::string& out, std::string_view s);
+void append_json_time(std::string& out, timestamp t);  // quoted format_rfc3339(t)
 
 }  // namespace feed
