@@ -26,12 +26,13 @@ void encode_envelope_into(std::string& out, const message& m, std::string_view e
   out.clear();
   // The fixed part is 205 bytes, 232 with the longest seq; escapes may add more.
   out.reserve(256 + m.id.size() + m.user_id.size() + m.content.size() + event_type.size());
+  const timestamp now = now_utc();
   out.append(R"({"id":")");
-  append_uuid7(out);
+  append_uuid7(out, now);
   out.append(R"(","event_type":)");
   append_json_string(out, event_type);
   out.append(R"(,"timestamp":)");
-  append_json_time(out, now_utc());
+  append_json_time(out, now);
   // The version is a constant of ours with nothing to escape: written as it
   // is, which spares a sizing and an escaping pass per record.
   static_assert(std::ranges::none_of(envelope_version,

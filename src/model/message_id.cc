@@ -10,7 +10,7 @@
 
 namespace feed {
 
-void append_uuid7(std::string& out) {
+void append_uuid7(std::string& out, timestamp now) {
   // A generator seeded from the OS once per thread. (Boost's plain
   // random_generator asks the kernel for entropy on every call: a system call
   // per message and per envelope.)
@@ -23,8 +23,7 @@ void append_uuid7(std::string& out) {
   // the WAL per commit (SQLite) and fewer dirty pages (PostgreSQL). Still
   // unique and unguessable; the time they reveal is already created_at.
   const auto ms = static_cast<std::uint64_t>(
-      std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::system_clock::now().time_since_epoch())
-          .count());
+      std::chrono::duration_cast<std::chrono::milliseconds>(now.time_since_epoch()).count());
   for (int i = 0; i < 6; ++i) u.data[i] = static_cast<std::uint8_t>(ms >> (8 * (5 - i)));
   u.data[6] = static_cast<std::uint8_t>(0x70 | (u.data[6] & 0x0f));  // version 7
   u.data[8] = static_cast<std::uint8_t>(0x80 | (u.data[8] & 0x3f));  // RFC 9562 variant

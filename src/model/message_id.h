@@ -6,12 +6,16 @@
 #include <string>
 #include <string_view>
 
+#include "base/time.h"
+
 namespace feed {
 
 std::string random_message_id();
-// Appends a fresh UUIDv7, random_message_id's 36 characters, to `out`: the
-// Kafka envelope takes one per record and writes it into its own buffer.
-void append_uuid7(std::string& out);
+// Appends a fresh UUIDv7, random_message_id's 36 characters, to `out`, its
+// time bits from `now`: the Kafka envelope takes one per record, writes it
+// into its own buffer and passes the time it stamps the record with, one
+// clock read for both.
+void append_uuid7(std::string& out, timestamp now = now_utc());
 std::string message_id_for_key(std::string_view user_id, std::string_view idempotency_key);
 
 }  // namespace feed

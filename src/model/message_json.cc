@@ -29,13 +29,20 @@ constexpr std::array<unsigned char, 256> kExtra = [] {
   return t;
 }();
 
-// Strings are scanned eight bytes at a time: a per-byte table lookup costs
-// a load per byte and does not vectorize, and most bytes of most content
-// need no escape. Each test below sets the high bit of exactly the bytes of
-// w it is about; no carry crosses from one byte into the next, so every
-// bit can be trusted, not only "some byte matched".
-constexpr std::uint64_t kOnes = 0x0101010101010101, kLows = 0x7f7f7f7f7f7f7f7f;
+// Strings are scanned eight bytes at a time: most content has nothing to
+// escape, and a word is then passed over with one test; per-byte tests (a
+// table lookup each) do not vectorize here.
+constexpr std::uint64_t kOnes = 0x0101010101010101, kLows = 0x7f7f7f7f7f7f7f7f, kHighs = ~kLows;
 
+// Whether any byte of w is escaped: the "any byte zero" and "any byte below
+// n" bit tricks, exact for the word as a whole (a borrow can mark a byte
+// above a match, but never a word without one) and cheaper than the tests
+// below, which mark exactly the bytes they are about (no carry crosses from
+// one byte into the next) and are used only on words this one flags.
+constexpr bool any_escaped(std::uint64_t w) {
+  const std::uint64_t quote = w ^ (kOnes * '"'), backslash = w ^ (kOnes * '\\');
+  return (((w - kOnes * 0x20) & ~w) | ((quote - kOnes) & ~quote) | ((backslash - kOnes) & ~backslash)) & kHighs;
+}
 constexpr std::uint64_t zero_bytes(std::uint64_t w) { return ~(((w & kLows) + kLows) | w | kLows); }
 constexpr std::uint64_t control_bytes(std::uint64_t w) {  // below 0x20
   return ~(((w & kLows) + kOnes * (0x80 - 0x20)) | w | kLows);
@@ -43,6 +50,8 @@ constexpr std::uint64_t control_bytes(std::uint64_t w) {  // below 0x20
 constexpr std::uint64_t quote_bytes(std::uint64_t w) {  // '"' or '\\'
   return zero_bytes(w ^ (kOnes * '"')) | zero_bytes(w ^ (kOnes * '\\'));
 }
+// How many bytes a test above marked.
+constexpr unsigned marked(std::uint64_t bits) { return static_cast<unsigned>(((bits >> 7) * kOnes) >> 56); }
 
 // Eight bytes from p, p[0] the lowest, so that a marked bit's position
 // gives the byte's on any machine.
@@ -53,24 +62,39 @@ std::uint64_t load8(const char* p) {
   return w;
 }
 
+// Whether any byte of s is escaped; most content has none and is then
+// sized and copied whole. From eight bytes on, the last word overlaps the
+// one before it instead of a byte-wise tail, where short fields (ids, user
+// ids, the envelope's event type) would spend most of their scan.
+bool has_escapes(std::string_view s) {
+  const char* const p = s.data();
+  const std::size_t n = s.size();
+  if (n < 8) {
+    for (std::size_t i = 0; i < n; ++i) {
+      const auto c = static_cast<unsigned char>(p[i]);
+      if (c < 0x20 || c == '"' || c == '\\') return true;
+    }
+    return false;
+  }
+  for (std::size_t i = 0; i + 8 < n; i += 8)
+    if (any_escaped(load8(p + i))) return true;
+  return any_escaped(load8(p + n - 8));
+}
+
 // The quoted, escaped size of s.
 std::size_t string_size(std::string_view s) {
   std::size_t n = s.size() + 2;
+  if (!has_escapes(s)) return n;
   const char* p = s.data();
   std::size_t left = s.size();
-  while (left >= 8) {
-    // Per byte lane, how many quotes the words so far had there; summed
-    // once per 31 words, before the lanes' total could pass 255.
-    std::uint64_t lanes = 0;
-    for (int words = 0; words < 31 && left >= 8; ++words, p += 8, left -= 8) {
-      const std::uint64_t w = load8(p);
-      if (control_bytes(w)) {  // rare; their escapes are of two lengths
-        for (int i = 0; i < 8; ++i) n += kExtra[static_cast<unsigned char>(p[i])];
-      } else {
-        lanes += quote_bytes(w) >> 7;
-      }
+  for (; left >= 8; p += 8, left -= 8) {
+    const std::uint64_t w = load8(p);
+    if (!any_escaped(w)) continue;
+    if (control_bytes(w)) {  // rare; their escapes are of two lengths
+      for (int i = 0; i < 8; ++i) n += kExtra[static_cast<unsigned char>(p[i])];
+    } else {
+      n += marked(quote_bytes(w));
     }
-    n += (lanes * kOnes) >> 56;
   }
   for (; left > 0; ++p, --left) n += kExtra[static_cast<unsigned char>(*p)];
   return n;
@@ -78,6 +102,12 @@ std::size_t string_size(std::string_view s) {
 
 char* write_string(char* p, std::string_view s) {
   *p++ = '"';
+  if (!has_escapes(s)) {
+    std::memcpy(p, s.data(), s.size());
+    p += s.size();
+    *p++ = '"';
+    return p;
+  }
   const char* run = s.data();  // the first byte not yet written
   const char* q = s.data();
   const char* const end = q + s.size();
@@ -96,6 +126,7 @@ char* write_string(char* p, std::string_view s) {
   };
   for (; end - q >= 8; q += 8) {
     const std::uint64_t w = load8(q);
+    if (!any_escaped(w)) continue;
     for (std::uint64_t hits = control_bytes(w) | quote_bytes(w); hits; hits &= hits - 1)
       escape(q + std::countr_zero(hits) / 8);
   }
