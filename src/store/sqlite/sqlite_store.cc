@@ -12,6 +12,7 @@
 
 #include "store/migration.h"
 #include "store/rollback_guard.h"
+#include "store/sqlite/page_cache.h"
 #include "store/sqlite/wal_write_buffer.h"
 
 namespace feed {
@@ -241,7 +242,10 @@ void configure_sqlite_once() {
     // a global mutex and a size lookup (Debian's build has no lookaside, so
     // every statement run makes several). Nothing here reads the statistics
     // or sets a heap limit, which needs them.
-    return sqlite3_config(SQLITE_CONFIG_MEMSTATUS, 0) == SQLITE_OK;
+    const bool memstatus_off = sqlite3_config(SQLITE_CONFIG_MEMSTATUS, 0) == SQLITE_OK;
+    // Spares each commit a walk over the whole page cache (page_cache.cc).
+    const bool layered = sqlite_page_cache::install();
+    return memstatus_off && layered;
   }();
   (void)done;
 }
