@@ -396,7 +396,46 @@ TEST_F(SqliteStore, SurvivesReopen) {
   EXPECT_EQ(s->max_seq()->value(), 2);
   ASSERT_TRUE(insert_copy(*s, std::vector{make("a", "3")}));
   EXPECT_EQ(s->max_seq()->value(), 3);
-  EXPECT_EQ(*s->schema_version(), 2);
+  EXPECT_EQ(*s->schema_version(), 3);
+}
+
+TEST_F(SqliteStore, UpgradesAVersionTwoDatabaseKeepingRowsSeqsAndIds) {
+  // Laid out as migration 2 leaves it: seq a column beside the rowid, rows
+  // inserted out of seq order.
+  ASSERT_TRUE(raw_db(db_path()).exec(
+      "CREATE TABLE messages (id TEXT PRIMARY KEY, user_id TEXT NOT NULL, content TEXT NOT NULL, "
+      "created_at INTEGER NOT NULL, seq INTEGER);"
+      "CREATE UNIQUE INDEX messages_seq ON messages (seq);"
+      "CREATE INDEX messages_user_seq ON messages (user_id, seq);"
+      "CREATE TABLE schema_migrations (version INTEGER NOT NULL, dirty INTEGER NOT NULL);"
+      "INSERT INTO schema_migrations VALUES (2, 0);"
+      "INSERT INTO messages VALUES ('c', 'bob', 'third', 3000, 3), ('a', 'ann', 'first', 1000, 1),"
+      " ('b', 'bob', 'second', 2000, 2);"));
+  auto s = open();
+  ASSERT_TRUE(s);
+  EXPECT_EQ(*s->schema_version(), 3);
+  auto all = read_all(*s);
+  ASSERT_EQ(all.size(), 3u);
+  for (std::size_t i = 0; i < all.size(); ++i) {
+    EXPECT_EQ(all[i].seq.value(), static_cast<std::int64_t>(i + 1));
+    EXPECT_EQ(all[i].id, std::string(1, static_cast<char>('a' + i)));
+  }
+  EXPECT_EQ(all[2].created_at.time_since_epoch().count(), 3000);
+  read_query bobs;
+  bobs.user_id = "bob";
+  bobs.newest_first = true;
+  auto bob = s->read(bobs);
+  ASSERT_TRUE(bob);
+  ASSERT_EQ(bob->size(), 2u);
+  EXPECT_EQ(bob->at(0).content, "third");
+  // The id stays unique: a redelivered id is not stored twice, and new rows
+  // continue the numbering.
+  std::vector<message> batch{message{"b", "bob", "second", timestamp{std::chrono::microseconds{2000}}, seq_t{0}},
+                             make("ann", "fourth")};
+  ASSERT_TRUE(s->insert_batch(batch));
+  EXPECT_EQ(batch.at(0).seq.value(), 2);
+  EXPECT_EQ(batch.at(1).seq.value(), 4);
+  EXPECT_EQ(read_all(*s).size(), 4u);
 }
 
 TEST_F(SqliteStore, UpgradesAVersionOneDatabaseNumberingRowsByTime) {
