@@ -8,6 +8,8 @@
 #include <cstring>
 #include <string_view>
 
+#include "model/word_bytes.h"
+
 namespace feed {
 
 namespace {
@@ -29,37 +31,20 @@ constexpr std::array<unsigned char, 256> kExtra = [] {
   return t;
 }();
 
-// Strings are scanned eight bytes at a time: most content has nothing to
-// escape, and a word is then passed over with one test; per-byte tests (a
-// table lookup each) do not vectorize here.
-constexpr std::uint64_t kOnes = 0x0101010101010101, kLows = 0x7f7f7f7f7f7f7f7f, kHighs = ~kLows;
+// Strings are scanned eight bytes at a time (word_bytes.h).
+using namespace word_bytes;
 
 // Whether any byte of w is escaped: the "any byte zero" and "any byte below
 // n" bit tricks, exact for the word as a whole (a borrow can mark a byte
-// above a match, but never a word without one) and cheaper than the tests
-// below, which mark exactly the bytes they are about (no carry crosses from
-// one byte into the next) and are used only on words this one flags.
+// above a match, but never a word without one) and cheaper than the exact
+// per-byte tests, which are used only on words this one flags.
 constexpr bool any_escaped(std::uint64_t w) {
   const std::uint64_t quote = w ^ (kOnes * '"'), backslash = w ^ (kOnes * '\\');
   return (((w - kOnes * 0x20) & ~w) | ((quote - kOnes) & ~quote) | ((backslash - kOnes) & ~backslash)) & kHighs;
 }
-constexpr std::uint64_t zero_bytes(std::uint64_t w) { return ~(((w & kLows) + kLows) | w | kLows); }
-constexpr std::uint64_t control_bytes(std::uint64_t w) {  // below 0x20
-  return ~(((w & kLows) + kOnes * (0x80 - 0x20)) | w | kLows);
-}
+constexpr std::uint64_t control_bytes(std::uint64_t w) { return bytes_below(w, 0x20); }
 constexpr std::uint64_t quote_bytes(std::uint64_t w) {  // '"' or '\\'
-  return zero_bytes(w ^ (kOnes * '"')) | zero_bytes(w ^ (kOnes * '\\'));
-}
-// How many bytes a test above marked.
-constexpr unsigned marked(std::uint64_t bits) { return static_cast<unsigned>(((bits >> 7) * kOnes) >> 56); }
-
-// Eight bytes from p, p[0] the lowest, so that a marked bit's position
-// gives the byte's on any machine.
-std::uint64_t load8(const char* p) {
-  std::uint64_t w;
-  std::memcpy(&w, p, 8);
-  if constexpr (std::endian::native == std::endian::big) w = __builtin_bswap64(w);
-  return w;
+  return bytes_equal(w, '"') | bytes_equal(w, '\\');
 }
 
 // Whether any byte of s is escaped; most content has none and is then
@@ -128,7 +113,7 @@ char* write_string(char* p, std::string_view s) {
     const std::uint64_t w = load8(q);
     if (!any_escaped(w)) continue;
     for (std::uint64_t hits = control_bytes(w) | quote_bytes(w); hits; hits &= hits - 1)
-      escape(q + std::countr_zero(hits) / 8);
+      escape(q + first_marked(hits));
   }
   for (; q != end; ++q)
     if (kEscape[static_cast<unsigned char>(*q)]) escape(q);

@@ -1,5 +1,11 @@
 #include "model/utf8.h"
 
+#include <cstdint>
+#include <cstdlib>
+#include <random>
+#include <string>
+#include <vector>
+
 #include <gtest/gtest.h>
 
 #include "base/testing/test_name.h"
@@ -100,6 +106,86 @@ TEST(Utf8, FindsC0ControlsButTabAndLineFeed) {
   EXPECT_EQ(first_forbidden_control("a\xC2\x85"), U'\x85');              // NEL
   EXPECT_EQ(first_forbidden_control("a\xC2\x9B" "31m"), U'\x9B');        // CSI
   EXPECT_FALSE(first_forbidden_control("caf\xC3\xA9 \xC2\xA0 \xC2\xA1"));  // U+00A0 on are not controls
+}
+
+// The well-formed byte sequences of the Unicode Standard (Table 3-7), read
+// as written there: the code points of s up to its first ill-formed byte,
+// and whether s is well-formed throughout.
+struct decoded {
+  std::vector<char32_t> points;
+  bool valid = true;
+};
+decoded reference_decode(std::string_view s) {
+  decoded d;
+  const auto at = [&](std::size_t k) { return static_cast<unsigned>(static_cast<unsigned char>(s[k])); };
+  const auto in = [&](std::size_t k, unsigned lo, unsigned hi) { return k < s.size() && at(k) >= lo && at(k) <= hi; };
+  for (std::size_t i = 0; i < s.size();) {
+    const unsigned b = at(i);
+    if (b <= 0x7F) {
+      d.points.push_back(b), i += 1;
+    } else if (b >= 0xC2 && b <= 0xDF && in(i + 1, 0x80, 0xBF)) {
+      d.points.push_back(((b & 0x1F) << 6) | (at(i + 1) & 0x3F)), i += 2;
+    } else if (b >= 0xE0 && b <= 0xEF && in(i + 1, b == 0xE0 ? 0xA0 : 0x80, b == 0xED ? 0x9F : 0xBF) &&
+               in(i + 2, 0x80, 0xBF)) {
+      d.points.push_back(((b & 0x0F) << 12) | ((at(i + 1) & 0x3F) << 6) | (at(i + 2) & 0x3F)), i += 3;
+    } else if (b >= 0xF0 && b <= 0xF4 && in(i + 1, b == 0xF0 ? 0x90 : 0x80, b == 0xF4 ? 0x8F : 0xBF) &&
+               in(i + 2, 0x80, 0xBF) && in(i + 3, 0x80, 0xBF)) {
+      d.points.push_back(((b & 0x07) << 18) | ((at(i + 1) & 0x3F) << 12) | ((at(i + 2) & 0x3F) << 6) |
+                         (at(i + 3) & 0x3F)),
+          i += 4;
+    } else {
+      d.valid = false;
+      break;
+    }
+  }
+  return d;
+}
+
+// Text that mixes ASCII runs of every length (so every alignment of the
+// word-at-a-time scans) with controls, C1 controls, multi-byte characters at
+// the edges of each length, and ill-formed pieces.
+std::string random_text(std::mt19937_64& rng) {
+  static const std::vector<std::string> well_formed = {
+      "\t", "\n", "\r", std::string(1, '\0'), "\x01", "\x1f", "\x7f", " ", "~", "\xC2\x80", "\xC2\x85",
+      "\xC2\x9F", "\xC2\xA0", "\xC3\xA9", "\xDF\xBF", "\xE0\xA0\x80", "\xED\x9F\xBF", "\xEE\x80\x80",
+      "\xEF\xBF\xBF", "\xE2\x80\x8B", "\xF0\x90\x80\x80", "\xF0\x9F\x99\x82", "\xF4\x8F\xBF\xBF"};
+  // Lone continuation, truncated, overlong, surrogate, beyond U+10FFFF,
+  // bytes never used.
+  static const std::vector<std::string> ill_formed = {
+      "\x80", "\xBF", "\xC3", "\xE2\x82", "\xF0\x9F\x99", "\xC0\x80", "\xC1\xBF", "\xE0\x80\x80",
+      "\xED\xA0\x80", "\xF0\x80\x80\x80", "\xF4\x90\x80\x80", "\xF5\x80\x80\x80", "\xFE", "\xFF"};
+  std::string s;
+  const int parts = static_cast<int>(rng() % 8);
+  for (int i = 0; i < parts; ++i) {
+    const auto run = rng() % 24;
+    for (std::uint64_t k = 0; k < run; ++k) s += static_cast<char>(0x20 + rng() % 0x5F);
+    // Ill-formed pieces are rarer, so that most texts are read to the end.
+    const auto& from = rng() % 8 == 0 ? ill_formed : well_formed;
+    s += from[rng() % from.size()];
+  }
+  return s;
+}
+
+TEST(Utf8, AgreesWithTheStandardsTableOnGeneratedText) {
+  const char* seed_env = std::getenv("FEED_PROPERTY_SEED");
+  const char* examples_env = std::getenv("FEED_PROPERTY_EXAMPLES");
+  const std::uint64_t seed = seed_env ? std::strtoull(seed_env, nullptr, 10) : 20261130;
+  const int examples = examples_env ? std::atoi(examples_env) : 50000;
+  std::mt19937_64 rng(seed);
+  for (int i = 0; i < examples; ++i) {
+    const std::string s = random_text(rng);
+    const decoded want = reference_decode(s);
+    const auto count = utf8_code_points(s);
+    ASSERT_EQ(count.has_value(), want.valid) << "seed " << seed << " example " << i;
+    if (count) ASSERT_EQ(*count, want.points.size()) << "seed " << seed << " example " << i;
+    std::optional<char32_t> control;
+    for (const char32_t cp : want.points)
+      if ((cp < 0x20 && cp != '\t' && cp != '\n') || (cp >= 0x7F && cp <= 0x9F)) {
+        control = cp;
+        break;
+      }
+    ASSERT_EQ(first_forbidden_control(s), control) << "seed " << seed << " example " << i;
+  }
 }
 
 }  // namespace
