@@ -89,11 +89,32 @@ std::string busy_response_bytes() {
   return std::string(head.begin(), head.end()) + res.body();
 }
 
+// Whether a response has a field that keep_alive() or prepare_payload()
+// would change or filter.
+bool has_framing_fields(const response& res) {
+  for (const auto& f : res) {
+    const auto name = f.name();
+    if (name == bhttp::field::connection || name == bhttp::field::content_length ||
+        name == bhttp::field::transfer_encoding)
+      return true;
+  }
+  return false;
+}
+
 // A HEAD response keeps the framing headers the router gave it (the GET
 // body's Content-Length, or none for a stream); prepare_payload would reset
 // them to those of its empty body. A 204 or 304 has no body and must not
 // carry Content-Length (RFC 9110 §8.6), which prepare_payload would add.
 void finish(response& res, verb method, bool keep) {
+  if (keep && method != verb::head && res.version() >= 11 && res.result_int() >= 200 &&
+      res.result() != status::no_content && res.result() != status::not_modified && !has_framing_fields(res)) {
+    // What keep_alive(true) and prepare_payload() come to on such a head:
+    // no Connection to add or filter, no Transfer-Encoding to filter, and
+    // one Content-Length appended. They would look each field up, some
+    // twice, where one walk over a few fields suffices.
+    res.insert(bhttp::field::content_length, std::to_string(res.body().size()));
+    return;
+  }
   res.keep_alive(keep);
   if (method == verb::head) return;
   if (res.result() == status::no_content || res.result() == status::not_modified) {
