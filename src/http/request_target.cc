@@ -33,6 +33,24 @@ constexpr auto kClasses = make_classes();
 
 bool is(char c, unsigned char cls) { return (kClasses[static_cast<unsigned char>(c)] & cls) != 0; }
 
+bool is_digit(char c) { return c >= '0' && c <= '9'; }
+
+// RFC 3986 IPv4address, the whole of s, each dec-octet in its one spelling.
+bool is_ipv4_address(std::string_view s) {
+  for (int octet = 0; octet < 4; ++octet) {
+    if (octet > 0) {
+      if (!s.starts_with('.')) return false;
+      s.remove_prefix(1);
+    }
+    std::size_t n = 0;
+    int value = 0;
+    while (n < s.size() && n < 3 && is_digit(s[n])) value = value * 10 + (s[n++] - '0');
+    if (n == 0 || (n > 1 && s[0] == '0') || value > 255) return false;
+    s.remove_prefix(n);
+  }
+  return s.empty();
+}
+
 }  // namespace
 
 std::optional<boost::urls::url_view> parse_request_target(std::string_view target) {
@@ -77,11 +95,17 @@ bool plain_host(std::string_view value) {
   if (name.empty()) return false;
   for (const char c : name)
     if (!is(c, kRegName)) return false;
+  // boost::urls takes the longest IPv4 address at the start of a host and
+  // does not go back to reading a reg-name after it, so "127.0.0.1$1" or
+  // "1.2.3.4.5" is refused although RFC 3986 reads it as a reg-name. A name
+  // starting with a digit is plain only when it is an address as a whole;
+  // the others keep boost::urls' answer.
+  if (is_digit(name.front()) && !is_ipv4_address(name)) return false;
   if (colon == std::string_view::npos) return true;
   const std::string_view port = value.substr(colon + 1);
   if (port.empty() || port.size() > 5) return false;
   for (const char c : port)
-    if (c < '0' || c > '9') return false;
+    if (!is_digit(c)) return false;
   return true;
 }
 

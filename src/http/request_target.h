@@ -34,8 +34,9 @@ std::optional<std::string_view> plain_origin_path(std::string_view target);
 bool valid_host(std::string_view value);
 
 // Whether value is a plain "name" or "name:port": a non-empty reg-name of
-// unreserved and sub-delim characters, then at most a colon and one to five
-// digits. Such a value is valid_host; false says nothing about validity.
+// unreserved and sub-delim characters (an IPv4 address as a whole if it
+// starts with a digit), then at most a colon and one to five digits. Such
+// a value is valid_host; false says nothing about validity.
 bool plain_host(std::string_view value);
 
 class request_target {
