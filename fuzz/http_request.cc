@@ -2,7 +2,8 @@
 // through Beast's request_parser with the server's header and body limits,
 // the head checks (http/request_checks.h), then the request target
 // (boost::urls) and the query and header values the handlers parse
-// (http/query.h).
+// (http/query.h). The fast paths for the target and Host must agree with
+// boost::urls on every target, Host value and raw input.
 //
 // Input: what a client sends on one connection, pipelined requests and all.
 // It is read twice, whole and in small pieces, as sockets deliver it; both
@@ -16,8 +17,10 @@
 #include <string_view>
 #include <vector>
 
+#include <boost/beast/core/string.hpp>
 #include <boost/beast/http/parser.hpp>
 #include <boost/beast/http/string_body.hpp>
+#include <boost/url/parse.hpp>
 #include <fmt/format.h>
 
 #include "error_body.h"
@@ -78,6 +81,36 @@ void use_request(const feed::http::request& req) {
   }
 }
 
+// The request-target and Host fast paths (http/request_target.h) give what
+// boost::urls gives, whatever the bytes.
+void check_fast_paths(std::string_view input) {
+  const auto reference = feed::http::parse_request_target(input);
+  const auto target = feed::http::request_target::parse(input);
+  FUZZ_CHECK(target.has_value() == reference.has_value());
+  if (const auto plain = feed::http::plain_origin_path(input)) {
+    FUZZ_CHECK(reference.has_value());
+    FUZZ_CHECK(reference->path() == *plain);
+    FUZZ_CHECK(reference->encoded_path() == *plain);
+    const auto q = input.find('?');
+    FUZZ_CHECK(reference->has_query() == (q != std::string_view::npos));
+    if (q != std::string_view::npos) FUZZ_CHECK(reference->encoded_query() == input.substr(q + 1));
+  }
+  if (target) {
+    std::string path = reference->path();
+    if (path.empty() && input != "*") path = "/";
+    FUZZ_CHECK(target->path() == path);
+    const boost::urls::url_view url = *target;
+    FUZZ_CHECK(url.buffer() == reference->buffer());
+  }
+  bool valid = true;
+  if (!input.empty()) {
+    auto authority = boost::urls::parse_authority(input);
+    valid = authority && !authority->has_userinfo();
+  }
+  FUZZ_CHECK(feed::http::valid_host(input) == valid);
+  if (feed::http::plain_host(input)) FUZZ_CHECK(valid);
+}
+
 // One connection's worth of requests, summarised for comparing two reads.
 std::vector<std::string> serve(std::string_view in, std::size_t step) {
   const feed::http::server_options opts;
@@ -96,18 +129,27 @@ std::vector<std::string> serve(std::string_view in, std::size_t step) {
       break;
     }
     const auto& head = p.get();
+    check_fast_paths(head.target());
+    for (const auto& f : head)
+      if (f.name() == bhttp::field::host) check_fast_paths(f.value());
 
-    if (auto bad = feed::http::check_request_head(head)) {
+    feed::http::accepted_head accepted;
+    if (auto bad = feed::http::check_request_head(head, accepted)) {
       check_error_body(bad->message);
       seen.push_back("refused");
       break;
     }
+    // What the checks tell the server of the head, as a lookup finds it.
+    FUZZ_CHECK(accepted.transfer_encoding == (head.count(bhttp::field::transfer_encoding) != 0));
+    FUZZ_CHECK(accepted.expect_continue ==
+               (head.version() >= 11 && boost::beast::iequals(head[bhttp::field::expect], "100-continue")));
     // What the checks accept, the parser must frame as they mean it: a
     // Transfer-Encoding it does not read as chunked would leave the body to
     // be read as the next request (server.cc refuses that too, as a backstop).
-    if (head.count(bhttp::field::transfer_encoding) != 0) FUZZ_CHECK(p.chunked());
+    if (accepted.transfer_encoding) FUZZ_CHECK(p.chunked());
     // serve_one dereferences this for every accepted head.
     FUZZ_CHECK(feed::http::parse_request_target(head.target()).has_value());
+    FUZZ_CHECK(accepted.target.text() == head.target());
 
     if (const auto cl = p.content_length(); cl && *cl > opts.max_body_bytes) {
       seen.push_back("refused");
@@ -137,6 +179,10 @@ std::vector<std::string> serve(std::string_view in, std::size_t step) {
 
 extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
   const std::string_view in(reinterpret_cast<const char*>(data), size);
+  // The raw bytes too, as a target and as a Host value: the parser lets
+  // through only what a request line and a field value may hold.
+  check_fast_paths(in);
+  check_fast_paths(std::string("/").append(in));
   const auto whole = serve(in, std::max<std::size_t>(size, 1));
   const auto pieces = serve(in, size % 7 + 1);
   FUZZ_CHECK(whole == pieces);

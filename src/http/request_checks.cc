@@ -2,11 +2,11 @@
 
 #include <algorithm>
 #include <cctype>
+#include <utility>
 #include <vector>
 
 #include <boost/beast/core/string.hpp>
 #include <boost/beast/http/error.hpp>
-#include <boost/url/parse.hpp>
 #include <fmt/format.h>
 #include <fmt/ranges.h>
 
@@ -22,9 +22,40 @@ std::string lower(std::string_view s) {
   return out;
 }
 
-std::size_t count_lines(const bhttp::request_header<fields>& head, field f) {
-  const auto [first, last] = head.equal_range(f);
-  return static_cast<std::size_t>(std::distance(first, last));
+// The fields the checks count, found in one walk over the list: one
+// lookup per field in the name-ordered set would cost more than that walk
+// on a head of a few fields.
+struct field_counts {
+  std::size_t host = 0;
+  std::size_t content_type = 0;
+  std::size_t content_length = 0;
+  std::size_t transfer_encoding = 0;
+  std::size_t last_event_id = 0;
+  std::size_t expect = 0;
+  std::string_view host_value;    // the first Host's
+  std::string_view expect_value;  // the first Expect's
+};
+
+field_counts count_fields(const bhttp::request_header<fields>& head) {
+  field_counts n;
+  for (const auto& f : head) {
+    switch (f.name()) {
+      case field::host:
+        if (n.host++ == 0) n.host_value = f.value();
+        break;
+      case field::content_type: ++n.content_type; break;
+      case field::content_length: ++n.content_length; break;
+      case field::transfer_encoding: ++n.transfer_encoding; break;
+      case field::expect:
+        if (n.expect++ == 0) n.expect_value = f.value();
+        break;
+      case field::unknown:  // Beast has no enumerator for Last-Event-ID
+        if (beast::iequals(f.name_string(), "Last-Event-ID")) ++n.last_event_id;
+        break;
+      default: break;
+    }
+  }
+  return n;
 }
 
 // Every coding of every Transfer-Encoding line, in order, lower case.
@@ -47,12 +78,12 @@ std::optional<rejection> bad(status code, std::string message) { return rejectio
 // RFC 9112 §6.1 and §6.3: a body is framed by chunked or by Content-Length,
 // never by both, and a framing we cannot read is an error, not "no body":
 // reading on would take the body for the next request.
-std::optional<rejection> check_framing(const bhttp::request_header<fields>& head) {
-  const std::size_t lines = count_lines(head, field::transfer_encoding);
+std::optional<rejection> check_framing(const bhttp::request_header<fields>& head, const field_counts& n) {
+  const std::size_t lines = n.transfer_encoding;
   if (lines == 0) return std::nullopt;
   if (head.version() < 11)
     return bad(status::bad_request, "Transfer-Encoding is not allowed in an HTTP/1.0 request");
-  if (head.count(field::content_length) != 0)
+  if (n.content_length != 0)
     return bad(status::bad_request, "a request must not have both Transfer-Encoding and Content-Length");
   const auto codings = transfer_codings(head);
   if (codings.empty() || codings.back() != "chunked")
@@ -70,71 +101,55 @@ std::optional<rejection> check_framing(const bhttp::request_header<fields>& head
   return std::nullopt;
 }
 
-bool valid_host(std::string_view value) {
-  if (value.empty()) return true;  // allowed when the target names no authority
-  auto authority = boost::urls::parse_authority(value);
-  return authority && !authority->has_userinfo();
-}
-
 // RFC 9112 §3.2: exactly one Host in HTTP/1.1, at most one in HTTP/1.0.
-std::optional<rejection> check_host(const bhttp::request_header<fields>& head) {
-  const std::size_t hosts = count_lines(head, field::host);
+std::optional<rejection> check_host(const bhttp::request_header<fields>& head, const field_counts& n) {
+  const std::size_t hosts = n.host;
   if (hosts > 1) return bad(status::bad_request, "a request must have one Host header, not several");
   if (hosts == 0 && head.version() >= 11) return bad(status::bad_request, "an HTTP/1.1 request needs a Host header");
-  if (hosts == 1 && !valid_host(head[field::host]))
-    return bad(status::bad_request, fmt::format("invalid Host header '{}'", std::string_view(head[field::host])));
+  if (hosts == 1 && !valid_host(n.host_value))
+    return bad(status::bad_request, fmt::format("invalid Host header '{}'", n.host_value));
   return std::nullopt;
 }
 
-std::optional<rejection> check_target(const bhttp::request_header<fields>& head) {
+std::optional<rejection> check_target(const bhttp::request_header<fields>& head, accepted_head& accepted) {
   const std::string_view target = head.target();
-  if (!parse_request_target(target))
-    return bad(status::bad_request, "request target must be a path and query, or an absolute http(s) URL");
+  auto parsed = request_target::parse(target);
+  if (!parsed) return bad(status::bad_request, "request target must be a path and query, or an absolute http(s) URL");
   if (target == "*" && head.method() != verb::options)
     return bad(status::bad_request, "the request target * is only for OPTIONS");
+  accepted.target = std::move(*parsed);
   return std::nullopt;
 }
 
 // Headers that name one value: two copies would let us and a proxy in front
 // each pick a different one (the parser keeps the first), as with Host.
-std::optional<rejection> check_singletons(const bhttp::request_header<fields>& head) {
-  for (const auto f : {field::content_type, field::content_length})
-    if (count_lines(head, f) > 1)
+std::optional<rejection> check_singletons(const field_counts& n) {
+  for (const auto& [f, lines] : {std::pair{field::content_type, n.content_type},
+                                 std::pair{field::content_length, n.content_length}})
+    if (lines > 1)
       return bad(status::bad_request, fmt::format("a request must not repeat the {} header", bhttp::to_string(f)));
-  if (head.count("Last-Event-ID") > 1) return bad(status::bad_request, "a request must not repeat Last-Event-ID");
+  if (n.last_event_id > 1) return bad(status::bad_request, "a request must not repeat Last-Event-ID");
   return std::nullopt;
 }
 
 }  // namespace
 
-std::optional<boost::urls::url_view> parse_request_target(std::string_view target) {
-  if (target == "*") {
-    // A url_view views storage that must outlive it (a default-constructed
-    // one, once copied, points into a dead temporary), so "*" is an empty
-    // reference parsed from a literal. The router answers OPTIONS * from the
-    // request target.
-    static const boost::urls::url_view empty = boost::urls::parse_uri_reference("").value();
-    return empty;
-  }
-  if (target.starts_with('/')) {
-    auto url = boost::urls::parse_origin_form(target);
-    if (!url) return std::nullopt;
-    return *url;
-  }
-  auto url = boost::urls::parse_absolute_uri(target);
-  if (!url) return std::nullopt;
-  const auto scheme = url->scheme_id();
-  if (scheme != boost::urls::scheme::http && scheme != boost::urls::scheme::https) return std::nullopt;
-  // RFC 9110 §4.2.1 and §4.2.4: no empty host, and userinfo is an error.
-  if (!url->has_authority() || url->encoded_host().empty() || url->has_userinfo()) return std::nullopt;
-  return *url;
+std::optional<rejection> check_request_head(const beast::http::request_header<fields>& head) {
+  accepted_head accepted;
+  return check_request_head(head, accepted);
 }
 
-std::optional<rejection> check_request_head(const beast::http::request_header<fields>& head) {
-  if (auto r = check_framing(head)) return r;
-  if (auto r = check_host(head)) return r;
-  if (auto r = check_singletons(head)) return r;
-  return check_target(head);
+std::optional<rejection> check_request_head(const beast::http::request_header<fields>& head,
+                                            accepted_head& accepted) {
+  const field_counts n = count_fields(head);
+  if (auto r = check_framing(head, n)) return r;
+  if (auto r = check_host(head, n)) return r;
+  if (auto r = check_singletons(n)) return r;
+  if (auto r = check_target(head, accepted)) return r;
+  accepted.transfer_encoding = n.transfer_encoding != 0;
+  // RFC 9110 §10.1.1: an HTTP/1.0 client does not know 100 Continue.
+  accepted.expect_continue = head.version() >= 11 && beast::iequals(n.expect_value, "100-continue");
+  return std::nullopt;
 }
 
 rejection body_too_large(std::size_t max_body_bytes) {

@@ -10,8 +10,8 @@
 
 #include <boost/beast/http/message.hpp>
 #include <boost/system/error_code.hpp>
-#include <boost/url/url_view.hpp>
 
+#include "http/request_target.h"
 #include "http/types.h"
 #include "model/media_type.h"  // trim_ows
 
@@ -25,14 +25,20 @@ struct rejection {
   std::string message;
 };
 
-// The request-target as a URL whose path and query route the request:
-// origin-form ("/p?q") or absolute-form with an http or https scheme
-// ("http://host/p?q", whose path may be empty). Asterisk-form ("*") gives
-// an empty view. nullopt for anything else (authority-form included).
-std::optional<boost::urls::url_view> parse_request_target(std::string_view target);
-
 // nullopt when the head may be served; else the status and message to answer.
 std::optional<rejection> check_request_head(const beast::http::request_header<fields>& head);
+
+// What the checks learnt of a head they accepted, so that the server's
+// later steps need not look again.
+struct accepted_head {
+  request_target target;           // the parsed request-target
+  bool transfer_encoding = false;  // it has a Transfer-Encoding field
+  bool expect_continue = false;    // the client waits for 100 Continue before its body
+};
+
+// check_request_head, filling `accepted` when it returns nullopt.
+std::optional<rejection> check_request_head(const beast::http::request_header<fields>& head,
+                                            accepted_head& accepted);
 
 // A body over the limit, whether its Content-Length says so up front or the
 // parser finds out while reading: 413.

@@ -25,12 +25,6 @@ std::string join(const std::set<verb>& methods) {
   return out;
 }
 
-// An absolute-form target may have an empty path, which means "/".
-std::string path_of(boost::urls::url_view url) {
-  std::string path = url.path();
-  return path.empty() ? "/" : path;
-}
-
 // Also a CORS preflight answer: browsers send OPTIONS before a cross-origin
 // POST with a JSON body, and before any request carrying our own headers.
 response options_response(const request& req, const std::string& allow) {
@@ -96,7 +90,7 @@ response router::method_not_allowed(const request_context& ctx, std::string_view
 asio::awaitable<response> router::dispatch(request_context& ctx) const {
   const verb method = ctx.req.method();
   if (ctx.req.target() == "*") co_return options_response(ctx.req, allow("*"));
-  const std::string path = path_of(ctx.url);
+  const std::string_view path = ctx.url.path();
   auto it = routes_.find(path);
   if (it == routes_.end())
     co_return for_method(ctx.req,

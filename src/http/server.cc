@@ -89,11 +89,32 @@ std::string busy_response_bytes() {
   return std::string(head.begin(), head.end()) + res.body();
 }
 
+// Whether a response has a field that keep_alive() or prepare_payload()
+// would change or filter.
+bool has_framing_fields(const response& res) {
+  for (const auto& f : res) {
+    const auto name = f.name();
+    if (name == bhttp::field::connection || name == bhttp::field::content_length ||
+        name == bhttp::field::transfer_encoding)
+      return true;
+  }
+  return false;
+}
+
 // A HEAD response keeps the framing headers the router gave it (the GET
 // body's Content-Length, or none for a stream); prepare_payload would reset
 // them to those of its empty body. A 204 or 304 has no body and must not
 // carry Content-Length (RFC 9110 §8.6), which prepare_payload would add.
 void finish(response& res, verb method, bool keep) {
+  if (keep && method != verb::head && res.version() >= 11 && res.result_int() >= 200 &&
+      res.result() != status::no_content && res.result() != status::not_modified && !has_framing_fields(res)) {
+    // What keep_alive(true) and prepare_payload() come to on such a head:
+    // no Connection to add or filter, no Transfer-Encoding to filter, and
+    // one Content-Length appended. They would look each field up, some
+    // twice, where one walk over a few fields suffices.
+    res.insert(bhttp::field::content_length, std::to_string(res.body().size()));
+    return;
+  }
   res.keep_alive(keep);
   if (method == verb::head) return;
   if (res.result() == status::no_content || res.result() == status::not_modified) {
@@ -304,11 +325,13 @@ asio::awaitable<bool> server::serve_one(connection& c, beast::flat_buffer& buffe
     co_return co_await refuse_unreadable(c, buffer, parser, ec);
 
   count_guard busy(state_->in_flight);
-  if (auto bad = check_head(parser)) co_return co_await reply_and_close(c, *bad, parser.get().method());
-  if (auto ec = co_await read_body(c, buffer, parser)) co_return co_await refuse_unreadable(c, buffer, parser, ec);
+  accepted_head accepted;
+  if (auto bad = check_head(parser, accepted)) co_return co_await reply_and_close(c, *bad, parser.get().method());
+  if (auto ec = co_await read_body(c, buffer, parser, accepted.expect_continue))
+    co_return co_await refuse_unreadable(c, buffer, parser, ec);
   // The handler's own waits are bounded by the handler.
   c.entry.deadline = clock::time_point::max();
-  co_return co_await respond(c, parser.release(), loop);
+  co_return co_await respond(c, parser.release(), std::move(accepted.target), loop);
 }
 
 // A connection's first request must arrive, header and body, within the
@@ -335,11 +358,11 @@ asio::awaitable<server::error_code> server::read_header(connection& c, beast::fl
   co_return seen(ec, c.entry.timed_out);
 }
 
-std::optional<rejection> server::check_head(const request_parser& parser) const {
-  if (auto bad = check_request_head(parser.get())) return bad;
+std::optional<rejection> server::check_head(const request_parser& parser, accepted_head& accepted) const {
+  if (auto bad = check_request_head(parser.get(), accepted)) return bad;
   // Whatever check_request_head accepts, the parser must frame the same way,
   // or the rest of the body would be read as the next request.
-  if (parser.get().count(bhttp::field::transfer_encoding) != 0 && !parser.chunked())
+  if (accepted.transfer_encoding && !parser.chunked())
     return rejection{status::bad_request, "Transfer-Encoding must be exactly 'chunked'"};
   if (const auto cl = parser.content_length(); cl && *cl > opts_.max_body_bytes)
     return body_too_large(opts_.max_body_bytes);
@@ -347,11 +370,9 @@ std::optional<rejection> server::check_head(const request_parser& parser) const 
 }
 
 asio::awaitable<server::error_code> server::read_body(connection& c, beast::flat_buffer& buffer,
-                                                      request_parser& parser) {
+                                                      request_parser& parser, bool expect_continue) {
   if (parser.is_done()) co_return error_code{};
-  const auto& head = parser.get();
-  // RFC 9110 §10.1.1: an HTTP/1.0 client does not know 100 Continue.
-  if (head.version() >= 11 && beast::iequals(head[bhttp::field::expect], "100-continue")) {
+  if (expect_continue) {
     bhttp::response<bhttp::empty_body> cont{status::continue_, 11};
     auto [ec, n] = co_await bhttp::async_write(c.socket, cont, token);
     if (ec) co_return seen(ec, c.entry.timed_out);
@@ -381,9 +402,13 @@ asio::awaitable<bool> server::reply_and_close(connection& c, const rejection& r,
   co_return false;
 }
 
-asio::awaitable<bool> server::respond(connection& c, request req, std::size_t loop) {
-  // check_request_head has accepted the target, so it parses.
-  request_context ctx{req, *parse_request_target(req.target()), c.socket, loop};
+asio::awaitable<bool> server::respond(connection& c, request req, request_target target, std::size_t loop) {
+  // `target` views the target as the parser held it. Moving the request out
+  // of the parser keeps its fields' storage (Beast moves the pointers), but
+  // should that ever change, the target is parsed again rather than read
+  // from freed memory. check_request_head accepted it, so it parses.
+  if (target.text().data() != req.target().data()) target = *request_target::parse(req.target());
+  request_context ctx{req, std::move(target), c.socket, loop};
   response res = co_await dispatch(ctx);
   count_response(res.result_int());
   if (ctx.stream_taken) co_return false;

@@ -127,13 +127,13 @@ class server {
                                          std::pmr::monotonic_buffer_resource& arena, std::size_t loop, bool first);
   boost::asio::awaitable<error_code> read_header(connection& c, boost::beast::flat_buffer& buffer,
                                                  request_parser& parser, bool first);
-  std::optional<rejection> check_head(const request_parser& parser) const;
+  std::optional<rejection> check_head(const request_parser& parser, accepted_head& accepted) const;
   boost::asio::awaitable<error_code> read_body(connection& c, boost::beast::flat_buffer& buffer,
-                                               request_parser& parser);
+                                               request_parser& parser, bool expect_continue);
   boost::asio::awaitable<bool> refuse_unreadable(connection& c, const boost::beast::flat_buffer& buffer,
                                                  const request_parser& parser, error_code ec);
   boost::asio::awaitable<bool> reply_and_close(connection& c, const rejection& r, verb method);
-  boost::asio::awaitable<bool> respond(connection& c, request req, std::size_t loop);
+  boost::asio::awaitable<bool> respond(connection& c, request req, request_target target, std::size_t loop);
   boost::asio::awaitable<response> dispatch(request_context& ctx) const;
   void count_response(unsigned status_code);
   // Cancels, on each stream's own loop, every stream (or every idle one);

@@ -7,9 +7,9 @@
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/beast/http/message.hpp>
 #include <boost/beast/http/string_body.hpp>
-#include <boost/url/url_view.hpp>
 
 #include "http/field_allocator.h"
+#include "http/request_target.h"
 
 namespace feed::http {
 
@@ -28,7 +28,7 @@ using verb = beast::http::verb;
 
 struct request_context {
   const request& req;
-  boost::urls::url_view url;      // parsed request target
+  request_target url;             // parsed request target (a url_view where one is needed)
   asio::ip::tcp::socket& socket;  // a streaming handler may take it
   std::size_t loop = 0;           // index of the event loop running this request
   bool stream_taken = false;      // set by a handler that took the socket

@@ -14,9 +14,9 @@ namespace feed::http::testing {
 
 struct routed {
   response dispatch(const request& req) {
-    auto url = parse_request_target(req.target());
-    EXPECT_TRUE(url) << req.target();
-    request_context ctx{req, *url, socket, 0};
+    auto target = request_target::parse(req.target());
+    EXPECT_TRUE(target) << req.target();
+    request_context ctx{req, target.value_or(request_target{}), socket, 0};
     response out;
     asio::co_spawn(ioc, [&]() -> asio::awaitable<void> { out = co_await routes.dispatch(ctx); }, asio::detached);
     ioc.run();
