@@ -97,6 +97,19 @@ std::string duplicate_key_error(const std::string& key) {
   return "the JSON object has a key more than once";
 }
 
+}  // namespace
+
+std::string check_user_id(std::string_view user_id, std::size_t max_bytes) {
+  if (user_id.empty()) return "user_id must not be empty";
+  if (user_id.size() > max_bytes) return fmt::format("user_id is longer than {} bytes", max_bytes);
+  for (char c : user_id) {
+    const bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_' ||
+                    c == '.' || c == '-';
+    if (!ok) return "user_id may contain only letters, digits, '_', '.' and '-'";
+  }
+  return {};
+}
+
 std::string check_content(std::string_view content, std::size_t max_code_points) {
   const auto points = utf8_code_points(content);
   // Escapes such as "\ud800" decode to bytes that are not UTF-8.
@@ -109,19 +122,6 @@ std::string check_content(std::string_view content, std::size_t max_code_points)
   if (is_blank_to_reader(content)) return "content must not be only whitespace or invisible characters";
   if (*points > max_code_points)
     return fmt::format("content is {} characters; the limit is {}", *points, max_code_points);
-  return {};
-}
-
-}  // namespace
-
-std::string check_user_id(std::string_view user_id, std::size_t max_bytes) {
-  if (user_id.empty()) return "user_id must not be empty";
-  if (user_id.size() > max_bytes) return fmt::format("user_id is longer than {} bytes", max_bytes);
-  for (char c : user_id) {
-    const bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_' ||
-                    c == '.' || c == '-';
-    if (!ok) return "user_id may contain only letters, digits, '_', '.' and '-'";
-  }
   return {};
 }
 
