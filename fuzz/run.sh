@@ -48,6 +48,7 @@ command -v ccache >/dev/null && launcher=(-DCMAKE_CXX_COMPILER_LAUNCHER=ccache)
 cmake -S . -B "$build" -G Ninja -DCMAKE_CXX_COMPILER="$cxx" -DCMAKE_BUILD_TYPE=Release \
   -DCMAKE_CXX_FLAGS_RELEASE=-O2 -DFEED_FUZZ=ON -DFEED_BUILD_TESTS=OFF "${launcher[@]}" >/dev/null
 cmake --build "$build" --target feed_fuzzers -j"$(nproc)" >&2
+build_dir=$(cd "$build" && pwd)  # FUZZ_BUILD_DIR may be absolute or relative to the checkout
 
 keep=1
 if [[ -z "$out" ]]; then
@@ -65,7 +66,7 @@ export UBSAN_OPTIONS=${UBSAN_OPTIONS:-halt_on_error=1:print_stacktrace=1}
 passed=0
 failed=0
 for t in "${targets[@]}"; do
-  bin="$root/$build/fuzz/fuzz_$t"
+  bin="$build_dir/fuzz/fuzz_$t"
   seeds="$root/fuzz/corpus/$t"
   [[ -x "$bin" && -d "$seeds" ]] || { echo "fuzz/run.sh: no target '$t'" >&2; exit 2; }
   dir="$out/$t"

@@ -27,4 +27,8 @@ result<post_request> parse_post_request(std::string_view body, const post_limits
 // A user id is 1..max bytes of [A-Za-z0-9_.-]; returns what is wrong or "".
 std::string check_user_id(std::string_view user_id, std::size_t max_bytes);
 
+// Content is 1..max code points of valid UTF-8, without forbidden controls
+// (model/utf8.h), not blank to a reader; returns what is wrong or "".
+std::string check_content(std::string_view content, std::size_t max_code_points);
+
 }  // namespace feed
