@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cstdint>
+#include <optional>
 
 #include <boost/container/small_vector.hpp>
 #include <boost/json/array.hpp>
@@ -62,8 +63,8 @@ class post_reader {
   post_reader& operator=(const post_reader&) = delete;
 
   bool root_is_object() const { return root_is_object_; }
-  // A key that some object has twice, or "" (see find_repeated).
-  const std::string& duplicate() const { return duplicate_; }
+  // A key that some object has twice, if any (see find_repeated).
+  const std::optional<std::string>& duplicate() const { return duplicate_; }
   field& user_id() { return user_id_; }
   field& content() { return content_; }
 
@@ -79,7 +80,7 @@ class post_reader {
   bool on_object_end(std::size_t, ec_t&) {
     const auto first = keys_.begin() + static_cast<std::ptrdiff_t>(object_keys_.back());
     object_keys_.pop_back();
-    if (duplicate_.empty()) find_repeated(first);
+    if (!duplicate_) find_repeated(first);
     keys_.erase(first, keys_.end());
     --depth_;
     return true;
@@ -103,9 +104,9 @@ class post_reader {
     if (depth_ == 1) {
       const std::string& k = keys_.back();
       field_ = k == "user_id" ? &user_id_ : k == "content" ? &content_ : nullptr;
-      // A repeated key is refused, except when an empty key repeated in the
-      // same object hides it (find_repeated); then the last value stands,
-      // as it does in a tree. (Its kind is set by the value, which follows.)
+      // A repeated key refuses the post, so which of its values is kept
+      // does not matter; the last, as in a tree. (Its kind is set by the
+      // value, which follows.)
       if (field_) field_->text.clear();
     }
     return true;
@@ -141,8 +142,7 @@ class post_reader {
   // Keeps the smallest key that [first, end of keys_) holds more than once.
   // Which key the error names follows from where it is looked for: the
   // objects in the order they close (inner ones first), and in each the
-  // smallest repeated key. An empty key found that way leaves duplicate_
-  // empty, so it and the other repeated keys of its object go unreported.
+  // smallest repeated key, the empty key too.
   void find_repeated(key_list::iterator first) {
     const auto last = keys_.end();
     // A post's object has two keys: comparing each pair costs less than
@@ -166,7 +166,7 @@ class post_reader {
   key_list keys_;
   boost::container::small_vector<std::size_t, 4> object_keys_;
   std::string key_;  // a key arriving in parts
-  std::string duplicate_;
+  std::optional<std::string> duplicate_;
   std::size_t depth_ = 0;  // objects and arrays open
   bool root_is_object_ = false;
   field* field_ = nullptr;  // the field the top-level object's last key names, if any
@@ -243,7 +243,7 @@ result<post_request> parse_post_request(std::string_view body, const post_limits
   post_reader& read = parser.handler();
   if (!read.root_is_object())
     return error(errc::invalid_input, "request body must be a JSON object with user_id and content");
-  if (const auto& key = read.duplicate(); !key.empty()) return error(errc::invalid_input, duplicate_key_error(key));
+  if (const auto& key = read.duplicate()) return error(errc::invalid_input, duplicate_key_error(*key));
   if (auto e = field_error(read.user_id(), "user_id"); !e.empty()) return error(errc::invalid_input, e);
   if (auto e = field_error(read.content(), "content"); !e.empty()) return error(errc::invalid_input, e);
 

@@ -1,6 +1,7 @@
 #include "model/testing/post_request_reference.h"
 
 #include <algorithm>
+#include <optional>
 #include <vector>
 
 #include <boost/container/small_vector.hpp>
@@ -38,13 +39,13 @@ class duplicate_key_finder {
   using ec_t = boost::system::error_code;
   using sv = boost::json::string_view;
 
-  const std::string& duplicate() const { return duplicate_; }
+  const std::optional<std::string>& duplicate() const { return duplicate_; }
 
   bool on_object_begin(ec_t&) { return open_.emplace_back(), true; }
   bool on_object_end(std::size_t, ec_t&) {
     auto& keys = open_.back();
     std::sort(keys.begin(), keys.end());
-    if (auto it = std::adjacent_find(keys.begin(), keys.end()); it != keys.end() && duplicate_.empty())
+    if (auto it = std::adjacent_find(keys.begin(), keys.end()); it != keys.end() && !duplicate_)
       duplicate_ = *it;
     open_.pop_back();
     return true;
@@ -77,12 +78,12 @@ class duplicate_key_finder {
   // post costs this check no heap allocation.
   boost::container::small_vector<boost::container::small_vector<std::string, 4>, 2> open_;
   std::string key_;
-  std::string duplicate_;
+  std::optional<std::string> duplicate_;
 };
 
 // The first key that some object of `json` (already known to parse) has
-// twice, or "".
-std::string duplicate_key(std::string_view json, const boost::json::parse_options& opts) {
+// twice, if any.
+std::optional<std::string> duplicate_key(std::string_view json, const boost::json::parse_options& opts) {
   boost::json::basic_parser<duplicate_key_finder> p(opts);
   boost::system::error_code ec;
   p.write_some(false, json.data(), json.size(), ec);
@@ -126,7 +127,7 @@ result<post_request> parse_post_request_reference(std::string_view body, const p
   }
   const auto* obj = v.if_object();
   if (!obj) return error(errc::invalid_input, "request body must be a JSON object with user_id and content");
-  if (auto key = duplicate_key(body, opts); !key.empty()) return error(errc::invalid_input, duplicate_key_error(key));
+  if (auto key = duplicate_key(body, opts)) return error(errc::invalid_input, duplicate_key_error(*key));
 
   auto string_field = [&](const char* name, std::string& out) -> std::string {
     const auto* f = obj->if_contains(name);

@@ -465,8 +465,8 @@ TEST(PostRequestDifferential, DuplicateKeysAtEveryDepth) {
     }
   }
   d.expect_no_mismatch();
-  d.expect_reached({"accepted", "the JSON object has the key \"", "the JSON object has a key more than once",
-                    "invalid JSON: "});
+  // Every body repeats a key (the empty key too), so none is accepted.
+  d.expect_reached({"the JSON object has the key \"", "the JSON object has a key more than once", "invalid JSON: "});
 }
 
 // Strings and keys far longer than the parser's buffers, so that they
