@@ -1,13 +1,13 @@
 #include "model/utf8.h"
 
 #include <cstdint>
-#include <cstdlib>
 #include <random>
 #include <string>
 #include <vector>
 
 #include <gtest/gtest.h>
 
+#include "base/testing/property.h"
 #include "base/testing/test_name.h"
 
 namespace feed {
@@ -167,10 +167,8 @@ std::string random_text(std::mt19937_64& rng) {
 }
 
 TEST(Utf8, AgreesWithTheStandardsTableOnGeneratedText) {
-  const char* seed_env = std::getenv("FEED_PROPERTY_SEED");
-  const char* examples_env = std::getenv("FEED_PROPERTY_EXAMPLES");
-  const std::uint64_t seed = seed_env ? std::strtoull(seed_env, nullptr, 10) : 20261130;
-  const int examples = examples_env ? std::atoi(examples_env) : 50000;
+  const std::uint64_t seed = test_support::property_seed();
+  const int examples = test_support::property_examples(50000);
   std::mt19937_64 rng(seed);
   for (int i = 0; i < examples; ++i) {
     const std::string s = random_text(rng);

@@ -9,7 +9,6 @@
 #include <unistd.h>
 
 #include <cstdint>
-#include <cstdlib>
 #include <filesystem>
 #include <map>
 #include <random>
@@ -17,6 +16,8 @@
 
 #include <fmt/format.h>
 #include <gtest/gtest.h>
+
+#include "base/testing/property.h"
 
 namespace feed {
 namespace {
@@ -145,10 +146,8 @@ TEST_F(PageCache, RollbackOfAGrownDatabaseDropsItsNewPages) {
 // checked against a model after every step. FEED_PROPERTY_SEED and
 // FEED_PROPERTY_EXAMPLES replay or widen it.
 TEST_F(PageCache, ContentsMatchAModelThroughAnyHistory) {
-  const char* seed_env = std::getenv("FEED_PROPERTY_SEED");
-  const char* steps_env = std::getenv("FEED_PROPERTY_EXAMPLES");
-  const std::uint64_t seed = seed_env ? std::strtoull(seed_env, nullptr, 10) : 99;
-  const int steps = steps_env ? std::atoi(steps_env) : 120;
+  const std::uint64_t seed = test_support::property_seed(99);
+  const int steps = test_support::property_examples(120);
   std::mt19937_64 rng(seed);
   std::map<std::string, int> model;
   for (int step = 0; step < steps; ++step) {

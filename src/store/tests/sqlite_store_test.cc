@@ -6,7 +6,6 @@
 #include <atomic>
 #include <chrono>
 #include <cstdint>
-#include <cstdlib>
 #include <filesystem>
 #include <limits>
 #include <map>
@@ -19,6 +18,7 @@
 #include <fmt/format.h>
 #include <gtest/gtest.h>
 
+#include "base/testing/property.h"
 #include "base/testing/utf8_encode.h"
 #include "model/message_id.h"
 #include "store/testing/insert_copy.h"
@@ -540,17 +540,9 @@ TEST_F(SqliteStore, WriteStatusReportsAWriteRunningTooLong) {
 // same ones every run), FEED_PROPERTY_EXAMPLES=<n> draws more or fewer; a
 // failure prints the seed and the batch it happened in.
 
-std::uint64_t property_seed() {
-  const char* s = std::getenv("FEED_PROPERTY_SEED");
-  return s && *s ? std::strtoull(s, nullptr, 10) : 20261130;
-}
-
-int property_examples(int fallback) {
-  const char* s = std::getenv("FEED_PROPERTY_EXAMPLES");
-  return s && *s ? std::atoi(s) : fallback;
-}
-
 using test_support::append_utf8;
+using test_support::property_examples;
+using test_support::property_seed;
 
 // Draws everything from one seeded engine (ids and times too, unlike make()),
 // so a seed reproduces a run exactly.
