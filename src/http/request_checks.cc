@@ -7,6 +7,7 @@
 
 #include <boost/beast/core/string.hpp>
 #include <boost/beast/http/error.hpp>
+#include <boost/beast/http/rfc7230.hpp>
 #include <fmt/format.h>
 #include <fmt/ranges.h>
 
@@ -34,6 +35,10 @@ struct field_counts {
   std::size_t expect = 0;
   std::string_view host_value;    // the first Host's
   std::string_view expect_value;  // the first Expect's
+  // The Connection options, from every Connection line: RFC 9110 §5.3
+  // reads several lines as one list, so a "close" on a second line counts.
+  bool connection_close = false;
+  bool connection_keep_alive = false;
 };
 
 field_counts count_fields(const bhttp::request_header<fields>& head) {
@@ -48,6 +53,12 @@ field_counts count_fields(const bhttp::request_header<fields>& head) {
       case field::transfer_encoding: ++n.transfer_encoding; break;
       case field::expect:
         if (n.expect++ == 0) n.expect_value = f.value();
+        break;
+      case field::connection:
+        for (const auto option : bhttp::token_list(f.value())) {
+          if (beast::iequals(option, "close")) n.connection_close = true;
+          else if (beast::iequals(option, "keep-alive")) n.connection_keep_alive = true;
+        }
         break;
       case field::unknown:  // Beast has no enumerator for Last-Event-ID
         if (beast::iequals(f.name_string(), "Last-Event-ID")) ++n.last_event_id;
@@ -149,6 +160,8 @@ std::optional<rejection> check_request_head(const beast::http::request_header<fi
   accepted.transfer_encoding = n.transfer_encoding != 0;
   // RFC 9110 §10.1.1: an HTTP/1.0 client does not know 100 Continue.
   accepted.expect_continue = head.version() >= 11 && beast::iequals(n.expect_value, "100-continue");
+  // RFC 9112 §9.3: HTTP/1.1 persists unless "close"; HTTP/1.0 only with "keep-alive".
+  accepted.keep_alive = !n.connection_close && (head.version() >= 11 || n.connection_keep_alive);
   return std::nullopt;
 }
 

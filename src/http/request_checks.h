@@ -34,6 +34,7 @@ struct accepted_head {
   request_target target;           // the parsed request-target
   bool transfer_encoding = false;  // it has a Transfer-Encoding field
   bool expect_continue = false;    // the client waits for 100 Continue before its body
+  bool keep_alive = false;         // the client lets the connection stay open after the answer
 };
 
 // check_request_head, filling `accepted` when it returns nullopt.

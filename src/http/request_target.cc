@@ -115,6 +115,13 @@ bool valid_host(std::string_view value) {
   return authority && !authority->has_userinfo();
 }
 
+bool has_escaped_slash(std::string_view encoded_path) {
+  for (auto at = encoded_path.find('%'); at != std::string_view::npos; at = encoded_path.find('%', at + 1))
+    if (at + 2 < encoded_path.size() && encoded_path[at + 1] == '2' && (encoded_path[at + 2] | 0x20) == 'f')
+      return true;
+  return false;
+}
+
 std::optional<request_target> request_target::parse(std::string_view target) {
   request_target t;
   t.text_ = target;
@@ -129,6 +136,11 @@ std::optional<request_target> request_target::parse(std::string_view target) {
   // An absolute-form target may have an empty path, which means "/".
   if (url->encoded_path().empty()) t.path_ = "/";
   else if (url->encoded_path().decoded_size() == url->encoded_path().size()) t.path_ = url->encoded_path();
+  // "%2F" is a '/' inside one segment, not a separator (RFC 3986 §2.2):
+  // decoded, "/api%2Fmessages" would reach the handler of "/api/messages",
+  // past whatever a proxy in front enforces for that path. Such a path
+  // routes as sent, which names no endpoint.
+  else if (has_escaped_slash(url->encoded_path())) t.path_ = url->encoded_path();
   else t.decoded_ = url->path();
   return t;
 }

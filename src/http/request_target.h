@@ -39,6 +39,9 @@ bool valid_host(std::string_view value);
 // a value is valid_host; false says nothing about validity.
 bool plain_host(std::string_view value);
 
+// Whether an encoded path holds an escaped '/' ("%2F" or "%2f").
+bool has_escaped_slash(std::string_view encoded_path);
+
 class request_target {
  public:
   // An empty target, as for "*".
@@ -51,7 +54,8 @@ class request_target {
   std::string_view text() const { return text_; }
 
   // The percent-decoded path that routes the request: "/" for an
-  // absolute-form target without a path, empty for "*".
+  // absolute-form target without a path, empty for "*"; a path with an
+  // escaped '/' stays as sent (see has_escaped_slash).
   std::string_view path() const { return decoded_ ? std::string_view(*decoded_) : path_; }
 
   // The target as boost::urls sees it (for its query parameters): the one

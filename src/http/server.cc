@@ -331,7 +331,7 @@ asio::awaitable<bool> server::serve_one(connection& c, beast::flat_buffer& buffe
     co_return co_await refuse_unreadable(c, buffer, parser, ec);
   // The handler's own waits are bounded by the handler.
   c.entry.deadline = clock::time_point::max();
-  co_return co_await respond(c, parser.release(), std::move(accepted.target), loop);
+  co_return co_await respond(c, parser.release(), std::move(accepted.target), accepted.keep_alive, loop);
 }
 
 // A connection's first request must arrive, header and body, within the
@@ -355,6 +355,11 @@ asio::awaitable<server::error_code> server::read_header(connection& c, beast::fl
   c.entry.deadline = clock::now() + opts_.header_timeout;
   auto [ec, n] = co_await bhttp::async_read_header(c.socket, buffer, parser, token);
   c.entry.idle = false;
+  // Beast enforces its header limit only while the head is incomplete in the
+  // buffer: a head that arrives whole in one read passes however long it
+  // is, so the same head was refused or served depending on how the client's
+  // writes were cut. `n` is the head's length, so the limit is exact here.
+  if (!ec && n > opts_.max_header_bytes) co_return bhttp::error::header_limit;
   co_return seen(ec, c.entry.timed_out);
 }
 
@@ -402,7 +407,8 @@ asio::awaitable<bool> server::reply_and_close(connection& c, const rejection& r,
   co_return false;
 }
 
-asio::awaitable<bool> server::respond(connection& c, request req, request_target target, std::size_t loop) {
+asio::awaitable<bool> server::respond(connection& c, request req, request_target target, bool keep_alive,
+                                      std::size_t loop) {
   // `target` views the target as the parser held it. Moving the request out
   // of the parser keeps its fields' storage (Beast moves the pointers), but
   // should that ever change, the target is parsed again rather than read
@@ -413,7 +419,7 @@ asio::awaitable<bool> server::respond(connection& c, request req, request_target
   count_response(res.result_int());
   if (ctx.stream_taken) co_return false;
 
-  const bool keep = req.keep_alive() && !stopping_;
+  const bool keep = keep_alive && !stopping_;
   finish(res, req.method(), keep);
   c.entry.deadline = clock::now() + opts_.header_timeout;
   if (co_await write_response(c.socket, res) || !keep) {

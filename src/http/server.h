@@ -133,7 +133,8 @@ class server {
   boost::asio::awaitable<bool> refuse_unreadable(connection& c, const boost::beast::flat_buffer& buffer,
                                                  const request_parser& parser, error_code ec);
   boost::asio::awaitable<bool> reply_and_close(connection& c, const rejection& r, verb method);
-  boost::asio::awaitable<bool> respond(connection& c, request req, request_target target, std::size_t loop);
+  boost::asio::awaitable<bool> respond(connection& c, request req, request_target target, bool keep_alive,
+                                       std::size_t loop);
   boost::asio::awaitable<response> dispatch(request_context& ctx) const;
   void count_response(unsigned status_code);
   // Cancels, on each stream's own loop, every stream (or every idle one);

@@ -5,6 +5,7 @@ reach clients still sending their request."""
 import http.client
 import json
 import socket
+import time
 
 import pytest
 
@@ -180,6 +181,56 @@ def test_absolute_form_targets_are_routed_by_path_and_query(api, user):
 @pytest.mark.parametrize("target", ["ftp://x/api/health", "127.0.0.1:80", "*", "api/health"])
 def test_other_target_forms_are_400(api, target):
     assert exchange(api.port, f"GET {target} HTTP/1.1\r\nHost: x\r\n\r\n".encode()).status == 400
+
+
+@pytest.mark.parametrize("target", ["/api%2Fmessages", "/api%2fmessages", "/%61pi%2Fmessages"])
+def test_an_escaped_slash_is_not_a_separator(api, user, target):
+    # RFC 3986 §2.2: "%2F" is data inside one segment; "/api%2Fmessages"
+    # does not name /api/messages (a proxy in front would not think so).
+    body = json.dumps({"user_id": user, "content": "escaped slash"}).encode()
+    r = exchange(api.port, (f"POST {target} HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+                            f"Content-Length: {len(body)}\r\n\r\n").encode() + body)
+    assert r.status == 404, r.body
+    assert target in r.json()["error"]
+    assert exchange(api.port, b"GET /api/%6Dessages?limit=1 HTTP/1.1\r\nHost: x\r\n\r\n").status == 200
+    assert api.all_messages(user_id=user) == []
+
+
+@pytest.mark.parametrize("version,lines", [
+    ("1.1", ["Connection: keep-alive", "Connection: close"]),
+    ("1.1", ["Connection: x", "Connection: close, te"]),
+    ("1.0", ["Connection: keep-alive", "Connection: close"]),
+])
+def test_close_on_any_connection_line_closes(api, version, lines):
+    # RFC 9110 §5.3: several Connection lines are one list.
+    head = "\r\n".join([f"GET /api/health HTTP/{version}", "Host: x", *lines]) + "\r\n\r\n"
+    with Conn(api.port, timeout=3) as c:
+        r = c.send(head.encode()).response()
+        assert r.status == 200
+        assert c.closed_with_nothing_more()
+
+
+@pytest.mark.parametrize("where", ["target", "field"])
+@pytest.mark.parametrize("split", [None, 449, 4000])
+def test_the_head_limit_is_exact_however_the_head_arrives(api, where, split):
+    # The default limit is 8 KiB of head, wherever its bytes are and however
+    # the client's writes cut them.
+    def head(size):
+        base = "GET /api/health{} HTTP/1.1\r\nHost: x\r\n{}\r\n"
+        fixed = len(base.format("", "")) + (len("?x=") if where == "target" else len("X-P: \r\n"))
+        pad = "a" * (size - fixed)
+        return (base.format("?x=" + pad, "") if where == "target" else base.format("", f"X-P: {pad}\r\n")).encode()
+    for size, status in ((8192, 200), (8193, 431), (8700, 431)):
+        data = head(size)
+        assert len(data) == size
+        with Conn(api.port) as c:
+            if split:
+                c.send(data[:split])
+                time.sleep(0.05)
+                c.send(data[split:])
+            else:
+                c.send(data)
+            assert c.response().status == status, (size, where, split)
 
 
 # --- HEAD (RFC 9110 §9.3.2) ---

@@ -1,6 +1,7 @@
 #include "http/request_checks.h"
 
 #include <initializer_list>
+#include <string>
 #include <utility>
 
 #include <boost/beast/http/error.hpp>
@@ -126,6 +127,41 @@ TEST(UnreadableRequest, AnyOtherParseErrorIs400) {
     const auto r = unreadable_request(ec, 16384, 8192);
     EXPECT_EQ(r.code, status::bad_request);
     EXPECT_TRUE(r.message.starts_with("malformed HTTP request: ")) << r.message;
+  }
+}
+
+// RFC 9110 §5.3 and RFC 9112 §9.3: every Connection line counts, as one list.
+TEST(RequestChecks, KeepAliveReadsEveryConnectionLine) {
+  struct example {
+    unsigned version;
+    fields_list connection;
+    bool keep;
+  };
+  const example examples[] = {
+      {11, {}, true},
+      {11, {{"Connection", "close"}}, false},
+      {11, {{"Connection", "Close"}}, false},
+      {11, {{"Connection", "keep-alive, close"}}, false},
+      {11, {{"Connection", "keep-alive"}, {"Connection", "close"}}, false},
+      {11, {{"Connection", "x"}, {"Connection", "close"}}, false},
+      {11, {{"Connection", "te"}, {"Connection", " close , te"}}, false},
+      {11, {{"Connection", "closed"}}, true},
+      {10, {}, false},
+      {10, {{"Connection", "keep-alive"}}, true},
+      {10, {{"Connection", "x"}, {"Connection", "Keep-Alive"}}, true},
+      {10, {{"Connection", "keep-alive"}, {"Connection", "close"}}, false},
+  };
+  for (const auto& e : examples) {
+    request req{verb::get, "/api/health", e.version};
+    req.insert("Host", "h");
+    std::string lines;
+    for (const auto& [name, value] : e.connection) {
+      req.insert(name, value);
+      lines += std::string(value) + "; ";
+    }
+    accepted_head accepted;
+    ASSERT_FALSE(check_request_head(req, accepted)) << lines;
+    EXPECT_EQ(accepted.keep_alive, e.keep) << "HTTP/1." << e.version % 10 << " Connection: " << lines;
   }
 }
 

@@ -1,5 +1,6 @@
 #include "http/request_target.h"
 
+#include <cctype>
 #include <random>
 #include <string>
 #include <vector>
@@ -18,6 +19,9 @@ bool reference_valid_host(std::string_view value) {
 }
 
 std::string reference_path(boost::urls::url_view url, std::string_view target) {
+  std::string encoded(url.encoded_path());
+  for (auto& c : encoded) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  if (encoded.find("%2f") != std::string::npos) return std::string(url.encoded_path());
   std::string path = url.path();
   return path.empty() && target != "*" ? "/" : path;
 }
@@ -127,6 +131,10 @@ TEST(RequestTarget, PlainOriginFormIsSplitAtTheFirstQuestionMark) {
 TEST(RequestTarget, PathRoutesAsTheDecodedPath) {
   EXPECT_EQ(request_target::parse("/api/messages?limit=2")->path(), "/api/messages");
   EXPECT_EQ(request_target::parse("/api/%6Dessages")->path(), "/api/messages");
+  // An escaped '/' is not a separator: such a path names no endpoint.
+  EXPECT_EQ(request_target::parse("/api%2Fmessages")->path(), "/api%2Fmessages");
+  EXPECT_EQ(request_target::parse("/%61pi%2fmessages")->path(), "/%61pi%2fmessages");
+  EXPECT_EQ(request_target::parse("http://x/api%2Fhealth")->path(), "/api%2Fhealth");
   EXPECT_EQ(request_target::parse("http://x:1/api/health?y")->path(), "/api/health");
   EXPECT_EQ(request_target::parse("http://x")->path(), "/");
   EXPECT_EQ(request_target::parse("*")->path(), "");
