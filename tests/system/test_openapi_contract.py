@@ -12,6 +12,7 @@ failure prints a curl command); FEED_CONTRACT_SEED=<int> draws others and
 FEED_CONTRACT_EXAMPLES=<n> sets how many per operation.
 """
 import os
+import re
 
 import pytest
 import requests
@@ -55,9 +56,24 @@ def server(tmp_path_factory):
 
 
 schemathesis.checks.load_all_checks()  # the OpenAPI checks register lazily
+
+
+def negative_data_rejection(ctx, response, case):
+    """schemathesis' check less one false alarm: a query string carries no
+    types, so a "string" that spells an integer (limit="2") is the same
+    request as that integer, and serving it is right."""
+    data = case.meta.phase.data if case.meta else None
+    name = getattr(data, "parameter", None)
+    location = getattr(getattr(data, "parameter_location", None), "value", None)
+    value = (case.query or {}).get(name) if name and location == "query" else None
+    if isinstance(value, str) and re.fullmatch(r"-?[0-9]+", value):
+        return None
+    return schemathesis.checks.negative_data_rejection(ctx, response, case)
+
+
 CHECKS = [getattr(schemathesis.checks, name) for name in (
     "not_a_server_error", "status_code_conformance", "content_type_conformance", "response_headers_conformance",
-    "response_schema_conformance", "negative_data_rejection", "positive_data_acceptance")]
+    "response_schema_conformance", "positive_data_acceptance")] + [negative_data_rejection]
 
 
 @schema.exclude(path="/api/feed").parametrize()
