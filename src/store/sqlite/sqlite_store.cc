@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <array>
 #include <functional>
+#include <limits>
 #include <optional>
 #include <utility>
 #include <vector>
@@ -33,10 +34,13 @@ struct sqlite_store::connection {
   // more than binding a small batch's rows (and sqlite3_exec of BEGIN and
   // COMMIT compiled two more each time).
   statement begin, commit, max_seq, insert, existing;
+  // The writer's statements that fill messages_by_user (index_users).
+  statement user_through, add_users, set_user_through;
   // insert_rows[k] inserts 2^k rows in one statement (insert_fresh).
   std::array<statement, kRowsLog2 + 1> insert_rows;
   ~connection() {
     begin.reset(), commit.reset(), max_seq.reset(), insert.reset(), existing.reset();  // finalized before the close
+    user_through.reset(), add_users.reset(), set_user_through.reset();
     for (auto& s : insert_rows) s.reset();
     sqlite3_close_v2(db);
   }
@@ -63,6 +67,12 @@ struct sqlite_store::connection {
   result<void> begin_write();
   result<std::int64_t> last_seq();
   result<void> commit_write();
+
+  // Inside the writer's transaction, before the batch's rows: when `lag` or
+  // more stored posts (those up to `last`) are past messages_by_user, adds
+  // them to it. Done in the batch's own transaction, it costs no commit or
+  // sync of its own, and the table and its bound move together.
+  result<void> index_users(std::int64_t last, std::size_t lag);
 
  private:
   // One step of `s`, which must finish it (SQLITE_DONE); the error names `what`.
@@ -193,6 +203,32 @@ result<void> sqlite_store::connection::begin_write() {
 }
 
 result<void> sqlite_store::connection::commit_write() { return run(commit.get(), "commit"); }
+
+result<void> sqlite_store::connection::index_users(std::int64_t last, std::size_t lag) {
+  if (!user_through) user_through = prepare(db, "SELECT seq FROM messages_by_user_through");
+  // OR IGNORE, as in insert_fresh: no row can abort the statement, so it
+  // needs no statement journal. (No pair can be there already: the bound
+  // moves with the rows, in one transaction.)
+  if (!add_users)
+    add_users = prepare(db,
+                        "INSERT OR IGNORE INTO messages_by_user (user_id, seq) "
+                        "SELECT user_id, seq FROM messages WHERE seq > ?1 AND seq <= ?2");
+  if (!set_user_through) set_user_through = prepare(db, "UPDATE messages_by_user_through SET seq = ?1");
+  if (!user_through || !add_users || !set_user_through) return fail("prepare user index");
+  if (sqlite3_step(user_through.get()) != SQLITE_ROW) {
+    auto e = fail("user index bound");
+    sqlite3_reset(user_through.get());
+    return e;
+  }
+  const std::int64_t through = sqlite3_column_int64(user_through.get(), 0);
+  sqlite3_reset(user_through.get());
+  if (last - through < static_cast<std::int64_t>(lag)) return {};
+  sqlite3_bind_int64(add_users.get(), 1, through);
+  sqlite3_bind_int64(add_users.get(), 2, last);
+  if (auto r = run(add_users.get(), "user index"); !r) return r;
+  sqlite3_bind_int64(set_user_through.get(), 1, last);
+  return run(set_user_through.get(), "user index bound");
+}
 
 result<std::int64_t> sqlite_store::connection::last_seq() {
   if (!max_seq) max_seq = prepare(db, "SELECT COALESCE(MAX(seq), 0) FROM messages");
@@ -354,6 +390,7 @@ result<void> sqlite_store::insert_fresh(std::span<message> batch, bool& duplicat
   rollback_guard tx(rollback_of(db));
   const auto last = c.last_seq();
   if (!last) return last.err();
+  if (auto r = c.index_users(*last, opts_.user_index_lag); !r) return r.err();
   const std::int64_t first = *last + 1;
 
   std::size_t done = 0;
@@ -427,6 +464,7 @@ result<std::vector<message>> sqlite_store::insert_each(std::span<const message> 
 
   auto stored_last = c.last_seq();
   if (!stored_last) return stored_last.err();
+  if (auto r = c.index_users(*stored_last, opts_.user_index_lag); !r) return r.err();
   std::int64_t last = *stored_last;
   for (const auto& m : batch) {
     sqlite3_reset(insert);
@@ -453,26 +491,105 @@ result<std::vector<message>> sqlite_store::insert_each(std::span<const message> 
   return out;
 }
 
+namespace {
+
+// Appends the rows of `s` (columns as row_to_message reads them) to `out`.
+bool step_rows(sqlite3_stmt* s, std::vector<message>& out) {
+  int rc;
+  while ((rc = sqlite3_step(s)) == SQLITE_ROW) out.push_back(row_to_message(s));
+  return rc == SQLITE_DONE;
+}
+
+}  // namespace
+
 result<std::vector<message>> sqlite_store::read(const read_query& q) {
   auto c = take_reader();
   if (!c) return c.err();
+  if (q.user_id) {
+    auto rows = read_user(**c, q);
+    if (rows) return_reader(std::move(*c));
+    return rows;
+  }
   std::string sql = "SELECT id, user_id, content, created_at, seq FROM messages WHERE seq > ?";
   if (q.up_to) sql += " AND seq <= ?";
-  if (q.user_id) sql += " AND user_id = ?";
   sql += q.newest_first ? " ORDER BY seq DESC LIMIT ?" : " ORDER BY seq LIMIT ?";
   auto s = prepare((*c)->db, sql);
   if (!s) return (*c)->fail("prepare read");
   int i = 1;
   sqlite3_bind_int64(s.get(), i++, q.after.value());
   if (q.up_to) sqlite3_bind_int64(s.get(), i++, q.up_to->value());
-  if (q.user_id) bind_text(s.get(), i++, *q.user_id);
   sqlite3_bind_int64(s.get(), i++, static_cast<std::int64_t>(q.limit));
   std::vector<message> out;
-  int rc;
-  while ((rc = sqlite3_step(s.get())) == SQLITE_ROW) out.push_back(row_to_message(s.get()));
-  if (rc != SQLITE_DONE) return (*c)->fail("read");
+  if (!step_rows(s.get(), out)) return (*c)->fail("read");
   s.reset();
   return_reader(std::move(*c));
+  return out;
+}
+
+// Two parts, split at the table's bound (messages_by_user_through): up to
+// it the rows are found through messages_by_user, above it by scanning
+// the messages past the bound, which the writer keeps to a few thousand.
+// One read transaction holds both, so the bound and the rows are of one
+// commit. Each part is ordered and limited by itself; the scan's rows are
+// all newer than the table's, so newest first reads the scan first, oldest
+// first the table first, and the second part only tops up.
+result<std::vector<message>> sqlite_store::read_user(connection& c, const read_query& q) {
+  if (auto r = c.exec("BEGIN"); !r) return r.err();
+  struct end_read {
+    sqlite3* db;
+    ~end_read() { sqlite3_exec(db, "COMMIT", nullptr, nullptr, nullptr); }
+  } ends{c.db};
+  std::int64_t through = 0;
+  {
+    auto s = prepare(c.db, "SELECT seq FROM messages_by_user_through");
+    if (!s || sqlite3_step(s.get()) != SQLITE_ROW) return c.fail("read user index bound");
+    through = sqlite3_column_int64(s.get(), 0);
+  }
+  const std::int64_t after = q.after.value();
+  const std::int64_t up_to = q.up_to ? q.up_to->value() : std::numeric_limits<std::int64_t>::max();
+  const char* order = q.newest_first ? " DESC" : "";
+  const auto limit = static_cast<std::int64_t>(q.limit);
+  std::vector<message> out;
+
+  auto scan_past = [&](std::int64_t n) -> result<void> {
+    const std::int64_t from = std::max(after, through);
+    if (n <= 0 || from >= up_to) return {};
+    auto s = prepare(c.db, fmt::format("SELECT id, user_id, content, created_at, seq FROM messages "
+                                       "WHERE seq > ?1 AND seq <= ?2 AND user_id = ?3 ORDER BY seq{} LIMIT ?4",
+                                       order));
+    if (!s) return c.fail("prepare read");
+    sqlite3_bind_int64(s.get(), 1, from);
+    sqlite3_bind_int64(s.get(), 2, up_to);
+    bind_text(s.get(), 3, *q.user_id);
+    sqlite3_bind_int64(s.get(), 4, n);
+    if (!step_rows(s.get(), out)) return c.fail("read");
+    return {};
+  };
+  // CROSS JOIN keeps messages_by_user the outer loop: the messages are
+  // then found by seq, their key.
+  auto look_up = [&](std::int64_t n) -> result<void> {
+    const std::int64_t to = std::min(up_to, through);
+    if (n <= 0 || after >= to) return {};
+    auto s = prepare(c.db, fmt::format("SELECT m.id, m.user_id, m.content, m.created_at, m.seq "
+                                       "FROM messages_by_user u CROSS JOIN messages m ON m.seq = u.seq "
+                                       "WHERE u.user_id = ?1 AND u.seq > ?2 AND u.seq <= ?3 ORDER BY u.seq{} LIMIT ?4",
+                                       order));
+    if (!s) return c.fail("prepare read");
+    bind_text(s.get(), 1, *q.user_id);
+    sqlite3_bind_int64(s.get(), 2, after);
+    sqlite3_bind_int64(s.get(), 3, to);
+    sqlite3_bind_int64(s.get(), 4, n);
+    if (!step_rows(s.get(), out)) return c.fail("read");
+    return {};
+  };
+  auto rest = [&] { return limit - static_cast<std::int64_t>(out.size()); };
+  if (q.newest_first) {
+    if (auto r = scan_past(limit); !r) return r.err();
+    if (auto r = look_up(rest()); !r) return r.err();
+  } else {
+    if (auto r = look_up(limit); !r) return r.err();
+    if (auto r = scan_past(rest()); !r) return r.err();
+  }
   return out;
 }
 

@@ -28,6 +28,11 @@ struct sqlite_options {
   std::string synchronous = "FULL";       // FULL | NORMAL
   int busy_timeout_ms = 5000;             // wait on another process's lock
   std::size_t max_readers = 4;            // pooled read connections
+  // The per-user table (messages_by_user) is filled in bulk, behind the
+  // feed: once this many stored posts are past it, the next batch's
+  // transaction adds them. A read for one user scans the rows past it, at
+  // most this many plus one batch.
+  std::size_t user_index_lag = 4096;
 };
 
 class sqlite_store final : public store {
@@ -55,6 +60,8 @@ class sqlite_store final : public store {
   result<insert_report> insert_locked(std::vector<message>& batch);
   result<void> insert_fresh(std::span<message> batch, bool& duplicates);
   result<std::vector<message>> insert_each(std::span<const message> batch);
+  // The rows of one user's read, in a read transaction on `c`.
+  result<std::vector<message>> read_user(connection& c, const read_query& q);
   result<std::unique_ptr<connection>> take_reader();
   // The first column of the first row of `sql`, on a reader connection.
   result<std::int64_t> read_int64(const char* sql, std::string_view what);
