@@ -134,6 +134,43 @@ asio::awaitable<boost::system::error_code> write_response(asio::ip::tcp::socket&
   co_return ec;
 }
 
+// Feeds `parser` from `buffer`, reading more from `socket` when it needs
+// more, until `done(parser)`: what beast::http::async_read_header and
+// async_read do (their end-of-stream, partial-message and buffer-overflow
+// answers included), without their composed operations. Those complete
+// through the scheduler even when nothing is read, and a request's bytes
+// are nearly always in the buffer already: its body came with its head, and
+// the head with the read that ended the keep-alive wait. The second value
+// is the number of bytes the parser used.
+template <class Parser, class Done>
+asio::awaitable<std::pair<boost::system::error_code, std::size_t>> parse_until(asio::ip::tcp::socket& socket,
+                                                                                beast::flat_buffer& buffer,
+                                                                                Parser& parser, Done done) {
+  std::size_t used = 0;
+  while (!done(parser)) {
+    if (buffer.size() > 0) {
+      boost::system::error_code ec;
+      const std::size_t n = parser.put(buffer.data(), ec);
+      used += n;
+      buffer.consume(n);
+      if (!ec) continue;
+      if (ec != bhttp::error::need_more) co_return std::pair{ec, used};
+    }
+    const std::size_t size = beast::read_size(buffer, 65536);
+    if (size == 0) co_return std::pair{boost::system::error_code(bhttp::error::buffer_overflow), used};
+    auto [ec, n] = co_await socket.async_read_some(buffer.prepare(size), token);
+    buffer.commit(n);
+    if (ec == asio::error::eof) {
+      if (!parser.got_some()) co_return std::pair{boost::system::error_code(bhttp::error::end_of_stream), used};
+      boost::system::error_code end;
+      parser.put_eof(end);  // a request cut short: partial_message
+      co_return std::pair{end, used};
+    }
+    if (ec) co_return std::pair{ec, used};
+  }
+  co_return std::pair{boost::system::error_code{}, used};
+}
+
 // An operation's error as the session sees it: every error of a connection
 // whose deadline passed (its socket shut down and its operations
 // cancelled) is a timeout.
@@ -353,7 +390,8 @@ asio::awaitable<server::error_code> server::read_header(connection& c, beast::fl
     buffer.commit(n);
   }
   c.entry.deadline = clock::now() + opts_.header_timeout;
-  auto [ec, n] = co_await bhttp::async_read_header(c.socket, buffer, parser, token);
+  parser.eager(false);
+  auto [ec, n] = co_await parse_until(c.socket, buffer, parser, [](const auto& p) { return p.is_header_done(); });
   c.entry.idle = false;
   // Beast enforces its header limit only while the head is incomplete in the
   // buffer: a head that arrives whole in one read passes however long it
@@ -382,7 +420,8 @@ asio::awaitable<server::error_code> server::read_body(connection& c, beast::flat
     auto [ec, n] = co_await bhttp::async_write(c.socket, cont, token);
     if (ec) co_return seen(ec, c.entry.timed_out);
   }
-  auto [ec, n] = co_await bhttp::async_read(c.socket, buffer, parser, token);
+  parser.eager(true);
+  auto [ec, n] = co_await parse_until(c.socket, buffer, parser, [](const auto& p) { return p.is_done(); });
   co_return seen(ec, c.entry.timed_out);
 }
 
