@@ -2,6 +2,7 @@
 #include <memory>
 #include <mutex>
 #include <optional>
+#include <stdexcept>
 #include <variant>
 #include <vector>
 
@@ -17,6 +18,7 @@
 
 #include "base/log.h"
 #include "http/handlers/handlers.h"
+#include "http/handlers/loop_waits.h"
 #include "http/response.h"
 #include "model/accepted_message.h"
 #include "model/inflight_keys.h"
@@ -36,52 +38,10 @@ struct keyed_posts {
   static constexpr int max_lookups = 32;
 };
 
-// Completions that other threads hand to one event loop. A batch settles
-// its posts from the worker thread one after another: they are collected
-// here and run by one handler posted to the loop per burst, instead of one
-// asio::post (a heap allocation freed on the other thread, a scheduler
-// round-trip) per post.
-class loop_inbox : public std::enable_shared_from_this<loop_inbox> {
- public:
-  struct entry {
-    virtual ~entry() = default;
-    virtual void settle() = 0;  // on the loop
-  };
-
-  explicit loop_inbox(asio::any_io_executor ex) : ex_(std::move(ex)) {}
-
-  void push(std::shared_ptr<entry> e) {
-    {
-      std::lock_guard lock(mu_);
-      pending_.push_back(std::move(e));
-      if (scheduled_) return;
-      scheduled_ = true;
-    }
-    asio::post(ex_, [self = shared_from_this()] { self->drain(); });
-  }
-
- private:
-  void drain() {
-    {
-      std::lock_guard lock(mu_);
-      running_.swap(pending_);
-      scheduled_ = false;
-    }
-    for (auto& e : running_) e->settle();
-    running_.clear();  // keeps its capacity for the next burst
-  }
-
-  const asio::any_io_executor ex_;
-  std::mutex mu_;
-  std::vector<std::shared_ptr<entry>> pending_;  // GUARDED_BY(mu_)
-  bool scheduled_ = false;                       // GUARDED_BY(mu_)
-  std::vector<std::shared_ptr<entry>> running_;  // only on the loop
-};
-
 // One inbox per event loop, made by the loop's first request.
 class inboxes {
  public:
-  loop_inbox& of(std::size_t loop, const asio::any_io_executor& ex) {
+  loop_inbox& of(std::size_t loop, const asio::io_context::executor_type& ex) {
     std::lock_guard lock(mu_);
     if (by_loop_.size() <= loop) by_loop_.resize(loop + 1);
     if (!by_loop_[loop]) by_loop_[loop] = std::make_shared<loop_inbox>(ex);
@@ -92,38 +52,6 @@ class inboxes {
   std::mutex mu_;
   std::vector<std::shared_ptr<loop_inbox>> by_loop_;
 };
-
-// Starts `op(complete)`, whose `complete(T)` may run on any thread, and waits
-// on this coroutine's loop (whose inbox is `inbox`) for it until `deadline`
-// at most: nullopt when the deadline came first (a later completion is then
-// ignored).
-template <class T, class Op>
-asio::awaitable<std::optional<T>> complete_before(loop_inbox& inbox, clock::time_point deadline, Op op) {
-  struct state final : loop_inbox::entry {
-    explicit state(const asio::any_io_executor& ex) : timer(ex) {}
-    void settle() override {
-      if (done) return;
-      done = true;
-      value = std::move(arrived);
-      // Expiring (not cancel) also ends a wait that has not started yet.
-      timer.expires_at(clock::time_point::min());
-    }
-    asio::steady_timer timer;
-    std::optional<T> arrived;  // written once by the completing thread, before push
-    std::optional<T> value;    // on the loop only
-    bool done = false;         // on the loop only
-  };
-  auto st = std::make_shared<state>(co_await asio::this_coro::executor);
-  st->timer.expires_at(deadline);
-  auto complete = [st, in = inbox.shared_from_this()](T value) {
-    st->arrived.emplace(std::move(value));
-    in->push(st);
-  };
-  op(std::move(complete));
-  co_await st->timer.async_wait(asio::as_tuple(asio::use_awaitable));
-  st->done = true;
-  co_return std::move(st->value);
-}
 
 // The parts of the request that decide what is posted.
 post_input input_of(const request& req) {
@@ -307,7 +235,10 @@ handler post_message_handler(services& s) {
       co_return error_response(req, static_cast<status>(no->status), no->message);
     auto& post = std::get<accepted_post>(decision);
     const auto deadline = clock::now() + s.opts.publish_timeout;
-    auto& inbox = loops->of(ctx.loop, co_await asio::this_coro::executor);
+    const auto ex = co_await asio::this_coro::executor;
+    const auto* loop_ex = ex.target<asio::io_context::executor_type>();
+    if (!loop_ex) throw std::logic_error("post: the handler must run on an io_context");
+    auto& inbox = loops->of(ctx.loop, *loop_ex);
     if (post.keyed) co_return co_await enqueue_keyed(s, inbox, keyed, req, std::move(post.msg), deadline);
     co_return co_await enqueue_and_wait(s, inbox, req, std::move(post.msg), deadline, nullptr, nullptr);
   };
