@@ -13,6 +13,9 @@
 #   SYSCALLS=1 ...  perf stat of raw_syscalls:sys_enter and context switches
 #                   of feed-api during every measured run (small overhead):
 #                   syscalls and wake-ups per post.
+# Every run also records CPU µs per post by thread name (loop-0,
+# worker-store, kafka-reports, ...; builds before the threads were named
+# show one "feed-api" line), and the summary tabulates their medians.
 #
 # Runs alternate which binary goes first (before/after, after/before, ...),
 # each with a fresh --data-dir (and fresh topics in Kafka mode). Accepted
@@ -63,6 +66,18 @@ ctx_switches() {
     awk '/^voluntary_ctxt_switches/ {v+=$2} /^nonvoluntary_ctxt_switches/ {n+=$2} END {printf "%d %d", v, n}'
 }
 
+# CPU ticks (utime+stime) of PID's threads, one "name ticks" line per
+# thread name (the server names its threads: loop-0, worker-store, ...).
+thread_ticks() {
+  for t in /proc/"$1"/task/*; do
+    local name stat
+    name="$(cat "$t/comm" 2>/dev/null)" || continue
+    stat="$(cat "$t/stat" 2>/dev/null)" || continue
+    stat="${stat##*) }"  # past the comm field, which may hold spaces
+    awk -v n="$name" '{print n, $12 + $13}' <<<"$stat"
+  done | awk '{sum[$1] += $2} END {for (n in sum) print n, sum[n]}'
+}
+
 RUN_ID=0
 # start_api MODE BIN -> FEED_PID, PORT
 start_api() {
@@ -106,10 +121,12 @@ measure() {
   local ok0 ok1 t0 t1 cs0 cs1 m0="0 0 0" m1="0 0 0" s0 s1 la
   la="$(loadavg)"
   [[ -n "$PRELOAD" ]] && m0="$(cat "$OUT/malloc.$RUN_ID" 2>/dev/null || echo "0 0 0")"
+  thread_ticks "$FEED_PID" >"$tmp/threads0"
   ok0="$(ok_count)"; cs0="$(ctx_switches "$FEED_PID")"; t0="$(cpu_ticks "$FEED_PID")"; s0="$(now_s)"
   timeout -s INT -k 10 $(( DURATION + 30 )) wrk -t"$WRK_THREADS" -c"$CONNS" -d"${DURATION}s" --timeout 10s \
     -s "$BENCH_DIR/post.lua" "http://127.0.0.1:$PORT" >"$tmp/wrk" 2>&1 || true
   s1="$(now_s)"; t1="$(cpu_ticks "$FEED_PID")"; cs1="$(ctx_switches "$FEED_PID")"; ok1="$(ok_count)"
+  thread_ticks "$FEED_PID" >"$tmp/threads1"
   if [[ -n "$PRELOAD" ]]; then sleep 0.25; m1="$(cat "$OUT/malloc.$RUN_ID" 2>/dev/null || echo "0 0 0")"; fi
   if [[ -n "$perf_pid" ]]; then wait "$perf_pid" 2>/dev/null || true; untrack_pid "$perf_pid"; fi
   if [[ -n "$stat_pid" ]]; then wait "$stat_pid" 2>/dev/null || true; untrack_pid "$stat_pid"; fi
@@ -142,6 +159,17 @@ if a1[0]:
     rec["allocs_per_post"] = (a1[0] - a0[0]) / accepted if accepted else None
     rec["frees_per_post"] = (a1[1] - a0[1]) / accepted if accepted else None
     rec["alloc_bytes_per_post"] = (a1[2] - a0[2]) / accepted if accepted else None
+# CPU µs per post by thread name.
+def ticks(path):
+    out = {}
+    for line in open(path):
+        name, n = line.rsplit(None, 1)
+        out[name] = int(n)
+    return out
+before_t, after_t = ticks(f"{tmp}/threads0"), ticks(f"{tmp}/threads1")
+if accepted:
+    rec["us_per_post_by_thread"] = {n: 1e6 * (after_t[n] - before_t.get(n, 0)) / int(hz) / accepted
+                                  for n in sorted(after_t)}
 try:
     for line in open(f"{tmp}/perfstat"):
         parts = line.strip().split(",")
@@ -206,6 +234,19 @@ for mode in dict.fromkeys(r["mode"] for r in recs):
         b, a = med(rows["before"], k[0]), med(rows["after"], k[0])
         ratio.append(f"{a / b:.2f}" if a is not None and b else "-")
     print("| after/before | " + " | ".join(ratio) + " |")
+    # Per thread name: where the CPU went (threads below 0.3 µs/post in
+    # both binaries are left out).
+    names = sorted({n for rs in rows.values() for r in rs for n in r.get("us_per_post_by_thread", {})})
+    def tmed(rs, n):
+        v = [r["us_per_post_by_thread"].get(n, 0.0) for r in rs if "us_per_post_by_thread" in r]
+        return st.median(v) if v else None
+    shown = [n for n in names if max((tmed(rows[w], n) or 0) for w in rows) >= 0.3]
+    if shown:
+        print("\n| thread | before µs/post | after µs/post |")
+        print("|---|---|---|")
+        for n in sorted(shown, key=lambda n: -max((tmed(rows[w], n) or 0) for w in rows)):
+            cells = [f"{m:.1f}" if (m := tmed(rows[w], n)) is not None else "-" for w in ("before", "after")]
+            print(f"| {n} | " + " | ".join(cells) + " |")
     print("\nper run (µs/post before → after, in run order): " + ", ".join(
         f"{r['which'][0]}{r['run']}={r['us_per_post']:.1f}" for r in recs
         if r["mode"] == mode and not r["profiled"] and r.get("us_per_post")) + "\n")

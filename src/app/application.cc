@@ -5,6 +5,7 @@
 #include <csignal>
 
 #include "base/log.h"
+#include "base/thread_name.h"
 #include "http/handlers/handlers.h"
 
 namespace feed {
@@ -202,9 +203,13 @@ result<void> application::serve() {
   signals_->async_wait([this](boost::system::error_code ec, int sig) {
     if (!ec) stop_signal_.set_value(sig);
   });
-  for (auto* l : loops_) {
+  for (std::size_t i = 0; i < loops_.size(); ++i) {
+    auto* l = loops_[i];
     guards_.push_back(asio::make_work_guard(*l));
-    threads_.emplace_back([l] { l->run(); });
+    threads_.emplace_back([l, i] {
+      name_this_thread("loop-" + std::to_string(i));
+      l->run();
+    });
   }
   return {};
 }

@@ -3,6 +3,7 @@
 #include <algorithm>
 
 #include "base/log.h"
+#include "base/thread_name.h"
 #include "model/sse_frame.h"
 
 namespace feed {
@@ -11,7 +12,10 @@ broadcaster::broadcaster(const std::vector<boost::asio::io_context*>& loops, seq
                          gap_filler fill, head_probe probe, page_reader read_page)
     : opts_(opts), fill_(std::move(fill)), probe_(std::move(probe)), seq_(last, opts.max_pending) {
   for (auto* loop : loops) hubs_.push_back(std::make_unique<hub>(*loop, last, opts_.hub, read_page));
-  gap_thread_ = std::thread([this] { gap_loop(); });
+  gap_thread_ = std::thread([this] {
+    name_this_thread("feed-gaps");
+    gap_loop();
+  });
 }
 
 broadcaster::~broadcaster() { stop(); }

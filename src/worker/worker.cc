@@ -3,6 +3,7 @@
 #include <unordered_map>
 
 #include "base/log.h"
+#include "base/thread_name.h"
 
 namespace feed {
 
@@ -14,9 +15,18 @@ worker::~worker() {
 }
 
 void worker::start() {
-  poll_thread_ = std::thread([this] { poll_stage(); });
-  store_thread_ = std::thread([this] { store_stage(); });
-  send_thread_ = std::thread([this] { send_stage(); });
+  poll_thread_ = std::thread([this] {
+    name_this_thread("worker-poll");
+    poll_stage();
+  });
+  store_thread_ = std::thread([this] {
+    name_this_thread("worker-store");
+    store_stage();
+  });
+  send_thread_ = std::thread([this] {
+    name_this_thread("worker-send");
+    send_stage();
+  });
 }
 
 void worker::stop(std::chrono::steady_clock::time_point deadline) {

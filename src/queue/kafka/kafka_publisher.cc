@@ -3,6 +3,7 @@
 #include <fmt/format.h>
 
 #include "base/log.h"
+#include "base/thread_name.h"
 #include "model/envelope.h"
 #include "queue/kafka/topics.h"
 
@@ -20,7 +21,10 @@ result<std::unique_ptr<kafka_publisher>> kafka_publisher::create(const kafka_opt
                         });
   if (!rk) return rk.err();
   p->rk_ = std::move(*rk);
-  p->poller_ = std::thread([raw = p.get()] { raw->poll_loop(); });
+  p->poller_ = std::thread([raw = p.get()] {
+    name_this_thread("kafka-reports");
+    raw->poll_loop();
+  });
   return p;
 }
 

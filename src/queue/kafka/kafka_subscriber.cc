@@ -5,6 +5,7 @@
 #include <fmt/format.h>
 
 #include "base/log.h"
+#include "base/thread_name.h"
 #include "model/envelope.h"
 #include "model/message_id.h"
 #include "queue/kafka/topics.h"
@@ -77,7 +78,10 @@ result<void> kafka_subscriber::start() {
   spdlog::info("kafka subscriber: reading {} partitions of {}", partitions->size(), options_.processed_topic);
   rk_ = std::move(*rk);
   running_ = true;
-  thread_ = std::thread([this] { run(); });
+  thread_ = std::thread([this] {
+    name_this_thread("kafka-sub");
+    run();
+  });
   return {};
 }
 
