@@ -172,6 +172,10 @@ rejection body_too_large(std::size_t max_body_bytes) {
 rejection unreadable_request(const boost::system::error_code& ec, std::size_t max_body_bytes,
                              std::size_t max_header_bytes) {
   if (ec == bhttp::error::body_limit) return body_too_large(max_body_bytes);
+  // The connection's read buffer is full with a chunk-size line or a
+  // trailer not yet whole (server.cc).
+  if (ec == bhttp::error::buffer_overflow)
+    return {status::payload_too_large, "a chunk-size line or trailer of the request is too long"};
   if (ec == bhttp::error::header_limit)
     return {status::request_header_fields_too_large, fmt::format("request header exceeds {} bytes", max_header_bytes)};
   return {status::bad_request, fmt::format("malformed HTTP request: {}", ec.message())};

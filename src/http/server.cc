@@ -1,5 +1,8 @@
 #include "http/server.h"
 
+#include <limits>
+#include <stdexcept>
+
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
@@ -35,6 +38,8 @@ constexpr std::size_t kMaxTurnedAway = 256;
 // How often each loop looks for connections past their deadline: a
 // deadline is met to within this.
 constexpr std::chrono::steady_clock::duration kSweepEvery = std::chrono::milliseconds(200);
+// Bytes read from a connection at a time (Beast's read_size hint).
+constexpr std::size_t kReadAhead = 65536;
 
 // Decrements on scope exit, so every return path keeps the counts right,
 // and so does a coroutine frame destroyed while suspended.
@@ -142,21 +147,32 @@ asio::awaitable<boost::system::error_code> write_response(asio::ip::tcp::socket&
 // are nearly always in the buffer already: its body came with its head, and
 // the head with the read that ended the keep-alive wait. The second value
 // is the number of bytes the parser used.
+//
+// Past `max_used` bytes it stops with body_limit: Beast bounds a body's
+// data but not its chunked framing, so chunk extensions (or a body sent in
+// 1-byte chunks) could make a request of any size. A field Beast cannot
+// hold (a trailer over 64 KiB: it throws) is header_limit, as a head's
+// would be.
 template <class Parser, class Done>
-asio::awaitable<std::pair<boost::system::error_code, std::size_t>> parse_until(asio::ip::tcp::socket& socket,
-                                                                                beast::flat_buffer& buffer,
-                                                                                Parser& parser, Done done) {
+asio::awaitable<std::pair<boost::system::error_code, std::size_t>> parse_until(
+    asio::ip::tcp::socket& socket, beast::flat_buffer& buffer, Parser& parser, std::size_t max_used, Done done) {
   std::size_t used = 0;
   while (!done(parser)) {
+    if (used > max_used) co_return std::pair{boost::system::error_code(bhttp::error::body_limit), used};
     if (buffer.size() > 0) {
       boost::system::error_code ec;
-      const std::size_t n = parser.put(buffer.data(), ec);
+      std::size_t n = 0;
+      try {
+        n = parser.put(buffer.data(), ec);
+      } catch (const std::length_error&) {
+        co_return std::pair{boost::system::error_code(bhttp::error::header_limit), used};
+      }
       used += n;
       buffer.consume(n);
       if (!ec) continue;
       if (ec != bhttp::error::need_more) co_return std::pair{ec, used};
     }
-    const std::size_t size = beast::read_size(buffer, 65536);
+    const std::size_t size = beast::read_size(buffer, kReadAhead);
     if (size == 0) co_return std::pair{boost::system::error_code(bhttp::error::buffer_overflow), used};
     auto [ec, n] = co_await socket.async_read_some(buffer.prepare(size), token);
     buffer.commit(n);
@@ -301,7 +317,10 @@ asio::awaitable<void> server::session(std::shared_ptr<shared_state> state, asio:
   registration tracked(state->loops[loop], &socket);
   connection c{socket, tracked.entry};
   start_sweep(state, loop);
-  beast::flat_buffer buffer;
+  // Bounded: a chunk-size line or a trailer is kept whole until it is
+  // parsed, and each may be any length. Past the bound the read fails with
+  // buffer_overflow (413). A head stops at its own, lower, limit.
+  beast::flat_buffer buffer(opts_.max_header_bytes + kReadAhead);
   // Room for a typical request's and response's header fields; past it the
   // arena takes blocks from the heap until the next reset.
   std::array<std::byte, 2048> arena_bytes;
@@ -382,7 +401,7 @@ asio::awaitable<server::error_code> server::read_header(connection& c, beast::fl
   c.entry.idle = true;
   if (!first && buffer.size() == 0) {
     c.entry.deadline = clock::now() + opts_.idle_timeout;
-    auto [ec, n] = co_await c.socket.async_read_some(buffer.prepare(beast::read_size(buffer, 65536)), token);
+    auto [ec, n] = co_await c.socket.async_read_some(buffer.prepare(beast::read_size(buffer, kReadAhead)), token);
     if (ec) {
       c.entry.idle = false;
       co_return seen(ec, c.entry.timed_out);
@@ -391,7 +410,9 @@ asio::awaitable<server::error_code> server::read_header(connection& c, beast::fl
   }
   c.entry.deadline = clock::now() + opts_.header_timeout;
   parser.eager(false);
-  auto [ec, n] = co_await parse_until(c.socket, buffer, parser, [](const auto& p) { return p.is_header_done(); });
+  // The head's own limit is Beast's header_limit (and the check below).
+  auto [ec, n] = co_await parse_until(c.socket, buffer, parser, std::numeric_limits<std::size_t>::max(),
+                                      [](const auto& p) { return p.is_header_done(); });
   c.entry.idle = false;
   // Beast enforces its header limit only while the head is incomplete in the
   // buffer: a head that arrives whole in one read passes however long it
@@ -421,7 +442,17 @@ asio::awaitable<server::error_code> server::read_body(connection& c, beast::flat
     if (ec) co_return seen(ec, c.entry.timed_out);
   }
   parser.eager(true);
-  auto [ec, n] = co_await parse_until(c.socket, buffer, parser, [](const auto& p) { return p.is_done(); });
+  // Room for the body's data in chunks of one byte each ("1\r\nx\r\n")
+  // and a trailer the size of a head: any client's framing, none that
+  // grows without end.
+  const std::size_t max_used = 8 * opts_.max_body_bytes + opts_.max_header_bytes;
+  // A request whose body is still on its way is no post yet: a stop ends
+  // it as it ends idle connections (close_idle), instead of waiting for a
+  // stalled upload until the header timeout.
+  if (stopping_) co_return asio::error::operation_aborted;
+  c.entry.idle = true;
+  auto [ec, n] = co_await parse_until(c.socket, buffer, parser, max_used, [](const auto& p) { return p.is_done(); });
+  c.entry.idle = false;
   co_return seen(ec, c.entry.timed_out);
 }
 

@@ -80,7 +80,7 @@ class server {
   // small request. A deadline is met to within one sweep interval.
   struct connection_entry {
     clock::time_point deadline = clock::time_point::max();  // max: no wait bounded now
-    bool idle = false;       // waits for a request (idle keep-alive, or a first request not begun)
+    bool idle = false;       // waits for a request, or for the rest of a request's body: a stop may cut it
     bool timed_out = false;  // the deadline passed: the socket was shut down
   };
   // The socket and its entry, as the serving steps see them.

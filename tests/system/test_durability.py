@@ -3,6 +3,7 @@ store turns into quick 503s, never hung requests."""
 import concurrent.futures
 import os
 import signal
+import socket
 import sqlite3
 import threading
 import time
@@ -103,6 +104,28 @@ def test_sigterm_ends_feed_streams_and_exits_zero(api, user):
     assert time.monotonic() - t0 < 5
     for c in clients:
         assert c.closed.wait(5), "stream was not ended"
+
+
+def test_a_stalled_upload_does_not_hold_a_stop(make_api, user):
+    # A request whose body never finishes is no post yet: SIGTERM ends it
+    # at once rather than waiting for it until the header timeout (or the
+    # shutdown timeout), while a post made before the stop is kept.
+    api = make_api("--header-timeout", "30", "--shutdown-timeout", "20")
+    kept = api.post(user, "before the stop").json()["id"]
+    stalled = []
+    for _ in range(3):
+        s = socket.create_connection(("127.0.0.1", api.port))
+        s.sendall(b"POST /api/messages HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+                  b"Content-Length: 100\r\n\r\n{\"user")
+        stalled.append(s)
+    time.sleep(0.3)
+    t0 = time.monotonic()
+    assert api.stop() == 0
+    assert time.monotonic() - t0 < 5
+    for s in stalled:
+        s.close()
+    api.start()
+    assert [m["id"] for m in api.all_messages(user_id=user)] == [kept]
 
 
 @pytest.mark.parametrize("mode", ["embedded"], indirect=True)

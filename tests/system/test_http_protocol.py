@@ -143,6 +143,44 @@ def test_chunked_post_still_works(api, user):
     assert r.status == 202, r.body
 
 
+CHUNKED_HEAD = (b"POST /api/messages HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+                b"Transfer-Encoding: chunked\r\n\r\n")
+
+
+def test_a_body_in_one_byte_chunks_is_accepted(api, user):
+    body = json.dumps({"user_id": user, "content": "x" * 280}).encode()
+    chunks = b"".join(b"1\r\n" + bytes([c]) + b"\r\n" for c in body)
+    r = exchange(api.port, CHUNKED_HEAD + chunks + b"0\r\n\r\n")
+    assert r.status == 202, r.body
+
+
+# Beast bounds a chunked body's data, not its framing: a chunk extension or a
+# trailer of any length was read whole (a 5 MB extension was accepted), and
+# a trailer field over 64 KiB ended the connection without a status (an
+# older build aborted the process on it). Each now gets a status, and the
+# server goes on serving.
+@pytest.mark.parametrize("framing,expected", [
+    ("extension", 413), ("trailer", 413), ("trailer_field", 431)])
+def test_oversized_chunk_framing_gets_a_status_and_is_not_stored(api, user, framing, expected):
+    body = json.dumps({"user_id": user, "content": framing}).encode()
+    size = f"{len(body):x}".encode()
+    if framing == "extension":
+        data = CHUNKED_HEAD + size + b";x=" + b"a" * 1_000_000 + b"\r\n" + body + b"\r\n0\r\n\r\n"
+    elif framing == "trailer":
+        data = CHUNKED_HEAD + size + b"\r\n" + body + b"\r\n0\r\n" + b"X-T: " + b"a" * 1_000_000 + b"\r\n\r\n"
+    else:  # one field just over what Beast holds, within the read buffer
+        data = CHUNKED_HEAD + size + b"\r\n" + body + b"\r\n0\r\n" + b"X-T: " + b"a" * 70_000 + b"\r\n\r\n"
+    with Conn(api.port) as c:
+        try:
+            c.sock.sendall(data)
+        except (BrokenPipeError, ConnectionResetError):
+            pass  # the answer came, and the server stopped reading
+        r = c.response()
+    assert r.status == expected, r.body
+    assert api.messages(user_id=user)["messages"] == []
+    assert exchange(api.port, b"GET /api/health HTTP/1.1\r\nHost: x\r\n\r\n").status == 200
+
+
 @pytest.mark.parametrize("version", [b"HTTP/2.0", b"HTTP/0.9", b"HTTP/1.x"])
 def test_versions_other_than_1_0_and_1_1_are_refused(api, version):
     r = exchange(api.port, b"GET /api/health " + version + b"\r\nHost: x\r\n\r\n")

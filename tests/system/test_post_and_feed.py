@@ -197,6 +197,30 @@ def test_list_messages_pages_newest_first(api, user):
     assert api.messages(user_id="nobody")["messages"] == []
 
 
+def test_an_authors_pages_end_with_a_null_cursor_on_the_last_page(api, user):
+    # The author's first message is not seq 1, and their count is a
+    # multiple of some limits: the last full page still has no cursor, so a
+    # client pages exactly ceil(n / limit) times.
+    ids = [api.post("someone-else", "first").json()["id"]]
+    for i in range(4):
+        ids.append(api.post(user, f"a{i}").json()["id"])
+        ids.append(api.post("someone-else", f"b{i}").json()["id"])
+    api.wait_stored(ids)
+    for limit in (1, 2, 3, 4, 5):
+        pages, seen, before = 0, [], None
+        while True:
+            params = {"limit": limit, "user_id": user, **({"before": before} if before else {})}
+            page = api.messages(**params)
+            pages += 1
+            seen += [m["content"] for m in page["messages"]]
+            before = page["next_before"]
+            if before is None:
+                break
+            assert pages <= 4, f"limit {limit}: more pages than messages"
+        assert seen == ["a3", "a2", "a1", "a0"], f"limit {limit}"
+        assert pages == -(-4 // limit), f"limit {limit}: {pages} pages"
+
+
 def test_heartbeat_comments_keep_idle_streams_alive(make_api):
     api = make_api("--heartbeat-interval", "1")
     c = feed(api, "?history=0")

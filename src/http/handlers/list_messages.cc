@@ -37,15 +37,23 @@ handler list_messages_handler(services& s) {
   return [&s](request_context& ctx) -> asio::awaitable<response> {
     auto q = list_query(ctx.url, s.opts);
     if (!q) co_return error_response(ctx.req, status::bad_request, q.err().message);
-    auto read = [&s, q = *q] { return s.db.read(q); };
+    // One row more than the page: whether an older one exists decides the
+    // cursor. (An author's messages have no seq known to be their first,
+    // so a full last page could not tell.)
+    auto read = [&s, q = *q]() mutable {
+      ++q.limit;
+      return s.db.read(q);
+    };
     auto rows = co_await run_blocking(s.blocking, std::move(read));
     if (!rows) co_return error_response(ctx.req, status::service_unavailable, rows.err().message);
+    const bool more = rows->size() > q->limit;
+    if (more) rows->resize(q->limit);
 
     boost::json::array items;
     items.reserve(rows->size());
     for (const auto& m : *rows) items.push_back(to_json_object(m, /*with_seq=*/true));
     boost::json::value next = nullptr;
-    if (rows->size() == q->limit && !rows->empty() && rows->back().seq.value() > 1) next = rows->back().seq.value();
+    if (more) next = rows->back().seq.value();
     co_return json_response(ctx.req, status::ok,
                             boost::json::object{{"messages", std::move(items)}, {"next_before", next}});
   };

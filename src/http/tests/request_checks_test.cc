@@ -121,6 +121,12 @@ TEST(UnreadableRequest, OversizedHeaderIs431NamingTheLimit) {
   EXPECT_EQ(r.message, "request header exceeds 8192 bytes");
 }
 
+TEST(UnreadableRequest, AFullReadBufferIs413) {
+  const auto r = unreadable_request(beast::http::error::buffer_overflow, 16384, 8192);
+  EXPECT_EQ(r.code, status::payload_too_large);
+  EXPECT_EQ(r.message, "a chunk-size line or trailer of the request is too long");
+}
+
 TEST(UnreadableRequest, AnyOtherParseErrorIs400) {
   for (const auto ec : {beast::http::error::bad_method, beast::http::error::bad_chunk,
                         beast::http::error::bad_content_length, beast::http::error::bad_field}) {

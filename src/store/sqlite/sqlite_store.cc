@@ -77,6 +77,8 @@ struct sqlite_store::connection {
  private:
   // One step of `s`, which must finish it (SQLITE_DONE); the error names `what`.
   result<void> run(sqlite3_stmt* s, std::string_view what);
+  // The first column of the first row of `s`, left reset; the error names `what`.
+  result<std::int64_t> one_int(sqlite3_stmt* s, std::string_view what);
 };
 
 namespace {
@@ -215,13 +217,9 @@ result<void> sqlite_store::connection::index_users(std::int64_t last, std::size_
                         "SELECT user_id, seq FROM messages WHERE seq > ?1 AND seq <= ?2");
   if (!set_user_through) set_user_through = prepare(db, "UPDATE messages_by_user_through SET seq = ?1");
   if (!user_through || !add_users || !set_user_through) return fail("prepare user index");
-  if (sqlite3_step(user_through.get()) != SQLITE_ROW) {
-    auto e = fail("user index bound");
-    sqlite3_reset(user_through.get());
-    return e;
-  }
-  const std::int64_t through = sqlite3_column_int64(user_through.get(), 0);
-  sqlite3_reset(user_through.get());
+  const auto through_read = one_int(user_through.get(), "user index bound");
+  if (!through_read) return through_read.err();
+  const std::int64_t through = *through_read;
   if (last - through < static_cast<std::int64_t>(lag)) return {};
   sqlite3_bind_int64(add_users.get(), 1, through);
   sqlite3_bind_int64(add_users.get(), 2, last);
@@ -233,14 +231,18 @@ result<void> sqlite_store::connection::index_users(std::int64_t last, std::size_
 result<std::int64_t> sqlite_store::connection::last_seq() {
   if (!max_seq) max_seq = prepare(db, "SELECT COALESCE(MAX(seq), 0) FROM messages");
   if (!max_seq) return fail("prepare max seq");
-  if (sqlite3_step(max_seq.get()) != SQLITE_ROW) {
-    auto e = fail("max seq");
-    sqlite3_reset(max_seq.get());
+  return one_int(max_seq.get(), "max seq");
+}
+
+result<std::int64_t> sqlite_store::connection::one_int(sqlite3_stmt* s, std::string_view what) {
+  if (sqlite3_step(s) != SQLITE_ROW) {
+    auto e = fail(what);
+    sqlite3_reset(s);
     return e;
   }
-  const std::int64_t last = sqlite3_column_int64(max_seq.get(), 0);
-  sqlite3_reset(max_seq.get());
-  return last;
+  const std::int64_t v = sqlite3_column_int64(s, 0);
+  sqlite3_reset(s);
+  return v;
 }
 
 sqlite_store::sqlite_store(sqlite_options opts) : opts_(std::move(opts)) {}

@@ -134,6 +134,16 @@ class SqliteStore : public ::testing::Test {
     return message{random_message_id(), std::move(user), std::move(content), now_utc(), seq_t{0}};
   }
 
+  // `user`'s messages, newest first.
+  static std::vector<message> newest_of(sqlite_store& s, std::string user) {
+    read_query q;
+    q.user_id = std::move(user);
+    q.newest_first = true;
+    auto r = s.read(q);
+    EXPECT_TRUE(r) << r.err().message;
+    return r ? std::move(*r) : std::vector<message>{};
+  }
+
   // Every stored row in seq order.
   static std::vector<message> read_all(sqlite_store& s) {
     read_query q;
@@ -421,13 +431,9 @@ TEST_F(SqliteStore, UpgradesAVersionTwoDatabaseKeepingRowsSeqsAndIds) {
     EXPECT_EQ(all[i].id, std::string(1, static_cast<char>('a' + i)));
   }
   EXPECT_EQ(all[2].created_at.time_since_epoch().count(), 3000);
-  read_query bobs;
-  bobs.user_id = "bob";
-  bobs.newest_first = true;
-  auto bob = s->read(bobs);
-  ASSERT_TRUE(bob);
-  ASSERT_EQ(bob->size(), 2u);
-  EXPECT_EQ(bob->at(0).content, "third");
+  const auto bob = newest_of(*s, "bob");
+  ASSERT_EQ(bob.size(), 2u);
+  EXPECT_EQ(bob.at(0).content, "third");
   // The id stays unique: a redelivered id is not stored twice, and new rows
   // continue the numbering.
   std::vector<message> batch{message{"b", "bob", "second", timestamp{std::chrono::microseconds{2000}}, seq_t{0}},
@@ -845,23 +851,18 @@ TEST_F(SqliteStore, UpgradesAVersionThreeDatabaseIntoTheUserTable) {
     EXPECT_EQ(db.text("SELECT group_concat(user_id || ':' || seq, ' ') FROM messages_by_user"), "ann:1 bob:2 bob:3");
     EXPECT_EQ(db.text("SELECT count(*) FROM sqlite_master WHERE name = 'messages_user'"), "0");
   }
-  read_query bobs;
-  bobs.user_id = "bob";
-  bobs.newest_first = true;
-  auto bob = s->read(bobs);
-  ASSERT_TRUE(bob);
-  ASSERT_EQ(bob->size(), 2u);
-  EXPECT_EQ(bob->at(0).content, "third");
-  EXPECT_EQ(bob->at(1).content, "second");
+  auto bob = newest_of(*s, "bob");
+  ASSERT_EQ(bob.size(), 2u);
+  EXPECT_EQ(bob.at(0).content, "third");
+  EXPECT_EQ(bob.at(1).content, "second");
   // Two more posts reach the lag; the third batch's transaction adds them.
   ASSERT_TRUE(insert_copy(*s, std::vector{make("bob", "fourth"), make("ann", "fifth")}));
   ASSERT_TRUE(insert_copy(*s, std::vector{make("bob", "sixth")}));
   EXPECT_EQ(raw_db(db_path()).text("SELECT seq FROM messages_by_user_through"), "5");
-  bob = s->read(bobs);
-  ASSERT_TRUE(bob);
-  ASSERT_EQ(bob->size(), 4u);
-  EXPECT_EQ(bob->at(0).content, "sixth");  // above the bound
-  EXPECT_EQ(bob->at(1).content, "fourth");  // below it, added by the third batch
+  bob = newest_of(*s, "bob");
+  ASSERT_EQ(bob.size(), 4u);
+  EXPECT_EQ(bob.at(0).content, "sixth");   // above the bound
+  EXPECT_EQ(bob.at(1).content, "fourth");  // below it, added by the third batch
 }
 
 }  // namespace
