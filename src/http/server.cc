@@ -436,6 +436,10 @@ std::optional<rejection> server::check_head(const request_parser& parser, accept
 asio::awaitable<server::error_code> server::read_body(connection& c, beast::flat_buffer& buffer,
                                                       request_parser& parser, bool expect_continue) {
   if (parser.is_done()) co_return error_code{};
+  // A request whose body is still on its way is no post yet: a stop ends
+  // it as it ends idle connections (close_idle), instead of waiting for a
+  // stalled upload until the header timeout.
+  if (stopping_) co_return asio::error::operation_aborted;
   if (expect_continue) {
     bhttp::response<bhttp::empty_body> cont{status::continue_, 11};
     auto [ec, n] = co_await bhttp::async_write(c.socket, cont, token);
@@ -446,10 +450,7 @@ asio::awaitable<server::error_code> server::read_body(connection& c, beast::flat
   // and a trailer the size of a head: any client's framing, none that
   // grows without end.
   const std::size_t max_used = 8 * opts_.max_body_bytes + opts_.max_header_bytes;
-  // A request whose body is still on its way is no post yet: a stop ends
-  // it as it ends idle connections (close_idle), instead of waiting for a
-  // stalled upload until the header timeout.
-  if (stopping_) co_return asio::error::operation_aborted;
+  if (stopping_) co_return asio::error::operation_aborted;  // began while the 100 was sent
   c.entry.idle = true;
   auto [ec, n] = co_await parse_until(c.socket, buffer, parser, max_used, [](const auto& p) { return p.is_done(); });
   c.entry.idle = false;
