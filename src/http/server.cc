@@ -158,7 +158,6 @@ asio::awaitable<std::pair<boost::system::error_code, std::size_t>> parse_until(
     asio::ip::tcp::socket& socket, beast::flat_buffer& buffer, Parser& parser, std::size_t max_used, Done done) {
   std::size_t used = 0;
   while (!done(parser)) {
-    if (used > max_used) co_return std::pair{boost::system::error_code(bhttp::error::body_limit), used};
     if (buffer.size() > 0) {
       boost::system::error_code ec;
       std::size_t n = 0;
@@ -169,6 +168,9 @@ asio::awaitable<std::pair<boost::system::error_code, std::size_t>> parse_until(
       }
       used += n;
       buffer.consume(n);
+      // After each put, whether or not it ended the message: one put may
+      // take a whole buffer of framing.
+      if (used > max_used) co_return std::pair{boost::system::error_code(bhttp::error::body_limit), used};
       if (!ec) continue;
       if (ec != bhttp::error::need_more) co_return std::pair{ec, used};
     }

@@ -181,6 +181,36 @@ def test_oversized_chunk_framing_gets_a_status_and_is_not_stored(api, user, fram
     assert exchange(api.port, b"GET /api/health HTTP/1.1\r\nHost: x\r\n\r\n").status == 200
 
 
+def chunked_with_framing(body, total):
+    """`body` in three chunks whose extensions pad the bytes after the head
+    (sizes, extensions, data, CRLFs, the last chunk) to exactly `total`."""
+    parts = [body[:10], body[10:20], body[20:]]
+
+    def wire(pads):
+        return b"".join(f"{len(p):x}".encode() + b";x=" + b"a" * k + b"\r\n" + p + b"\r\n"
+                        for p, k in zip(parts, pads)) + b"0\r\n\r\n"
+    pads = [45_000, 45_000, 0]
+    pads[2] = total - len(wire(pads))
+    data = wire(pads)
+    assert len(data) == total and pads[2] > 0
+    return data
+
+
+# The bound on a chunked body's bytes after the head, framing included:
+# 8 x the body limit (16 KiB) + 8 KiB. It holds to the byte, whichever
+# read or chunk crosses it.
+@pytest.mark.parametrize("over", [0, 1])
+def test_chunked_framing_is_bounded_to_the_byte(api, user, over):
+    bound = 8 * 16384 + 8192
+    body = json.dumps({"user_id": user, "content": f"bound {over}"}).encode()
+    with Conn(api.port) as c:
+        c.sock.sendall(CHUNKED_HEAD + chunked_with_framing(body, bound + over))
+        r = c.response()
+    assert r.status == (413 if over else 202), r.body
+    stored = api.messages(user_id=user)["messages"]
+    assert len(stored) == (0 if over else 1)
+
+
 @pytest.mark.parametrize("version", [b"HTTP/2.0", b"HTTP/0.9", b"HTTP/1.x"])
 def test_versions_other_than_1_0_and_1_1_are_refused(api, version):
     r = exchange(api.port, b"GET /api/health " + version + b"\r\nHost: x\r\n\r\n")
