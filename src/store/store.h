@@ -78,6 +78,13 @@ class store {
   // `stall_limit`. A store that answers reads but cannot write (a full or
   // hung disk, a lock held elsewhere) is not ready.
   virtual result<void> write_status(std::chrono::milliseconds stall_limit) = 0;
+
+  // From a stop: from `deadline` on, a call waiting for a lock held
+  // elsewhere gives up (errc::unavailable) instead of waiting out its own
+  // timeout. Without it a database locked from outside held a stop for one
+  // lock timeout per batch still queued. The default does nothing, for a
+  // store whose waits are bounded otherwise.
+  virtual void stop_waiting_at(std::chrono::steady_clock::time_point deadline) { (void)deadline; }
 };
 
 // Tracks a store's writes for write_status().

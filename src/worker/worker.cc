@@ -32,6 +32,9 @@ void worker::start() {
 void worker::stop(std::chrono::steady_clock::time_point deadline) {
   deadline_ = deadline;
   stopping_ = true;
+  // A store attempt still waiting for a lock at the deadline gives up then,
+  // and so does each one retry() still makes past it.
+  db_.stop_waiting_at(deadline);
   for (auto* t : {&poll_thread_, &store_thread_, &send_thread_})
     if (t->joinable()) t->join();
 }

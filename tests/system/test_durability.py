@@ -129,6 +129,35 @@ def test_a_stalled_upload_does_not_hold_a_stop(make_api, user):
 
 
 @pytest.mark.parametrize("mode", ["embedded"], indirect=True)
+def test_a_stop_with_the_store_locked_elsewhere_keeps_its_bound(make_api, tmp_path, user):
+    # Each batch still queued used to wait out SQLite's 5 s busy timeout
+    # after the stop's deadline: 14.6 s for a 2 s bound with 9 posts pending.
+    data = tmp_path / "d"
+    api = make_api("--shutdown-timeout", "2", "--publish-timeout-ms", "4000", data_dir=data)
+    assert api.post(user, "before").status_code == 202
+    db = sqlite3.connect(os.path.join(data, "feed.db"), isolation_level=None, timeout=1)
+    db.execute("BEGIN EXCLUSIVE")
+    try:
+        with concurrent.futures.ThreadPoolExecutor(6) as pool:
+            pending = [pool.submit(lambda i=i: api.post(user, f"pending {i}", session=requests.Session(), timeout=15))
+                       for i in range(6)]
+            time.sleep(0.5)
+            t0 = time.monotonic()
+            assert api.stop() == 0
+            assert time.monotonic() - t0 < 4
+            for f in pending:
+                try:
+                    assert f.result().status_code != 202
+                except requests.exceptions.ConnectionError:
+                    pass  # cut at the stop's deadline: no answer, nothing stored
+    finally:
+        db.execute("ROLLBACK")
+        db.close()
+    api.start()
+    assert [m["content"] for m in api.all_messages(user_id=user)] == ["before"]
+
+
+@pytest.mark.parametrize("mode", ["embedded"], indirect=True)
 def test_a_stuck_store_gives_quick_503_with_retry_after(make_api, tmp_path, user):
     data = tmp_path / "d"
     api = make_api("--queue-capacity", "4", "--publish-timeout-ms", "500", data_dir=data)

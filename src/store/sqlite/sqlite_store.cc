@@ -5,6 +5,7 @@
 #include <functional>
 #include <limits>
 #include <optional>
+#include <thread>
 #include <utility>
 #include <vector>
 
@@ -246,6 +247,29 @@ result<std::int64_t> sqlite_store::connection::one_int(sqlite3_stmt* s, std::str
 }
 
 sqlite_store::sqlite_store(sqlite_options opts) : opts_(std::move(opts)) {}
+
+// What sqlite3_busy_timeout does (sleep in growing steps until the timeout
+// has been slept), and also give up once stop_waiting_at's deadline has
+// passed, never sleeping past it.
+int sqlite_store::on_busy(void* self, int count) {
+  static constexpr int kStepsMs[] = {1, 2, 5, 10, 15, 20, 25, 25, 25, 50, 50, 100};
+  constexpr int kLast = static_cast<int>(std::size(kStepsMs)) - 1;
+  const auto* s = static_cast<const sqlite_store*>(self);
+  const int timeout = s->opts_.busy_timeout_ms;
+  // What the earlier calls of this wait slept: the steps, then 100 ms each.
+  int waited = 0;
+  for (int i = 0; i < std::min(count, kLast); ++i) waited += kStepsMs[i];
+  if (count > kLast) waited += (count - kLast) * kStepsMs[kLast];
+  if (waited >= timeout) return 0;
+  using clock = std::chrono::steady_clock;
+  const auto give_up = clock::time_point(clock::duration(s->give_up_at_.load()));
+  const auto now = clock::now();
+  if (now >= give_up) return 0;
+  auto step = std::chrono::milliseconds(std::min(kStepsMs[std::min(count, kLast)], timeout - waited));
+  if (give_up - now < step) step = std::chrono::ceil<std::chrono::milliseconds>(give_up - now);
+  std::this_thread::sleep_for(step);
+  return 1;
+}
 sqlite_store::~sqlite_store() = default;
 
 result<std::unique_ptr<sqlite_store::connection>> sqlite_store::connect(bool writer) const {
@@ -261,7 +285,7 @@ result<std::unique_ptr<sqlite_store::connection>> sqlite_store::connect(bool wri
   if (rc != SQLITE_OK)
     return error(errc::unavailable, fmt::format("cannot open {}: {}", opts_.path.string(),
                                                 c->db ? sqlite3_errmsg(c->db) : sqlite3_errstr(rc)));
-  sqlite3_busy_timeout(c->db, opts_.busy_timeout_ms);
+  sqlite3_busy_handler(c->db, &sqlite_store::on_busy, const_cast<sqlite_store*>(this));
   const auto pragmas = fmt::format("PRAGMA journal_mode=WAL; PRAGMA synchronous={}; PRAGMA foreign_keys=ON;",
                                    opts_.synchronous);
   if (auto r = c->exec(pragmas.c_str()); !r) return r.err();

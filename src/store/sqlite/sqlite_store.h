@@ -10,6 +10,8 @@
 // is durable when a commit returns.
 #pragma once
 
+#include <atomic>
+#include <chrono>
 #include <filesystem>
 #include <memory>
 #include <mutex>
@@ -47,6 +49,9 @@ class sqlite_store final : public store {
   result<seq_t> max_seq() override;
   result<void> ping() override;
   result<void> write_status(std::chrono::milliseconds stall_limit) override { return writes_.status(stall_limit); }
+  void stop_waiting_at(std::chrono::steady_clock::time_point deadline) override {
+    give_up_at_ = deadline.time_since_epoch().count();
+  }
 
   // Schema version after migrations (for tests and logs).
   result<std::int64_t> schema_version();
@@ -66,6 +71,9 @@ class sqlite_store final : public store {
   // The first column of the first row of `sql`, on a reader connection.
   result<std::int64_t> read_int64(const char* sql, std::string_view what);
   void return_reader(std::unique_ptr<connection> c);
+  // SQLite's busy handler for every connection of this store (busy_timeout_ms,
+  // and stop_waiting_at's deadline).
+  static int on_busy(void* self, int count);
   // The name of the VFS the writer's database file goes through (for
   // sqlite_store_test_peer: which writers buffer their WAL writes).
   std::string writer_vfs();
@@ -76,6 +84,8 @@ class sqlite_store final : public store {
   std::mutex readers_mu_;
   std::vector<std::unique_ptr<connection>> readers_;  // GUARDED_BY(readers_mu_)
   write_health writes_;
+  // stop_waiting_at's deadline, as steady_clock ticks (max: none).
+  std::atomic<std::chrono::steady_clock::rep> give_up_at_{std::chrono::steady_clock::time_point::max().time_since_epoch().count()};
 
   // A test seam, defined only in sqlite_store_test.cc: it runs insert_each,
   // the row-by-row path, on any batch. insert_batch takes that path only for

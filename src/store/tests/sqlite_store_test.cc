@@ -477,6 +477,53 @@ TEST_F(SqliteStore, RefusesADirtySchema) {
   EXPECT_EQ(raw_db(db_path()).text("SELECT count(*) FROM sqlite_master WHERE name = 'messages'"), "0");
 }
 
+// Another process holds the write lock: the writer waits up to its busy
+// timeout, then the batch fails as unavailable (worth retrying), and goes in
+// once the lock is released.
+TEST_F(SqliteStore, AWriteWaitsForALockHeldElsewhereUpToTheBusyTimeout) {
+  auto o = options();
+  o.busy_timeout_ms = 300;
+  auto s = open(o);
+  ASSERT_TRUE(s);
+  {
+    raw_db other(db_path());
+    ASSERT_TRUE(other.exec("BEGIN EXCLUSIVE"));
+    std::vector batch{make("u", "locked out")};
+    const auto t0 = std::chrono::steady_clock::now();
+    auto r = s->insert_batch(batch);
+    const auto took = std::chrono::steady_clock::now() - t0;
+    ASSERT_FALSE(r);
+    EXPECT_TRUE(r.err().is(errc::unavailable)) << r.err().message;
+    EXPECT_GE(took, std::chrono::milliseconds(300));
+    EXPECT_LT(took, std::chrono::seconds(3));
+  }
+  std::vector batch{make("u", "after")};
+  ASSERT_TRUE(s->insert_batch(batch));
+}
+
+// From a stop's deadline on, a write waiting for such a lock gives up then,
+// not at its busy timeout, and a later one at once.
+TEST_F(SqliteStore, StopWaitingAtEndsALockWaitAtTheDeadline) {
+  auto o = options();
+  o.busy_timeout_ms = 20'000;
+  auto s = open(o);
+  ASSERT_TRUE(s);
+  raw_db other(db_path());
+  ASSERT_TRUE(other.exec("BEGIN EXCLUSIVE"));
+  const auto t0 = std::chrono::steady_clock::now();
+  s->stop_waiting_at(t0 + std::chrono::milliseconds(200));
+  std::vector batch{make("u", "at the deadline")};
+  auto r = s->insert_batch(batch);
+  const auto took = std::chrono::steady_clock::now() - t0;
+  ASSERT_FALSE(r);
+  EXPECT_TRUE(r.err().is(errc::unavailable)) << r.err().message;
+  EXPECT_GE(took, std::chrono::milliseconds(190));
+  EXPECT_LT(took, std::chrono::seconds(3));
+  const auto t1 = std::chrono::steady_clock::now();
+  EXPECT_FALSE(s->insert_batch(batch));
+  EXPECT_LT(std::chrono::steady_clock::now() - t1, std::chrono::milliseconds(500));
+}
+
 TEST_F(SqliteStore, FindsAMessageById) {
   auto s = open();
   auto m = make("a", "findable");
