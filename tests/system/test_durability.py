@@ -1,6 +1,7 @@
 """202 means durable: restarts, SIGTERM and SIGKILL lose nothing; a stuck
 store turns into quick 503s, never hung requests."""
 import concurrent.futures
+import contextlib
 import os
 import signal
 import socket
@@ -13,6 +14,18 @@ import requests
 
 from services.feed_api import wait_until
 from services.sse import SseClient
+
+
+@contextlib.contextmanager
+def sqlite_locked(data, how="IMMEDIATE"):
+    """Another process holds the SQLite store's write lock meanwhile."""
+    db = sqlite3.connect(os.path.join(data, "feed.db"), isolation_level=None, timeout=1)
+    db.execute(f"BEGIN {how}")
+    try:
+        yield
+    finally:
+        db.execute("ROLLBACK")
+        db.close()
 
 
 def burst(api, user, stop_event, accepted, refused, workers=8):
@@ -135,24 +148,18 @@ def test_a_stop_with_the_store_locked_elsewhere_keeps_its_bound(make_api, tmp_pa
     data = tmp_path / "d"
     api = make_api("--shutdown-timeout", "2", "--publish-timeout-ms", "4000", data_dir=data)
     assert api.post(user, "before").status_code == 202
-    db = sqlite3.connect(os.path.join(data, "feed.db"), isolation_level=None, timeout=1)
-    db.execute("BEGIN EXCLUSIVE")
-    try:
-        with concurrent.futures.ThreadPoolExecutor(6) as pool:
-            pending = [pool.submit(lambda i=i: api.post(user, f"pending {i}", session=requests.Session(), timeout=15))
-                       for i in range(6)]
-            time.sleep(0.5)
-            t0 = time.monotonic()
-            assert api.stop() == 0
-            assert time.monotonic() - t0 < 4
-            for f in pending:
-                try:
-                    assert f.result().status_code != 202
-                except requests.exceptions.ConnectionError:
-                    pass  # cut at the stop's deadline: no answer, nothing stored
-    finally:
-        db.execute("ROLLBACK")
-        db.close()
+    with sqlite_locked(data, "EXCLUSIVE"), concurrent.futures.ThreadPoolExecutor(6) as pool:
+        pending = [pool.submit(lambda i=i: api.post(user, f"pending {i}", session=requests.Session(), timeout=15))
+                   for i in range(6)]
+        time.sleep(0.5)
+        t0 = time.monotonic()
+        assert api.stop() == 0
+        assert time.monotonic() - t0 < 4
+        for f in pending:
+            try:
+                assert f.result().status_code != 202
+            except requests.exceptions.ConnectionError:
+                pass  # cut at the stop's deadline: no answer, nothing stored
     api.start()
     assert [m["content"] for m in api.all_messages(user_id=user)] == ["before"]
 
@@ -163,9 +170,7 @@ def test_a_stuck_store_gives_quick_503_with_retry_after(make_api, tmp_path, user
     api = make_api("--queue-capacity", "4", "--publish-timeout-ms", "500", data_dir=data)
     assert api.post(user, "before").status_code == 202
     # Another process holds SQLite's write lock: the worker cannot commit.
-    db = sqlite3.connect(os.path.join(data, "feed.db"), isolation_level=None, timeout=1)
-    db.execute("BEGIN IMMEDIATE")
-    try:
+    with sqlite_locked(data):
         def post(i):
             t0 = time.monotonic()
             r = api.post(user, f"stuck {i}", session=requests.Session(), timeout=10)
@@ -180,9 +185,6 @@ def test_a_stuck_store_gives_quick_503_with_retry_after(make_api, tmp_path, user
         ready = requests.get(api.url("/api/ready"))
         problems = ready.json()["problems"]
         assert ready.status_code == 503 and ("queue" in problems or "store" in problems)
-    finally:
-        db.execute("ROLLBACK")
-        db.close()
     # Once the lock is gone everything flows again. Posts withdrawn from the
     # queue are not stored; those the worker had taken are (their 503 said
     # the outcome was unknown), each once.

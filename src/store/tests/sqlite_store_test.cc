@@ -129,6 +129,12 @@ class SqliteStore : public ::testing::Test {
     return std::move(*s);
   }
   std::unique_ptr<sqlite_store> open() const { return open(options()); }
+  // The store, waiting up to `ms` for a lock held elsewhere.
+  std::unique_ptr<sqlite_store> open_with_busy_timeout(int ms) const {
+    auto o = options();
+    o.busy_timeout_ms = ms;
+    return open(o);
+  }
 
   static message make(std::string user, std::string content) {
     return message{random_message_id(), std::move(user), std::move(content), now_utc(), seq_t{0}};
@@ -481,9 +487,7 @@ TEST_F(SqliteStore, RefusesADirtySchema) {
 // timeout, then the batch fails as unavailable (worth retrying), and goes in
 // once the lock is released.
 TEST_F(SqliteStore, AWriteWaitsForALockHeldElsewhereUpToTheBusyTimeout) {
-  auto o = options();
-  o.busy_timeout_ms = 300;
-  auto s = open(o);
+  auto s = open_with_busy_timeout(300);
   ASSERT_TRUE(s);
   {
     raw_db other(db_path());
@@ -504,9 +508,7 @@ TEST_F(SqliteStore, AWriteWaitsForALockHeldElsewhereUpToTheBusyTimeout) {
 // From a stop's deadline on, a write waiting for such a lock gives up then,
 // not at its busy timeout, and a later one at once.
 TEST_F(SqliteStore, StopWaitingAtEndsALockWaitAtTheDeadline) {
-  auto o = options();
-  o.busy_timeout_ms = 20'000;
-  auto s = open(o);
+  auto s = open_with_busy_timeout(20'000);
   ASSERT_TRUE(s);
   raw_db other(db_path());
   ASSERT_TRUE(other.exec("BEGIN EXCLUSIVE"));
@@ -567,9 +569,7 @@ TEST_F(SqliteStore, WriteStatusKeepsTheLastWriteFailureUntilAWriteSucceeds) {
 // A write that hangs (here: waiting for another process's lock) is noticed
 // before it fails.
 TEST_F(SqliteStore, WriteStatusReportsAWriteRunningTooLong) {
-  auto o = options();
-  o.busy_timeout_ms = 10000;
-  auto s = open(o);
+  auto s = open_with_busy_timeout(10000);
   ASSERT_TRUE(s);
   raw_db other(db_path());
   ASSERT_TRUE(other.exec("BEGIN IMMEDIATE"));
