@@ -102,17 +102,21 @@ class loop_waits final : public asio::execution_context::service {
 // settling thread may hold it after the wait and its request are gone.
 class loop_inbox : public std::enable_shared_from_this<loop_inbox> {
  public:
-  explicit loop_inbox(asio::io_context::executor_type ex) : ex_(std::move(ex)) {}
+  explicit loop_inbox(asio::io_context::executor_type ex)
+      : ex_(std::move(ex)), waits_(asio::use_service<loop_waits>(ex_.context())) {}
 
   // From any thread: `w.settle()` runs on the loop.
   void push(std::shared_ptr<loop_wait> w);
 
-  const asio::io_context::executor_type& executor() const { return ex_; }
+  // The loop's waits, looked up once (use_service locks the context's
+  // service registry and searches it: not for every post).
+  loop_waits& waits() const { return waits_; }
 
  private:
   void drain();
 
   const asio::io_context::executor_type ex_;
+  loop_waits& waits_;
   std::mutex mu_;
   std::vector<std::shared_ptr<loop_wait>> pending_;  // GUARDED_BY(mu_)
   bool scheduled_ = false;                            // GUARDED_BY(mu_)
@@ -166,7 +170,7 @@ class value_wait final : public loop_wait {
 template <class T, class Op>
 asio::awaitable<std::optional<T>> complete_before(loop_inbox& inbox, loop_wait::clock::time_point deadline, Op op) {
   auto w = std::make_shared<detail::value_wait<T>>();
-  auto& waits = asio::use_service<loop_waits>(inbox.executor().context());
+  auto& waits = inbox.waits();
   co_return co_await asio::async_initiate<const asio::use_awaitable_t<>, void(std::optional<T>)>(
       [&](auto handler) {
         w->hold(std::move(handler));
