@@ -4,10 +4,14 @@
 reach clients still sending their request."""
 import http.client
 import json
+import os
 import socket
 import time
+import uuid
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from services.feed_api import wait_until
 from services.sse import SseClient
@@ -209,6 +213,41 @@ def test_chunked_framing_is_bounded_to_the_byte(api, user, over):
     assert r.status == (413 if over else 202), r.body
     stored = api.messages(user_id=user)["messages"]
     assert len(stored) == (0 if over else 1)
+
+
+@settings(max_examples=int(os.environ.get("FEED_PROPERTY_EXAMPLES", "25")), deadline=None, database=None,
+          derandomize=not os.environ.get("FEED_PROPERTY_SEED"), suppress_health_check=list(HealthCheck))
+@given(chunks=st.integers(3, 30), offset=st.integers(-40, 40), jitter=st.randoms(use_true_random=False),
+       pieces=st.integers(1, 6))
+def test_generated_chunk_layouts_meet_the_framing_bound_to_the_byte(api, chunks, offset, jitter, pieces):
+    # Any number of chunks, extensions of uneven lengths, the bytes after the
+    # head within 40 of the bound either way, sent in up to 6 writes: 202 and
+    # stored up to the bound, 413 and nothing stored past it.
+    bound = 8 * 16384 + 8192
+    user = f"gen{uuid.uuid4().hex[:12]}"
+    body = json.dumps({"user_id": user, "content": "generated framing " + "x" * 40}).encode()
+    cut = sorted(jitter.sample(range(1, len(body)), chunks - 1))
+    parts = [body[a:b] for a, b in zip([0] + cut, cut + [len(body)])]
+    fixed = sum(len(f"{len(p):x};x=\r\n".encode()) + len(p) + 2 for p in parts) + len(b"0\r\n\r\n")
+    pad = bound + offset - fixed
+    weights = [jitter.uniform(0.5, 1.5) for _ in parts]
+    pads = [int(pad * w / sum(weights)) for w in weights]
+    pads[-1] += pad - sum(pads)
+    data = b"".join(f"{len(p):x}".encode() + b";x=" + b"a" * k + b"\r\n" + p + b"\r\n"
+                    for p, k in zip(parts, pads)) + b"0\r\n\r\n"
+    assert len(data) == bound + offset
+    wire = CHUNKED_HEAD + data
+    cuts = sorted(jitter.sample(range(1, len(wire)), pieces - 1))
+    with Conn(api.port) as c:
+        try:
+            for a, b in zip([0] + cuts, cuts + [len(wire)]):
+                c.sock.sendall(wire[a:b])
+                time.sleep(0.002)
+        except (BrokenPipeError, ConnectionResetError):
+            pass  # refused before the rest was sent
+        r = c.response()
+    assert r.status == (413 if offset > 0 else 202), (offset, r.body)
+    assert len(api.messages(user_id=user)["messages"]) == (0 if offset > 0 else 1)
 
 
 @pytest.mark.parametrize("version", [b"HTTP/2.0", b"HTTP/0.9", b"HTTP/1.x"])
