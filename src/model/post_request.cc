@@ -203,11 +203,12 @@ std::string check_user_id(std::string_view user_id, std::size_t max_bytes) {
 }
 
 std::string check_content(std::string_view content, std::size_t max_code_points) {
-  const auto points = utf8_code_points(content);
+  const auto scan = scan_text(content);
+  const auto& points = scan.code_points;
   // Escapes such as "\ud800" decode to bytes that are not UTF-8.
   if (!points) return "content is not valid UTF-8 (lone surrogate escape?)";
   if (*points == 0) return "content must not be empty";
-  if (auto c = first_forbidden_control(content))
+  if (const auto& c = scan.first_control)
     return fmt::format("content must not contain control characters (found U+{:04X}); only tab and line feed "
                        "(\\n) are allowed",
                        static_cast<std::uint32_t>(*c));
@@ -220,10 +221,6 @@ std::string check_content(std::string_view content, std::size_t max_code_points)
 result<post_request> parse_post_request(std::string_view body, const post_limits& limits) {
   // A byte order mark is noise some clients put before UTF-8 JSON.
   if (body.starts_with("\xEF\xBB\xBF")) body.remove_prefix(3);
-  // Check the raw bytes first: Boost.JSON also rejects bad UTF-8, but with a
-  // generic syntax error, and clients deserve to be told what is wrong.
-  if (!utf8_code_points(body)) return error(errc::invalid_input, "request body is not valid UTF-8");
-
   boost::json::parse_options opts;
   opts.max_depth = 8;
   boost::json::basic_parser<post_reader> parser(opts);
@@ -232,6 +229,12 @@ result<post_request> parse_post_request(std::string_view body, const post_limits
   // What boost::json::parse adds to the parser's own checks.
   if (!ec && used < body.size()) ec = boost::json::error::extra_data;
   if (ec) {
+    // Bad UTF-8 anywhere decides the answer, wherever the parser stopped:
+    // Boost.JSON rejects it too (exactly the ill-formed sequences RFC 3629
+    // does, so a body it accepts is valid UTF-8 and needs no second pass),
+    // but with a generic syntax error, and clients deserve to be told what
+    // is wrong.
+    if (!utf8_code_points(body)) return error(errc::invalid_input, "request body is not valid UTF-8");
     if (body.find_first_not_of(" \t\r\n") == std::string_view::npos)
       return error(errc::invalid_input, "request body is empty; expected a JSON object");
     if (ec == boost::json::error::illegal_leading_surrogate || ec == boost::json::error::illegal_trailing_surrogate ||

@@ -72,23 +72,7 @@ bool is_invisible(char32_t cp) noexcept {
 
 }  // namespace
 
-std::optional<std::size_t> utf8_code_points(std::string_view s) noexcept {
-  const auto* p = reinterpret_cast<const unsigned char*>(s.data());
-  const auto* const end = p + s.size();
-  std::size_t count = 0;
-  while (p < end) {
-    // Runs of ASCII, most of most text (and all of a post's JSON syntax),
-    // eight bytes a step; a word with more in it is decoded through to its
-    // end before the next test.
-    if (end - p >= 8 && !word_bytes::high_bytes(word_bytes::load8(p))) {
-      p += 8, count += 8;
-      continue;
-    }
-    for (const auto* const stop = std::min(p + 8, end); p < stop; ++count)
-      if (!next_code_point(p, end)) return std::nullopt;
-  }
-  return count;
-}
+std::optional<std::size_t> utf8_code_points(std::string_view s) noexcept { return scan_text(s).code_points; }
 
 bool is_blank_to_reader(std::string_view s) noexcept {
   bool blank = true;
@@ -96,28 +80,47 @@ bool is_blank_to_reader(std::string_view s) noexcept {
   return blank;
 }
 
-std::optional<char32_t> first_forbidden_control(std::string_view s) noexcept {
+std::optional<char32_t> first_forbidden_control(std::string_view s) noexcept { return scan_text(s).first_control; }
+
+text_scan scan_text(std::string_view s) noexcept {
   using namespace word_bytes;
+  text_scan out;
   const auto* p = reinterpret_cast<const unsigned char*>(s.data());
   const auto* const end = p + s.size();
-  while (p < end) {
-    // Words of ASCII with no control but tab and line feed pass whole; any
-    // other word is decoded through to its end before the next test.
-    if (end - p >= 8) {
-      const std::uint64_t w = load8(p);
-      const std::uint64_t controls = bytes_below(w, 0x20) & ~(bytes_equal(w, '\t') | bytes_equal(w, '\n'));
-      if (!(high_bytes(w) | controls | bytes_equal(w, 0x7F))) {
-        p += 8;
-        continue;
-      }
+  std::size_t count = 0;
+  const auto note_control = [&](char32_t cp) {
+    if (!out.first_control) out.first_control = cp;
+  };
+  // Eight bytes a step: the ASCII bytes at the front of the word pass at
+  // once (a control among them is noted by its mask), then the one
+  // multi-byte character after them, if any, is decoded; the next word
+  // starts right after it. Text with an accent every few letters thus
+  // costs a decode per accent, not per byte.
+  while (end - p >= 8) {
+    const std::uint64_t w = load8(p);
+    const std::uint64_t high = high_bytes(w);
+    const unsigned ascii = high ? first_marked(high) : 8;
+    if (ascii) {
+      std::uint64_t controls = (bytes_below(w, 0x20) & ~(bytes_equal(w, '\t') | bytes_equal(w, '\n'))) |
+                               bytes_equal(w, 0x7F);
+      if (ascii < 8) controls &= (std::uint64_t{1} << (8 * ascii)) - 1;
+      if (controls) note_control(p[first_marked(controls)]);
+      p += ascii, count += ascii;
+      if (ascii == 8) continue;
     }
-    for (const auto* const stop = std::min(p + 8, end); p < stop;) {
-      const auto cp = next_code_point(p, end);
-      if (!cp) return std::nullopt;  // not UTF-8: nothing past here is a character
-      if ((*cp < 0x20 && *cp != '\t' && *cp != '\n') || (*cp >= 0x7F && *cp <= 0x9F)) return cp;
-    }
+    const auto cp = next_code_point(p, end);
+    if (!cp) return out;
+    ++count;
+    if (*cp <= 0x9F) note_control(*cp);  // U+0080..U+009F: C1 controls
   }
-  return std::nullopt;
+  while (p < end) {
+    const auto cp = next_code_point(p, end);
+    if (!cp) return out;
+    ++count;
+    if ((*cp < 0x20 && *cp != '\t' && *cp != '\n') || (*cp >= 0x7F && *cp <= 0x9F)) note_control(*cp);
+  }
+  out.code_points = count;
+  return out;
 }
 
 }  // namespace feed

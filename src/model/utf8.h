@@ -22,4 +22,13 @@ bool is_blank_to_reader(std::string_view s) noexcept;
 // terminals obey like ESC.
 std::optional<char32_t> first_forbidden_control(std::string_view s) noexcept;
 
+// Both of the above in one pass over s: the code points (nullopt when s is
+// not valid UTF-8) and the first forbidden control before any ill-formed
+// byte.
+struct text_scan {
+  std::optional<std::size_t> code_points;
+  std::optional<char32_t> first_control;
+};
+text_scan scan_text(std::string_view s) noexcept;
+
 }  // namespace feed

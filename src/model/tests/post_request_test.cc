@@ -108,6 +108,26 @@ INSTANTIATE_TEST_SUITE_P(
         bad_case{"two BOMs before the body", "\xEF\xBB\xBF\xEF\xBB\xBF" + body("a", "b"), "invalid JSON"}),
     [](const auto& info) { return test_support::test_name(info.param.name); });
 
+// The parser is trusted to refuse every ill-formed sequence (the body is not
+// scanned for UTF-8 before it); wherever one sits, in a key, a value, a
+// field that is not read, between tokens or after the object, the answer
+// names it.
+TEST(PostRequest, IllFormedUtf8AnywhereIsNamedAsSuch) {
+  const std::string valid = R"({"user_id":"u1","content":"caf\u00e9 ok","extra":["x",{"k":"v"}]} )";
+  ASSERT_TRUE(parse_post_request(valid));
+  const std::string_view ill_formed[] = {"\x80",         "\xBF",         "\xC3",         "\xE2\x82",
+                                         "\xF0\x9F\x99", "\xC0\xAF",     "\xC1\xBF",     "\xE0\x80\xAF",
+                                         "\xED\xA0\x80", "\xF0\x80\x80\xAF", "\xF4\x90\x80\x80", "\xF5\x80\x80\x80",
+                                         "\xFE",         "\xFF"};
+  for (const auto bad : ill_formed)
+    for (std::size_t at = 0; at <= valid.size(); ++at) {
+      const std::string b = valid.substr(0, at) + std::string(bad) + valid.substr(at);
+      const auto r = parse_post_request(b);
+      ASSERT_FALSE(r) << at;
+      EXPECT_EQ(r.err().message, "request body is not valid UTF-8") << "at " << at;
+    }
+}
+
 TEST(PostRequest, KeepsTabsAndLineFeedsInContent) {
   auto r = parse_post_request(body("a", "col1\\tcol2\\nline 2"));
   ASSERT_TRUE(r) << r.err().message;

@@ -185,6 +185,9 @@ TEST(Utf8, AgreesWithTheStandardsTableOnGeneratedText) {
         break;
       }
     ASSERT_EQ(first_forbidden_control(s), control) << "seed " << seed << " example " << i;
+    const text_scan scan = scan_text(s);
+    ASSERT_EQ(scan.code_points, count) << "seed " << seed << " example " << i;
+    ASSERT_EQ(scan.first_control, control) << "seed " << seed << " example " << i;
   }
 }
 
