@@ -2,20 +2,32 @@
 
 #include <chrono>
 #include <cstdint>
+#include <random>
 
 #include <boost/uuid/name_generator_sha1.hpp>
-#include <boost/uuid/random_generator.hpp>
 #include <boost/uuid/string_generator.hpp>
 #include <boost/uuid/uuid_io.hpp>
 
 namespace feed {
 
+namespace {
+
+// 64 random bits a call, from a generator seeded from the OS once per thread
+// (asking the kernel on every call was a system call per message and per
+// envelope). Drawn from the engine directly: Boost's uuid generator went
+// through a uniform distribution per 32 bits, most of an id's cost.
+std::uint64_t random_bits() {
+  thread_local std::mt19937_64 engine = [] {
+    std::random_device os;
+    std::seed_seq seed{os(), os(), os(), os(), os(), os(), os(), os()};
+    return std::mt19937_64(seed);
+  }();
+  return engine();
+}
+
+}  // namespace
+
 void append_uuid7(std::string& out, timestamp now) {
-  // A generator seeded from the OS once per thread. (Boost's plain
-  // random_generator asks the kernel for entropy on every call: a system call
-  // per message and per envelope.)
-  thread_local boost::uuids::random_generator_mt19937 gen;
-  boost::uuids::uuid u = gen();
   // UUIDv7 (RFC 9562): the first 48 bits are the Unix time in milliseconds,
   // the other 74 stay random. Ids made close in time are close in the
   // store's primary-key index, so a batch's inserts land on the same few
@@ -24,11 +36,26 @@ void append_uuid7(std::string& out, timestamp now) {
   // unique and unguessable; the time they reveal is already created_at.
   const auto ms = static_cast<std::uint64_t>(
       std::chrono::duration_cast<std::chrono::milliseconds>(now.time_since_epoch()).count());
-  for (int i = 0; i < 6; ++i) u.data[i] = static_cast<std::uint8_t>(ms >> (8 * (5 - i)));
-  u.data[6] = static_cast<std::uint8_t>(0x70 | (u.data[6] & 0x0f));  // version 7
-  u.data[8] = static_cast<std::uint8_t>(0x80 | (u.data[8] & 0x3f));  // RFC 9562 variant
+  const std::uint64_t rand_a = random_bits(), rand_b = random_bits();
+  // ms (48) | version 7 (4) | 12 random bits; variant 0b10 (2) | 62 random bits.
+  const std::uint64_t high = (ms << 16) | 0x7000 | (rand_a & 0x0FFF);
+  const std::uint64_t low = (std::uint64_t{0b10} << 62) | (rand_b >> 2);
+  static constexpr char hex[] = "0123456789abcdef";
   char text[36];
-  boost::uuids::to_chars(u, text);
+  std::size_t at = 0;
+  const auto put = [&](std::uint64_t v, int bytes) {
+    for (int i = bytes - 1; i >= 0; --i) {
+      const auto b = static_cast<unsigned>(v >> (8 * i)) & 0xFF;
+      text[at++] = hex[b >> 4];
+      text[at++] = hex[b & 0xF];
+    }
+  };
+  // 8-4-4-4-12 hex digits.
+  put(high >> 32, 4), text[at++] = '-';
+  put(high >> 16, 2), text[at++] = '-';
+  put(high, 2), text[at++] = '-';
+  put(low >> 48, 2), text[at++] = '-';
+  put(low, 6);
   out.append(text, sizeof text);
 }
 

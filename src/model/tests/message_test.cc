@@ -1,3 +1,8 @@
+#include <cctype>
+#include <set>
+#include <string>
+#include <vector>
+
 #include <boost/json.hpp>
 #include <gtest/gtest.h>
 
@@ -67,6 +72,39 @@ TEST(MessageId, RandomIdsAreUuidsAndDiffer) {
   EXPECT_EQ(a[14], '7');  // UUIDv7: time-ordered
   EXPECT_TRUE(a[19] == '8' || a[19] == '9' || a[19] == 'a' || a[19] == 'b');
   EXPECT_NE(a, b);
+}
+
+// RFC 9562 §5.7: 48 bits of Unix milliseconds, version 7, variant 0b10, and
+// the other 74 bits random; written 8-4-4-4-12 in lowercase hex.
+TEST(MessageId, Uuid7CarriesTheTimeAndRandomBits) {
+  const timestamp t0{std::chrono::milliseconds(0x0123456789AB)};
+  std::vector<std::string> ids;
+  for (int i = 0; i < 2000; ++i) {
+    std::string id;
+    append_uuid7(id, t0 + std::chrono::milliseconds(i / 2));
+    ASSERT_EQ(id.size(), 36u);
+    for (std::size_t k = 0; k < id.size(); ++k) {
+      if (k == 8 || k == 13 || k == 18 || k == 23) ASSERT_EQ(id[k], '-') << id;
+      else ASSERT_TRUE(std::isxdigit(static_cast<unsigned char>(id[k])) && !std::isupper(id[k])) << id;
+    }
+    std::string hex;
+    for (char c : id)
+      if (c != '-') hex += c;
+    EXPECT_EQ(std::stoull(hex.substr(0, 12), nullptr, 16), 0x0123456789ABu + static_cast<unsigned>(i / 2)) << id;
+    EXPECT_EQ(hex[12], '7') << id;
+    EXPECT_NE(std::string_view("89ab").find(hex[16]), std::string_view::npos) << id;
+    ids.push_back(hex);
+  }
+  // Later milliseconds sort later, whatever the random bits.
+  for (std::size_t i = 2; i < ids.size(); i += 2) EXPECT_LT(ids[i - 1], ids[i]);
+  // Every random hex digit takes many values (13..15 and 17..31; 16 keeps
+  // the variant's two bits, so it takes four).
+  for (std::size_t k = 13; k < 32; ++k) {
+    std::set<char> seen;
+    for (const auto& h : ids) seen.insert(h[k]);
+    EXPECT_EQ(seen.size(), k == 16 ? 4u : 16u) << "digit " << k;
+  }
+  EXPECT_EQ(std::set<std::string>(ids.begin(), ids.end()).size(), ids.size());
 }
 
 TEST(MessageId, IdempotencyKeyGivesAStableIdPerUser) {
