@@ -1,3 +1,4 @@
+#include <array>
 #include <atomic>
 #include <memory>
 #include <mutex>
@@ -38,19 +39,25 @@ struct keyed_posts {
   static constexpr int max_lookups = 32;
 };
 
-// One inbox per event loop, made by the loop's first request.
+// One inbox per event loop, made by the loop's first request. Found
+// without a lock once made (every post asks): the first 64 loops, which
+// --threads allows at most, have a slot each.
 class inboxes {
  public:
   loop_inbox& of(std::size_t loop, const asio::io_context::executor_type& ex) {
+    if (loop < fast_.size())
+      if (auto* made = fast_[loop].load(std::memory_order_acquire)) return *made;
     std::lock_guard lock(mu_);
     if (by_loop_.size() <= loop) by_loop_.resize(loop + 1);
     if (!by_loop_[loop]) by_loop_[loop] = std::make_shared<loop_inbox>(ex);
+    if (loop < fast_.size()) fast_[loop].store(by_loop_[loop].get(), std::memory_order_release);
     return *by_loop_[loop];
   }
 
  private:
+  std::array<std::atomic<loop_inbox*>, 64> fast_{};
   std::mutex mu_;
-  std::vector<std::shared_ptr<loop_inbox>> by_loop_;
+  std::vector<std::shared_ptr<loop_inbox>> by_loop_;  // resized: the inboxes themselves never move
 };
 
 // The parts of the request that decide what is posted.
