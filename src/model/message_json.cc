@@ -85,9 +85,11 @@ std::size_t string_size(std::string_view s) {
   return n;
 }
 
-char* write_string(char* p, std::string_view s) {
+// Writes s quoted and escaped; `quoted` is string_size(s), which is its
+// size plus the quotes exactly when nothing in it is escaped.
+char* write_string(char* p, std::string_view s, std::size_t quoted) {
   *p++ = '"';
-  if (!has_escapes(s)) {
+  if (quoted == s.size() + 2) {
     std::memcpy(p, s.data(), s.size());
     p += s.size();
     *p++ = '"';
@@ -192,20 +194,21 @@ std::size_t int_size(std::int64_t v) {
 
 }  // namespace
 
-std::size_t json_size(const message& m, bool with_seq) {
+json_layout json_layout_of(const message& m, bool with_seq) {
   constexpr std::size_t keys = sizeof R"({"id":,"user_id":,"content":,"created_at":})" - 1;
-  std::size_t n = keys + string_size(m.id) + string_size(m.user_id) + string_size(m.content) + time_size(m.created_at);
-  if (with_seq) n += sizeof R"(,"seq":)" - 1 + int_size(m.seq.value());
-  return n;
+  json_layout l{string_size(m.id), string_size(m.user_id), string_size(m.content), 0};
+  l.size = keys + l.id + l.user_id + l.content + time_size(m.created_at);
+  if (with_seq) l.size += sizeof R"(,"seq":)" - 1 + int_size(m.seq.value());
+  return l;
 }
 
-char* write_json(char* p, const message& m, bool with_seq) {
+char* write_json(char* p, const message& m, const json_layout& layout, bool with_seq) {
   p = write_literal(p, R"({"id":)");
-  p = write_string(p, m.id);
+  p = write_string(p, m.id, layout.id);
   p = write_literal(p, R"(,"user_id":)");
-  p = write_string(p, m.user_id);
+  p = write_string(p, m.user_id, layout.user_id);
   p = write_literal(p, R"(,"content":)");
-  p = write_string(p, m.content);
+  p = write_string(p, m.content, layout.content);
   p = write_literal(p, R"(,"created_at":)");
   p = write_any_time(p, m.created_at);
   if (with_seq) {
@@ -218,14 +221,16 @@ char* write_json(char* p, const message& m, bool with_seq) {
 
 void append_json(std::string& out, const message& m, bool with_seq) {
   const auto at = out.size();
-  out.resize(at + json_size(m, with_seq));
-  write_json(out.data() + at, m, with_seq);
+  const auto layout = json_layout_of(m, with_seq);
+  out.resize(at + layout.size);
+  write_json(out.data() + at, m, layout, with_seq);
 }
 
 void append_json_string(std::string& out, std::string_view s) {
   const auto at = out.size();
-  out.resize(at + string_size(s));
-  write_string(out.data() + at, s);
+  const auto quoted = string_size(s);
+  out.resize(at + quoted);
+  write_string(out.data() + at, s, quoted);
 }
 
 void append_json_time(std::string& out, timestamp t) {

@@ -18,12 +18,25 @@
 
 namespace feed {
 
-// The size of to_json(m, with_seq), computed without writing it.
-std::size_t json_size(const message& m, bool with_seq = false);
+// The sizes of to_json(m, with_seq) and of its quoted, escaped strings,
+// measured without writing it. Writing with them scans each string once
+// more only when it has something to escape.
+struct json_layout {
+  std::size_t id, user_id, content;  // quoted and escaped
+  std::size_t size;                   // the whole object
+};
+json_layout json_layout_of(const message& m, bool with_seq = false);
 
-// Writes to_json(m, with_seq) at `out`, which has room for json_size(m,
-// with_seq) bytes; returns the end of what was written.
-char* write_json(char* out, const message& m, bool with_seq = false);
+// The size of to_json(m, with_seq), computed without writing it.
+inline std::size_t json_size(const message& m, bool with_seq = false) { return json_layout_of(m, with_seq).size; }
+
+// Writes to_json(m, with_seq) at `out`, which has room for `layout.size`
+// bytes (layout from json_layout_of(m, with_seq)); returns the end of what
+// was written.
+char* write_json(char* out, const message& m, const json_layout& layout, bool with_seq = false);
+inline char* write_json(char* out, const message& m, bool with_seq = false) {
+  return write_json(out, m, json_layout_of(m, with_seq), with_seq);
+}
 
 // Appends to_json(m, with_seq) to `out`, growing it once.
 void append_json(std::string& out, const message& m, bool with_seq = false);

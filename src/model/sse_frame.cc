@@ -15,12 +15,13 @@ void append_sse_event_frame(std::string& out, const message& m) {
   const auto id_len = static_cast<std::size_t>(std::to_chars(id, id + sizeof id, m.seq.value()).ptr - id);
   constexpr std::string_view head = "id: ", data = "\ndata: ", tail = "\n\n";
   const auto at = out.size();
-  out.resize(at + head.size() + id_len + data.size() + json_size(m) + tail.size());
+  const auto layout = json_layout_of(m);
+  out.resize(at + head.size() + id_len + data.size() + layout.size + tail.size());
   char* p = out.data() + at;
   std::memcpy(p, head.data(), head.size()), p += head.size();
   std::memcpy(p, id, id_len), p += id_len;
   std::memcpy(p, data.data(), data.size()), p += data.size();
-  p = write_json(p, m);
+  p = write_json(p, m, layout);
   std::memcpy(p, tail.data(), tail.size());
 }
 
