@@ -50,11 +50,15 @@ response stream_head(const request& req) {
 }
 
 response for_method(const request& req, response res) {
-  if (req.method() == verb::head) strip_body_for_head(res);
+  router::fit_to_method(req, res);
   return res;
 }
 
 }  // namespace
+
+void router::fit_to_method(const request& req, response& res) {
+  if (req.method() == verb::head) strip_body_for_head(res);
+}
 
 void router::add(verb method, std::string path, handler h, route_kind kind) {
   auto& r = routes_[std::move(path)];
@@ -87,20 +91,26 @@ response router::method_not_allowed(const request_context& ctx, std::string_view
   return res;
 }
 
-asio::awaitable<response> router::dispatch(request_context& ctx) const {
+router::decision router::decide(const request_context& ctx) const {
   const verb method = ctx.req.method();
-  if (ctx.req.target() == "*") co_return options_response(ctx.req, allow("*"));
+  if (ctx.req.target() == "*") return options_response(ctx.req, allow("*"));
   const std::string_view path = ctx.url.path();
   auto it = routes_.find(path);
   if (it == routes_.end())
-    co_return for_method(ctx.req,
-                         error_response(ctx.req, status::not_found, fmt::format("no such endpoint: {}", path)));
+    return for_method(ctx.req, error_response(ctx.req, status::not_found, fmt::format("no such endpoint: {}", path)));
   const route& r = it->second;
-  if (method == verb::options) co_return options_response(ctx.req, allow(path));
-  if (method == verb::head && r.streaming && !r.handlers.contains(verb::head)) co_return stream_head(ctx.req);
-  const handler* h = find(r, method);
-  if (!h) co_return for_method(ctx.req, method_not_allowed(ctx, path));
-  co_return for_method(ctx.req, co_await (*h)(ctx));
+  if (method == verb::options) return options_response(ctx.req, allow(path));
+  if (method == verb::head && r.streaming && !r.handlers.contains(verb::head)) return stream_head(ctx.req);
+  if (const handler* h = find(r, method)) return h;
+  return for_method(ctx.req, method_not_allowed(ctx, path));
+}
+
+asio::awaitable<response> router::dispatch(request_context& ctx) const {
+  auto d = decide(ctx);
+  if (auto* answer = std::get_if<response>(&d)) co_return std::move(*answer);
+  response res = co_await (*std::get<const handler*>(d))(ctx);
+  fit_to_method(ctx.req, res);
+  co_return res;
 }
 
 }  // namespace feed::http

@@ -135,7 +135,6 @@ class server {
   boost::asio::awaitable<bool> reply_and_close(connection& c, const rejection& r, verb method);
   boost::asio::awaitable<bool> respond(connection& c, request req, request_target target, bool keep_alive,
                                        std::size_t loop);
-  boost::asio::awaitable<response> dispatch(request_context& ctx) const;
   void count_response(unsigned status_code);
   // Cancels, on each stream's own loop, every stream (or every idle one);
   // with `shut_down`, shuts its socket down as well.
