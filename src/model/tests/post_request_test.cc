@@ -108,10 +108,9 @@ INSTANTIATE_TEST_SUITE_P(
         bad_case{"two BOMs before the body", "\xEF\xBB\xBF\xEF\xBB\xBF" + body("a", "b"), "invalid JSON"}),
     [](const auto& info) { return test_support::test_name(info.param.name); });
 
-// The parser is trusted to refuse every ill-formed sequence (the body is not
-// scanned for UTF-8 before it); wherever one sits, in a key, a value, a
-// field that is not read, between tokens or after the object, the answer
-// names it.
+// The body's UTF-8 is checked before the parser, whose own check is off;
+// wherever an ill-formed sequence sits, in a key, a value, a field that is
+// not read, between tokens or after the object, the answer names it.
 TEST(PostRequest, IllFormedUtf8AnywhereIsNamedAsSuch) {
   const std::string valid = R"({"user_id":"u1","content":"caf\u00e9 ok","extra":["x",{"k":"v"}]} )";
   ASSERT_TRUE(parse_post_request(valid));
