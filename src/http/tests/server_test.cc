@@ -4,7 +4,10 @@
 #include <sys/time.h>
 
 #include <memory>
+#include <stdexcept>
+#include <string>
 #include <thread>
+#include <vector>
 
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/ip/tcp.hpp>
@@ -196,6 +199,51 @@ TEST_F(deadlines, NoSweepIsLeftPendingOnAnIdleLoop) {
   ASSERT_TRUE(eventually([&] { return srv->connections() == 0; }));
   srv->stop_accepting();
   EXPECT_TRUE(eventually([&] { return loop->stopped(); }, 2s));
+}
+
+// A handler that throws, before or after it first waits, costs its request
+// a 500 (no body for HEAD), not the connection: the next request on it, a
+// router answer and a handler's, are served in order.
+struct failing_handler : served {
+  void SetUp() override {
+    routes.add(verb::get, "/throws-at-once", [](request_context&) -> asio::awaitable<response> {
+      throw std::runtime_error("at once");
+      co_return response{};
+    });
+    routes.add(verb::get, "/throws-later", [](request_context& ctx) -> asio::awaitable<response> {
+      asio::steady_timer t(co_await asio::this_coro::executor, 1ms);
+      co_await t.async_wait(asio::as_tuple(asio::use_awaitable));
+      if (ctx.req.method() != verb::put) throw std::runtime_error("later");
+      co_return response{};
+    });
+    routes.add(verb::get, "/fine", [](request_context& ctx) -> asio::awaitable<response> {
+      co_return error_response(ctx.req, status::ok, "fine");
+    });
+    start({});
+  }
+};
+
+TEST_F(failing_handler, AnswersFiveHundredAndKeepsTheConnection) {
+  const std::string requests =
+      "GET /throws-at-once HTTP/1.1\r\nHost: x\r\n\r\n"
+      "HEAD /throws-later HTTP/1.1\r\nHost: x\r\n\r\n"
+      "GET /nope HTTP/1.1\r\nHost: x\r\n\r\n"
+      "GET /throws-later HTTP/1.1\r\nHost: x\r\n\r\n"
+      "GET /fine HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n";
+  asio::write(client, asio::buffer(requests));
+  std::string got;
+  boost::system::error_code ec;
+  asio::read(client, asio::dynamic_buffer(got), ec);
+  const std::string error_body = "{\"error\":\"internal error\"}\n";
+  std::vector<std::string> statuses;
+  for (auto at = got.find("HTTP/1.1 "); at != std::string::npos; at = got.find("HTTP/1.1 ", at + 1))
+    statuses.push_back(got.substr(at + 9, 3));
+  EXPECT_EQ(statuses, (std::vector<std::string>{"500", "500", "404", "500", "200"})) << got;
+  // Two GETs carry the error body; the HEAD only its length.
+  std::size_t bodies = 0;
+  for (auto at = got.find(error_body); at != std::string::npos; at = got.find(error_body, at + 1)) ++bodies;
+  EXPECT_EQ(bodies, 2u) << got;
+  EXPECT_NE(got.find("\"fine\""), std::string::npos) << got;
 }
 
 }  // namespace
