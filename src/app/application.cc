@@ -180,7 +180,12 @@ result<void> application::start_fanout() {
 result<void> application::start_worker() {
   auto sink = backends_->sink();
   if (!sink) return cannot_start(sink.err());
-  worker_ = std::make_unique<worker>(backends_->reader(), backends_->db(), **sink, opts_.worker);
+  auto worker_opts = opts_.worker;
+  // Kafka's poll decodes each envelope, work worth overlapping with the
+  // store's round trip; the in-process queue's is a move, and polling it
+  // ahead only woke the poll thread once per post or two.
+  worker_opts.poll_ahead = backends_->uses_kafka();
+  worker_ = std::make_unique<worker>(backends_->reader(), backends_->db(), **sink, worker_opts);
   worker_->start();
   stops_.push([this] { stop_worker(); });
   return {};

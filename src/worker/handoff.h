@@ -10,8 +10,13 @@
 // behind catches up with one round trip for all of them instead of one per
 // item (a standing queue of small batches would otherwise add a
 // whole round trip per waiting batch to every message's latency).
+//
+// wait_until_wanted() is for a producer that should fetch work only when
+// the consumer is ready for it: it returns once a consumer waits on an
+// empty hand-off.
 #pragma once
 
+#include <chrono>
 #include <condition_variable>
 #include <cstddef>
 #include <deque>
@@ -40,7 +45,12 @@ class handoff {
   template <class Weight>
   std::vector<T> pop_up_to(std::size_t budget, Weight&& weight) {
     std::unique_lock lock(mu_);
-    not_empty_.wait(lock, [&] { return !items_.empty() || closed_; });
+    if (items_.empty() && !closed_) {
+      ++consumers_waiting_;
+      wanted_.notify_all();
+      not_empty_.wait(lock, [&] { return !items_.empty() || closed_; });
+      --consumers_waiting_;
+    }
     std::vector<T> out;
     std::size_t total = 0;
     while (!items_.empty()) {
@@ -52,6 +62,14 @@ class handoff {
     lock.unlock();
     if (!out.empty()) not_full_.notify_all();
     return out;
+  }
+
+  // Whether a consumer waited on an empty hand-off (or it was closed)
+  // within `timeout`.
+  template <class Rep, class Period>
+  bool wait_until_wanted(std::chrono::duration<Rep, Period> timeout) {
+    std::unique_lock lock(mu_);
+    return wanted_.wait_for(lock, timeout, [&] { return (consumers_waiting_ > 0 && items_.empty()) || closed_; });
   }
 
   void close() {
@@ -67,8 +85,10 @@ class handoff {
   std::mutex mu_;
   std::condition_variable not_full_;
   std::condition_variable not_empty_;
-  std::deque<T> items_;  // GUARDED_BY(mu_)
-  bool closed_ = false;  // GUARDED_BY(mu_)
+  std::condition_variable wanted_;
+  std::deque<T> items_;               // GUARDED_BY(mu_)
+  std::size_t consumers_waiting_ = 0;  // GUARDED_BY(mu_)
+  bool closed_ = false;               // GUARDED_BY(mu_)
 };
 
 }  // namespace feed

@@ -62,6 +62,13 @@ void worker::poll_stage() {
       spdlog::warn("worker: stop deadline passed before the queue was drained");
       break;
     }
+    // Without poll_ahead the queue is polled when the store stage waits
+    // for a batch. Polling ahead took a message or two at a time while a
+    // commit ran: a wake-up of this thread (and a futex call on the event
+    // loop that enqueued) per post or two. What arrives meanwhile now waits
+    // in the queue and comes out as one batch, no later than before, as the
+    // store stage took every waiting batch at once anyway.
+    if (!opts_.poll_ahead && !polled_.wait_until_wanted(opts_.poll_wait)) continue;
     auto polled = in_.poll(opts_.max_batch, opts_.poll_wait);
     if (!polled) {
       spdlog::warn("worker: poll failed: {}", polled.err().message);

@@ -1,8 +1,8 @@
 // The worker: moves messages from the queue into the store, in batches.
 //
 // Three stages on three threads, so a batch's store transaction overlaps the
-// next batch's poll (and decoding) and the previous batch's round trips to
-// the queue:
+// next batch's poll (and decoding; unless poll_ahead is off) and the
+// previous batch's round trips to the queue:
 //   poll stage:    take a batch from the queue
 //   store stage:   store it (idempotent, assigns seq)
 //   send stage:    hand the stored messages to the processed sink, then
@@ -45,6 +45,12 @@ struct worker_options {
   std::chrono::milliseconds retry_initial{20};          // first backoff
   std::chrono::milliseconds retry_max{2000};            // backoff cap
   std::size_t pipeline_depth = 2;                       // batches waiting between two stages
+  // Whether the poll stage polls while a batch is being stored (worth it
+  // when polling costs work of its own, such as decoding), or only when the
+  // store stage waits for the next batch: then what arrives meanwhile
+  // waits in the queue and comes out as one batch, without a wake-up of the
+  // poll thread per message or two.
+  bool poll_ahead = true;
 };
 
 struct worker_stats {

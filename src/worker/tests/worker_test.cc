@@ -3,11 +3,13 @@
 #include <filesystem>
 #include <functional>
 #include <mutex>
+#include <random>
 #include <thread>
 #include <utility>
 
 #include <gtest/gtest.h>
 
+#include "base/testing/property.h"
 #include "model/message_id.h"
 #include "queue/memory/memory_queue.h"
 #include "store/sqlite/sqlite_store.h"
@@ -353,6 +355,102 @@ TEST_F(Worker, StoresBatchesThatWaitedTogether) {
   for (int i = 0; i < 4; ++i) EXPECT_EQ(sink.got[i].seq.value(), i + 1);
   EXPECT_EQ(sizes.front(), 1u);
   EXPECT_LT(sizes.size(), 4u) << "every waiting batch got its own transaction";
+}
+
+// Without poll_ahead, what arrives while a batch is stored stays in the
+// queue (where a timed-out post can still be withdrawn) and comes out as one
+// batch when the store stage asks for the next.
+TEST_F(Worker, WithoutPollAheadWhatArrivesDuringAStoreComesOutAsOneBatch) {
+  memory_queue q(1000);
+  std::vector<std::size_t> sizes;  // written on the store thread, read after it is joined
+  std::vector<std::size_t> queued_during_hold;
+  hooked_store slow(*db_, [&](std::span<const message> b) -> result<void> {
+    sizes.push_back(b.size());
+    if (sizes.size() == 1) {
+      for (int i = 0; i < 6; ++i) {
+        std::this_thread::sleep_for(std::chrono::milliseconds(50));
+        queued_during_hold.push_back(q.size());
+      }
+    }
+    return {};
+  });
+  recording_sink sink;
+  worker w(q, slow, sink, {.poll_ahead = false});
+  std::atomic<int> acked{0};
+  w.start();
+  fill(q, 1, acked);  // the first batch, held in the store
+  std::this_thread::sleep_for(std::chrono::milliseconds(30));
+  for (int i = 0; i < 3; ++i) {
+    fill(q, 1, acked);
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  }
+  q.close();
+  w.stop(std::chrono::steady_clock::now() + std::chrono::seconds(10));
+  EXPECT_EQ(acked, 4);
+  ASSERT_EQ(sink.got.size(), 4u);
+  for (int i = 0; i < 4; ++i) EXPECT_EQ(sink.got[i].seq.value(), i + 1);
+  EXPECT_EQ(sizes, (std::vector<std::size_t>{1, 3}));
+  // Nothing left the queue while the first batch was stored.
+  ASSERT_FALSE(queued_during_hold.empty());
+  EXPECT_EQ(queued_during_hold.back(), 3u);
+  for (std::size_t i = 1; i < queued_during_hold.size(); ++i)
+    EXPECT_GE(queued_during_hold[i], queued_during_hold[i - 1]);
+}
+
+// Random arrivals, batch limits and store delays, with and without
+// poll_ahead: every message is stored once, in order, and acknowledged.
+TEST_F(Worker, StoresEveryMessageOnceInOrderWhateverTheTiming) {
+  const std::uint64_t seed = test_support::property_seed();
+  const int examples = test_support::property_examples(24);
+  std::mt19937_64 rng(seed);
+  for (int e = 0; e < examples; ++e) {
+    const bool ahead = rng() % 2;
+    const std::size_t max_batch = 1 + rng() % 12;
+    const int total = 1 + static_cast<int>(rng() % 60);
+    const auto store_delay = std::chrono::microseconds(rng() % 3000);
+    std::mt19937_64 arrivals(rng());
+    hooked_store slow(*db_, [store_delay](std::span<const message>) -> result<void> {
+      std::this_thread::sleep_for(store_delay);
+      return {};
+    });
+    memory_queue q(1000);
+    recording_sink sink;
+    worker w(q, slow, sink, {.max_batch = max_batch, .poll_wait = std::chrono::milliseconds(5), .poll_ahead = ahead});
+    std::atomic<int> acked{0};
+    const auto first_seq = db_->max_seq()->value() + 1;
+    w.start();
+    for (int i = 0; i < total; ++i) {
+      q.enqueue(message{random_message_id(), "u", std::to_string(i), now_utc(), seq_t{0}}, [&](std::error_code ec) {
+        if (!ec) ++acked;
+      });
+      if (arrivals() % 3 == 0) std::this_thread::sleep_for(std::chrono::microseconds(arrivals() % 2000));
+    }
+    q.close();
+    w.stop(std::chrono::steady_clock::now() + std::chrono::seconds(10));
+    const auto where = ::testing::Message() << "seed " << seed << " example " << e << " ahead " << ahead
+                                            << " max_batch " << max_batch << " total " << total;
+    ASSERT_EQ(acked, total) << where;
+    ASSERT_EQ(sink.got.size(), static_cast<std::size_t>(total)) << where;
+    for (int i = 0; i < total; ++i) {
+      ASSERT_EQ(sink.got[i].content, std::to_string(i)) << where;
+      ASSERT_EQ(sink.got[i].seq.value(), first_seq + i) << where;
+    }
+  }
+}
+
+TEST(Handoff, WaitUntilWantedReturnsOnceAConsumerWaitsOnNothing) {
+  handoff<int> h(4);
+  EXPECT_FALSE(h.wait_until_wanted(std::chrono::milliseconds(20)));  // no consumer
+  std::vector<int> got;
+  std::thread consumer([&] { got = h.pop_up_to(10, one); });
+  EXPECT_TRUE(h.wait_until_wanted(std::chrono::seconds(5)));
+  h.push(7);
+  consumer.join();
+  EXPECT_EQ(got, std::vector<int>{7});
+  h.push(8);  // waiting, and nobody asks: not wanted
+  EXPECT_FALSE(h.wait_until_wanted(std::chrono::milliseconds(20)));
+  h.close();
+  EXPECT_TRUE(h.wait_until_wanted(std::chrono::milliseconds(20)));  // closed: never blocks a producer
 }
 
 }  // namespace
