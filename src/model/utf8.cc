@@ -72,8 +72,6 @@ bool is_invisible(char32_t cp) noexcept {
 
 }  // namespace
 
-std::optional<std::size_t> utf8_code_points(std::string_view s) noexcept { return scan_text(s).code_points; }
-
 bool is_blank_to_reader(std::string_view s) noexcept {
   bool blank = true;
   for_each_code_point(s, [&](char32_t cp) { return blank = is_invisible(cp); });
@@ -82,7 +80,12 @@ bool is_blank_to_reader(std::string_view s) noexcept {
 
 std::optional<char32_t> first_forbidden_control(std::string_view s) noexcept { return scan_text(s).first_control; }
 
-text_scan scan_text(std::string_view s) noexcept {
+namespace {
+
+// scan_text, and with Controls false the code points alone (the controls
+// are not looked for: utf8_code_points, whose callers check whole bodies).
+template <bool Controls>
+text_scan scan(std::string_view s) noexcept {
   using namespace word_bytes;
   text_scan out;
   const auto* p = reinterpret_cast<const unsigned char*>(s.data());
@@ -101,26 +104,34 @@ text_scan scan_text(std::string_view s) noexcept {
     const std::uint64_t high = high_bytes(w);
     const unsigned ascii = high ? first_marked(high) : 8;
     if (ascii) {
-      std::uint64_t controls = (bytes_below(w, 0x20) & ~(bytes_equal(w, '\t') | bytes_equal(w, '\n'))) |
-                               bytes_equal(w, 0x7F);
-      if (ascii < 8) controls &= (std::uint64_t{1} << (8 * ascii)) - 1;
-      if (controls) note_control(p[first_marked(controls)]);
+      if constexpr (Controls) {
+        std::uint64_t controls =
+            (bytes_below(w, 0x20) & ~(bytes_equal(w, '\t') | bytes_equal(w, '\n'))) | bytes_equal(w, 0x7F);
+        if (ascii < 8) controls &= (std::uint64_t{1} << (8 * ascii)) - 1;
+        if (controls) note_control(p[first_marked(controls)]);
+      }
       p += ascii, count += ascii;
       if (ascii == 8) continue;
     }
     const auto cp = next_code_point(p, end);
     if (!cp) return out;
     ++count;
-    if (*cp <= 0x9F) note_control(*cp);  // U+0080..U+009F: C1 controls
+    if (Controls && *cp <= 0x9F) note_control(*cp);  // U+0080..U+009F: C1 controls
   }
   while (p < end) {
     const auto cp = next_code_point(p, end);
     if (!cp) return out;
     ++count;
-    if ((*cp < 0x20 && *cp != '\t' && *cp != '\n') || (*cp >= 0x7F && *cp <= 0x9F)) note_control(*cp);
+    if (Controls && ((*cp < 0x20 && *cp != '\t' && *cp != '\n') || (*cp >= 0x7F && *cp <= 0x9F))) note_control(*cp);
   }
   out.code_points = count;
   return out;
 }
+
+}  // namespace
+
+text_scan scan_text(std::string_view s) noexcept { return scan<true>(s); }
+
+std::optional<std::size_t> utf8_code_points(std::string_view s) noexcept { return scan<false>(s).code_points; }
 
 }  // namespace feed
