@@ -12,6 +12,7 @@
 #include "model/message_id.h"
 #include "model/message_json.h"
 #include "model/utf8.h"
+#include "model/word_bytes.h"
 
 namespace feed {
 
@@ -119,6 +120,7 @@ class exact_reader {
     const char* run = ++p_;
     bool ascii = true, escaped = false;
     for (;; ++p_) {
+      skip_plain(ascii);
       if (p_ == end_) return std::nullopt;
       const auto c = static_cast<unsigned char>(*p_);
       if (c == '"') break;
@@ -176,6 +178,31 @@ class exact_reader {
   bool at_end() const { return p_ == end_; }
 
  private:
+  // Moves past the bytes that need no attention in a string (not a quote,
+  // a backslash or a control), eight at a time while eight are left;
+  // `ascii` turns false if a byte passed is not ASCII.
+  void skip_plain(bool& ascii) {
+    using namespace word_bytes;
+    while (end_ - p_ >= 8) {
+      const std::uint64_t w = load8(p_);
+      const std::uint64_t stops = bytes_equal(w, '"') | bytes_equal(w, '\\') | bytes_below(w, 0x20);
+      if (!stops) {
+        ascii &= !high_bytes(w);
+        p_ += 8;
+        continue;
+      }
+      const unsigned n = first_marked(stops);
+      if (n) ascii &= !(high_bytes(w) & ((std::uint64_t{1} << (8 * n)) - 1));
+      p_ += n;
+      return;
+    }
+    for (; p_ != end_; ++p_) {
+      const auto c = static_cast<unsigned char>(*p_);
+      if (c == '"' || c == '\\' || c < 0x20) return;
+      ascii &= c < 0x80;
+    }
+  }
+
   const char* p_;
   const char* end_;
 };

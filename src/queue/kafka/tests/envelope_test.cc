@@ -210,13 +210,17 @@ void expect_as_general_parser(const std::string& record) {
 
 TEST(Envelope, ExactShapeIsReadAsTheGeneralParserReadsIt) {
   std::vector<std::string> records;
-  const std::vector<std::string> contents = {"",
+  std::vector<std::string> contents = {"",
                                              "plain",
                                              "caf\u00e9 \U0001F642 na\u00efve",
                                              "a \"quote\" and a \\ backslash",
                                              "tab\tnew\nline\x01",
                                              "\x7f delete",
                                              std::string(300, 'x')};
+  // A quote, backslash, control or multi-byte character at every offset
+  // from a word boundary: strings are scanned eight bytes at a time.
+  for (const char* special : {"\"", "\\", "\x01", "\x1f", "\xC3\xA9", "\xF0\x9F\x99\x82"})
+    for (std::size_t k = 0; k <= 17; ++k) contents.push_back(std::string(k, 'a') + special + std::string(17 - k, 'b'));
   for (const std::string& content : contents) {
     for (const std::int64_t seq : {0L, 7L, 999999999999999999L, 1000000000000000000L, 9223372036854775807L}) {
       const message m{"0196f0a2-5b1c-7d3e-8f4a-1b2c3d4e5f60", "user_1", content,
