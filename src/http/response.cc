@@ -72,8 +72,11 @@ response error_response(const request& req, status s, std::string_view message) 
 }
 
 void strip_body_for_head(response& res) {
-  if (res.result() != status::no_content && res.result() != status::not_modified)  // never framed (RFC 9110 §8.6)
-    res.content_length(res.body().size());
+  // 204 and 304 are never framed (RFC 9110 §8.6), and an event stream has
+  // no length: it ends when the connection closes.
+  const bool framed = res.result() != status::no_content && res.result() != status::not_modified &&
+                      res[beast::http::field::content_type] != "text/event-stream";
+  if (framed) res.content_length(res.body().size());
   res.body().clear();
 }
 

@@ -23,7 +23,8 @@ response error_response(const request& req, status s, std::string_view message);
 std::string to_valid_utf8(std::string_view s);
 
 // Turns a response to GET into the response to HEAD: the same status and
-// headers with the GET body's Content-Length, and no body (RFC 9110 §9.3.2).
+// headers with the GET body's Content-Length (none for an event stream,
+// which has no length), and no body (RFC 9110 §9.3.2).
 void strip_body_for_head(response& res);
 
 }  // namespace feed::http

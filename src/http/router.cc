@@ -45,6 +45,7 @@ response stream_head(const request& req) {
   res.set(bhttp::field::content_type, "text/event-stream");
   res.set(bhttp::field::cache_control, "no-cache");
   res.set(bhttp::field::access_control_allow_origin, "*");
+  res.set("X-Accel-Buffering", "no");
   res.set(bhttp::field::server, "feed-api");
   return res;
 }

@@ -377,6 +377,47 @@ def test_head_on_the_feed_answers_the_stream_head_without_streaming(api):
         assert after.status == 200 and after.json() == {"status": "ok"}
 
 
+FEED_REQUESTS = [
+    ("/api/feed?history=0", ""), ("/api/feed?history=x", ""), ("/api/feed?since=-1", ""),
+    ("/api/feed?user_id=a%20b", ""), ("/api/feed?history=1&history=2", ""), ("/api/feed?history=all&since=3", ""),
+    ("/api/feed", "Last-Event-ID: abc\r\n"), ("/api/feed", "Last-Event-ID: 0\r\n"),
+    ("/api/feed", "Last-Event-ID: 1\r\nLast-Event-ID: 2\r\n"),
+]
+
+
+@pytest.mark.parametrize("target,extra", FEED_REQUESTS)
+def test_head_on_the_feed_has_gets_status_and_fields(api, target, extra):
+    # RFC 9110 §9.3.2: the same status and header fields as GET, without the
+    # body; a parameter GET refuses is refused on HEAD too. Connection is
+    # the connection's own business: the stream ends by closing it.
+    request = f" {target} HTTP/1.1\r\nHost: x\r\n{extra}\r\n"
+    get_head = exchange(api.port, ("GET" + request).encode(), head=True)
+    with Conn(api.port) as c:
+        head = c.send(("HEAD" + request).encode()).response(head=True)
+        assert head.status == get_head.status, (target, extra)
+        if get_head.status == 200:
+            fields = lambda r: {k: v for k, v in r.headers.items() if k not in ("connection",)}
+            assert fields(head) == fields(get_head)
+        else:
+            get = exchange(api.port, ("GET" + request).encode())
+            assert head.header("Content-Length") == str(len(get.body))
+            assert head.header("Content-Type") == get.header("Content-Type")
+        if head.header("Connection") != "close":  # a malformed head closes the connection
+            assert c.send(b"GET /api/health HTTP/1.1\r\nHost: x\r\n\r\n").response().status == 200
+
+
+@pytest.mark.parametrize("version,connection,says", [
+    ("1.1", None, "keep-alive"), ("1.1", "close", "close"), ("1.1", "keep-alive, close", "close"),
+    ("1.0", None, "close"), ("1.0", "keep-alive", "keep-alive"),
+])
+def test_the_stream_head_does_not_contradict_the_clients_connection_option(api, version, connection, says):
+    # RFC 9112 §9.6: a request's "close" is answered with "close".
+    extra = f"Connection: {connection}\r\n" if connection else ""
+    r = exchange(api.port, f"GET /api/feed?history=0 HTTP/{version}\r\nHost: x\r\n{extra}\r\n".encode(), head=True)
+    assert r.status == 200 and r.header("Content-Type") == "text/event-stream"
+    assert r.header("Connection") == says
+
+
 def test_head_errors_have_no_body_either(api):
     with Conn(api.port) as c:
         r = c.send(b"HEAD /api/messages?limit=0 HTTP/1.1\r\nHost: x\r\n\r\n").response(head=True)

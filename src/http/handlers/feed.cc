@@ -1,5 +1,7 @@
 #include <algorithm>
+#include <string>
 #include <utility>
+#include <variant>
 
 #include <boost/beast/http/field.hpp>
 #include <boost/json.hpp>
@@ -15,16 +17,36 @@
 namespace feed::http {
 namespace {
 
-constexpr std::string_view kSseHead =
-    "HTTP/1.1 200 OK\r\n"
+// The stream's head. It has no length: the stream ends when the connection
+// closes, so "keep-alive" (what SSE servers, the reference among them, say)
+// is sent only to a client that did not ask for the connection to close
+// (RFC 9112 §9.6). A HEAD request gets the same fields (stream_head_fields).
+constexpr std::string_view kSseStatus = "HTTP/1.1 200 OK\r\n";
+constexpr std::string_view kSseFields =
     "Content-Type: text/event-stream\r\n"
     "Cache-Control: no-cache\r\n"
-    "Connection: keep-alive\r\n"
     "Access-Control-Allow-Origin: *\r\n"
     "X-Accel-Buffering: no\r\n"
-    "Server: feed-api\r\n"
-    "\r\n"
-    "retry: 2000\n\n";
+    "Server: feed-api\r\n";
+constexpr std::string_view kSseRetry = "retry: 2000\n\n";
+
+std::string sse_head(const request& req) {
+  std::string head;
+  head.append(kSseStatus).append(kSseFields);
+  head.append(req.keep_alive() ? "Connection: keep-alive\r\n" : "Connection: close\r\n");
+  head.append("\r\n").append(kSseRetry);
+  return head;
+}
+
+response stream_head_fields(const request& req) {
+  response res{status::ok, req.version(), std::string(), req.get_allocator()};
+  res.set(beast::http::field::content_type, "text/event-stream");
+  res.set(beast::http::field::cache_control, "no-cache");
+  res.set(beast::http::field::access_control_allow_origin, "*");
+  res.set("X-Accel-Buffering", "no");
+  res.set(beast::http::field::server, "feed-api");
+  return res;
+}
 
 feed_params params_of(const request_context& ctx) {
   return {ctx.req["Last-Event-ID"], query_param(ctx.url, "since"), query_param(ctx.url, "history"),
@@ -64,6 +86,35 @@ response unavailable(const request& req, const services& s, std::string_view why
   return res;
 }
 
+// Where a stream for this request starts, or the answer that refuses it
+// (400 for its parameters, 503 when the store cannot be read). GET and HEAD
+// ask the same, so that HEAD answers with GET's status.
+asio::awaitable<std::variant<response, stream_start>> prepare_stream(services& s, const request_context& ctx) {
+  auto& h = s.fanout.hub_at(ctx.loop);
+  const feed_limits limits{s.opts.history_default, s.opts.limits.max_user_id_bytes};
+  if (auto once = given_once(ctx.url, {"since", "history", "user_id"}); !once)
+    co_return error_response(ctx.req, status::bad_request, once.err().message);
+  auto planned = plan_feed(params_of(ctx), limits, h.last_seq());
+  if (!planned) co_return error_response(ctx.req, status::bad_request, planned.err().message);
+  feed_plan plan = std::move(*planned);
+  stream_start start{plan.after, plan.user_id, sse_head(ctx.req)};
+
+  if (plan.check_store_head) {
+    auto probe = [&s] { return s.db.max_seq(); };
+    auto head = co_await run_blocking(s.blocking, std::move(probe));
+    if (!head) co_return unavailable(ctx.req, s, "cannot read the store: " + head.err().message);
+    if (start.after > *head) {
+      start.preamble += reset_event(start.after, *head);
+      start.after = *head;
+    }
+  } else if (plan.from == feed_plan::start::newest_by_author) {
+    auto at = co_await before_newest(s, *plan.user_id, plan.newest, plan.after);
+    if (!at) co_return unavailable(ctx.req, s, "cannot read the store: " + at.err().message);
+    start.after = *at;
+  }
+  co_return start;
+}
+
 }  // namespace
 
 // GET /api/feed: history, then live events, with no gap and no duplicate
@@ -73,32 +124,20 @@ response unavailable(const request& req, const services& s, std::string_view why
 // the pace the client drains it (broadcast/hub.h).
 handler feed_handler(services& s) {
   return [&s](request_context& ctx) -> asio::awaitable<response> {
-    auto& h = s.fanout.hub_at(ctx.loop);
-    const feed_limits limits{s.opts.history_default, s.opts.limits.max_user_id_bytes};
-    if (auto once = given_once(ctx.url, {"since", "history", "user_id"}); !once)
-      co_return error_response(ctx.req, status::bad_request, once.err().message);
-    auto planned = plan_feed(params_of(ctx), limits, h.last_seq());
-    if (!planned) co_return error_response(ctx.req, status::bad_request, planned.err().message);
-    feed_plan plan = std::move(*planned);
-    stream_start start{plan.after, plan.user_id, std::string(kSseHead)};
-
-    if (plan.check_store_head) {
-      auto probe = [&s] { return s.db.max_seq(); };
-      auto head = co_await run_blocking(s.blocking, std::move(probe));
-      if (!head) co_return unavailable(ctx.req, s, "cannot read the store: " + head.err().message);
-      if (start.after > *head) {
-        start.preamble += reset_event(start.after, *head);
-        start.after = *head;
-      }
-    } else if (plan.from == feed_plan::start::newest_by_author) {
-      auto at = co_await before_newest(s, *plan.user_id, plan.newest, plan.after);
-      if (!at) co_return unavailable(ctx.req, s, "cannot read the store: " + at.err().message);
-      start.after = *at;
-    }
-
+    auto prepared = co_await prepare_stream(s, ctx);
+    if (auto* refused = std::get_if<response>(&prepared)) co_return std::move(*refused);
     ctx.stream_taken = true;  // from here on the session owns the connection
-    sse_session::start(std::move(ctx.socket), h, std::move(start));
+    sse_session::start(std::move(ctx.socket), s.fanout.hub_at(ctx.loop), std::move(std::get<stream_start>(prepared)));
     co_return response{};
+  };
+}
+
+// HEAD /api/feed: GET's status and header fields, without the stream.
+handler feed_head_handler(services& s) {
+  return [&s](request_context& ctx) -> asio::awaitable<response> {
+    auto prepared = co_await prepare_stream(s, ctx);
+    if (auto* refused = std::get_if<response>(&prepared)) co_return std::move(*refused);
+    co_return stream_head_fields(ctx.req);
   };
 }
 

@@ -14,6 +14,7 @@ handler ready_handler(services& s);               // GET /api/ready
 handler post_message_handler(services& s);        // POST /api/messages
 handler list_messages_handler(services& s);       // GET /api/messages
 handler feed_handler(services& s);                // GET /api/feed (SSE)
+handler feed_head_handler(services& s);           // HEAD /api/feed: GET's status and fields
 handler openapi_handler();                        // GET /api/openapi.yaml
 handler metrics_handler(const metrics& m);        // GET /metrics (Prometheus text format)
 
