@@ -36,9 +36,24 @@ void append_uuid7(std::string& out, timestamp now) {
   // unique and unguessable; the time they reveal is already created_at.
   const auto ms = static_cast<std::uint64_t>(
       std::chrono::duration_cast<std::chrono::milliseconds>(now.time_since_epoch()).count());
-  const std::uint64_t rand_a = random_bits(), rand_b = random_bits();
-  // ms (48) | version 7 (4) | 12 random bits; variant 0b10 (2) | 62 random bits.
-  const std::uint64_t high = (ms << 16) | 0x7000 | (rand_a & 0x0FFF);
+  // The 12 bits after the version count up within a millisecond (RFC 9562
+  // §6.2, method 1), so that one thread's ids sort in the order it made
+  // them: with one event loop, the feed's order. A new millisecond starts
+  // the count at a random value below 2048, which leaves room for at least
+  // 2048 ids before it would wrap; past that (or if the clock steps back)
+  // the count starts afresh and only the order within the millisecond is
+  // lost.
+  thread_local std::uint64_t last_ms = 0;
+  thread_local unsigned counter = 0;
+  if (ms == last_ms && counter < 0x0FFF) {
+    ++counter;
+  } else {
+    counter = static_cast<unsigned>(random_bits() & 0x07FF);
+    last_ms = ms;
+  }
+  const std::uint64_t rand_b = random_bits();
+  // ms (48) | version 7 (4) | counter (12); variant 0b10 (2) | 62 random bits.
+  const std::uint64_t high = (ms << 16) | 0x7000 | counter;
   const std::uint64_t low = (std::uint64_t{0b10} << 62) | (rand_b >> 2);
   static constexpr char hex[] = "0123456789abcdef";
   char text[36];
