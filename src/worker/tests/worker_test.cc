@@ -75,6 +75,29 @@ class Worker : public ::testing::Test {
       });
   }
 
+  // Starts the worker, queues one message (the first batch, which the
+  // tests hold in the store), then three more 50 ms apart, the first of
+  // them `first_gap` after it; then drains the closed queue.
+  static void one_then_three(memory_queue& q, worker& w, std::atomic<int>& acked,
+                             std::chrono::milliseconds first_gap) {
+    w.start();
+    fill(q, 1, acked);
+    std::this_thread::sleep_for(first_gap);
+    for (int i = 0; i < 3; ++i) {
+      fill(q, 1, acked);
+      std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    }
+    q.close();
+    w.stop(std::chrono::steady_clock::now() + std::chrono::seconds(10));
+  }
+
+  // All n acknowledged and handed to the sink in seq order 1..n.
+  static void expect_stored_in_order(const std::atomic<int>& acked, const recording_sink& sink, int n) {
+    EXPECT_EQ(acked, n);
+    ASSERT_EQ(sink.got.size(), static_cast<std::size_t>(n));
+    for (int i = 0; i < n; ++i) EXPECT_EQ(sink.got[i].seq.value(), i + 1);
+  }
+
   // Runs the worker until it has drained the closed queue.
   static void drain(memory_queue& q, worker& w) {
     w.start();
@@ -341,18 +364,8 @@ TEST_F(Worker, StoresBatchesThatWaitedTogether) {
   recording_sink sink;
   worker w(q, slow, sink, {});
   std::atomic<int> acked{0};
-  w.start();
-  fill(q, 1, acked);  // the first batch, held in the store
-  std::this_thread::sleep_for(std::chrono::milliseconds(50));
-  for (int i = 0; i < 3; ++i) {  // three more, polled as separate batches
-    fill(q, 1, acked);
-    std::this_thread::sleep_for(std::chrono::milliseconds(50));
-  }
-  q.close();
-  w.stop(std::chrono::steady_clock::now() + std::chrono::seconds(10));
-  EXPECT_EQ(acked, 4);
-  ASSERT_EQ(sink.got.size(), 4u);
-  for (int i = 0; i < 4; ++i) EXPECT_EQ(sink.got[i].seq.value(), i + 1);
+  one_then_three(q, w, acked, std::chrono::milliseconds(50));  // the three polled as separate batches
+  expect_stored_in_order(acked, sink, 4);
   EXPECT_EQ(sizes.front(), 1u);
   EXPECT_LT(sizes.size(), 4u) << "every waiting batch got its own transaction";
 }
@@ -377,18 +390,8 @@ TEST_F(Worker, WithoutPollAheadWhatArrivesDuringAStoreComesOutAsOneBatch) {
   recording_sink sink;
   worker w(q, slow, sink, {.poll_ahead = false});
   std::atomic<int> acked{0};
-  w.start();
-  fill(q, 1, acked);  // the first batch, held in the store
-  std::this_thread::sleep_for(std::chrono::milliseconds(30));
-  for (int i = 0; i < 3; ++i) {
-    fill(q, 1, acked);
-    std::this_thread::sleep_for(std::chrono::milliseconds(50));
-  }
-  q.close();
-  w.stop(std::chrono::steady_clock::now() + std::chrono::seconds(10));
-  EXPECT_EQ(acked, 4);
-  ASSERT_EQ(sink.got.size(), 4u);
-  for (int i = 0; i < 4; ++i) EXPECT_EQ(sink.got[i].seq.value(), i + 1);
+  one_then_three(q, w, acked, std::chrono::milliseconds(30));
+  expect_stored_in_order(acked, sink, 4);
   EXPECT_EQ(sizes, (std::vector<std::size_t>{1, 3}));
   // Nothing left the queue while the first batch was stored.
   ASSERT_FALSE(queued_during_hold.empty());
