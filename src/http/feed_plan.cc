@@ -13,15 +13,21 @@ result<feed_plan> plan_feed(const feed_params& in, const feed_limits& limits, se
   feed_plan p;
   std::optional<seq_t> resume_after;
   // A browser reconnecting sends Last-Event-ID by itself; it wins over a
-  // ?since= left in the URL it reconnects to (which is then not even read).
+  // ?since= left in the URL it reconnects to. That ?since= is still checked,
+  // as ?history= is: a URL with a bad one was refused at its first connect,
+  // and its reconnects are answered the same.
+  std::optional<seq_t> since;
+  if (in.since) {
+    auto v = parse_integer(*in.since, "since", 0, INT64_MAX);
+    if (!v) return v.err();
+    since = seq_t{*v};
+  }
   if (!in.last_event_id.empty()) {
     auto v = parse_integer(in.last_event_id, "Last-Event-ID", 0, INT64_MAX);
     if (!v) return v.err();
     resume_after = seq_t{*v};
-  } else if (in.since) {
-    auto v = parse_integer(*in.since, "since", 0, INT64_MAX);
-    if (!v) return v.err();
-    resume_after = seq_t{*v};
+  } else {
+    resume_after = since;
   }
   // ?history= and ?user_id= are checked even when a resume makes ?history= moot.
   std::size_t history = limits.history_default;

@@ -463,7 +463,11 @@ asio::awaitable<bool> server::refuse_unreadable(connection& c, const beast::flat
                                                 const request_parser& parser, error_code ec) {
   // A client that went away, or closed between requests, is not answered.
   if (is_quiet_close(ec) || (buffer.size() == 0 && ec == bhttp::error::partial_message)) co_return false;
-  const verb method = parser.is_header_done() ? parser.get().method() : verb::unknown;
+  // The method is known once the request line is read, before the rest of
+  // the head (a fresh parser's message says verb::unknown until then): an
+  // error in a HEAD request's fields or body gets no body either (RFC 9110
+  // §9.3.2).
+  const verb method = parser.get().method();
   const auto why = unreadable_request(ec, opts_.max_body_bytes, opts_.max_header_bytes);
   co_return co_await reply_and_close(c, why, method);
 }
@@ -487,7 +491,7 @@ asio::awaitable<bool> server::respond(connection& c, request req, request_target
   // should that ever change, the target is parsed again rather than read
   // from freed memory. check_request_head accepted it, so it parses.
   if (target.text().data() != req.target().data()) target = *request_target::parse(req.target());
-  request_context ctx{req, std::move(target), c.socket, loop};
+  request_context ctx{req, std::move(target), c.socket, loop, keep_alive};
   // The router's decision and the handler run here rather than in
   // router::dispatch, a coroutine of its own: a frame, a resumption and a
   // move of the response fewer per request.

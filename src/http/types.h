@@ -31,6 +31,7 @@ struct request_context {
   request_target url;             // parsed request target (a url_view where one is needed)
   asio::ip::tcp::socket& socket;  // a streaming handler may take it
   std::size_t loop = 0;           // index of the event loop running this request
+  bool keep_alive = true;         // the client's Connection options allow another request (RFC 9112 §9.3)
   bool stream_taken = false;      // set by a handler that took the socket
 };
 

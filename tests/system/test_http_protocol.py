@@ -407,15 +407,50 @@ def test_head_on_the_feed_has_gets_status_and_fields(api, target, extra):
 
 
 @pytest.mark.parametrize("version,connection,says", [
-    ("1.1", None, "keep-alive"), ("1.1", "close", "close"), ("1.1", "keep-alive, close", "close"),
-    ("1.0", None, "close"), ("1.0", "keep-alive", "keep-alive"),
+    ("1.1", [], "keep-alive"), ("1.1", ["close"], "close"), ("1.1", ["keep-alive, close"], "close"),
+    ("1.1", ["keep-alive", "close"], "close"), ("1.1", ["close", "keep-alive"], "close"),
+    ("1.1", ["Foo, CLOSE"], "close"), ("1.0", [], "close"), ("1.0", ["keep-alive"], "keep-alive"),
+    ("1.0", ["keep-alive, close"], "close"), ("1.0", ["keep-alive", "close"], "close"),
 ])
 def test_the_stream_head_does_not_contradict_the_clients_connection_option(api, version, connection, says):
-    # RFC 9112 §9.6: a request's "close" is answered with "close".
-    extra = f"Connection: {connection}\r\n" if connection else ""
-    r = exchange(api.port, f"GET /api/feed?history=0 HTTP/{version}\r\nHost: x\r\n{extra}\r\n".encode(), head=True)
+    # RFC 9112 §9.6: a request's "close", on any of its Connection lines
+    # (RFC 9110 §5.3 joins them), is answered with "close".
+    extra = "".join(f"Connection: {c}\r\n" for c in connection)
+    request = f"GET /api/feed?history=0 HTTP/{version}\r\nHost: x\r\n{extra}\r\n".encode()
+    with Conn(api.port) as c:
+        c.send(request)
+        while b"\r\n\r\n" not in c.buf:
+            c._fill()
+        status_line = c.buf.split(b"\r\n", 1)[0]
+        r = c.response(head=True)
     assert r.status == 200 and r.header("Content-Type") == "text/event-stream"
     assert r.header("Connection") == says
+    # The status line's version is the request's, as in every other answer
+    # (and in HEAD's).
+    assert status_line == f"HTTP/{version} 200 OK".encode()
+
+
+def test_a_bad_since_is_refused_even_beside_last_event_id(api):
+    # As ?history= is: the URL was refused at its first connect, and a
+    # reconnect with Last-Event-ID is answered the same.
+    for since in ("abc", "-5"):
+        r = exchange(api.port, f"GET /api/feed?since={since} HTTP/1.1\r\nHost: x\r\nLast-Event-ID: 2\r\n\r\n".encode())
+        assert r.status == 400 and "since" in r.json()["error"], since
+
+
+@pytest.mark.parametrize("path", ["/api/feed", "/api/health", "/api/messages"])
+@pytest.mark.parametrize("trouble,status", [
+    ("Content-Length: 99999999\r\n", 413), ("bad header\r\n", 400), ("X: " + "a" * 9000 + "\r\n", 431),
+], ids=["body-too-large", "malformed-field", "head-too-large"])
+def test_a_head_request_refused_while_it_is_read_gets_no_body(api, path, trouble, status):
+    # RFC 9110 §9.3.2 / RFC 9112 §6.3: an answer to HEAD ends with its head,
+    # also when the request's own fields or body are what is refused.
+    with Conn(api.port) as c:
+        c.send(f"HEAD {path} HTTP/1.1\r\nHost: x\r\n{trouble}\r\n".encode())
+        r = c.response(head=True)
+        assert r.status == status
+        assert int(r.header("Content-Length")) > 0  # the length GET's error body would have
+        assert c.closed_with_nothing_more(), c.buf
 
 
 def test_head_errors_have_no_body_either(api):

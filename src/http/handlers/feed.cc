@@ -19,9 +19,10 @@ namespace {
 
 // The stream's head. It has no length: the stream ends when the connection
 // closes, so "keep-alive" (what SSE servers, the reference among them, say)
-// is sent only to a client that did not ask for the connection to close
-// (RFC 9112 §9.6). A HEAD request gets the same fields (stream_head_fields).
-constexpr std::string_view kSseStatus = "HTTP/1.1 200 OK\r\n";
+// is sent only to a client whose Connection options, as the server read
+// them (every Connection line), did not ask for the connection to close
+// (RFC 9112 §9.6). The status line's version is the request's, as in every
+// other answer. A HEAD request gets the same fields (stream_head_fields).
 constexpr std::string_view kSseFields =
     "Content-Type: text/event-stream\r\n"
     "Cache-Control: no-cache\r\n"
@@ -30,10 +31,10 @@ constexpr std::string_view kSseFields =
     "Server: feed-api\r\n";
 constexpr std::string_view kSseRetry = "retry: 2000\n\n";
 
-std::string sse_head(const request& req) {
+std::string sse_head(const request_context& ctx) {
   std::string head;
-  head.append(kSseStatus).append(kSseFields);
-  head.append(req.keep_alive() ? "Connection: keep-alive\r\n" : "Connection: close\r\n");
+  head.append(ctx.req.version() == 10 ? "HTTP/1.0 200 OK\r\n" : "HTTP/1.1 200 OK\r\n").append(kSseFields);
+  head.append(ctx.keep_alive ? "Connection: keep-alive\r\n" : "Connection: close\r\n");
   head.append("\r\n").append(kSseRetry);
   return head;
 }
@@ -97,7 +98,7 @@ asio::awaitable<std::variant<response, stream_start>> prepare_stream(services& s
   auto planned = plan_feed(params_of(ctx), limits, h.last_seq());
   if (!planned) co_return error_response(ctx.req, status::bad_request, planned.err().message);
   feed_plan plan = std::move(*planned);
-  stream_start start{plan.after, plan.user_id, sse_head(ctx.req)};
+  stream_start start{plan.after, plan.user_id, sse_head(ctx)};
 
   if (plan.check_store_head) {
     auto probe = [&s] { return s.db.max_seq(); };

@@ -76,9 +76,13 @@ TEST(FeedPlan, SinceResumes) {
   EXPECT_EQ(p.after, seq_t{7});
 }
 
-TEST(FeedPlan, LastEventIdWinsOverSinceWhichIsThenNotRead) {
+TEST(FeedPlan, LastEventIdWinsOverSinceWhichIsStillChecked) {
   EXPECT_EQ(plan({.last_event_id = "5", .since = "9"}).after, seq_t{5});
-  EXPECT_EQ(plan({.last_event_id = "5", .since = "junk"}).after, seq_t{5});
+  // As ?history= is: a URL with a bad ?since= was refused at its first
+  // connect, and its reconnects are answered the same.
+  EXPECT_EQ(refusal({.last_event_id = "5", .since = "junk"}),
+            "since must be an integer from 0 to 9223372036854775807, got 'junk'");
+  EXPECT_NE(refusal({.last_event_id = "5", .since = "-5"}), "no error");
 }
 
 TEST(FeedPlan, AnEmptyLastEventIdCountsAsAbsent) {
