@@ -61,6 +61,16 @@ response json_body_response(const request& req, status s, std::string body) {
   return res;
 }
 
+response event_stream_head(const request& req) {
+  response res{status::ok, req.version(), std::string(), req.get_allocator()};
+  res.set(beast::http::field::content_type, "text/event-stream");
+  res.set(beast::http::field::cache_control, "no-cache");
+  res.set(beast::http::field::access_control_allow_origin, "*");
+  res.set("X-Accel-Buffering", "no");  // nginx: pass each event on at once
+  res.set(beast::http::field::server, "feed-api");
+  return res;
+}
+
 response json_response(const request& req, status s, const boost::json::value& body) {
   std::string text = boost::json::serialize(body);
   text.push_back('\n');

@@ -14,6 +14,11 @@ response json_response(const request& req, status s, const boost::json::value& b
 // The same response with a body already serialized (one JSON text plus "\n").
 response json_body_response(const request& req, status s, std::string body);
 
+// The head of an event stream (200, text/event-stream, no Content-Length:
+// the stream ends when the connection closes). GET /api/feed writes it
+// before the stream, HEAD answers with it.
+response event_stream_head(const request& req);
+
 // The message may quote client input of any bytes; the body is still valid
 // UTF-8 JSON (see to_valid_utf8).
 response error_response(const request& req, status s, std::string_view message);

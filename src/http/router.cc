@@ -38,18 +38,6 @@ response options_response(const request& req, const std::string& allow) {
   return res;
 }
 
-// The head a streaming GET would send. It has no Content-Length, as the
-// stream has none; a HEAD response is complete without one.
-response stream_head(const request& req) {
-  response res{status::ok, req.version()};
-  res.set(bhttp::field::content_type, "text/event-stream");
-  res.set(bhttp::field::cache_control, "no-cache");
-  res.set(bhttp::field::access_control_allow_origin, "*");
-  res.set("X-Accel-Buffering", "no");
-  res.set(bhttp::field::server, "feed-api");
-  return res;
-}
-
 response for_method(const request& req, response res) {
   router::fit_to_method(req, res);
   return res;
@@ -101,7 +89,7 @@ router::decision router::decide(const request_context& ctx) const {
     return for_method(ctx.req, error_response(ctx.req, status::not_found, fmt::format("no such endpoint: {}", path)));
   const route& r = it->second;
   if (method == verb::options) return options_response(ctx.req, allow(path));
-  if (method == verb::head && r.streaming && !r.handlers.contains(verb::head)) return stream_head(ctx.req);
+  if (method == verb::head && r.streaming && !r.handlers.contains(verb::head)) return event_stream_head(ctx.req);
   if (const handler* h = find(r, method)) return h;
   return for_method(ctx.req, method_not_allowed(ctx, path));
 }

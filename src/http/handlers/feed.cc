@@ -12,41 +12,26 @@
 #include "http/handlers/handlers.h"
 #include "http/query.h"
 #include "http/response.h"
+#include "http/serialize.h"
 #include "http/sse_session.h"
 
 namespace feed::http {
 namespace {
 
-// The stream's head. It has no length: the stream ends when the connection
-// closes, so "keep-alive" (what SSE servers, the reference among them, say)
-// is sent only to a client whose Connection options, as the server read
-// them (every Connection line), did not ask for the connection to close
-// (RFC 9112 §9.6). The status line's version is the request's, as in every
-// other answer. A HEAD request gets the same fields (stream_head_fields).
-constexpr std::string_view kSseFields =
-    "Content-Type: text/event-stream\r\n"
-    "Cache-Control: no-cache\r\n"
-    "Access-Control-Allow-Origin: *\r\n"
-    "X-Accel-Buffering: no\r\n"
-    "Server: feed-api\r\n";
-constexpr std::string_view kSseRetry = "retry: 2000\n\n";
-
+// The stream's head: event_stream_head, with "keep-alive" (what SSE
+// servers, the reference among them, say) only for a client whose
+// Connection options, as the server read them (every Connection line), did
+// not ask for the connection to close (RFC 9112 §9.6). It has no length, so
+// the stream ends when the connection closes. Then the client's reconnect
+// delay.
 std::string sse_head(const request_context& ctx) {
-  std::string head;
-  head.append(ctx.req.version() == 10 ? "HTTP/1.0 200 OK\r\n" : "HTTP/1.1 200 OK\r\n").append(kSseFields);
-  head.append(ctx.keep_alive ? "Connection: keep-alive\r\n" : "Connection: close\r\n");
-  head.append("\r\n").append(kSseRetry);
-  return head;
-}
-
-response stream_head_fields(const request& req) {
-  response res{status::ok, req.version(), std::string(), req.get_allocator()};
-  res.set(beast::http::field::content_type, "text/event-stream");
-  res.set(beast::http::field::cache_control, "no-cache");
-  res.set(beast::http::field::access_control_allow_origin, "*");
-  res.set("X-Accel-Buffering", "no");
-  res.set(beast::http::field::server, "feed-api");
-  return res;
+  auto res = event_stream_head(ctx.req);
+  res.set(beast::http::field::connection, ctx.keep_alive ? "keep-alive" : "close");
+  head_buffer head;
+  append_head(res, head);
+  std::string out(head.begin(), head.end());
+  out.append("retry: 2000\n\n");
+  return out;
 }
 
 feed_params params_of(const request_context& ctx) {
@@ -138,7 +123,7 @@ handler feed_head_handler(services& s) {
   return [&s](request_context& ctx) -> asio::awaitable<response> {
     auto prepared = co_await prepare_stream(s, ctx);
     if (auto* refused = std::get_if<response>(&prepared)) co_return std::move(*refused);
-    co_return stream_head_fields(ctx.req);
+    co_return event_stream_head(ctx.req);
   };
 }
 
