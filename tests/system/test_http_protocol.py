@@ -430,6 +430,43 @@ def test_the_stream_head_does_not_contradict_the_clients_connection_option(api, 
     assert status_line == f"HTTP/{version} 200 OK".encode()
 
 
+PROPERTY = dict(max_examples=int(os.environ.get("FEED_PROPERTY_EXAMPLES", "25")), deadline=None, database=None,
+                derandomize=not os.environ.get("FEED_PROPERTY_SEED"), suppress_health_check=list(HealthCheck))
+NUMBERS = st.sampled_from(["0", "1", "5", "-1", "abc", "", "01", "1.5", "99999999999999999999", "all", "%31"])
+
+
+@settings(**PROPERTY)
+@given(params=st.lists(st.tuples(st.sampled_from(["history", "since", "user_id", "other"]),
+                                 st.one_of(NUMBERS, st.sampled_from(["alice", "a%20b", "x" * 65, "%2E"]))),
+                       max_size=4),
+       last_event_id=st.lists(NUMBERS, max_size=2))
+def test_generated_feed_requests_get_the_same_status_and_fields_on_head_as_on_get(api, params, last_event_id):
+    # RFC 9110 §9.3.2, for any mix of the feed's parameters, repeated or
+    # not, valid or not, with zero, one or two Last-Event-ID lines.
+    query = "&".join(f"{k}={v}" for k, v in params)
+    extra = "".join(f"Last-Event-ID: {v}\r\n" for v in last_event_id)
+    request = f" /api/feed?{query} HTTP/1.1\r\nHost: x\r\n{extra}\r\n"
+    get_head = exchange(api.port, ("GET" + request).encode(), head=True)
+    head = exchange(api.port, ("HEAD" + request).encode(), head=True)
+    assert head.status == get_head.status, request
+    without_connection = lambda r: {k: v for k, v in r.headers.items() if k != "connection"}
+    assert without_connection(head) == without_connection(get_head), request
+
+
+@settings(**PROPERTY)
+@given(version=st.sampled_from(["1.0", "1.1"]),
+       lines=st.lists(st.lists(st.sampled_from(["close", "Close", "keep-alive", "KEEP-ALIVE", "foo"]),
+                               min_size=1, max_size=3), max_size=3))
+def test_generated_connection_options_decide_the_stream_heads_connection(api, version, lines):
+    # RFC 9112 §9.3 and §9.6: every line counts; close wins; HTTP/1.0
+    # persists only with keep-alive.
+    tokens = [t.lower() for line in lines for t in line]
+    says = "close" if "close" in tokens or (version == "1.0" and "keep-alive" not in tokens) else "keep-alive"
+    extra = "".join("Connection: " + ", ".join(line) + "\r\n" for line in lines)
+    r = exchange(api.port, f"GET /api/feed?history=0 HTTP/{version}\r\nHost: x\r\n{extra}\r\n".encode(), head=True)
+    assert r.status == 200 and r.header("Connection") == says, extra
+
+
 def test_a_bad_since_is_refused_even_beside_last_event_id(api):
     # As ?history= is: the URL was refused at its first connect, and a
     # reconnect with Last-Event-ID is answered the same.
