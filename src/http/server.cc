@@ -130,23 +130,26 @@ void finish(response& res, verb method, bool keep) {
   res.prepare_payload();
 }
 
-// Head and body in one gathered write.
+// Head and body as one gathered write; `head` must outlive the write.
+std::array<asio::const_buffer, 2> gathered(const response& res, head_buffer& head) {
+  append_head(res, head);
+  return {asio::buffer(head), asio::buffer(res.body())};
+}
+
 asio::awaitable<boost::system::error_code> write_response(asio::ip::tcp::socket& socket, const response& res) {
   head_buffer head;
-  append_head(res, head);
-  const std::array<asio::const_buffer, 2> bytes{asio::buffer(head), asio::buffer(res.body())};
-  auto [ec, n] = co_await asio::async_write(socket, bytes, token);
+  auto [ec, n] = co_await asio::async_write(socket, gathered(res, head), token);
   co_return ec;
 }
 
-// Feeds `parser` from `buffer`, reading more from `socket` when it needs
-// more, until `done(parser)`: what beast::http::async_read_header and
-// async_read do (their end-of-stream, partial-message and buffer-overflow
-// answers included), without their composed operations. Those complete
-// through the scheduler even when nothing is read, and a request's bytes
-// are nearly always in the buffer already: its body came with its head, and
-// the head with the read that ended the keep-alive wait. The second value
-// is the number of bytes the parser used.
+using parse_result = std::pair<boost::system::error_code, std::size_t>;
+
+// Feeds `parser` what `buffer` holds until `done(parser)`, adding the bytes
+// it used to `used`: the outcome, or nullopt when the parser needs bytes not
+// read yet. A request's bytes are nearly always in the buffer already (its
+// body came with its head, and the head with the read that ended the
+// keep-alive wait), so callers try this first and start parse_until, a
+// coroutine and so a frame of its own, only when it says nullopt.
 //
 // Past `max_used` bytes it stops with body_limit: Beast bounds a body's
 // data but not its chunked framing, so chunk extensions (or a body sent in
@@ -154,39 +157,54 @@ asio::awaitable<boost::system::error_code> write_response(asio::ip::tcp::socket&
 // hold (a trailer over 64 KiB: it throws) is header_limit, as a head's
 // would be.
 template <class Parser, class Done>
-asio::awaitable<std::pair<boost::system::error_code, std::size_t>> parse_until(
-    asio::ip::tcp::socket& socket, beast::flat_buffer& buffer, Parser& parser, std::size_t max_used, Done done) {
-  std::size_t used = 0;
+std::optional<boost::system::error_code> parse_buffered(beast::flat_buffer& buffer, Parser& parser,
+                                                        std::size_t max_used, const Done& done, std::size_t& used) {
   while (!done(parser)) {
-    if (buffer.size() > 0) {
-      boost::system::error_code ec;
-      std::size_t n = 0;
-      try {
-        n = parser.put(buffer.data(), ec);
-      } catch (const std::length_error&) {
-        co_return std::pair{boost::system::error_code(bhttp::error::header_limit), used};
-      }
-      used += n;
-      buffer.consume(n);
-      // After each put, whether or not it ended the message: one put may
-      // take a whole buffer of framing.
-      if (used > max_used) co_return std::pair{boost::system::error_code(bhttp::error::body_limit), used};
-      if (!ec) continue;
-      if (ec != bhttp::error::need_more) co_return std::pair{ec, used};
+    if (buffer.size() == 0) return std::nullopt;
+    boost::system::error_code ec;
+    std::size_t n = 0;
+    try {
+      n = parser.put(buffer.data(), ec);
+    } catch (const std::length_error&) {
+      return boost::system::error_code(bhttp::error::header_limit);
     }
+    used += n;
+    buffer.consume(n);
+    // After each put, whether or not it ended the message: one put may
+    // take a whole buffer of framing.
+    if (used > max_used) return boost::system::error_code(bhttp::error::body_limit);
+    if (!ec) continue;
+    if (ec != bhttp::error::need_more) return ec;
+    return std::nullopt;
+  }
+  return boost::system::error_code{};
+}
+
+constexpr auto body_done = [](const auto& p) { return p.is_done(); };
+
+// Reads from `socket` and parses until parse_buffered has an outcome: what
+// beast::http::async_read_header and async_read do (their end-of-stream,
+// partial-message and buffer-overflow answers included), without their
+// composed operations, which complete through the scheduler even when
+// nothing is read. `used` is what parse_buffered used before; the second
+// value is the parser's total.
+template <class Parser, class Done>
+asio::awaitable<parse_result> parse_until(asio::ip::tcp::socket& socket, beast::flat_buffer& buffer,
+                                          Parser& parser, std::size_t max_used, Done done, std::size_t used) {
+  for (;;) {
     const std::size_t size = beast::read_size(buffer, kReadAhead);
-    if (size == 0) co_return std::pair{boost::system::error_code(bhttp::error::buffer_overflow), used};
+    if (size == 0) co_return parse_result{bhttp::error::buffer_overflow, used};
     auto [ec, n] = co_await socket.async_read_some(buffer.prepare(size), token);
     buffer.commit(n);
     if (ec == asio::error::eof) {
-      if (!parser.got_some()) co_return std::pair{boost::system::error_code(bhttp::error::end_of_stream), used};
+      if (!parser.got_some()) co_return parse_result{bhttp::error::end_of_stream, used};
       boost::system::error_code end;
       parser.put_eof(end);  // a request cut short: partial_message
-      co_return std::pair{end, used};
+      co_return parse_result{end, used};
     }
-    if (ec) co_return std::pair{ec, used};
+    if (ec) co_return parse_result{ec, used};
+    if (auto outcome = parse_buffered(buffer, parser, max_used, done, used)) co_return parse_result{*outcome, used};
   }
-  co_return std::pair{boost::system::error_code{}, used};
 }
 
 // An operation's error as the session sees it: every error of a connection
@@ -385,8 +403,15 @@ asio::awaitable<bool> server::serve_one(connection& c, beast::flat_buffer& buffe
   count_guard busy(state_->in_flight);
   accepted_head accepted;
   if (auto bad = check_head(parser, accepted)) co_return co_await reply_and_close(c, *bad, parser.get().method());
-  if (auto ec = co_await read_body(c, buffer, parser, accepted.expect_continue))
-    co_return co_await refuse_unreadable(c, buffer, parser, ec);
+  if (!parser.is_done()) {
+    // A body that came with its head is parsed here, without the frame
+    // of read_body, which goes on from where this stopped.
+    std::size_t used = 0;
+    std::optional<error_code> outcome;
+    if (!accepted.expect_continue && !stopping_) outcome = parse_buffered_body(c, buffer, parser, used);
+    if (!outcome) outcome = co_await read_body(c, buffer, parser, accepted.expect_continue, used);
+    if (*outcome) co_return co_await refuse_unreadable(c, buffer, parser, *outcome);
+  }
   // The handler's own waits are bounded by the handler.
   c.entry.deadline = clock::time_point::max();
   co_return co_await respond(c, parser.release(), std::move(accepted.target), accepted.keep_alive, loop);
@@ -413,8 +438,13 @@ asio::awaitable<server::error_code> server::read_header(connection& c, beast::fl
   c.entry.deadline = clock::now() + opts_.header_timeout;
   parser.eager(false);
   // The head's own limit is Beast's header_limit (and the check below).
-  auto [ec, n] = co_await parse_until(c.socket, buffer, parser, std::numeric_limits<std::size_t>::max(),
-                                      [](const auto& p) { return p.is_header_done(); });
+  constexpr auto max_used = std::numeric_limits<std::size_t>::max();
+  const auto head_done = [](const auto& p) { return p.is_header_done(); };
+  std::size_t used = 0;
+  parse_result parsed;
+  if (auto outcome = parse_buffered(buffer, parser, max_used, head_done, used)) parsed = {*outcome, used};
+  else parsed = co_await parse_until(c.socket, buffer, parser, max_used, head_done, used);
+  const auto [ec, n] = parsed;
   c.entry.idle = false;
   // Beast enforces its header limit only while the head is incomplete in the
   // buffer: a head that arrives whole in one read passes however long it
@@ -435,8 +465,22 @@ std::optional<rejection> server::check_head(const request_parser& parser, accept
   return std::nullopt;
 }
 
+// Room for the body's data in chunks of one byte each ("1\r\nx\r\n") and a
+// trailer the size of a head: any client's framing, none that grows
+// without end.
+std::size_t server::body_max_used() const { return 8 * opts_.max_body_bytes + opts_.max_header_bytes; }
+
+std::optional<server::error_code> server::parse_buffered_body(connection& c, beast::flat_buffer& buffer,
+                                                              request_parser& parser, std::size_t& used) const {
+  parser.eager(true);
+  const auto outcome = parse_buffered(buffer, parser, body_max_used(), body_done, used);
+  if (!outcome) return std::nullopt;
+  return seen(*outcome, c.entry.timed_out);
+}
+
 asio::awaitable<server::error_code> server::read_body(connection& c, beast::flat_buffer& buffer,
-                                                      request_parser& parser, bool expect_continue) {
+                                                      request_parser& parser, bool expect_continue,
+                                                      std::size_t used) {
   if (parser.is_done()) co_return error_code{};
   // A request whose body is still on its way is no post yet: a stop ends
   // it as it ends idle connections (close_idle), instead of waiting for a
@@ -448,15 +492,14 @@ asio::awaitable<server::error_code> server::read_body(connection& c, beast::flat
     if (ec) co_return seen(ec, c.entry.timed_out);
   }
   parser.eager(true);
-  // Room for the body's data in chunks of one byte each ("1\r\nx\r\n")
-  // and a trailer the size of a head: any client's framing, none that
-  // grows without end.
-  const std::size_t max_used = 8 * opts_.max_body_bytes + opts_.max_header_bytes;
+  const std::size_t max_used = body_max_used();
   if (stopping_) co_return asio::error::operation_aborted;  // began while the 100 was sent
   c.entry.idle = true;
-  auto [ec, n] = co_await parse_until(c.socket, buffer, parser, max_used, [](const auto& p) { return p.is_done(); });
+  parse_result parsed;
+  if (auto outcome = parse_buffered(buffer, parser, max_used, body_done, used)) parsed = {*outcome, used};
+  else parsed = co_await parse_until(c.socket, buffer, parser, max_used, body_done, used);
   c.entry.idle = false;
-  co_return seen(ec, c.entry.timed_out);
+  co_return seen(parsed.first, c.entry.timed_out);
 }
 
 asio::awaitable<bool> server::refuse_unreadable(connection& c, const beast::flat_buffer& buffer,
@@ -522,7 +565,10 @@ asio::awaitable<bool> server::respond(connection& c, request req, request_target
   const bool keep = keep_alive && !stopping_;
   finish(res, req.method(), keep);
   c.entry.deadline = clock::now() + opts_.header_timeout;
-  if (co_await write_response(c.socket, res) || !keep) {
+  // Written here rather than by write_response: a frame fewer per request.
+  head_buffer head;
+  auto [ec, n] = co_await asio::async_write(c.socket, gathered(res, head), token);
+  if (ec || !keep) {
     boost::system::error_code ignored;
     c.socket.shutdown(asio::socket_base::shutdown_send, ignored);
     co_return false;

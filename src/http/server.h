@@ -128,8 +128,11 @@ class server {
   boost::asio::awaitable<error_code> read_header(connection& c, boost::beast::flat_buffer& buffer,
                                                  request_parser& parser, bool first);
   std::optional<rejection> check_head(const request_parser& parser, accepted_head& accepted) const;
+  std::size_t body_max_used() const;
+  std::optional<error_code> parse_buffered_body(connection& c, boost::beast::flat_buffer& buffer,
+                                                request_parser& parser, std::size_t& used) const;
   boost::asio::awaitable<error_code> read_body(connection& c, boost::beast::flat_buffer& buffer,
-                                               request_parser& parser, bool expect_continue);
+                                               request_parser& parser, bool expect_continue, std::size_t used);
   boost::asio::awaitable<bool> refuse_unreadable(connection& c, const boost::beast::flat_buffer& buffer,
                                                  const request_parser& parser, error_code ec);
   boost::asio::awaitable<bool> reply_and_close(connection& c, const rejection& r, verb method);

@@ -167,15 +167,18 @@ class value_wait final : public loop_wait {
 // waits on this coroutine's loop (whose inbox is `inbox`) for it until
 // `deadline` at most: nullopt when the deadline came first (a later
 // completion is then ignored).
+//
+// Not a coroutine itself: the awaitable async_initiate makes is returned
+// as it is, so the wait costs one frame, not two. The initiation runs when
+// that awaitable is awaited, and holds what it needs by value until then.
 template <class T, class Op>
 asio::awaitable<std::optional<T>> complete_before(loop_inbox& inbox, loop_wait::clock::time_point deadline, Op op) {
-  auto w = std::make_shared<detail::value_wait<T>>();
-  auto& waits = inbox.waits();
-  co_return co_await asio::async_initiate<const asio::use_awaitable_t<>, void(std::optional<T>)>(
-      [&](auto handler) {
+  return asio::async_initiate<const asio::use_awaitable_t<>, void(std::optional<T>)>(
+      [deadline, op = std::move(op), in = inbox.shared_from_this()](auto handler) mutable {
+        auto w = std::make_shared<detail::value_wait<T>>();
         w->hold(std::move(handler));
-        waits.add(w, deadline);
-        op([w, in = inbox.shared_from_this()](T value) {
+        in->waits().add(w, deadline);
+        op([w, in = std::move(in)](T value) {
           w->arrive(std::move(value));
           in->push(w);
         });
