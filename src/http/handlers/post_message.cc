@@ -143,27 +143,35 @@ response refused(const services& s, const request& req, std::string_view id, std
 
 using settled = std::function<void(std::error_code)>;
 
-// Enqueues and waits for durability until `deadline`. `on_done` runs when
-// the queue settles the message (from any thread), even after the deadline.
-// `keys` is set for a post with an Idempotency-Key.
-asio::awaitable<response> enqueue_and_wait(const services& s, loop_inbox& inbox, const request& req, message m,
-                                           clock::time_point deadline, settled on_done, inflight_keys* keys) {
-  // The id outlives `m`, which the queue takes. A UUID fits the inline
-  // buffer: no heap copy per post.
-  const boost::container::small_vector<char, 36> id_chars(m.id.begin(), m.id.end());
-  const std::string_view id(id_chars.data(), id_chars.size());
+// Enqueues `m` and waits for its durability until `deadline`; the
+// awaitable's value goes to answer_settled. `on_done` runs when the queue
+// settles the message (from any thread), even after the deadline. Not a
+// coroutine: its caller's frame is the only one a post waits in.
+asio::awaitable<std::optional<std::error_code>> enqueue_and_wait(const services& s, loop_inbox& inbox, message m,
+                                                                 clock::time_point deadline, settled on_done) {
   auto start = [&q = s.queue, m = std::move(m), on_done = std::move(on_done)](auto complete) mutable {
     q.enqueue(std::move(m), [on_done = std::move(on_done), complete = std::move(complete)](std::error_code ec) {
       if (on_done) on_done(ec);
       complete(ec);
     });
   };
-  const auto ec = co_await complete_before<std::error_code>(inbox, deadline, std::move(start));
-  if (!ec) co_return timed_out(s, req, id, keys);
-  if (!*ec) co_return accepted(req, id);
-  if (*ec == errc::key_conflict) co_return key_conflict(req);
-  co_return refused(s, req, id, *ec);
+  return complete_before<std::error_code>(inbox, deadline, std::move(start));
 }
+
+// The answer to a post enqueued under `id`, by how its wait ended.
+// `keys` is set for a post with an Idempotency-Key.
+response answer_settled(const services& s, const request& req, std::string_view id,
+                        const std::optional<std::error_code>& ec, inflight_keys* keys) {
+  if (!ec) return timed_out(s, req, id, keys);
+  if (!*ec) return accepted(req, id);
+  if (*ec == errc::key_conflict) return key_conflict(req);
+  return refused(s, req, id, *ec);
+}
+
+// The message's id, kept while the queue holds the message. A UUID fits
+// the inline buffer: no heap copy per post.
+using id_copy = boost::container::small_vector<char, 36>;
+std::string_view view(const id_copy& id) { return {id.data(), id.size()}; }
 
 // The message stored under `id`, or nothing when there is none or the store
 // did not answer before `deadline` (the post then goes ahead unchecked).
@@ -227,7 +235,9 @@ asio::awaitable<response> enqueue_keyed(services& s, loop_inbox& inbox, std::sha
     if (stored->user_id != m.user_id || stored->content != m.content) co_return key_conflict(req);
     co_return accepted(req, m.id);
   }
-  co_return co_await enqueue_and_wait(s, inbox, req, std::move(m), deadline, std::move(release), &k->in_flight);
+  const id_copy id(m.id.begin(), m.id.end());
+  const auto ec = co_await enqueue_and_wait(s, inbox, std::move(m), deadline, std::move(release));
+  co_return answer_settled(s, req, view(id), ec, &k->in_flight);
 }
 
 }  // namespace
@@ -247,7 +257,9 @@ handler post_message_handler(services& s) {
     if (!loop_ex) throw std::logic_error("post: the handler must run on an io_context");
     auto& inbox = loops->of(ctx.loop, *loop_ex);
     if (post.keyed) co_return co_await enqueue_keyed(s, inbox, keyed, req, std::move(post.msg), deadline);
-    co_return co_await enqueue_and_wait(s, inbox, req, std::move(post.msg), deadline, nullptr, nullptr);
+    const id_copy id(post.msg.id.begin(), post.msg.id.end());
+    const auto ec = co_await enqueue_and_wait(s, inbox, std::move(post.msg), deadline, nullptr);
+    co_return answer_settled(s, req, view(id), ec, nullptr);
   };
 }
 
