@@ -8,6 +8,11 @@
 #   N1=200 N2=2200 bench/loop_instructions.sh
 #   LOAD=1 bench/loop_instructions.sh               # under wrk -t1 -c64 for 15 s
 #   bench/loop_instructions.sh --quick [binary]     # 550 and 50 POSTs
+#   MODE=kafka LOAD=1 bench/loop_instructions.sh    # Kafka + PostgreSQL mode
+#
+# With MODE=kafka a broker and PostgreSQL are started on free ports (lib.sh
+# start_services) and each run gets fresh topics; every librdkafka thread
+# (rdk:main, rdk:broker1, ...: one set per client) is listed on its own.
 #
 # feed-api (embedded, one event loop) runs under valgrind --tool=callgrind
 # --separate-threads=yes twice: once for N1 sequential keep-alive POSTs,
@@ -31,14 +36,27 @@ command -v valgrind >/dev/null || { say "installing valgrind"; apt-get install -
 bench_trap
 OUT="$(bench_results_dir loop_instructions)"
 say "results in $OUT"
+MODE="${MODE:-embedded}"
+case "$MODE" in
+  embedded) ;;
+  kafka) start_services /tmp/feed-bench-instr-svc ;;
+  *) die "MODE is embedded or kafka, not '$MODE'" ;;
+esac
 
 # run N: callgrind files of one run with N posts in $OUT/callgrind.N.*
 run() {
   local n="$1" port dir="/tmp/feed-bench-instr"
   port="$(free_port)"
   rm -rf "$dir"; mkdir -p "$dir"
+  local extra=()
+  if [[ "$MODE" == kafka ]]; then
+    local t="instr$$-$n"
+    extra=(--kafka-brokers "$KAFKA_BROKERS" --database-url "$DATABASE_URL"
+           --kafka-events-topic "events-$t" --kafka-processed-topic "processed-$t" --kafka-group "group-$t")
+  fi
   valgrind --tool=callgrind --separate-threads=yes --callgrind-out-file="$OUT/callgrind.$n.%p" \
-    "$BIN" --host 127.0.0.1 --port "$port" --data-dir "$dir" --log-level warn --threads 1 >"$OUT/valgrind.$n.log" 2>&1 &
+    "$BIN" --host 127.0.0.1 --port "$port" --data-dir "$dir" --log-level warn --threads 1 "${extra[@]}" \
+    >"$OUT/valgrind.$n.log" 2>&1 &
   local pid=$!
   track_pid "$pid"
   wait_http "http://127.0.0.1:$port/api/ready" 120 || die "feed-api under valgrind did not become ready"
@@ -73,7 +91,7 @@ else
   run "$N2"
 fi
 
-python3 - "$OUT" "$N1" "$N2" "$BIN" "${LOAD:-0}" <<'PY' | tee "$OUT/summary.md"
+MODE="$MODE" python3 - "$OUT" "$N1" "$N2" "$BIN" "${LOAD:-0}" <<'PY' | tee "$OUT/summary.md"
 import glob, os, re, sys
 out, n1, n2, binary, load = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), sys.argv[4], sys.argv[5] == "1"
 def threads(n):
@@ -86,7 +104,7 @@ def threads(n):
         label = names[num - 1] if num - 1 < len(names) and names[num - 1] else f"thread {num}"
         res[num] = (label, int(m.group(1)) if m else 0)
     return res
-print(f"# Instructions per POST by thread ({binary})\n")
+print(f"# Instructions per POST by thread ({binary}, {os.environ.get('MODE', 'embedded')} mode)\n")
 if load:
     posts = int(open(f"{out}/posts.load").read() or 0)
     b = threads("load")
