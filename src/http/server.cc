@@ -156,11 +156,20 @@ using parse_result = std::pair<boost::system::error_code, std::size_t>;
 // 1-byte chunks) could make a request of any size. A field Beast cannot
 // hold (a trailer over 64 KiB: it throws) is header_limit, as a head's
 // would be.
-template <class Parser, class Done>
+//
+// `check(bytes)` looks at the unparsed bytes whenever more are needed; an
+// error from it is the outcome.
+template <class Parser, class Done, class Check>
 std::optional<boost::system::error_code> parse_buffered(beast::flat_buffer& buffer, Parser& parser,
-                                                        std::size_t max_used, const Done& done, std::size_t& used) {
+                                                        std::size_t max_used, const Done& done, Check& check,
+                                                        std::size_t& used) {
+  const auto more = [&]() -> std::optional<boost::system::error_code> {
+    const auto bytes = buffer.data();
+    if (auto ec = check(std::string_view(static_cast<const char*>(bytes.data()), bytes.size()))) return ec;
+    return std::nullopt;
+  };
   while (!done(parser)) {
-    if (buffer.size() == 0) return std::nullopt;
+    if (buffer.size() == 0) return more();
     boost::system::error_code ec;
     std::size_t n = 0;
     try {
@@ -169,16 +178,57 @@ std::optional<boost::system::error_code> parse_buffered(beast::flat_buffer& buff
       return boost::system::error_code(bhttp::error::header_limit);
     }
     used += n;
+    if (n) check.consumed(std::string_view(static_cast<const char*>(buffer.data().data()), n));
     buffer.consume(n);
     // After each put, whether or not it ended the message: one put may
     // take a whole buffer of framing.
     if (used > max_used) return boost::system::error_code(bhttp::error::body_limit);
     if (!ec) continue;
     if (ec != bhttp::error::need_more) return ec;
-    return std::nullopt;
+    return more();
   }
   return boost::system::error_code{};
 }
+
+// Nothing to look at in a body: Beast checks its framing as it goes.
+struct no_check {
+  boost::system::error_code operator()(std::string_view) const { return {}; }
+  void consumed(std::string_view) const {}
+};
+
+// A head's lines end in CRLF (RFC 9112 §2.2), and Beast refuses a head with
+// a bare CR or LF with 400, but only once it has the whole head, which it
+// recognizes by CRLF CRLF alone. A head holding a bare CR or LF whose
+// client waits for an answer before sending more therefore waited out the
+// header timeout and got none, or got its 400 at once, depending on how
+// the client's writes were cut. This finds the bad ending as it arrives.
+// It is shown the bytes not parsed yet, and told what the parser took
+// (Beast takes a head's start line before the rest has come), so each byte
+// is looked at once.
+class head_line_endings {
+ public:
+  boost::system::error_code operator()(std::string_view rest) {
+    for (; next_ < rest.size(); ++next_) {
+      const char c = rest[next_];
+      const char before = next_ ? rest[next_ - 1] : before_;
+      if (c == '\n' && before != '\r') return bhttp::error::bad_line_ending;
+      if (c != '\r') continue;
+      if (next_ + 1 == rest.size()) break;  // its LF may be in the next read
+      if (rest[next_ + 1] != '\n') return bhttp::error::bad_line_ending;
+    }
+    return {};
+  }
+
+  // The parser took `taken`, the first bytes of what it was shown.
+  void consumed(std::string_view taken) {
+    before_ = taken.back();
+    next_ = next_ > taken.size() ? next_ - taken.size() : 0;
+  }
+
+ private:
+  std::size_t next_ = 0;
+  char before_ = 0;  // the byte before the first one not parsed
+};
 
 constexpr auto body_done = [](const auto& p) { return p.is_done(); };
 
@@ -188,9 +238,10 @@ constexpr auto body_done = [](const auto& p) { return p.is_done(); };
 // composed operations, which complete through the scheduler even when
 // nothing is read. `used` is what parse_buffered used before; the second
 // value is the parser's total.
-template <class Parser, class Done>
+template <class Parser, class Done, class Check>
 asio::awaitable<parse_result> parse_until(asio::ip::tcp::socket& socket, beast::flat_buffer& buffer,
-                                          Parser& parser, std::size_t max_used, Done done, std::size_t used) {
+                                          Parser& parser, std::size_t max_used, Done done, Check& check,
+                                          std::size_t used) {
   for (;;) {
     const std::size_t size = beast::read_size(buffer, kReadAhead);
     if (size == 0) co_return parse_result{bhttp::error::buffer_overflow, used};
@@ -203,7 +254,8 @@ asio::awaitable<parse_result> parse_until(asio::ip::tcp::socket& socket, beast::
       co_return parse_result{end, used};
     }
     if (ec) co_return parse_result{ec, used};
-    if (auto outcome = parse_buffered(buffer, parser, max_used, done, used)) co_return parse_result{*outcome, used};
+    if (auto outcome = parse_buffered(buffer, parser, max_used, done, check, used))
+      co_return parse_result{*outcome, used};
   }
 }
 
@@ -442,8 +494,9 @@ asio::awaitable<server::error_code> server::read_header(connection& c, beast::fl
   const auto head_done = [](const auto& p) { return p.is_header_done(); };
   std::size_t used = 0;
   parse_result parsed;
-  if (auto outcome = parse_buffered(buffer, parser, max_used, head_done, used)) parsed = {*outcome, used};
-  else parsed = co_await parse_until(c.socket, buffer, parser, max_used, head_done, used);
+  head_line_endings check;
+  if (auto outcome = parse_buffered(buffer, parser, max_used, head_done, check, used)) parsed = {*outcome, used};
+  else parsed = co_await parse_until(c.socket, buffer, parser, max_used, head_done, check, used);
   const auto [ec, n] = parsed;
   c.entry.idle = false;
   // Beast enforces its header limit only while the head is incomplete in the
@@ -473,7 +526,8 @@ std::size_t server::body_max_used() const { return 8 * opts_.max_body_bytes + op
 std::optional<server::error_code> server::parse_buffered_body(connection& c, beast::flat_buffer& buffer,
                                                               request_parser& parser, std::size_t& used) const {
   parser.eager(true);
-  const auto outcome = parse_buffered(buffer, parser, body_max_used(), body_done, used);
+  no_check check;
+  const auto outcome = parse_buffered(buffer, parser, body_max_used(), body_done, check, used);
   if (!outcome) return std::nullopt;
   return seen(*outcome, c.entry.timed_out);
 }
@@ -496,8 +550,9 @@ asio::awaitable<server::error_code> server::read_body(connection& c, beast::flat
   if (stopping_) co_return asio::error::operation_aborted;  // began while the 100 was sent
   c.entry.idle = true;
   parse_result parsed;
-  if (auto outcome = parse_buffered(buffer, parser, max_used, body_done, used)) parsed = {*outcome, used};
-  else parsed = co_await parse_until(c.socket, buffer, parser, max_used, body_done, used);
+  no_check check;
+  if (auto outcome = parse_buffered(buffer, parser, max_used, body_done, check, used)) parsed = {*outcome, used};
+  else parsed = co_await parse_until(c.socket, buffer, parser, max_used, body_done, check, used);
   c.entry.idle = false;
   co_return seen(parsed.first, c.entry.timed_out);
 }

@@ -10,7 +10,7 @@ import time
 import uuid
 
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
 from services.feed_api import wait_until
@@ -252,6 +252,46 @@ def test_generated_chunk_layouts_meet_the_framing_bound_to_the_byte(api, chunks,
     if offset <= 0:
         api.wait_stored([json.loads(r.body)["id"]])  # with Kafka, stored after the 202
     assert len(api.messages(user_id=user)["messages"]) == (0 if offset > 0 else 1)
+
+
+@settings(max_examples=int(os.environ.get("FEED_PROPERTY_EXAMPLES", "25")), deadline=None, database=None,
+          derandomize=not os.environ.get("FEED_PROPERTY_SEED"), suppress_health_check=list(HealthCheck))
+@given(post=st.booleans(), after_valid=st.booleans(),
+       endings=st.lists(st.sampled_from([b"\r\n", b"\r\n", b"\n", b"\r", b"\r;"]), min_size=5, max_size=5),
+       jitter=st.randoms(use_true_random=False), pieces=st.integers(1, 6))
+def test_a_bare_cr_or_lf_in_a_head_gets_400_however_the_writes_are_cut(api, post, after_valid, endings, jitter,
+                                                                        pieces):
+    # A head's lines end in CRLF. One with a bare CR or LF in place of any
+    # of its line endings (its last two included: then no CRLF CRLF ends
+    # it) is refused with 400, whether it comes in one write or in pieces,
+    # also behind a valid request on the same connection. Before, in pieces
+    # it waited out the header timeout and was closed without an answer.
+    # The client sends nothing more, as a client waiting for its answer.
+    user = f"crlf{uuid.uuid4().hex[:12]}"
+    body = json.dumps({"user_id": user, "content": "bare line ending"}).encode()
+    lines = ([b"POST /api/messages HTTP/1.1", b"Host: x", b"Content-Type: application/json",
+              b"Content-Length: %d" % len(body), b""] if post else [b"GET /api/health HTTP/1.1", b"Host: x", b""])
+    head = b"".join(line + ending for line, ending in zip(lines, endings))
+    bad = head + (body if post else b"")
+    # A CR at the very end is no bare CR yet: its LF may follow.
+    assume(any(c == 0x0A and (k == 0 or bad[k - 1] != 0x0D) or c == 0x0D and bad[k + 1:k + 2] not in (b"\n", b"")
+               for k, c in enumerate(bad)))
+    valid = b"GET /api/health HTTP/1.1\r\nHost: x\r\n\r\n" if after_valid else b""
+    wire = valid + bad
+    cuts = sorted(jitter.sample(range(1, len(wire)), min(pieces - 1, len(wire) - 1)))
+    with Conn(api.port, timeout=15) as c:
+        try:
+            for a, b in zip([0] + cuts, cuts + [len(wire)]):
+                c.sock.sendall(wire[a:b])
+                time.sleep(0.002)
+        except (BrokenPipeError, ConnectionResetError):
+            pass  # refused before the rest was sent
+        if after_valid:
+            assert c.response().status == 200
+        r = c.response()
+        assert r.status == 400, (head, r.body)
+        assert "malformed" in r.json()["error"]
+    assert api.messages(user_id=user)["messages"] == []
 
 
 @pytest.mark.parametrize("version", [b"HTTP/2.0", b"HTTP/0.9", b"HTTP/1.x"])
