@@ -90,6 +90,18 @@ def exchange(port, data, head=False):
         return c.send(data).response(head=head)
 
 
+def send_in_pieces(conn, wire, rng, pieces):
+    """`wire` in up to `pieces` writes cut at random, 2 ms apart; a server
+    that refuses early may close before the rest is sent."""
+    cuts = sorted(rng.sample(range(1, len(wire)), min(pieces - 1, len(wire) - 1)))
+    try:
+        for a, b in zip([0] + cuts, cuts + [len(wire)]):
+            conn.sock.sendall(wire[a:b])
+            time.sleep(0.002)
+    except (BrokenPipeError, ConnectionResetError):
+        pass
+
+
 def smuggled_post(port):
     return (f"POST /api/messages HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nContent-Type: application/json\r\n"
             f"Content-Length: {len(BODY)}\r\n\r\n").encode() + BODY
@@ -239,14 +251,8 @@ def test_generated_chunk_layouts_meet_the_framing_bound_to_the_byte(api, chunks,
                     for p, k in zip(parts, pads)) + b"0\r\n\r\n"
     assert len(data) == bound + offset
     wire = CHUNKED_HEAD + data
-    cuts = sorted(jitter.sample(range(1, len(wire)), pieces - 1))
     with Conn(api.port) as c:
-        try:
-            for a, b in zip([0] + cuts, cuts + [len(wire)]):
-                c.sock.sendall(wire[a:b])
-                time.sleep(0.002)
-        except (BrokenPipeError, ConnectionResetError):
-            pass  # refused before the rest was sent
+        send_in_pieces(c, wire, jitter, pieces)
         r = c.response()
     assert r.status == (413 if offset > 0 else 202), (offset, r.body)
     if offset <= 0:
@@ -278,14 +284,8 @@ def test_a_bare_cr_or_lf_in_a_head_gets_400_however_the_writes_are_cut(api, post
                for k, c in enumerate(bad)))
     valid = b"GET /api/health HTTP/1.1\r\nHost: x\r\n\r\n" if after_valid else b""
     wire = valid + bad
-    cuts = sorted(jitter.sample(range(1, len(wire)), min(pieces - 1, len(wire) - 1)))
     with Conn(api.port, timeout=15) as c:
-        try:
-            for a, b in zip([0] + cuts, cuts + [len(wire)]):
-                c.sock.sendall(wire[a:b])
-                time.sleep(0.002)
-        except (BrokenPipeError, ConnectionResetError):
-            pass  # refused before the rest was sent
+        send_in_pieces(c, wire, jitter, pieces)
         if after_valid:
             assert c.response().status == 200
         r = c.response()
