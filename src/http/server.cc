@@ -535,7 +535,6 @@ std::optional<server::error_code> server::parse_buffered_body(connection& c, bea
 asio::awaitable<server::error_code> server::read_body(connection& c, beast::flat_buffer& buffer,
                                                       request_parser& parser, bool expect_continue,
                                                       std::size_t used) {
-  if (parser.is_done()) co_return error_code{};
   // A request whose body is still on its way is no post yet: a stop ends
   // it as it ends idle connections (close_idle), instead of waiting for a
   // stalled upload until the header timeout.
