@@ -144,6 +144,15 @@ def subscribe(api, sub, head, name):
     return s, first
 
 
+def wait_connected(s, timeout=10):
+    """Waits until `s` has read its response head: from then on the server
+    streams it everything past the point it planned."""
+    deadline = time.monotonic() + timeout
+    while not s.connections and not s.error and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert s.connections and not s.error, s.describe()
+
+
 def wait_caught_up(subs, head, timeout):
     """Waits until every subscriber has seq `head`; fails on a stall, a
     subscriber that gave up, or the timeout."""
@@ -173,10 +182,7 @@ def check_feed(api, sc):
         # A plain live reader from before the first post: the reference order.
         watcher = ResumingSubscriber(api.port, "/api/feed?history=0", name="watcher")
         watcher.start()
-        deadline = time.monotonic() + 10
-        while not watcher.connections and not watcher.error and time.monotonic() < deadline:
-            time.sleep(0.01)
-        assert watcher.connections and not watcher.error, watcher.describe()
+        wait_connected(watcher)
         subs.append((watcher, base + 1))
 
         accepted = post_concurrently(api.port, user, sc.pre_posts, sc.connections, tag="pre",
@@ -188,6 +194,11 @@ def check_feed(api, sc):
         for i, sub in enumerate(sc.subs):
             if sub.connect == "before" or sub.start not in ("last-event-id", "since"):
                 subs.append(subscribe(api, sub, h0, f"sub{i}"))
+        # ?history=N and the default count back from the head the server sees
+        # when it plans the stream, so they must have their answer before the
+        # head moves; a resume point is absolute and needs no such wait.
+        for s, _ in subs:
+            wait_connected(s)
 
         live = []
         poster_error = []
