@@ -48,9 +48,10 @@ constexpr std::uint64_t quote_bytes(std::uint64_t w) {  // '"' or '\\'
 }
 
 // Whether any byte of s is escaped; most content has none and is then
-// sized and copied whole. From eight bytes on, the last word overlaps the
-// one before it instead of a byte-wise tail, where short fields (ids, user
-// ids, the envelope's event type) would spend most of their scan.
+// sized and copied whole. From eight bytes on, the last word (or block of
+// sixteen) overlaps the one before it instead of a byte-wise tail, where
+// short fields (ids, user ids, the envelope's event type) would spend most
+// of their scan.
 bool has_escapes(std::string_view s) {
   const char* const p = s.data();
   const std::size_t n = s.size();
@@ -61,9 +62,14 @@ bool has_escapes(std::string_view s) {
     }
     return false;
   }
-  for (std::size_t i = 0; i + 8 < n; i += 8)
-    if (any_escaped(load8(p + i))) return true;
-  return any_escaped(load8(p + n - 8));
+  if (n < 16) return any_escaped(load8(p)) || any_escaped(load8(p + n - 8));
+  const auto escaped16 = [](const char* at) {
+    const block16 b(at);
+    return (b.equal('"') | b.equal('\\') | b.below(0x20)) != 0;
+  };
+  for (std::size_t i = 0; i + 16 < n; i += 16)
+    if (escaped16(p + i)) return true;
+  return escaped16(p + n - 16);
 }
 
 // The quoted, escaped size of s.
@@ -72,6 +78,15 @@ std::size_t string_size(std::string_view s) {
   if (!has_escapes(s)) return n;
   const char* p = s.data();
   std::size_t left = s.size();
+  for (; left >= 16; p += 16, left -= 16) {
+    const block16 b(p);
+    const unsigned controls = b.below(0x20);
+    if (controls) {  // rare; their escapes are of two lengths
+      for (int i = 0; i < 16; ++i) n += kExtra[static_cast<unsigned char>(p[i])];
+    } else {
+      n += static_cast<std::size_t>(std::popcount(b.equal('"') | b.equal('\\')));
+    }
+  }
   for (; left >= 8; p += 8, left -= 8) {
     const std::uint64_t w = load8(p);
     if (!any_escaped(w)) continue;
@@ -111,6 +126,11 @@ char* write_string(char* p, std::string_view s, std::size_t quoted) {
       *p++ = '0', *p++ = '0', *p++ = hex[c >> 4], *p++ = hex[c & 15];
     }
   };
+  for (; end - q >= 16; q += 16) {
+    const block16 b(q);
+    for (unsigned hits = b.below(0x20) | b.equal('"') | b.equal('\\'); hits; hits &= hits - 1)
+      escape(q + std::countr_zero(hits));
+  }
   for (; end - q >= 8; q += 8) {
     const std::uint64_t w = load8(q);
     if (!any_escaped(w)) continue;

@@ -11,6 +11,9 @@
 #include <bit>
 #include <cstdint>
 #include <cstring>
+#if defined(__SSE2__)
+#include <emmintrin.h>
+#endif
 
 namespace feed::word_bytes {
 
@@ -43,5 +46,40 @@ constexpr unsigned marked(std::uint64_t bits) { return static_cast<unsigned>(((b
 
 // The offset of the first marked byte (bits non-zero).
 constexpr unsigned first_marked(std::uint64_t bits) { return static_cast<unsigned>(std::countr_zero(bits)) / 8; }
+
+// Sixteen bytes at once: bit i of each mask below is about p[i]. With SSE2
+// (every x86-64) a block costs about what one word above does, so long
+// runs of text are scanned at twice the pace; elsewhere the masks are built
+// byte by byte, the same answers at a lower pace.
+struct block16 {
+#if defined(__SSE2__)
+  explicit block16(const void* p) : v(_mm_loadu_si128(static_cast<const __m128i*>(p))) {}
+  unsigned equal(unsigned char c) const {
+    return static_cast<unsigned>(_mm_movemask_epi8(_mm_cmpeq_epi8(v, _mm_set1_epi8(static_cast<char>(c)))));
+  }
+  // Bytes below n (n from 1 to 0x100): min(v, n-1) == v holds exactly there.
+  unsigned below(unsigned n) const {
+    const __m128i limit = _mm_set1_epi8(static_cast<char>(n - 1));
+    return static_cast<unsigned>(_mm_movemask_epi8(_mm_cmpeq_epi8(_mm_min_epu8(v, limit), v)));
+  }
+  unsigned high() const { return static_cast<unsigned>(_mm_movemask_epi8(v)); }
+  __m128i v;
+#else
+  explicit block16(const void* p) { std::memcpy(b, p, 16); }
+  template <class Test>
+  unsigned mask(Test test) const {
+    unsigned m = 0;
+    for (int i = 0; i < 16; ++i) m |= unsigned{test(b[i])} << i;
+    return m;
+  }
+  unsigned equal(unsigned char c) const { return mask([c](unsigned char x) { return x == c; }); }
+  unsigned below(unsigned n) const { return mask([n](unsigned char x) { return x < n; }); }
+  unsigned high() const { return mask([](unsigned char x) { return x >= 0x80; }); }
+  unsigned char b[16];
+#endif
+};
+
+// Bits of a block16 mask below bit n: the bytes before p[n].
+constexpr unsigned bits_before(unsigned n) { return (1u << n) - 1; }
 
 }  // namespace feed::word_bytes

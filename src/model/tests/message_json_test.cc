@@ -139,7 +139,7 @@ TEST(MessageJsonWriter, MatchesBoostJsonForEveryByteAlone) {
 
 TEST(MessageJsonWriter, FindsAnEscapedByteAtEveryPositionAmongAnyOthers) {
   // Bytes next to the escaped ones in value or differing from them only in
-  // the top bit, which a word-at-a-time scan could mistake for them.
+  // the top bit, which a word- or block-at-a-time scan could mistake for them.
   const std::string fillers[] = {"a", " ", "!", "#", "[", "]", "\x7f", "\x80", "\xa0", "\xa2", "\xdc", "\xff",
                                  "\xc3\xa9", "\xe2\x80\xa8"};
   // The edges of the control range and each escape kind (all 256 bytes
@@ -147,7 +147,8 @@ TEST(MessageJsonWriter, FindsAnEscapedByteAtEveryPositionAmongAnyOthers) {
   const char specials[] = {'\0', '\x01', '\b', '\x0b', '\x1f', '"', '\\'};
   message m{"id", "u", "", timestamp{}, seq_t{1}};
   for (const auto& filler : fillers) {
-    for (std::size_t len = 0; len <= 25; ++len) {
+    // Up to two blocks of sixteen and a word of eight past them.
+    for (std::size_t len = 0; len <= 41; ++len) {
       std::string plain;
       while (plain.size() < len) plain += filler;
       m.content = plain;

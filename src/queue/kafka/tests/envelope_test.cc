@@ -218,9 +218,10 @@ TEST(Envelope, ExactShapeIsReadAsTheGeneralParserReadsIt) {
                                              "\x7f delete",
                                              std::string(300, 'x')};
   // A quote, backslash, control or multi-byte character at every offset
-  // from a word boundary: strings are scanned eight bytes at a time.
+  // from a block's start: strings are scanned sixteen bytes at a time, then
+  // eight.
   for (const char* special : {"\"", "\\", "\x01", "\x1f", "\xC3\xA9", "\xF0\x9F\x99\x82"})
-    for (std::size_t k = 0; k <= 17; ++k) contents.push_back(std::string(k, 'a') + special + std::string(17 - k, 'b'));
+    for (std::size_t k = 0; k <= 40; ++k) contents.push_back(std::string(k, 'a') + special + std::string(40 - k, 'b'));
   for (const std::string& content : contents) {
     for (const std::int64_t seq : {0L, 7L, 999999999999999999L, 1000000000000000000L, 9223372036854775807L}) {
       const message m{"0196f0a2-5b1c-7d3e-8f4a-1b2c3d4e5f60", "user_1", content,
