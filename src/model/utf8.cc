@@ -95,6 +95,14 @@ text_scan scan(std::string_view s) noexcept {
   const auto note_control = [&](char32_t cp) {
     if (!out.first_control) out.first_control = cp;
   };
+  // The character at p, which is not ASCII; false when it is not UTF-8.
+  const auto multi_byte = [&] {
+    const auto cp = next_code_point(p, end);
+    if (!cp) return false;
+    ++count;
+    if (Controls && *cp <= 0x9F) note_control(*cp);  // U+0080..U+009F: C1 controls
+    return true;
+  };
   // Sixteen bytes a step, then eight: the ASCII bytes at the front of the
   // block pass at once (a control among them is noted by its mask), then
   // the one multi-byte character after them, if any, is decoded; the next
@@ -113,10 +121,7 @@ text_scan scan(std::string_view s) noexcept {
       p += ascii, count += ascii;
       if (ascii == 16) continue;
     }
-    const auto cp = next_code_point(p, end);
-    if (!cp) return out;
-    ++count;
-    if (Controls && *cp <= 0x9F) note_control(*cp);  // U+0080..U+009F: C1 controls
+    if (!multi_byte()) return out;
   }
   while (end - p >= 8) {
     const std::uint64_t w = load8(p);
@@ -132,10 +137,7 @@ text_scan scan(std::string_view s) noexcept {
       p += ascii, count += ascii;
       if (ascii == 8) continue;
     }
-    const auto cp = next_code_point(p, end);
-    if (!cp) return out;
-    ++count;
-    if (Controls && *cp <= 0x9F) note_control(*cp);  // U+0080..U+009F: C1 controls
+    if (!multi_byte()) return out;
   }
   while (p < end) {
     const auto cp = next_code_point(p, end);
