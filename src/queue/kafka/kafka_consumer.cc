@@ -221,19 +221,29 @@ result<batch> kafka_consumer::poll(std::size_t max, std::chrono::milliseconds wa
   return b;
 }
 
-result<void> kafka_consumer::commit(const batch& b) {
+// The batches come in the order polled, each one's records in a partition
+// following the previous one's, so the end of the last is the offset to
+// commit for all of them.
+result<void> kafka_consumer::commit(std::span<const batch> batches) {
   kafka_partitions offsets(rd_kafka_topic_partition_list_new(4));
+  const auto forget = [&] {
+    for (const auto& b : batches) in_flight_.erase(b.token);
+  };
   {
     std::lock_guard lock(mu_);
-    auto it = in_flight_.find(b.token);
-    if (it == in_flight_.end()) return {};
-    for (const auto& [p, s] : it->second) {
+    std::map<std::int32_t, std::int64_t> ends;
+    for (const auto& b : batches) {
+      auto it = in_flight_.find(b.token);
+      if (it == in_flight_.end()) continue;
+      for (const auto& [p, s] : it->second) ends[p] = std::max(ends[p], s.next);
+    }
+    for (const auto& [p, next] : ends) {
       auto c = committed_.find(p);
-      if (c != committed_.end() && c->second >= s.next) continue;
-      rd_kafka_topic_partition_list_add(offsets.get(), options_.events_topic.c_str(), p)->offset = s.next;
+      if (c != committed_.end() && c->second >= next) continue;
+      rd_kafka_topic_partition_list_add(offsets.get(), options_.events_topic.c_str(), p)->offset = next;
     }
     if (offsets->cnt == 0) {
-      in_flight_.erase(it);
+      forget();
       return {};
     }
   }
@@ -274,7 +284,7 @@ result<void> kafka_consumer::commit(const batch& b) {
     auto& c = committed_[offsets->elems[i].partition];
     c = std::max(c, offsets->elems[i].offset);
   }
-  in_flight_.erase(b.token);
+  forget();
   return {};
 }
 

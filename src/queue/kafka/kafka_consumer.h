@@ -2,8 +2,8 @@
 //
 // Joins options.group_id and subscribes to options.events_topic; the group
 // spreads partitions over the workers. Nothing is committed automatically:
-// commit(batch) synchronously commits, per partition, the offset after the
-// batch's last record, so a crash between poll and commit re-delivers the
+// commit(batches) synchronously commits, per partition, the offset after the
+// last record of the batches, so a crash between poll and commit re-delivers the
 // batch (the store's idempotent insert drops the copies).
 //
 // Records that are not a valid envelope are logged, counted, copied to
@@ -58,9 +58,11 @@ class kafka_consumer final : public queue_reader {
   kafka_consumer& operator=(const kafka_consumer&) = delete;
 
   result<batch> poll(std::size_t max, std::chrono::milliseconds wait) override;
-  // errc::timeout or errc::unavailable when the broker did not take the
-  // commit; the batch stays committable, so retrying is right.
-  result<void> commit(const batch& b) override;
+  // One offset commit for all the batches. errc::timeout or
+  // errc::unavailable when the broker did not take it; the batches stay
+  // committable, so retrying is right.
+  using queue_reader::commit;
+  result<void> commit(std::span<const batch> batches) override;
   void fail(const batch& b, std::error_code why) override;
 
   // From now on poll() returns end_of_stream at once. Uncommitted records

@@ -73,12 +73,17 @@ result<batch> memory_queue::poll(std::size_t max, std::chrono::milliseconds wait
   return b;
 }
 
-result<void> memory_queue::commit(const batch& b) {
+result<void> memory_queue::commit(std::span<const batch> batches) {
+  for (const auto& b : batches) commit_one(b);
+  return {};
+}
+
+void memory_queue::commit_one(const batch& b) {
   std::vector<enqueue_done> acks;
   {
     std::lock_guard lock(mu_);
     auto it = in_flight_.find(b.token);
-    if (it == in_flight_.end()) return {};
+    if (it == in_flight_.end()) return;
     acks = std::move(it->second.acks);
   }
   for (std::size_t i : b.dropped)
@@ -90,7 +95,6 @@ result<void> memory_queue::commit(const batch& b) {
   // waiting copy of these ids.
   std::lock_guard lock(mu_);
   in_flight_.erase(b.token);
-  return {};
 }
 
 void memory_queue::fail(const batch& b, std::error_code why) {

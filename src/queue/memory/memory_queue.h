@@ -30,7 +30,8 @@ class memory_queue final : public queue_writer, public queue_reader {
   bool known_not_stored(std::error_code ec) const override { return bool(ec); }
 
   result<batch> poll(std::size_t max, std::chrono::milliseconds wait) override;
-  result<void> commit(const batch& b) override;
+  using queue_reader::commit;
+  result<void> commit(std::span<const batch> batches) override;
   void fail(const batch& b, std::error_code why) override;
 
   // No new messages; poll() drains what is queued, then reports end_of_stream.
@@ -38,6 +39,8 @@ class memory_queue final : public queue_writer, public queue_reader {
   std::size_t size() const;
 
  private:
+  void commit_one(const batch& b);
+
   struct item {
     message msg;
     enqueue_done done;

@@ -1,5 +1,9 @@
 #include "queue/memory/memory_queue.h"
 
+#include <map>
+#include <string>
+#include <vector>
+
 #include <gtest/gtest.h>
 
 namespace feed {
@@ -21,6 +25,23 @@ TEST(MemoryQueue, AcknowledgesOnlyOnCommit) {
   ASSERT_EQ(acks.size(), 2u);
   EXPECT_FALSE(acks[0]);
   EXPECT_FALSE(acks[1]);
+}
+
+TEST(MemoryQueue, OneCommitAnswersEveryBatchWithItsOwnDroppedPositions) {
+  memory_queue q(10);
+  std::map<std::string, std::error_code> acks;
+  for (std::string id : {"a", "b", "c", "d", "e"})
+    q.enqueue(msg(id), [&acks, id](std::error_code ec) { acks.emplace(id, ec); });
+  std::vector<batch> batches;
+  for (std::size_t max : {2, 3}) batches.push_back(std::move(*q.poll(max, std::chrono::milliseconds(0))));
+  ASSERT_EQ(batches[1].messages.size(), 3u);
+  batches[1].dropped = {1};  // "d": its key was used with other content
+  ASSERT_TRUE(q.commit(batches));
+  ASSERT_EQ(acks.size(), 5u);
+  for (std::string id : {"a", "b", "c", "e"}) EXPECT_FALSE(acks[id]) << id;
+  EXPECT_EQ(acks["d"], errc::key_conflict);
+  ASSERT_TRUE(q.commit(batches));  // a second release is a no-op
+  EXPECT_EQ(acks.size(), 5u);
 }
 
 TEST(MemoryQueue, RefusesPastCapacityAtOnce) {

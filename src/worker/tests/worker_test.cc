@@ -400,6 +400,65 @@ TEST_F(Worker, WithoutPollAheadWhatArrivesDuringAStoreComesOutAsOneBatch) {
     EXPECT_GE(queued_during_hold[i], queued_during_hold[i - 1]);
 }
 
+// Counts the batches in each commit the worker asks for.
+class counting_reader final : public queue_reader {
+ public:
+  explicit counting_reader(memory_queue& q) : q_(q) {}
+  result<batch> poll(std::size_t max, std::chrono::milliseconds wait) override { return q_.poll(max, wait); }
+  result<void> commit(std::span<const batch> batches) override {
+    commits.push_back(batches.size());
+    return q_.commit(batches);
+  }
+  void fail(const batch& b, std::error_code why) override { q_.fail(b, why); }
+  std::vector<std::size_t> commits;  // written on the send thread, read after it is joined
+
+ private:
+  memory_queue& q_;
+};
+
+// Holds its first send until the store holds `until` messages, so that the
+// batches stored meanwhile wait for the send stage together.
+class held_first_sink final : public processed_sink {
+ public:
+  held_first_sink(store& db, std::int64_t until) : db_(db), until_(until) {}
+  result<void> send(std::span<const message> stored) override {
+    if (std::exchange(first_, false)) {
+      const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(5);
+      while (db_.max_seq()->value() < until_ && std::chrono::steady_clock::now() < deadline)
+        std::this_thread::sleep_for(std::chrono::milliseconds(1));
+    }
+    sent += stored.size();
+    return {};
+  }
+  std::size_t sent = 0;
+
+ private:
+  store& db_;
+  const std::int64_t until_;
+  bool first_ = true;
+};
+
+// A Kafka offset commit is a round trip: the batches that waited for the
+// send stage together are committed together, not one round trip each.
+TEST_F(Worker, CommitsTheBatchesItSentTogetherInOneCall) {
+  memory_queue q(1000);
+  counting_reader reader(q);
+  held_first_sink sink(*db_, 4);
+  worker w(reader, *db_, sink, {.max_batch = 5, .pipeline_depth = 4});
+  std::atomic<int> acked{0};
+  one_then_three(q, w, acked, std::chrono::milliseconds(50));
+  EXPECT_EQ(acked, 4);
+  EXPECT_EQ(sink.sent, 4u);
+  // Four batches of one (each polled as it came): the first alone, the
+  // three stored while its send was held in fewer calls than batches.
+  std::size_t batches = 0;
+  for (auto n : reader.commits) batches += n;
+  EXPECT_EQ(batches, 4u);
+  ASSERT_FALSE(reader.commits.empty());
+  EXPECT_EQ(reader.commits.front(), 1u);
+  EXPECT_LT(reader.commits.size(), 4u) << "one commit per batch";
+}
+
 // Random arrivals, batch limits and store delays, with and without
 // poll_ahead: every message is stored once, in order, and acknowledged.
 TEST_F(Worker, StoresEveryMessageOnceInOrderWhateverTheTiming) {

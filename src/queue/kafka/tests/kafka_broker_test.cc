@@ -210,6 +210,49 @@ TEST_F(KafkaBroker, CommittedMessagesAreNotRedeliveredButUncommittedOnesAre) {
   EXPECT_TRUE(extra.empty()) << extra.size() << " unexpected messages";
 }
 
+TEST_F(KafkaBroker, OneCommitCoversEveryBatchGivenInOrder) {
+  options_.events_partitions = 3;
+  ASSERT_TRUE(ensure_topics(options_));
+  auto pub = kafka_publisher::create(options_);
+  ASSERT_TRUE(pub) << pub.err().message;
+  std::vector<message> sent, later;
+  for (int i = 0; i < 40; ++i) sent.push_back(make_message("user-" + std::to_string(i % 5), i));
+  for (int i = 0; i < 10; ++i) later.push_back(make_message("user-" + std::to_string(i % 5), 100 + i));
+  EXPECT_TRUE(publish_all(**pub, sent).empty());
+  {
+    auto c = kafka_consumer::create(options_);
+    ASSERT_TRUE(c) << c.err().message;
+    // Small batches, as a worker polls at low rates; none committed yet.
+    std::vector<batch> batches;
+    std::size_t got = 0;
+    const auto deadline = clock::now() + 30s;
+    while (got < sent.size() && clock::now() < deadline) {
+      auto b = (*c)->poll(3, 200ms);
+      ASSERT_TRUE(b) << b.err().message;
+      if (b->messages.empty()) continue;
+      got += b->messages.size();
+      batches.push_back(std::move(*b));
+    }
+    ASSERT_EQ(got, sent.size());
+    ASSERT_GT(batches.size(), 3u);
+    const auto commits = (*c)->stats().commits.load();
+    auto r = (*c)->commit(batches);
+    ASSERT_TRUE(r) << r.err().message;
+    EXPECT_EQ((*c)->stats().commits.load(), commits + 1) << "one round trip for " << batches.size() << " batches";
+    // Committed already: a second call has nothing to send.
+    ASSERT_TRUE((*c)->commit(batches));
+    EXPECT_EQ((*c)->stats().commits.load(), commits + 1);
+  }
+  // A new member of the group starts after every batch committed.
+  EXPECT_TRUE(publish_all(**pub, later).empty());
+  auto c = kafka_consumer::create(options_);
+  ASSERT_TRUE(c) << c.err().message;
+  auto again = drain(**c, later.size(), /*commit=*/true);
+  EXPECT_EQ(ids(again), ids(later));
+  auto extra = drain(**c, 1, false, 2s);
+  EXPECT_TRUE(extra.empty()) << extra.size() << " messages of the committed batches came again";
+}
+
 TEST_F(KafkaBroker, PoisonRecordIsSkippedCountedAndDeadLettered) {
   options_.events_partitions = 1;  // one partition: the poison sits in front of the valid message
   options_.dead_letter_topic = options_.events_topic + "-dead";
