@@ -135,9 +135,37 @@ class KafkaBroker : public testing::Test {
     if (!connected_) return;
     delete_topics(options_, {options_.events_topic, options_.processed_topic, options_.events_topic + "-dead"});
   }
+  // A publisher to events-to-process, created with `partitions`.
+  std::unique_ptr<kafka_publisher> publisher(int partitions) {
+    options_.events_partitions = partitions;
+    if (auto r = ensure_topics(options_); !r) ADD_FAILURE() << r.err().message;
+    auto pub = kafka_publisher::create(options_);
+    if (!pub) {
+      ADD_FAILURE() << pub.err().message;
+      return nullptr;
+    }
+    return std::move(*pub);
+  }
+  // A new member of the group reads exactly `next`: what came before it
+  // stays committed.
+  void expect_group_resumes_with(const std::vector<message>& next) {
+    auto c = kafka_consumer::create(options_);
+    ASSERT_TRUE(c) << c.err().message;
+    auto again = drain(**c, next.size(), /*commit=*/true);
+    EXPECT_EQ(ids(again), ids(next));
+    auto extra = drain(**c, 1, false, 2s);
+    EXPECT_TRUE(extra.empty()) << extra.size() << " committed messages came again";
+  }
   kafka_options options_;
   bool connected_ = false;
 };
+
+// n posts by `authors` users, numbered from `first`.
+std::vector<message> posts(int n, int first, int authors) {
+  std::vector<message> out;
+  for (int i = 0; i < n; ++i) out.push_back(make_message("user-" + std::to_string(i % authors), first + i));
+  return out;
+}
 
 TEST_F(KafkaBroker, EnsureTopicsCreatesThemOnceWithTheConfiguredPartitions) {
   options_.events_partitions = 3;
@@ -174,16 +202,10 @@ TEST_F(KafkaBroker, PublisherIsReadyOnlyWhenItsTopicExists) {
 }
 
 TEST_F(KafkaBroker, CommittedMessagesAreNotRedeliveredButUncommittedOnesAre) {
-  options_.events_partitions = 3;
-  ASSERT_TRUE(ensure_topics(options_));
-  auto pub = kafka_publisher::create(options_);
-  ASSERT_TRUE(pub) << pub.err().message;
-
-  std::vector<message> first, second;
-  for (int i = 0; i < 30; ++i) first.push_back(make_message("user-" + std::to_string(i % 4), i));
-  for (int i = 0; i < 20; ++i) second.push_back(make_message("user-" + std::to_string(i % 4), 100 + i));
-
-  EXPECT_TRUE(publish_all(**pub, first).empty());
+  auto pub = publisher(3);
+  ASSERT_TRUE(pub);
+  const auto first = posts(30, 0, 4), second = posts(20, 100, 4);
+  EXPECT_TRUE(publish_all(*pub, first).empty());
   {
     auto c = kafka_consumer::create(options_);
     ASSERT_TRUE(c) << c.err().message;
@@ -196,29 +218,19 @@ TEST_F(KafkaBroker, CommittedMessagesAreNotRedeliveredButUncommittedOnesAre) {
     EXPECT_EQ(seen, sent);
     EXPECT_EQ(got.front().content.substr(0, 5), "post ");
 
-    EXPECT_TRUE(publish_all(**pub, second).empty());
+    EXPECT_TRUE(publish_all(*pub, second).empty());
     auto uncommitted = drain(**c, second.size(), /*commit=*/false);
     ASSERT_EQ(ids(uncommitted), ids(second));
     EXPECT_GE((*c)->stats().commits.load(), 1u);
   }
-  auto c = kafka_consumer::create(options_);
-  ASSERT_TRUE(c) << c.err().message;
-  auto again = drain(**c, second.size(), /*commit=*/true);
-  EXPECT_EQ(ids(again), ids(second));
-  // Nothing else trickles in: the first round stays committed.
-  auto extra = drain(**c, 1, false, 2s);
-  EXPECT_TRUE(extra.empty()) << extra.size() << " unexpected messages";
+  expect_group_resumes_with(second);
 }
 
 TEST_F(KafkaBroker, OneCommitCoversEveryBatchGivenInOrder) {
-  options_.events_partitions = 3;
-  ASSERT_TRUE(ensure_topics(options_));
-  auto pub = kafka_publisher::create(options_);
-  ASSERT_TRUE(pub) << pub.err().message;
-  std::vector<message> sent, later;
-  for (int i = 0; i < 40; ++i) sent.push_back(make_message("user-" + std::to_string(i % 5), i));
-  for (int i = 0; i < 10; ++i) later.push_back(make_message("user-" + std::to_string(i % 5), 100 + i));
-  EXPECT_TRUE(publish_all(**pub, sent).empty());
+  auto pub = publisher(3);
+  ASSERT_TRUE(pub);
+  const auto sent = posts(40, 0, 5), later = posts(10, 100, 5);
+  EXPECT_TRUE(publish_all(*pub, sent).empty());
   {
     auto c = kafka_consumer::create(options_);
     ASSERT_TRUE(c) << c.err().message;
@@ -243,14 +255,8 @@ TEST_F(KafkaBroker, OneCommitCoversEveryBatchGivenInOrder) {
     ASSERT_TRUE((*c)->commit(batches));
     EXPECT_EQ((*c)->stats().commits.load(), commits + 1);
   }
-  // A new member of the group starts after every batch committed.
-  EXPECT_TRUE(publish_all(**pub, later).empty());
-  auto c = kafka_consumer::create(options_);
-  ASSERT_TRUE(c) << c.err().message;
-  auto again = drain(**c, later.size(), /*commit=*/true);
-  EXPECT_EQ(ids(again), ids(later));
-  auto extra = drain(**c, 1, false, 2s);
-  EXPECT_TRUE(extra.empty()) << extra.size() << " messages of the committed batches came again";
+  EXPECT_TRUE(publish_all(*pub, later).empty());
+  expect_group_resumes_with(later);
 }
 
 TEST_F(KafkaBroker, PoisonRecordIsSkippedCountedAndDeadLettered) {
