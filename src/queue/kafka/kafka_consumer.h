@@ -3,8 +3,8 @@
 // Joins options.group_id and subscribes to options.events_topic; the group
 // spreads partitions over the workers. Nothing is committed automatically:
 // commit(batches) synchronously commits, per partition, the offset after the
-// last record of the batches, so a crash between poll and commit re-delivers the
-// batch (the store's idempotent insert drops the copies).
+// last record of the batches, in one round trip, so a crash between poll and
+// commit re-delivers them (the store's idempotent insert drops the copies).
 //
 // Records that are not a valid envelope are logged, counted, copied to
 // options.dead_letter_topic when one is set, and skipped: they never block
