@@ -44,16 +44,37 @@ def postgres():
     return Postgres(url, os.environ.get("FEED_TEST_PG_DIR")) if url else None
 
 
-@pytest.fixture
-def backend_args(mode, postgres):
-    """feed-api flags selecting this test's backends (empty when embedded)."""
-    if mode == "embedded":
-        return []
+def distributed_args(postgres):
+    """feed-api flags for Kafka + PostgreSQL: a fresh database, topics and group."""
     tag = uuid.uuid4().hex[:10]
     return ["--kafka-brokers", os.environ["FEED_TEST_KAFKA_BROKERS"],
             "--database-url", postgres.create_database(f"t_{tag}"),
             "--kafka-events-topic", f"events-{tag}", "--kafka-processed-topic", f"processed-{tag}",
             "--kafka-group", f"group-{tag}"]
+
+
+@pytest.fixture(scope="session", autouse=True)
+def warm_kafka(postgres, tmp_path_factory):
+    """One post, waited for, before any test. A fresh broker's first
+    idempotent produce (a producer-id block from the controller, a cold JVM)
+    took over a second once on a loaded CI machine, longer than the default
+    publish timeout of the test that happened to post first."""
+    if not (postgres and os.environ.get("FEED_TEST_KAFKA_BROKERS")):
+        return
+    api = FeedApi(binary("feed-api"), str(tmp_path_factory.mktemp("kafka-warm-up")),
+                  args=["--log-level", "warn", "--publish-timeout-ms", "60000", *distributed_args(postgres)])
+    api.start(timeout=60)
+    try:
+        r = api.post("warmup", "warm-up", timeout=90)
+        assert r.status_code == 202, f"the warm-up post to Kafka failed: {r.status_code} {r.text}"
+    finally:
+        api.stop()
+
+
+@pytest.fixture
+def backend_args(mode, postgres):
+    """feed-api flags selecting this test's backends (empty when embedded)."""
+    return [] if mode == "embedded" else distributed_args(postgres)
 
 
 @pytest.fixture
