@@ -11,8 +11,9 @@ import os
 import uuid
 
 import pytest
+import requests
 
-from services.feed_api import FeedApi
+from services.feed_api import FeedApi, wait_until
 from services.postgres import Postgres
 
 BUILD_DIR = os.environ.get("FEED_BUILD_DIR", os.path.join(os.path.dirname(__file__), "..", "..", "build"))
@@ -54,19 +55,31 @@ def distributed_args(postgres):
 
 
 @pytest.fixture(scope="session", autouse=True)
-def warm_kafka(postgres, tmp_path_factory):
-    """One post, waited for, before any test. A fresh broker's first
-    idempotent produce (a producer-id block from the controller, a cold JVM)
-    took over a second once on a loaded CI machine, longer than the default
-    publish timeout of the test that happened to post first."""
+def kafka_ready_accepts(postgres, tmp_path_factory):
+    """On the suite's freshest broker, before any test: once /api/ready
+    says 200, a post is accepted within the default publish timeout. A
+    fresh broker's first idempotent producer waits for its producer id
+    ("coordinator load in progress", over a second once on a loaded CI
+    machine), and readiness includes that wait, so the tests after this
+    one find a broker that hands out producer ids at once."""
     if not (postgres and os.environ.get("FEED_TEST_KAFKA_BROKERS")):
         return
-    api = FeedApi(binary("feed-api"), str(tmp_path_factory.mktemp("kafka-warm-up")),
-                  args=["--log-level", "warn", "--publish-timeout-ms", "60000", *distributed_args(postgres)])
+    api = FeedApi(binary("feed-api"), str(tmp_path_factory.mktemp("kafka-first-ready")),
+                  args=["--log-level", "warn", *distributed_args(postgres)])
     api.start(timeout=60)
     try:
-        r = api.post("warmup", "warm-up", timeout=90)
-        assert r.status_code == 202, f"the warm-up post to Kafka failed: {r.status_code} {r.text}"
+        answers = []
+
+        def ready():
+            r = requests.get(api.url("/api/ready"), timeout=5)
+            answers.append(r)
+            return r.status_code == 200
+
+        wait_until(ready, 90, interval=0.05, what="/api/ready on a fresh broker")
+        for r in answers[:-1]:
+            assert r.status_code == 503 and r.json()["problems"], r.text
+        r = api.post("first", "posted once ready")
+        assert r.status_code == 202, f"ready, yet the post was refused: {r.status_code} {r.text}"
     finally:
         api.stop()
 

@@ -28,6 +28,7 @@
 #include <memory>
 #include <mutex>
 #include <shared_mutex>
+#include <string>
 #include <thread>
 #include <vector>
 
@@ -82,9 +83,11 @@ class kafka_publisher final : public queue_writer {
   kafka_publisher& operator=(const kafka_publisher&) = delete;
 
   void enqueue(message m, enqueue_done done) override;
-  // A metadata request for events_topic, bounded by options.ready_timeout
-  // and cached for options.ready_cache: errc::unavailable when the broker
-  // cannot be reached or the topic is missing.
+  // errc::unavailable until the idempotent producer holds a producer id
+  // (producer_state.h: posts would wait for it in the local queue, past
+  // their timeout on a fresh broker), and when a metadata request for
+  // events_topic, bounded by options.ready_timeout and cached for
+  // options.ready_cache, finds the broker unreachable or the topic missing.
   result<void> ready() override;
   void stop();
 
@@ -93,6 +96,9 @@ class kafka_publisher final : public queue_writer {
  private:
   explicit kafka_publisher(const kafka_options& options);
   static void on_delivery(rd_kafka_t*, const rd_kafka_message_t* m, void* opaque);
+  static int on_statistics(rd_kafka_t*, char* json, std::size_t size, void* opaque);
+  result<void> broker_ready();  // the cached metadata probe
+  result<void> producer_id();   // from the latest statistics
   void poll_loop();
 
   const kafka_options options_;
@@ -107,6 +113,9 @@ class kafka_publisher final : public queue_writer {
 
   std::atomic<bool> polling_{true};
   std::thread poller_;
+
+  std::mutex state_mu_;
+  std::string producer_state_;  // GUARDED_BY(state_mu_); empty until reported
 
   std::mutex ready_mu_;  // also serializes probes: one metadata request at a time
   std::chrono::steady_clock::time_point ready_checked_{};  // GUARDED_BY(ready_mu_)

@@ -189,16 +189,32 @@ TEST_F(KafkaBroker, EnsureTopicsCreatesThemOnceWithTheConfiguredPartitions) {
   EXPECT_FALSE(missing);
 }
 
-TEST_F(KafkaBroker, PublisherIsReadyOnlyWhenItsTopicExists) {
+TEST_F(KafkaBroker, PublisherIsReadyOnlyWithItsTopicAndAProducerId) {
   auto pub = kafka_publisher::create(options_);
   ASSERT_TRUE(pub) << pub.err().message;
   EXPECT_FALSE((*pub)->ready());
   ASSERT_TRUE(ensure_topics(options_));
   options_.ready_cache = 0ms;
+  const auto created = clock::now();
   auto fresh = kafka_publisher::create(options_);
   ASSERT_TRUE(fresh);
-  auto ready = (*fresh)->ready();
-  EXPECT_TRUE(ready) << ready.err().message;
+  auto early = (*fresh)->ready();
+  // The producer's first state report comes 250 ms after its creation:
+  // until then it cannot know that it holds a producer id.
+  if (clock::now() - created < 200ms) {
+    ASSERT_FALSE(early);
+    EXPECT_NE(early.err().message.find("producer"), std::string::npos) << early.err().message;
+  }
+  auto ready = early;
+  for (const auto deadline = clock::now() + 20s; !ready && clock::now() < deadline;) {
+    std::this_thread::sleep_for(20ms);
+    ready = (*fresh)->ready();
+  }
+  ASSERT_TRUE(ready) << ready.err().message;
+  // Ready means a post goes out without waiting for anything first.
+  const auto sent = clock::now();
+  EXPECT_TRUE(publish_all(**fresh, {make_message("ready", 1)}).empty());
+  EXPECT_LT(clock::now() - sent, 5s);
 }
 
 TEST_F(KafkaBroker, CommittedMessagesAreNotRedeliveredButUncommittedOnesAre) {
