@@ -14,7 +14,7 @@
 #                   of feed-api during every measured run (small overhead):
 #                   syscalls and wake-ups per post.
 # Every run also records CPU µs per post by thread name (loop-0,
-# worker-store, kafka-reports, ...; builds before the threads were named
+# worker-store, kafka-sub, ...; builds before the threads were named
 # show one "feed-api" line), and the summary tabulates their medians.
 #
 # Runs alternate which binary goes first (before/after, after/before, ...),

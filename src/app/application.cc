@@ -194,6 +194,14 @@ result<void> application::start_worker() {
 result<void> application::serve() {
   services_.emplace(http::services{backends_->writer(), backends_->db(), *fanout_, *blocking_, opts_.api, registry_});
   http::add_routes(routes_, *services_);
+  // The first loop serves Kafka's acknowledgements; it stops waiting for
+  // them once the publisher has flushed.
+  if (auto* publisher = backends_->publisher()) {
+    auto pump = report_pump::start(*loops_.front(), *publisher);
+    if (!pump) return cannot_start(pump.err());
+    reports_ = std::move(*pump);
+    stops_.push([this] { reports_->stop(); });
+  }
   // Requests still in flight may enqueue until the server has drained them.
   stops_.push([this] { backends_->stop_enqueueing(); });
   register_metrics(registry_, *server_, *worker_, *fanout_);

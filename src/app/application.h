@@ -39,6 +39,7 @@
 #include <boost/asio/thread_pool.hpp>
 
 #include "app/backends.h"
+#include "app/report_pump.h"
 #include "app/stop_stack.h"
 #include "broadcast/broadcaster.h"
 #include "config/options.h"
@@ -112,6 +113,7 @@ class application {
   http::router routes_;
   std::unique_ptr<http::server> server_;
   std::unique_ptr<backends> backends_;
+  std::unique_ptr<report_pump> reports_;  // Kafka mode
   std::unique_ptr<broadcaster> fanout_;
   std::unique_ptr<worker> worker_;
   metrics registry_;

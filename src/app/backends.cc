@@ -141,6 +141,8 @@ result<std::unique_ptr<backends>> backends::open(const app_options& opts) {
   return b;
 }
 
+kafka_publisher* backends::publisher() const { return kafka_ ? kafka_->publisher.get() : nullptr; }
+
 result<void> backends::start_subscriber() {
   if (!kafka_) return {};
   auto hold = [held = &kafka_->held](std::vector<message> stored) { held->deliver(std::move(stored)); };

@@ -31,6 +31,8 @@
 
 namespace feed {
 
+class kafka_publisher;
+
 class backends {
  public:
   using receiver = std::function<void(std::vector<message>)>;
@@ -44,6 +46,8 @@ class backends {
   queue_writer& writer() { return *writer_; }
   queue_reader& reader() { return *reader_; }
   bool uses_kafka() const { return kafka_ != nullptr; }
+  // Kafka mode's producer of accepted posts; null when embedded.
+  kafka_publisher* publisher() const;
   std::string describe() const { return description_; }
 
   // Kafka: starts reading events-processed, holding what arrives until

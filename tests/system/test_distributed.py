@@ -43,6 +43,22 @@ def test_two_instances_stream_every_message_once_in_one_order(make_api, tmp_path
     assert all(o == orders[0] for o in orders)
 
 
+def test_acknowledgements_reach_posts_on_every_event_loop(make_api, user):
+    # The first loop serves Kafka's delivery reports; posts waiting on the
+    # other loop are settled from there. Connections are spread over loops.
+    api = make_api("--threads", "2")
+    sessions = [requests.Session() for _ in range(8)]
+    ids = []
+    for i in range(80):
+        r = api.post(user, f"loop post {i}", session=sessions[i % len(sessions)], timeout=10)
+        assert r.status_code == 202, r.text
+        ids.append(r.json()["id"])
+    assert sorted(m["id"] for m in api.wait_stored(ids)) == sorted(ids)
+    t0 = time.monotonic()
+    assert api.stop() == 0
+    assert time.monotonic() - t0 < 5, "the report pump kept a loop from stopping"
+
+
 def test_a_database_outage_is_absorbed_by_kafka(make_api, postgres, user):
     api = make_api()
     watcher = SseClient(api.url("/api/feed?history=0"))

@@ -1,5 +1,11 @@
 #include "queue/kafka/kafka_publisher.h"
 
+#include <sys/eventfd.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+
 #include <fmt/format.h>
 
 #include "base/log.h"
@@ -42,7 +48,11 @@ result<std::unique_ptr<kafka_publisher>> kafka_publisher::create(const kafka_opt
   return p;
 }
 
-kafka_publisher::~kafka_publisher() { stop(); }
+kafka_publisher::~kafka_publisher() {
+  stop();
+  rk_.reset();  // before the fd it may still signal
+  if (report_fd_ >= 0) ::close(report_fd_);
+}
 
 void* done_slots::put(enqueue_done done) {
   slot* s;
@@ -95,6 +105,29 @@ int kafka_publisher::on_statistics(rd_kafka_t*, char* json, std::size_t size, vo
 void kafka_publisher::poll_loop() {
   // The timeout only bounds how late polling_ is noticed; reports wake it.
   while (polling_.load(std::memory_order_relaxed)) rd_kafka_poll(rk_.get(), 100);
+}
+
+result<int> kafka_publisher::hand_over_reports() {
+  if (report_fd_ >= 0) return report_fd_;
+  const int fd = ::eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+  if (fd < 0) return error(errc::unavailable, fmt::format("eventfd: {}", std::strerror(errno)));
+  polling_ = false;
+  if (poller_.joinable()) poller_.join();
+  report_fd_ = fd;
+  // librdkafka writes this to the fd when its queue of reports was empty
+  // (and not since served); an eventfd adds it to its counter.
+  static const std::uint64_t one = 1;
+  kafka_queue reports(rd_kafka_queue_get_main(rk_.get()));
+  rd_kafka_queue_io_event_enable(reports.get(), fd, &one, sizeof one);
+  return fd;
+}
+
+void kafka_publisher::serve_reports() {
+  // Cleared first: a report queued after the poll below signals again.
+  std::uint64_t signalled;
+  if (report_fd_ >= 0 && ::read(report_fd_, &signalled, sizeof signalled) < 0 && errno != EAGAIN)
+    spdlog::debug("kafka publisher: reading the report signal: {}", std::strerror(errno));
+  rd_kafka_poll(rk_.get(), 0);
 }
 
 void kafka_publisher::enqueue(message m, enqueue_done done) {

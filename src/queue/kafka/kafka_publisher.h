@@ -10,7 +10,8 @@
 //   blocks: a full local queue (options.queue_max_messages) fails at once
 //   with errc::queue_full, from the calling thread.
 // - Otherwise `done` runs on the publisher's poll thread, which serves
-//   librdkafka's delivery reports: no error, errc::timeout when the record
+//   librdkafka's delivery reports, or wherever serve_reports() is called
+//   after hand_over_reports(): no error, errc::timeout when the record
 //   was not acknowledged within options.delivery_timeout, errc::unavailable
 //   for other delivery failures, errc::shutting_down when stop() gave up on
 //   it. `done` must not block; it holds up every later report.
@@ -91,6 +92,17 @@ class kafka_publisher final : public queue_writer {
   result<void> ready() override;
   void stop();
 
+  // From now on the caller serves the delivery reports (and so runs every
+  // `done`) instead of the poll thread, which this stops: the returned
+  // eventfd turns readable when reports wait, and serve_reports() runs
+  // them. Call serve_reports() once right after this, since reports that
+  // came before are not signalled. The fd stays the publisher's (closed
+  // with it); serve_reports() may be called until the destructor runs, also
+  // after stop().
+  result<int> hand_over_reports();
+  // Runs the reports waiting now, without blocking. Any thread.
+  void serve_reports();
+
   const kafka_publisher_stats& stats() const { return stats_; }
 
  private:
@@ -113,6 +125,7 @@ class kafka_publisher final : public queue_writer {
 
   std::atomic<bool> polling_{true};
   std::thread poller_;
+  int report_fd_ = -1;  // hand_over_reports()
 
   std::mutex state_mu_;
   std::string producer_state_;  // GUARDED_BY(state_mu_); empty until reported

@@ -7,6 +7,7 @@
 #include "base/testing/closed_port.h"
 
 #include <netinet/in.h>
+#include <poll.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -215,6 +216,58 @@ TEST_F(KafkaBroker, PublisherIsReadyOnlyWithItsTopicAndAProducerId) {
   const auto sent = clock::now();
   EXPECT_TRUE(publish_all(**fresh, {make_message("ready", 1)}).empty());
   EXPECT_LT(clock::now() - sent, 5s);
+}
+
+// True when `fd` turns readable within `bound`.
+bool readable_within(int fd, std::chrono::milliseconds bound) {
+  pollfd p{fd, POLLIN, 0};
+  return ::poll(&p, 1, static_cast<int>(bound.count())) == 1 && (p.revents & POLLIN);
+}
+
+TEST_F(KafkaBroker, HandedOverReportsRunOnlyWhereServedAndTheEventfdSaysWhen) {
+  auto pub = publisher(3);
+  ASSERT_TRUE(pub);
+  auto fd = pub->hand_over_reports();
+  ASSERT_TRUE(fd) << fd.err().message;
+  EXPECT_EQ(*pub->hand_over_reports(), *fd);  // asked again: the same fd
+  pub->serve_reports();
+  const auto msgs = posts(40, 0, 7);
+  std::atomic<int> done{0}, failed{0};
+  const auto served_on = std::this_thread::get_id();
+  std::atomic<bool> elsewhere{false};
+  for (int round = 0; round < 2; ++round) {
+    for (int i = round * 20; i < round * 20 + 20; ++i)
+      pub->enqueue(msgs[static_cast<std::size_t>(i)], [&](std::error_code ec) {
+        if (std::this_thread::get_id() != served_on) elsewhere = true;
+        ++(ec ? failed : done);
+      });
+    // Every report of the round arrives, each signalled, and none runs
+    // until this thread serves it.
+    const auto deadline = clock::now() + 30s;
+    while (done + failed < (round + 1) * 20 && clock::now() < deadline) {
+      if (!readable_within(*fd, 100ms)) continue;
+      const int before = done + failed;
+      std::this_thread::sleep_for(20ms);  // a poll thread, if any, would run them now
+      EXPECT_EQ(done + failed, before);
+      pub->serve_reports();
+    }
+  }
+  EXPECT_EQ(done, 40);
+  EXPECT_EQ(failed, 0);
+  EXPECT_FALSE(elsewhere);
+  EXPECT_FALSE(readable_within(*fd, 0ms)) << "served, yet still signalled";
+}
+
+TEST_F(KafkaBroker, StopRunsEveryHandedOverReportWithoutAnyoneServing) {
+  auto pub = publisher(3);
+  ASSERT_TRUE(pub);
+  ASSERT_TRUE(pub->hand_over_reports());
+  std::atomic<int> called{0};
+  for (const auto& m : posts(25, 0, 5)) pub->enqueue(m, [&](std::error_code) { ++called; });
+  pub->stop();
+  EXPECT_EQ(called, 25);
+  pub->serve_reports();  // after stop(): harmless
+  EXPECT_EQ(called, 25);
 }
 
 TEST_F(KafkaBroker, CommittedMessagesAreNotRedeliveredButUncommittedOnesAre) {
