@@ -5,6 +5,7 @@
 
 #include <cerrno>
 #include <cstring>
+#include <utility>
 
 #include <boost/asio/post.hpp>
 #include <boost/asio/posix/stream_descriptor.hpp>
@@ -49,9 +50,14 @@ result<std::unique_ptr<report_pump>> report_pump::start(asio::io_context& loop, 
   return std::unique_ptr<report_pump>(new report_pump(std::move(s)));
 }
 
-report_pump::~report_pump() { stop(); }
+// Nothing is posted from here: after the loop's shutdown a posted handler
+// would outlive the reactor its descriptor belongs to. stop() has closed the
+// descriptor on the loop, or the loop never ran and its shutdown destroyed
+// the handlers that shared the state, and the descriptor goes with this.
+report_pump::~report_pump() = default;
 
 void report_pump::stop() {
+  if (std::exchange(stop_posted_, true)) return;
   asio::post(state_->signal.get_executor(), [s = state_] {
     s->stopped = true;
     boost::system::error_code ignored;

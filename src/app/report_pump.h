@@ -8,10 +8,11 @@
 // librdkafka signals an eventfd: under load the signal is one more ready
 // descriptor in the loop's next epoll_wait, and no thread wakes for it.
 //
-// Lifecycle: built before the loop runs; stop() (any thread) ends the wait
-// on the loop, so the loop can run out of work. Call it after the
-// publisher's stop(), which serves the last reports itself. The publisher
-// must outlive this object and every handler of the loop.
+// Lifecycle: built before the loop runs; stop() (one thread: the one that
+// built it) ends the wait on the loop, so the loop can run out of work. Call
+// it while the loop runs, after the publisher's stop(), which serves the last
+// reports itself. The publisher must outlive this object and every handler
+// of the loop; this object must be destroyed before the loop's io_context.
 #pragma once
 
 #include <memory>
@@ -38,6 +39,7 @@ class report_pump {
   struct state;
   explicit report_pump(std::shared_ptr<state> s) : state_(std::move(s)) {}
   std::shared_ptr<state> state_;
+  bool stop_posted_ = false;
 };
 
 }  // namespace feed
