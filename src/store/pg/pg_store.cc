@@ -22,9 +22,13 @@ namespace feed {
 
 namespace {
 
-// Every statement returns binary results: exact microseconds for
+// A batch's transaction opens and takes the counter's lock in one round
+// trip: two statements in one simple query, which runs them in order and
+// answers with the last one's rows (in text: the simple protocol has no
+// binary results). Both are fixed text, so nothing is spliced in.
+const std::string begin_and_lock_seq = "BEGIN; SELECT last_seq FROM feed_sequence WHERE id = 1 FOR UPDATE";
+// Every prepared statement returns binary results: exact microseconds for
 // TIMESTAMPTZ, and no dependence on the session's DateStyle or TimeZone.
-const pg_statement lock_seq{"feed_lock_seq", "SELECT last_seq FROM feed_sequence WHERE id = 1 FOR UPDATE"};
 const pg_statement select_existing{
     "feed_select_existing",
     "SELECT id, user_id, content, created_at, seq FROM messages WHERE id = ANY($1::UUID[])"};
@@ -47,13 +51,26 @@ const pg_statement insert_fresh{
     "fresh AS (SELECT * FROM input WHERE NOT EXISTS (SELECT 1 FROM messages m WHERE m.id = input.id)) "
     "INSERT INTO messages (id, user_id, content, created_at, seq) "
     "SELECT id, user_id, content, created_at, $5::BIGINT + row_number() OVER (ORDER BY ord) FROM fresh"};
-const pg_statement advance_seq{"feed_advance_seq", "UPDATE feed_sequence SET last_seq = $1::BIGINT WHERE id = 1"};
+// The counter's advance and the commit, in one round trip likewise: the
+// value is a number this process formats, the only thing spliced into SQL.
+std::string advance_seq_and_commit(std::int64_t last_seq) {
+  return fmt::format("UPDATE feed_sequence SET last_seq = {} WHERE id = 1; COMMIT", last_seq);
+}
 const pg_statement select_one{"feed_select_one",
                               "SELECT id, user_id, content, created_at, seq FROM messages WHERE id = $1::UUID"};
 const pg_statement select_max_seq{"feed_max_seq", "SELECT COALESCE(MAX(seq), 0) FROM messages"};
 
 std::optional<std::int64_t> int8_value(const pg_rows& rows, int row, int col) {
   return pg_wire::int8_value(rows.value(row, col));
+}
+
+// A BIGINT in the text form, as the simple protocol returns it.
+std::optional<std::int64_t> int8_text(const pg_rows& rows, int row, int col) {
+  const std::string_view v = rows.value(row, col);
+  std::int64_t out = 0;
+  const auto [end, ec] = std::from_chars(v.data(), v.data() + v.size(), out);
+  if (v.empty() || ec != std::errc() || end != v.data() + v.size()) return std::nullopt;
+  return out;
 }
 
 // The 8-4-4-4-12 hex form in lower case, or nothing when `id` is not a UUID.
@@ -219,18 +236,18 @@ bool unique_violation(const pg_connection& c) { return c.last_sqlstate() == "235
 // transaction commits, and is untouched before.
 result<insert_report> insert_once(pg_connection& c, prepared_batch& prepared, std::vector<message>& batch,
                                   bool all_new) {
-  if (auto r = c.exec("begin", "BEGIN"); !r) return r.err();
   // Every early return leaves the connection outside a transaction, fit to
-  // go back to the pool.
+  // go back to the pool (the guard's ROLLBACK does nothing when BEGIN
+  // itself failed).
   rollback_guard tx([&c] { c.rollback(); });
 
-  // Taken first: every statement below (each with a fresh snapshot under
-  // READ COMMITTED) sees all batches committed before ours.
-  auto locked = c.run(lock_seq, {});
+  // The lock is taken first: every statement below (each with a fresh
+  // snapshot under READ COMMITTED) sees all batches committed before ours.
+  auto locked = c.exec("begin and lock feed_sequence", begin_and_lock_seq);
   if (!locked) return locked.err();
   if (locked->rows() != 1)
     return error(errc::storage, "postgres: feed_sequence has no row 1 (is migration 2 applied?)");
-  const auto last = int8_value(*locked, 0, 0);
+  const auto last = int8_text(*locked, 0, 0);
   if (!last) return error(errc::corrupt, "postgres: feed_sequence.last_seq is not a BIGINT");
 
   prepared.params.back().value = std::to_string(*last);
@@ -240,10 +257,6 @@ result<insert_report> insert_once(pg_connection& c, prepared_batch& prepared, st
   const auto unique_count = static_cast<std::int64_t>(prepared.unique.size());
   if (fresh_count < 0 || fresh_count > unique_count)
     return error(errc::storage, fmt::format("postgres: stored {} rows for {} messages", fresh_count, unique_count));
-  if (fresh_count > 0) {
-    auto advanced = c.run(advance_seq, {std::to_string(*last + fresh_count)});
-    if (!advanced) return advanced.err();
-  }
 
   // Usually every message is new and took the seqs after `last` in batch
   // order: the answer is the batch itself, numbered in place (an id that
@@ -251,8 +264,16 @@ result<insert_report> insert_once(pg_connection& c, prepared_batch& prepared, st
   // prepared.converted, not in the message). Otherwise (a redelivered
   // batch) read the whole batch back, our rows included, to learn which seq
   // each id has.
+  // The counter moves only past seqs this batch took.
+  const auto commit = [&]() -> result<void> {
+    auto done = fresh_count == 0
+                    ? c.exec("commit", "COMMIT")
+                    : c.exec("advance feed_sequence and commit", advance_seq_and_commit(*last + fresh_count));
+    if (!done) return done.err();
+    return {};
+  };
   if (fresh_count == unique_count && !prepared.repeats) {
-    if (auto r = c.exec("commit", "COMMIT"); !r) return r.err();
+    if (auto r = commit(); !r) return r.err();
     tx.committed();
     for (std::size_t i = 0; i < batch.size(); ++i) {
       message& m = batch[i];
@@ -287,7 +308,7 @@ result<insert_report> insert_once(pg_connection& c, prepared_batch& prepared, st
       stored.push_back(std::move(*it->second));
     }
   }
-  if (auto r = c.exec("commit", "COMMIT"); !r) return r.err();
+  if (auto r = commit(); !r) return r.err();
   tx.committed();
 
   std::vector<message> out;
