@@ -83,22 +83,26 @@ void broadcaster::deliver(std::vector<message> run) {
 }
 
 // The store is ahead of what was delivered and no later event arrived to
-// reveal the hole: after gap_wait, fetch the missing tail from the store.
+// reveal the hole: what was missing at one probe and is still missing
+// gap_wait later is fetched from the store. Under steady traffic the store
+// is ahead at nearly every probe (each message is stored before its event
+// comes back), so the wait is for the seqs a probe found missing, not for
+// the store to stop being ahead: seqs stored since are on their way.
 void broadcaster::probe_tail(std::unique_lock<std::mutex>& lock) {
   lock.unlock();
   auto head = probe_();
   lock.lock();
   const auto now = std::chrono::steady_clock::now();
   if (!head || *head <= seq_.last()) {
-    behind_since_.reset();
+    behind_.reset();
     return;
   }
-  if (!behind_since_) {
-    behind_since_ = now;
+  if (!behind_ || behind_->head <= seq_.last()) {
+    behind_ = behind{now, *head};  // what was missing before has arrived
     return;
   }
-  if (now - *behind_since_ < opts_.gap_wait) return;
-  const seq_t first{seq_.last().value() + 1}, last = *head;
+  if (now - behind_->since < opts_.gap_wait) return;
+  const seq_t first{seq_.last().value() + 1}, last = behind_->head;
   lock.unlock();
   auto filled = fill_(first, last);
   lock.lock();
@@ -107,7 +111,7 @@ void broadcaster::probe_tail(std::unique_lock<std::mutex>& lock) {
                  last.value());
     deliver(seq_.push(std::move(*filled)));
   }
-  behind_since_.reset();
+  behind_.reset();
 }
 
 void broadcaster::gap_loop() {

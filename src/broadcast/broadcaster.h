@@ -79,7 +79,13 @@ class broadcaster {
   sequencer seq_;                                     // GUARDED_BY(mu_)
   std::chrono::steady_clock::time_point hole_since_;  // GUARDED_BY(mu_)
   bool stopping_ = false;                             // GUARDED_BY(mu_)
-  std::optional<std::chrono::steady_clock::time_point> behind_since_;  // GUARDED_BY(mu_)
+  // The store's head when a probe first found it ahead of what was
+  // delivered, and when: the seqs up to it are the ones then missing.
+  struct behind {
+    std::chrono::steady_clock::time_point since;
+    seq_t head;
+  };
+  std::optional<behind> behind_;  // GUARDED_BY(mu_)
   std::thread gap_thread_;
 };
 
