@@ -19,8 +19,10 @@ namespace feed {
 namespace {
 
 // How often librdkafka reports the producer's state (producer_state.h):
-// ready() turns true at most this long after the producer id arrives. One
-// report costs ~0.1 ms of the poll thread.
+// ready() turns true at most this long after the producer id arrives. The
+// reports cost about 3 ms of CPU a second (measured idle), nearly all of it
+// librdkafka's main thread writing them; reading one here takes microseconds,
+// wherever the reports are served.
 constexpr std::chrono::milliseconds state_interval{250};
 
 }  // namespace
