@@ -72,6 +72,9 @@ class queue_reader {
   // The batch could not be stored and will not be retried (shutdown while
   // the store is down): release it with an error where the queue can.
   virtual void fail(const batch& b, std::error_code why) = 0;
+  // From `deadline` on, waits for the queue (a commit's answer, the close
+  // that follows) give up: the next reader gets what was not committed.
+  virtual void stop_waiting_at(std::chrono::steady_clock::time_point deadline) { (void)deadline; }
 };
 
 }  // namespace feed

@@ -2,6 +2,7 @@
 // broadcaster in embedded mode, to the events-processed topic with Kafka.
 #pragma once
 
+#include <chrono>
 #include <span>
 #include <vector>
 
@@ -20,6 +21,9 @@ class processed_sink {
   // keeps them (the in-process one) takes them instead of copying every
   // string. On failure `stored` is left as it was, so it can be retried.
   virtual result<void> send_owned(std::vector<message>& stored) { return send(stored); }
+  // From `deadline` on, a send still waiting (for a broker's acknowledgement)
+  // gives up, and later ones fail at once. Any thread.
+  virtual void stop_waiting_at(std::chrono::steady_clock::time_point deadline) { (void)deadline; }
 };
 
 }  // namespace feed

@@ -33,8 +33,12 @@ void worker::stop(std::chrono::steady_clock::time_point deadline) {
   deadline_ = deadline;
   stopping_ = true;
   // A store attempt still waiting for a lock at the deadline gives up then,
-  // and so does each one retry() still makes past it.
+  // and so does each one retry() still makes past it; likewise a send still
+  // waiting for the broker. What is not stored and sent by then is failed
+  // back to the queue (Kafka delivers it again to the next worker).
   db_.stop_waiting_at(deadline);
+  out_.stop_waiting_at(deadline);
+  in_.stop_waiting_at(deadline);
   for (auto* t : {&poll_thread_, &store_thread_, &send_thread_})
     if (t->joinable()) t->join();
 }

@@ -60,11 +60,20 @@ result<std::unique_ptr<kafka_processed_sink>> kafka_processed_sink::create(const
 
 kafka_processed_sink::~kafka_processed_sink() {
   if (!rk_) return;
-  if (rd_kafka_flush(rk_.get(), to_ms(options_.flush_timeout)) != RD_KAFKA_RESP_ERR_NO_ERROR)
+  // Past stop_waiting_at's deadline nothing is waited for but the purge's
+  // reports, briefly.
+  const clock::time_point give_up{clock::duration(give_up_at_.load())};
+  const auto flush = std::max(std::min(options_.flush_timeout, std::chrono::ceil<std::chrono::milliseconds>(
+                                                                   give_up - std::min(give_up, clock::now()))),
+                              std::chrono::milliseconds(0));
+  if (rd_kafka_flush(rk_.get(), to_ms(flush)) != RD_KAFKA_RESP_ERR_NO_ERROR)
     spdlog::warn("kafka processed sink: dropping {} unacknowledged records", rd_kafka_outq_len(rk_.get()));
   // Purged records still report, which frees their call state.
   rd_kafka_purge(rk_.get(), RD_KAFKA_PURGE_F_QUEUE | RD_KAFKA_PURGE_F_INFLIGHT);
-  for (int i = 0; i < 50 && rd_kafka_outq_len(rk_.get()) > 0; ++i) rd_kafka_poll(rk_.get(), 100);
+  const bool late = clock::now() >= give_up;
+  const int rounds = late ? 20 : 50;
+  const int wait_ms = late ? 10 : 100;
+  for (int i = 0; i < rounds && rd_kafka_outq_len(rk_.get()) > 0; ++i) rd_kafka_poll(rk_.get(), wait_ms);
 }
 
 void kafka_processed_sink::on_delivery(rd_kafka_t*, const rd_kafka_message_t* m, void* opaque) {
@@ -80,7 +89,12 @@ void kafka_processed_sink::on_delivery(rd_kafka_t*, const rd_kafka_message_t* m,
 
 result<void> kafka_processed_sink::send(std::span<const message> stored) {
   if (stored.empty()) return {};
-  const auto deadline = clock::now() + options_.delivery_timeout + std::chrono::seconds(1);
+  // The call's own bound, or stop_waiting_at's deadline when that comes
+  // first (it may be set while the call waits).
+  const auto bound = clock::now() + options_.delivery_timeout + std::chrono::seconds(1);
+  const auto deadline = [&] { return std::min(bound, clock::time_point(clock::duration(give_up_at_.load()))); };
+  if (clock::now() >= deadline())
+    return error(errc::shutting_down, fmt::format("the stop deadline passed; not sending to {}", options_.processed_topic));
   std::unique_ptr<call_state, decltype([](call_state* c) { c->release(); })> call(new call_state);
 
   // librdkafka copies each value, so one buffer serves the whole call.
@@ -95,7 +109,7 @@ result<void> kafka_processed_sink::send(std::span<const message> stored) {
           RD_KAFKA_V_KEY(m.user_id.data(), m.user_id.size()), RD_KAFKA_V_VALUE(value.data(), value.size()),
           RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY), RD_KAFKA_V_OPAQUE(call.get()), RD_KAFKA_V_END);
       if (!err) break;
-      if (err != RD_KAFKA_RESP_ERR__QUEUE_FULL || clock::now() >= deadline) {
+      if (err != RD_KAFKA_RESP_ERR__QUEUE_FULL || clock::now() >= deadline()) {
         call->refs.fetch_sub(1, std::memory_order_relaxed);  // the record was not taken
         return error(errc::unavailable,
                      fmt::format("producing to {}: {}", options_.processed_topic, rd_kafka_err2str(err)));
@@ -109,7 +123,8 @@ result<void> kafka_processed_sink::send(std::span<const message> stored) {
   // handle is acknowledged, so with calls from other threads in flight it
   // is kept short: this call looks at its own records every 5 ms at least.
   while (call->pending() > 0) {
-    const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - clock::now());
+    // Rounded up: a call must not give up before its deadline.
+    const auto left = std::chrono::ceil<std::chrono::milliseconds>(deadline() - clock::now());
     if (left.count() <= 0) {
       return error(errc::unavailable, fmt::format("{} of {} records to {} not acknowledged in time",
                                                   call->pending(), stored.size(), options_.processed_topic));

@@ -130,19 +130,19 @@ kafka_properties reliable_producer_properties(const kafka_options& options, std:
   return p;
 }
 
-void close_consumer(rd_kafka_t* rk, std::chrono::milliseconds bound) {
+bool close_consumer(rd_kafka_t* rk, std::chrono::milliseconds bound) {
   kafka_queue q(rd_kafka_queue_new(rk));
   if (rd_kafka_error_t* e = rd_kafka_consumer_close_queue(rk, q.get())) {
     spdlog::warn("kafka {}: close: {}", rd_kafka_name(rk), rd_kafka_error_string(e));
     rd_kafka_error_destroy(e);
-    return;
+    return false;
   }
   const auto deadline = std::chrono::steady_clock::now() + bound;
   while (!rd_kafka_consumer_closed(rk)) {
     const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now());
     if (left.count() <= 0) {
       spdlog::warn("kafka {}: consumer did not close within {} ms", rd_kafka_name(rk), bound.count());
-      return;
+      return false;
     }
     kafka_event ev(rd_kafka_queue_poll(q.get(), std::min(to_ms(left), 100)));
     if (!ev || rd_kafka_event_type(ev.get()) != RD_KAFKA_EVENT_REBALANCE) continue;
@@ -154,8 +154,8 @@ void close_consumer(rd_kafka_t* rk, std::chrono::milliseconds bound) {
       rd_kafka_assign(rk, nullptr);
     }
   }
+  return true;
 }
-
 errc errc_for(rd_kafka_resp_err_t err) noexcept {
   switch (err) {
     case RD_KAFKA_RESP_ERR_NO_ERROR: return errc::ok;

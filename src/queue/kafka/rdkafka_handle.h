@@ -68,7 +68,8 @@ kafka_properties reliable_producer_properties(const kafka_options& options, std:
 
 // Leaves the consumer group (if any) within `bound`, serving the close's
 // rebalance events; the handle may then be destroyed without blocking.
-void close_consumer(rd_kafka_t* rk, std::chrono::milliseconds bound);
+// False when the close did not finish (it is then logged).
+bool close_consumer(rd_kafka_t* rk, std::chrono::milliseconds bound);
 
 // Our error class for a librdkafka error: queue_full for a full local
 // queue, timeout for timed-out requests and deliveries, shutting_down for

@@ -111,6 +111,19 @@ result<std::unique_ptr<pg_connection>> pg_connection::connect(const pg_connect_o
 
 pg_connection::~pg_connection() { PQfinish(conn_); }
 
+pg_canceller::~pg_canceller() { PQfreeCancel(c_); }
+
+bool pg_canceller::cancel() {
+  char why[256];
+  return PQcancel(c_, why, sizeof why) == 1;
+}
+
+std::unique_ptr<pg_canceller> pg_connection::canceller() const {
+  ::pg_cancel* c = PQgetCancel(conn_);
+  if (!c) return nullptr;
+  return std::make_unique<pg_canceller>(c);
+}
+
 bool pg_connection::healthy() const { return PQstatus(conn_) == CONNECTION_OK; }
 
 bool pg_connection::idle() const { return PQtransactionStatus(conn_) == PQTRANS_IDLE; }

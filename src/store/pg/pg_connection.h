@@ -28,6 +28,7 @@
 
 struct pg_conn;
 struct pg_result;
+struct pg_cancel;
 
 namespace feed {
 
@@ -78,6 +79,22 @@ struct pg_param {
   pg_format format = pg_format::text;
 };
 
+// Cancels the statement its connection is running, from any thread (libpq's
+// PQcancel: a request on a connection of its own). Made by the thread that
+// uses the connection; cancel() may be called from another, while both exist.
+class pg_canceller {
+ public:
+  explicit pg_canceller(::pg_cancel* c) : c_(c) {}
+  ~pg_canceller();
+  pg_canceller(const pg_canceller&) = delete;
+  pg_canceller& operator=(const pg_canceller&) = delete;
+  // False when the request could not be sent.
+  bool cancel();
+
+ private:
+  ::pg_cancel* c_;
+};
+
 class pg_connection {
  public:
   // Connects and applies the session settings. errc::unavailable when the
@@ -105,6 +122,10 @@ class pg_connection {
   // binary arrays.
   result<pg_rows> run_typed(const pg_statement& stmt, std::span<const pg_param> params,
                             pg_format results = pg_format::binary);
+
+  // For cancelling this connection's statements from another thread; null
+  // when libpq cannot make one (the connection is down).
+  std::unique_ptr<pg_canceller> canceller() const;
 
   // Best-effort ROLLBACK that leaves last_sqlstate() alone, so a caller can
   // still see why its transaction failed after cleaning up.

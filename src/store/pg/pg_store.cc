@@ -363,10 +363,45 @@ result<insert_report> pg_store::insert_batch(std::vector<message>& batch) {
   return writes_.track([&] { return insert_prepared(batch); });
 }
 
+pg_store::~pg_store() {
+  {
+    std::lock_guard lock(stop_mu_);
+    closing_ = true;
+  }
+  stop_cv_.notify_all();
+  if (stop_timer_.joinable()) stop_timer_.join();
+}
+
+void pg_store::stop_waiting_at(std::chrono::steady_clock::time_point deadline) {
+  std::lock_guard lock(stop_mu_);
+  if (stop_timer_.joinable()) return;
+  stop_timer_ = std::thread([this, deadline] {
+    std::unique_lock lock(stop_mu_);
+    if (stop_cv_.wait_until(lock, deadline, [this] { return closing_; })) return;
+    past_deadline_ = true;
+    for (auto* c : writing_) c->cancel();
+  });
+}
+
 result<insert_report> pg_store::insert_prepared(std::vector<message>& batch) {
   auto prepared = prepare_batch(batch);
   if (!prepared) return prepared.err();
   return with_connection([&](pg_connection& c) -> result<insert_report> {
+    // Known to stop_waiting_at's timer while it runs, to be cancelled.
+    const auto canceller = c.canceller();
+    {
+      std::lock_guard lock(stop_mu_);
+      if (past_deadline_) return error(errc::shutting_down, "postgres: the stop deadline passed; no more writes");
+      if (canceller) writing_.push_back(canceller.get());
+    }
+    struct forget {
+      pg_store& s;
+      pg_canceller* c;
+      ~forget() {
+        std::lock_guard lock(s.stop_mu_);
+        std::erase(s.writing_, c);
+      }
+    } registered{*this, canceller.get()};
     std::optional<std::minstd_rand> jitter;  // seeded on the first retry only
     const int attempts = std::max(opts_.max_tx_attempts, 1);
     // Batches are nearly always new messages; a redelivered one (after a

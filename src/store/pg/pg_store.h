@@ -27,10 +27,13 @@
 #pragma once
 
 #include <chrono>
+#include <condition_variable>
 #include <cstddef>
 #include <cstdint>
 #include <memory>
+#include <mutex>
 #include <string>
+#include <thread>
 #include <utility>
 #include <vector>
 
@@ -65,6 +68,7 @@ class pg_store final : public store {
   // unreachable, the migration lock or a migration fails, or the schema is
   // marked dirty.
   static result<std::unique_ptr<pg_store>> open(const pg_options& opts);
+  ~pg_store() override;
 
   result<insert_report> insert_batch(std::vector<message>& batch) override;
   result<std::vector<message>> read(const read_query& q) override;
@@ -72,6 +76,10 @@ class pg_store final : public store {
   result<seq_t> max_seq() override;
   result<void> ping() override;
   result<void> write_status(std::chrono::milliseconds stall_limit) override { return writes_.status(stall_limit); }
+  // At `deadline` the statements of the writes still running are cancelled
+  // (a write waiting for the counter's lock would otherwise wait out the
+  // statement timeout), and from then on writes fail at once.
+  void stop_waiting_at(std::chrono::steady_clock::time_point deadline) override;
 
   // Schema version recorded in schema_migrations (for tests and logs).
   result<std::int64_t> schema_version();
@@ -88,6 +96,13 @@ class pg_store final : public store {
   const pg_options opts_;
   pg_pool pool_;
   write_health writes_;
+
+  std::mutex stop_mu_;
+  std::condition_variable stop_cv_;
+  std::vector<pg_canceller*> writing_;  // GUARDED_BY(stop_mu_): writes running now
+  bool past_deadline_ = false;          // GUARDED_BY(stop_mu_)
+  bool closing_ = false;                // GUARDED_BY(stop_mu_)
+  std::thread stop_timer_;              // from stop_waiting_at()
 };
 
 }  // namespace feed

@@ -604,6 +604,28 @@ TEST(KafkaUnreachable, SinkEnsureTopicsAndSubscriberFailWithinBounds) {
   EXPECT_LT(clock::now() - start, o.admin_timeout + 3s);
 }
 
+TEST(KafkaUnreachable, SinkGivesUpAtTheStopDeadlineNotAtItsOwnBound) {
+  kafka_options o = unreachable_options();
+  o.delivery_timeout = 60s;  // far beyond the test's bound
+  auto sink = kafka_processed_sink::create(o);
+  ASSERT_TRUE(sink);
+  message m = make_message("a", 1);
+  m.seq = seq_t{1};
+  const auto start = clock::now();
+  auto waiting = std::async(std::launch::async, [&] { return (*sink)->send(std::span(&m, 1)); });
+  std::this_thread::sleep_for(300ms);
+  ASSERT_EQ(waiting.wait_for(0s), std::future_status::timeout) << "the send did not wait for the broker";
+  (*sink)->stop_waiting_at(clock::now() + 200ms);  // set while the send waits
+  ASSERT_EQ(waiting.wait_for(5s), std::future_status::ready);
+  EXPECT_FALSE(waiting.get());
+  EXPECT_LT(clock::now() - start, 5s);
+  const auto later = clock::now();
+  auto refused = (*sink)->send(std::span(&m, 1));
+  ASSERT_FALSE(refused);
+  EXPECT_TRUE(refused.err().is(errc::shutting_down)) << refused.err().message;
+  EXPECT_LT(clock::now() - later, 100ms);
+}
+
 TEST(KafkaOptions, BadPropertyIsReportedByName) {
   kafka_options o;
   o.extra_config = {{"no.such.property", "1"}};

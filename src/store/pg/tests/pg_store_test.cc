@@ -11,6 +11,7 @@
 #include <atomic>
 #include <chrono>
 #include <cstdlib>
+#include <future>
 #include <random>
 #include <set>
 #include <thread>
@@ -123,6 +124,32 @@ class pg_store_test : public ::testing::Test {
   std::string server_url_, db_name_, url_;
   std::unique_ptr<pg_connection> admin_, sql_;
 };
+
+TEST_F(pg_store_test, a_write_waiting_for_the_counter_gives_up_at_the_stop_deadline) {
+  auto s = open_store();
+  ASSERT_TRUE(s);
+  // Another session holds the counter's lock, as a stuck writer would.
+  auto holder = pg_connection::connect({url_, 5s, 0ms});
+  ASSERT_TRUE(holder) << holder.err().message;
+  ASSERT_TRUE((*holder)->exec("lock", "BEGIN; SELECT last_seq FROM feed_sequence WHERE id = 1 FOR UPDATE"));
+  std::vector<message> batch{make_message("u", "waits")};
+  const auto start = std::chrono::steady_clock::now();
+  auto waiting = std::async(std::launch::async, [&] { return s->insert_batch(batch); });
+  std::this_thread::sleep_for(300ms);
+  ASSERT_EQ(waiting.wait_for(0s), std::future_status::timeout) << "the write did not wait for the lock";
+  s->stop_waiting_at(std::chrono::steady_clock::now() + 200ms);
+  ASSERT_EQ(waiting.wait_for(10s), std::future_status::ready) << "the write outlived the stop deadline";
+  EXPECT_FALSE(waiting.get());
+  EXPECT_LT(std::chrono::steady_clock::now() - start, 5s);
+  // Later writes fail at once, lock or not.
+  ASSERT_TRUE((*holder)->exec("unlock", "ROLLBACK"));
+  const auto later = std::chrono::steady_clock::now();
+  auto refused = insert_copy(*s, {make_message("u", "after")});
+  ASSERT_FALSE(refused);
+  EXPECT_TRUE(refused.err().is(errc::shutting_down)) << refused.err().message;
+  EXPECT_LT(std::chrono::steady_clock::now() - later, 100ms);
+  EXPECT_EQ(sql_value("SELECT count(*) FROM messages"), "0");
+}
 
 TEST_F(pg_store_test, migrates_an_empty_database) {
   auto s = open_store();
