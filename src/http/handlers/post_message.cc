@@ -135,7 +135,13 @@ response refused(const services& s, const request& req, std::string_view id, std
   std::string why;
   if (ec == errc::queue_full) why = "the queue is full";
   else if (ec == errc::shutting_down) why = "the server is shutting down (retry on another instance)";
-  else if (ec == errc::timeout) why = "it was withdrawn with an identical request (same Idempotency-Key) that timed out";
+  // The in-process queue times a post out only by withdrawing it with an
+  // identical one (same Idempotency-Key) whose wait ran out; Kafka's
+  // producer times out records it could not deliver in time.
+  else if (ec == errc::timeout && s.queue.known_not_stored(ec))
+    why = "it was withdrawn with an identical request (same Idempotency-Key) that timed out";
+  else if (ec == errc::timeout)
+    why = fmt::format("the queue did not confirm it within {} ms", s.opts.publish_timeout.count());
   else why = "the queue is unavailable: " + ec.message();
   if (s.queue.known_not_stored(ec)) return not_stored(s, req, why);
   return outcome_unknown(s, req, id, why);
