@@ -81,15 +81,8 @@ result<std::unique_ptr<kafka_consumer>> kafka_consumer::create(const kafka_optio
 }
 
 kafka_consumer::~kafka_consumer() {
-  if (rk_) close_consumer(rk_.get(), until_stop(options_.session_timeout));
-  if (dead_letter_) rd_kafka_flush(dead_letter_.get(), to_ms(until_stop(options_.flush_timeout)));
-}
-
-std::chrono::milliseconds kafka_consumer::until_stop(std::chrono::milliseconds bound) const {
-  const clock::time_point give_up{clock::duration(give_up_at_.load())};
-  const auto now = clock::now();
-  if (give_up <= now) return std::chrono::milliseconds(0);
-  return std::min(bound, std::chrono::ceil<std::chrono::milliseconds>(give_up - now));
+  if (rk_) close_consumer(rk_.get(), give_up_.cap(options_.session_timeout));
+  if (dead_letter_) rd_kafka_flush(dead_letter_.get(), to_ms(give_up_.cap(options_.flush_timeout)));
 }
 
 void kafka_consumer::on_rebalance(rd_kafka_t* rk, rd_kafka_resp_err_t err, rd_kafka_topic_partition_list_t* parts,
@@ -256,7 +249,7 @@ result<void> kafka_consumer::commit(std::span<const batch> batches) {
   }
 
   // Copies of skipped records go out before the offsets that skip them.
-  if (dead_letter_ && rd_kafka_flush(dead_letter_.get(), to_ms(until_stop(options_.commit_timeout))) != 0) {
+  if (dead_letter_ && rd_kafka_flush(dead_letter_.get(), to_ms(give_up_.cap(options_.commit_timeout))) != 0) {
     ++stats_.commit_failures;
     return error(errc::unavailable, fmt::format("dead-letter topic {} did not acknowledge within {} ms",
                                                 options_.dead_letter_topic, options_.commit_timeout.count()));
@@ -265,7 +258,7 @@ result<void> kafka_consumer::commit(std::span<const batch> batches) {
   kafka_queue q(rd_kafka_queue_new(rk_.get()));
   rd_kafka_resp_err_t err = rd_kafka_commit_queue(rk_.get(), offsets.get(), q.get(), nullptr, nullptr);
   if (!err) {
-    const auto wait = until_stop(options_.commit_timeout);
+    const auto wait = give_up_.cap(options_.commit_timeout);
     kafka_event ev(rd_kafka_queue_poll(q.get(), to_ms(wait)));
     if (!ev) {
       ++stats_.commit_failures;

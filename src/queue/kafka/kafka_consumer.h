@@ -33,6 +33,7 @@
 #include <set>
 #include <unordered_map>
 
+#include "base/stop_deadline.h"
 #include "queue/kafka/kafka_options.h"
 #include "queue/kafka/rdkafka_handle.h"
 #include "queue/queue.h"
@@ -68,9 +69,7 @@ class kafka_consumer final : public queue_reader {
   // destructor's leaving of the group until then (an unreachable broker
   // would otherwise hold each for options.commit_timeout and
   // options.session_timeout).
-  void stop_waiting_at(std::chrono::steady_clock::time_point deadline) override {
-    give_up_at_ = deadline.time_since_epoch().count();
-  }
+  void stop_waiting_at(std::chrono::steady_clock::time_point deadline) override { give_up_.set(deadline); }
 
   // From now on poll() returns end_of_stream at once. Uncommitted records
   // stay in Kafka for the next consumer of the group.
@@ -98,11 +97,7 @@ class kafka_consumer final : public queue_reader {
   kafka_handle rk_;
   kafka_handle dead_letter_;  // null when options.dead_letter_topic is empty
   kafka_consumer_stats stats_;
-  // stop_waiting_at's deadline, as steady_clock ticks (max: none).
-  std::atomic<std::chrono::steady_clock::rep> give_up_at_{
-      std::chrono::steady_clock::time_point::max().time_since_epoch().count()};
-  // `bound`, cut short by stop_waiting_at's deadline (at least 0).
-  std::chrono::milliseconds until_stop(std::chrono::milliseconds bound) const;
+  stop_deadline give_up_;  // stop_waiting_at's
   std::atomic<bool> closed_{false};
 
   std::mutex mu_;

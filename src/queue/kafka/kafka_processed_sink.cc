@@ -62,15 +62,11 @@ kafka_processed_sink::~kafka_processed_sink() {
   if (!rk_) return;
   // Past stop_waiting_at's deadline nothing is waited for but the purge's
   // reports, briefly.
-  const clock::time_point give_up{clock::duration(give_up_at_.load())};
-  const auto flush = std::max(std::min(options_.flush_timeout, std::chrono::ceil<std::chrono::milliseconds>(
-                                                                   give_up - std::min(give_up, clock::now()))),
-                              std::chrono::milliseconds(0));
-  if (rd_kafka_flush(rk_.get(), to_ms(flush)) != RD_KAFKA_RESP_ERR_NO_ERROR)
+  if (rd_kafka_flush(rk_.get(), to_ms(give_up_.cap(options_.flush_timeout))) != RD_KAFKA_RESP_ERR_NO_ERROR)
     spdlog::warn("kafka processed sink: dropping {} unacknowledged records", rd_kafka_outq_len(rk_.get()));
   // Purged records still report, which frees their call state.
   rd_kafka_purge(rk_.get(), RD_KAFKA_PURGE_F_QUEUE | RD_KAFKA_PURGE_F_INFLIGHT);
-  const bool late = clock::now() >= give_up;
+  const bool late = give_up_.passed();
   const int rounds = late ? 20 : 50;
   const int wait_ms = late ? 10 : 100;
   for (int i = 0; i < rounds && rd_kafka_outq_len(rk_.get()) > 0; ++i) rd_kafka_poll(rk_.get(), wait_ms);
@@ -92,7 +88,7 @@ result<void> kafka_processed_sink::send(std::span<const message> stored) {
   // The call's own bound, or stop_waiting_at's deadline when that comes
   // first (it may be set while the call waits).
   const auto bound = clock::now() + options_.delivery_timeout + std::chrono::seconds(1);
-  const auto deadline = [&] { return std::min(bound, clock::time_point(clock::duration(give_up_at_.load()))); };
+  const auto deadline = [&] { return std::min(bound, give_up_.get()); };
   if (clock::now() >= deadline())
     return error(errc::shutting_down, fmt::format("the stop deadline passed; not sending to {}", options_.processed_topic));
   std::unique_ptr<call_state, decltype([](call_state* c) { c->release(); })> call(new call_state);

@@ -17,6 +17,7 @@
 #include <atomic>
 #include <memory>
 
+#include "base/stop_deadline.h"
 #include "queue/kafka/kafka_options.h"
 #include "queue/kafka/rdkafka_handle.h"
 #include "worker/processed_sink.h"
@@ -36,9 +37,7 @@ class kafka_processed_sink final : public processed_sink {
   kafka_processed_sink& operator=(const kafka_processed_sink&) = delete;
 
   result<void> send(std::span<const message> stored) override;
-  void stop_waiting_at(std::chrono::steady_clock::time_point deadline) override {
-    give_up_at_ = deadline.time_since_epoch().count();
-  }
+  void stop_waiting_at(std::chrono::steady_clock::time_point deadline) override { give_up_.set(deadline); }
 
   std::uint64_t sent() const { return stats_.sent; }
   const kafka_processed_sink_stats& stats() const { return stats_; }
@@ -50,9 +49,7 @@ class kafka_processed_sink final : public processed_sink {
   const kafka_options options_;
   kafka_handle rk_;
   kafka_processed_sink_stats stats_;
-  // stop_waiting_at's deadline, as steady_clock ticks (max: none).
-  std::atomic<std::chrono::steady_clock::rep> give_up_at_{
-      std::chrono::steady_clock::time_point::max().time_since_epoch().count()};
+  stop_deadline give_up_;  // stop_waiting_at's
 };
 
 }  // namespace feed

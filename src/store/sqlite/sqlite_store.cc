@@ -261,12 +261,9 @@ int sqlite_store::on_busy(void* self, int count) {
   for (int i = 0; i < std::min(count, kLast); ++i) waited += kStepsMs[i];
   if (count > kLast) waited += (count - kLast) * kStepsMs[kLast];
   if (waited >= timeout) return 0;
-  using clock = std::chrono::steady_clock;
-  const auto give_up = clock::time_point(clock::duration(s->give_up_at_.load()));
-  const auto now = clock::now();
-  if (now >= give_up) return 0;
-  auto step = std::chrono::milliseconds(std::min(kStepsMs[std::min(count, kLast)], timeout - waited));
-  if (give_up - now < step) step = std::chrono::ceil<std::chrono::milliseconds>(give_up - now);
+  const auto step =
+      s->give_up_.cap(std::chrono::milliseconds(std::min(kStepsMs[std::min(count, kLast)], timeout - waited)));
+  if (step.count() == 0) return 0;
   std::this_thread::sleep_for(step);
   return 1;
 }

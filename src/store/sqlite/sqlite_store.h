@@ -19,6 +19,7 @@
 #include <string>
 #include <vector>
 
+#include "base/stop_deadline.h"
 #include "store/store.h"
 
 struct sqlite3;
@@ -49,9 +50,7 @@ class sqlite_store final : public store {
   result<seq_t> max_seq() override;
   result<void> ping() override;
   result<void> write_status(std::chrono::milliseconds stall_limit) override { return writes_.status(stall_limit); }
-  void stop_waiting_at(std::chrono::steady_clock::time_point deadline) override {
-    give_up_at_ = deadline.time_since_epoch().count();
-  }
+  void stop_waiting_at(std::chrono::steady_clock::time_point deadline) override { give_up_.set(deadline); }
 
   // Schema version after migrations (for tests and logs).
   result<std::int64_t> schema_version();
@@ -84,8 +83,7 @@ class sqlite_store final : public store {
   std::mutex readers_mu_;
   std::vector<std::unique_ptr<connection>> readers_;  // GUARDED_BY(readers_mu_)
   write_health writes_;
-  // stop_waiting_at's deadline, as steady_clock ticks (max: none).
-  std::atomic<std::chrono::steady_clock::rep> give_up_at_{std::chrono::steady_clock::time_point::max().time_since_epoch().count()};
+  stop_deadline give_up_;  // stop_waiting_at's
 
   // A test seam, defined only in sqlite_store_test.cc: it runs insert_each,
   // the row-by-row path, on any batch. insert_batch takes that path only for
