@@ -118,10 +118,13 @@ bool pg_canceller::cancel() {
   return PQcancel(c_, why, sizeof why) == 1;
 }
 
-std::unique_ptr<pg_canceller> pg_connection::canceller() const {
-  ::pg_cancel* c = PQgetCancel(conn_);
-  if (!c) return nullptr;
-  return std::make_unique<pg_canceller>(c);
+pg_canceller* pg_connection::canceller() {
+  if (!canceller_) {
+    ::pg_cancel* c = PQgetCancel(conn_);
+    if (!c) return nullptr;
+    canceller_ = std::make_unique<pg_canceller>(c);
+  }
+  return canceller_.get();
 }
 
 bool pg_connection::healthy() const { return PQstatus(conn_) == CONNECTION_OK; }

@@ -123,9 +123,10 @@ class pg_connection {
   result<pg_rows> run_typed(const pg_statement& stmt, std::span<const pg_param> params,
                             pg_format results = pg_format::binary);
 
-  // For cancelling this connection's statements from another thread; null
-  // when libpq cannot make one (the connection is down).
-  std::unique_ptr<pg_canceller> canceller() const;
+  // For cancelling this connection's statements from another thread; made
+  // once and kept with the connection. Null when libpq cannot make one (the
+  // connection is down).
+  pg_canceller* canceller();
 
   // Best-effort ROLLBACK that leaves last_sqlstate() alone, so a caller can
   // still see why its transaction failed after cleaning up.
@@ -142,6 +143,7 @@ class pg_connection {
   ::pg_conn* conn_;
   std::unordered_set<std::string> prepared_;
   std::string last_sqlstate_;
+  std::unique_ptr<pg_canceller> canceller_;
 };
 
 // errc for a SQLSTATE, following the rules in the header comment.

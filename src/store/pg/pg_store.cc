@@ -258,12 +258,6 @@ result<insert_report> insert_once(pg_connection& c, prepared_batch& prepared, st
   if (fresh_count < 0 || fresh_count > unique_count)
     return error(errc::storage, fmt::format("postgres: stored {} rows for {} messages", fresh_count, unique_count));
 
-  // Usually every message is new and took the seqs after `last` in batch
-  // order: the answer is the batch itself, numbered in place (an id that
-  // was not canonical is replaced by its canonical form, which lives in
-  // prepared.converted, not in the message). Otherwise (a redelivered
-  // batch) read the whole batch back, our rows included, to learn which seq
-  // each id has.
   // The counter moves only past seqs this batch took.
   const auto commit = [&]() -> result<void> {
     auto done = fresh_count == 0
@@ -272,6 +266,13 @@ result<insert_report> insert_once(pg_connection& c, prepared_batch& prepared, st
     if (!done) return done.err();
     return {};
   };
+
+  // Usually every message is new and took the seqs after `last` in batch
+  // order: the answer is the batch itself, numbered in place (an id that
+  // was not canonical is replaced by its canonical form, which lives in
+  // prepared.converted, not in the message). Otherwise (a redelivered
+  // batch) read the whole batch back, our rows included, to learn which seq
+  // each id has.
   if (fresh_count == unique_count && !prepared.repeats) {
     if (auto r = commit(); !r) return r.err();
     tx.committed();
@@ -388,11 +389,11 @@ result<insert_report> pg_store::insert_prepared(std::vector<message>& batch) {
   if (!prepared) return prepared.err();
   return with_connection([&](pg_connection& c) -> result<insert_report> {
     // Known to stop_waiting_at's timer while it runs, to be cancelled.
-    const auto canceller = c.canceller();
+    pg_canceller* const canceller = c.canceller();
     {
       std::lock_guard lock(stop_mu_);
       if (past_deadline_) return error(errc::shutting_down, "postgres: the stop deadline passed; no more writes");
-      if (canceller) writing_.push_back(canceller.get());
+      if (canceller) writing_.push_back(canceller);
     }
     struct forget {
       pg_store& s;
@@ -401,7 +402,7 @@ result<insert_report> pg_store::insert_prepared(std::vector<message>& batch) {
         std::lock_guard lock(s.stop_mu_);
         std::erase(s.writing_, c);
       }
-    } registered{*this, canceller.get()};
+    } registered{*this, canceller};
     std::optional<std::minstd_rand> jitter;  // seeded on the first retry only
     const int attempts = std::max(opts_.max_tx_attempts, 1);
     // Batches are nearly always new messages; a redelivered one (after a
