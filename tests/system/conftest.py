@@ -91,14 +91,17 @@ def backend_args(mode, postgres):
 
 
 @pytest.fixture
-def make_api(tmp_path, feed_binary, backend_args):
+def make_api(request, tmp_path, feed_binary, backend_args):
     """Factory: make_api(*args) starts a feed-api; all are stopped at the end.
-    Every instance of one test shares its backends (database, topics)."""
+    Every instance of one test shares its backends (database, topics). A
+    test marked publish_timeout_ms(N) gets --publish-timeout-ms N first."""
     started = []
+    marked = request.node.get_closest_marker("publish_timeout_ms")
+    first = ["--publish-timeout-ms", str(marked.args[0])] if marked else []
 
     def make(*args, data_dir=None, env=None, start=True):
         api = FeedApi(feed_binary, str(data_dir or tmp_path / "data"),
-                      args=["--log-level", "info", *backend_args, *args], env=env)
+                      args=["--log-level", "info", *backend_args, *first, *args], env=env)
         api.distributed = bool(backend_args)
         started.append(api)
         return api.start() if start else api
@@ -121,6 +124,9 @@ def user():
 
 
 def pytest_configure(config):
+    config.addinivalue_line(
+        "markers", "publish_timeout_ms(n): the test's feed-api instances wait up to n ms for each post's "
+                   "durability, for tests whose posts only set the scene")
     config.addinivalue_line(
         "markers", "cluster: starts the replicated cluster or a network namespace; ./test.sh runs these "
                    "in a stream of their own, beside the others, on ports 26000-31999")

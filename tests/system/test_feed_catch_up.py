@@ -10,11 +10,18 @@ import re
 import socket
 import time
 
+import pytest
 import requests
 
 from services.feed_api import wait_until
 
 EVENT = re.compile(rb"(?:^|\n)id: (\d+)\n")
+
+# The posts here only set the scene: a test about catching up must not fail
+# because one acknowledgement took over the default second (each test's
+# Kafka topics are new, and a new topic's first produces on a machine busy
+# with the cluster tests can take longer).
+pytestmark = pytest.mark.publish_timeout_ms(10000)
 
 
 def post_many(api, user, n, size=200, threads=8, content=None):
