@@ -17,6 +17,7 @@
 
 #include "model/message_id.h"
 #include "queue/kafka/kafka_publisher.h"
+#include "queue/kafka/testing/test_options.h"
 #include "queue/kafka/topics.h"
 
 namespace feed {
@@ -27,12 +28,7 @@ using namespace std::chrono_literals;
 TEST(ReportPump, EveryAcknowledgementIsServedWhateverTheBurstsAndPauses) {
   const char* brokers = std::getenv("FEED_TEST_KAFKA_BROKERS");
   if (!brokers || !*brokers) GTEST_SKIP() << "FEED_TEST_KAFKA_BROKERS is not set";
-  const std::string tag = random_message_id().substr(24);
-  kafka_options o;
-  o.brokers = brokers;
-  o.client_id = "feed-test";
-  o.events_topic = "test-pump-events-" + tag;
-  o.processed_topic = "test-pump-processed-" + tag;
+  kafka_options o = kafka_test_options(brokers, "test-pump");
   o.events_partitions = 3;
   o.linger = 1ms;
   o.delivery_timeout = 30s;

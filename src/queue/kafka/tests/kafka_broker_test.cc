@@ -25,6 +25,7 @@
 #include "queue/kafka/kafka_processed_sink.h"
 #include "queue/kafka/kafka_publisher.h"
 #include "queue/kafka/kafka_subscriber.h"
+#include "queue/kafka/testing/test_options.h"
 #include "queue/kafka/topics.h"
 #include "store/store.h"
 #include "worker/worker.h"
@@ -39,23 +40,7 @@ message make_message(const std::string& user, int n) {
   return message{random_message_id(), user, "post " + std::to_string(n), now_utc(), seq_t{0}};
 }
 
-// Options for one test: fresh topic and group names, short bounds.
-kafka_options test_options(const std::string& brokers) {
-  // The id's random tail: its head is a UUIDv7 timestamp, the same for
-  // every test started within about a minute, which then shared topics.
-  const std::string tag = random_message_id().substr(24);
-  kafka_options o;
-  o.brokers = brokers;
-  o.client_id = "feed-test";
-  o.group_id = "test-group-" + tag;
-  o.events_topic = "test-events-" + tag;
-  o.processed_topic = "test-processed-" + tag;
-  o.linger = 2ms;
-  o.delivery_timeout = 10s;
-  o.session_timeout = 6s;
-  o.flush_timeout = 5s;
-  return o;
-}
+kafka_options test_options(const std::string& brokers) { return kafka_test_options(brokers); }
 
 // Publishes and waits for every delivery report; returns the errors seen.
 std::vector<std::error_code> publish_all(kafka_publisher& pub, const std::vector<message>& msgs) {
