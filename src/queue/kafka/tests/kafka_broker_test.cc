@@ -78,6 +78,29 @@ std::vector<message> drain(kafka_consumer& c, std::size_t want, bool commit, std
   return got;
 }
 
+// Polls batches of at most `per_batch` until `want` messages arrived or 30 s
+// passed, committing none: small batches, as a worker polls at low rates.
+std::vector<batch> poll_batches(kafka_consumer& c, std::size_t want, std::size_t per_batch) {
+  std::vector<batch> batches;
+  std::size_t got = 0;
+  const auto deadline = clock::now() + 30s;
+  while (got < want && clock::now() < deadline) {
+    auto b = c.poll(per_batch, 200ms);
+    EXPECT_TRUE(b) << b.err().message;
+    if (!b) break;
+    if (b->messages.empty()) continue;
+    got += b->messages.size();
+    batches.push_back(std::move(*b));
+  }
+  return batches;
+}
+
+std::size_t message_count(const std::vector<batch>& batches) {
+  std::size_t n = 0;
+  for (const auto& b : batches) n += b.messages.size();
+  return n;
+}
+
 std::set<std::string> ids(const std::vector<message>& msgs) {
   std::set<std::string> out;
   for (const auto& m : msgs) out.insert(m.id);
@@ -289,17 +312,8 @@ TEST_F(KafkaBroker, OneCommitCoversEveryBatchGivenInOrder) {
     auto c = kafka_consumer::create(options_);
     ASSERT_TRUE(c) << c.err().message;
     // Small batches, as a worker polls at low rates; none committed yet.
-    std::vector<batch> batches;
-    std::size_t got = 0;
-    const auto deadline = clock::now() + 30s;
-    while (got < sent.size() && clock::now() < deadline) {
-      auto b = (*c)->poll(3, 200ms);
-      ASSERT_TRUE(b) << b.err().message;
-      if (b->messages.empty()) continue;
-      got += b->messages.size();
-      batches.push_back(std::move(*b));
-    }
-    ASSERT_EQ(got, sent.size());
+    auto batches = poll_batches(**c, sent.size(), 3);
+    ASSERT_EQ(message_count(batches), sent.size());
     ASSERT_GT(batches.size(), 3u);
     const auto commits = (*c)->stats().commits.load();
     auto r = (*c)->commit(batches);
@@ -326,17 +340,8 @@ TEST_F(KafkaBroker, ACommitIsNotWaitedForPastTheStopDeadline) {
   options_.commit_timeout = 30s;
   auto c = kafka_consumer::create(options_);
   ASSERT_TRUE(c) << c.err().message;
-  std::vector<batch> batches;
-  std::size_t got = 0;
-  const auto deadline = clock::now() + 30s;
-  while (got < sent.size() && clock::now() < deadline) {
-    auto b = (*c)->poll(5, 200ms);
-    ASSERT_TRUE(b) << b.err().message;
-    if (b->messages.empty()) continue;
-    got += b->messages.size();
-    batches.push_back(std::move(*b));
-  }
-  ASSERT_EQ(got, sent.size());
+  auto batches = poll_batches(**c, sent.size(), 5);
+  ASSERT_EQ(message_count(batches), sent.size());
   ASSERT_GE(batches.size(), 2u);
 
   (*c)->stop_waiting_at(clock::now() + 20s);
