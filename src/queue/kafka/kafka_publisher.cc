@@ -165,6 +165,10 @@ result<void> kafka_publisher::ready() {
     if (stopped_) return error(errc::shutting_down, "Kafka publisher is stopped");
   }
   if (auto reachable = broker_ready(); !reachable) return reachable;
+  // A full local queue refuses posts (errc::queue_full) as surely as a lost
+  // broker; a balancer should send them elsewhere meanwhile.
+  if (const int queued = rd_kafka_outq_len(rk_.get()); queued >= options_.queue_max_messages)
+    return error(errc::queue_full, fmt::format("the producer's queue holds {} records, its bound", queued));
   return producer_id();
 }
 

@@ -156,6 +156,14 @@ bool close_consumer(rd_kafka_t* rk, std::chrono::milliseconds bound) {
                  rd_kafka_name(rk));
     return false;
   }
+  // A consumer holding no partitions has nothing to hand over. It may also
+  // be waiting to join (a rebalance held up by a member that died), and its
+  // leave would queue behind that join: the destroy then waited for the
+  // leave's request timeout, 5 s past the stop's bound, spinning a core.
+  if (!holds_partitions(rk)) {
+    spdlog::info("kafka {}: holds no partitions; destroyed without leaving the group", rd_kafka_name(rk));
+    return false;
+  }
   kafka_queue q(rd_kafka_queue_new(rk));
   if (rd_kafka_error_t* e = rd_kafka_consumer_close_queue(rk, q.get())) {
     spdlog::warn("kafka {}: close: {}", rd_kafka_name(rk), rd_kafka_error_string(e));

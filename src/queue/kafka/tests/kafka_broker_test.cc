@@ -226,6 +226,32 @@ TEST_F(KafkaBroker, PublisherIsReadyOnlyWithItsTopicAndAProducerId) {
   EXPECT_LT(clock::now() - sent, 5s);
 }
 
+// A producer whose local queue is at its bound refuses posts, and says so in
+// ready() until its records are acknowledged.
+TEST_F(KafkaBroker, PublisherIsNotReadyWhileItsQueueIsFull) {
+  options_.queue_max_messages = 3;
+  options_.linger = 1500ms;  // the records stay queued meanwhile
+  options_.ready_cache = 0ms;
+  auto pub = publisher(1);
+  ASSERT_TRUE(pub);
+  auto ready = pub->ready();
+  for (const auto deadline = clock::now() + 20s; !ready && clock::now() < deadline;) {
+    std::this_thread::sleep_for(20ms);
+    ready = pub->ready();
+  }
+  ASSERT_TRUE(ready) << ready.err().message;
+  std::atomic<int> done{0};
+  for (int i = 0; i < 3; ++i) pub->enqueue(make_message("full", i), [&](std::error_code) { ++done; });
+  auto full = pub->ready();
+  ASSERT_FALSE(full) << "ready with its queue at the bound";
+  EXPECT_TRUE(full.err().is(errc::queue_full)) << full.err().message;
+  for (const auto deadline = clock::now() + 20s; done < 3 && clock::now() < deadline;)
+    std::this_thread::sleep_for(20ms);
+  ASSERT_EQ(done, 3);
+  auto again = pub->ready();
+  EXPECT_TRUE(again) << again.err().message;
+}
+
 // True when `fd` turns readable within `bound`.
 bool readable_within(int fd, std::chrono::milliseconds bound) {
   pollfd p{fd, POLLIN, 0};
@@ -381,6 +407,33 @@ TEST_F(KafkaBroker, AConsumerStoppedAtOrPastItsDeadlineIsDestroyedWithoutHanging
     c->reset();
     EXPECT_LT(clock::now() - t0, 5s);
   }
+}
+
+// A member that died without leaving holds the group's next rebalance up
+// until its session times out, so a new member's join waits. Stopped
+// meanwhile, the new member holds no partitions and is destroyed at once;
+// its leave used to queue behind the join and hold the destroy for the
+// leave's request timeout (5 s).
+TEST_F(KafkaBroker, AConsumerStillJoiningItsGroupIsDestroyedAtOnce) {
+  auto pub = publisher(1);
+  ASSERT_TRUE(pub);
+  const auto sent = posts(2, 0, 1);
+  EXPECT_TRUE(publish_all(*pub, sent).empty());
+  {
+    auto gone = kafka_consumer::create(options_);
+    ASSERT_TRUE(gone) << gone.err().message;
+    ASSERT_FALSE(drain(**gone, sent.size(), /*commit=*/false).empty()) << "the first member got no partition";
+    (*gone)->stop_waiting_at(clock::now() - 1ms);  // destroyed without leaving
+  }
+  auto joining = kafka_consumer::create(options_);
+  ASSERT_TRUE(joining) << joining.err().message;
+  auto none = (*joining)->poll(10, 500ms);  // its join is under way
+  ASSERT_TRUE(none) << none.err().message;
+  EXPECT_TRUE(none->messages.empty()) << "the group did not wait for the first member's session";
+  (*joining)->stop_waiting_at(clock::now() + 1s);
+  const auto t0 = clock::now();
+  joining->reset();
+  EXPECT_LT(clock::now() - t0, 2s);
 }
 
 TEST_F(KafkaBroker, PoisonRecordIsSkippedCountedAndDeadLettered) {
