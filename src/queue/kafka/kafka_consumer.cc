@@ -290,19 +290,24 @@ result<void> kafka_consumer::commit(std::span<const batch> batches) {
 
 void kafka_consumer::fail(const batch& b, std::error_code why) {
   kafka_partitions rewind(rd_kafka_topic_partition_list_new(4));
+  // The worker may have moved the batch's messages on; its spans still
+  // tell how many records go back.
+  std::int64_t records = 0;
   {
     std::lock_guard lock(mu_);
     auto it = in_flight_.find(b.token);
     if (it == in_flight_.end()) return;
-    for (const auto& [p, s] : it->second)
+    for (const auto& [p, s] : it->second) {
       rd_kafka_topic_partition_list_add(rewind.get(), options_.events_topic.c_str(), p)->offset = s.first;
+      records += s.next - s.first;
+    }
     // Later batches of these partitions are re-read after the seek; their
     // offsets must not be committed over the failed batch.
     in_flight_.clear();
     pending_.clear();
   }
-  spdlog::warn("kafka consumer: batch of {} messages failed ({}); rewinding its partitions", b.messages.size(),
-               why.message());
+  spdlog::warn("kafka consumer: a batch of {} record(s) failed ({}); rewinding {} partition(s) to it", records,
+               why.message(), rewind->cnt);
   if (rewind->cnt == 0) return;
   if (rd_kafka_error_t* e = rd_kafka_seek_partitions(rk_.get(), rewind.get(), to_ms(options_.commit_timeout))) {
     // The worker fails a batch only on its way out, so no later commit
