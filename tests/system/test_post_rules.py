@@ -293,6 +293,34 @@ def test_a_timed_out_post_is_withdrawn_or_named_with_its_id(make_api, tmp_path, 
     assert sorted(contents(api, user)) == sorted(c for c, _ in unknown)
 
 
+@pytest.mark.parametrize("mode", ["kafka"], indirect=True)
+def test_a_kafka_record_not_confirmed_in_time_is_named_as_such(make_api, user):
+    # The producer lingers nearly as long as a post may wait, so a post's own
+    # wait and its record's delivery timeout (the same bound) end together,
+    # and either may answer it. Neither may blame an identical request: no
+    # post here has an Idempotency-Key.
+    api = make_api("--publish-timeout-ms", "40", "--kafka-linger-ms", "39")
+    with concurrent.futures.ThreadPoolExecutor(16) as pool:
+        answers = list(pool.map(lambda i: (f"late {i}", api.post(user, f"late {i}")), range(64)))
+    refused = [(c, r) for c, r in answers if r.status_code == 503]
+    assert refused, "no post outlasted a 40 ms wait behind a 39 ms linger"
+    for _, r in refused:
+        body = r.json()
+        assert "the queue did not confirm it within 40 ms" in body["error"], body
+        assert "the outcome is unknown" in body["error"] and body["id"] in body["error"], body
+        assert "identical request" not in body["error"], body
+        assert r.headers["Retry-After"] == "1"
+    accepted = [(c, r.json()["id"]) for c, r in answers if r.status_code == 202]
+    assert len(accepted) + len(refused) == len(answers), [r.status_code for _, r in answers]
+    # Whatever the producer delivered late is stored once, under its id.
+    api.wait_stored([i for _, i in accepted], timeout=30)
+    time.sleep(1)
+    stored = api.all_messages(user_id=user)
+    assert len({m["id"] for m in stored}) == len(stored), "a message was stored twice"
+    sent = {c: r.json()["id"] for c, r in answers}
+    assert all(sent[m["content"]] == m["id"] for m in stored), "a message was stored under another id"
+
+
 # --- 8. Start-up checks --------------------------------------------------------
 
 def test_a_busy_port_fails_before_anything_is_created(tmp_path, feed_binary):
