@@ -256,6 +256,30 @@ def test_ready_is_503_while_the_store_cannot_write(tmp_path, feed_binary, user):
         api.stop()
 
 
+@pytest.mark.parametrize("mode", ["kafka"], indirect=True)
+def test_ready_is_503_while_the_kafka_producers_queue_is_full(make_api, user):
+    # A 3 s linger holds the first posts in the producer's queue, which
+    # --queue-capacity bounds at 4 records.
+    api = make_api("--queue-capacity", "4", "--kafka-linger-ms", "3000", "--publish-timeout-ms", "10000")
+    wait_until(lambda: requests.get(api.url("/api/ready"), timeout=5).status_code == 200, 30, what="ready")
+    with concurrent.futures.ThreadPoolExecutor(4) as pool:
+        held = [pool.submit(api.post, user, f"held {i}") for i in range(4)]
+
+        def full():
+            r = requests.get(api.url("/api/ready"), timeout=5)
+            return r.json() if r.status_code == 503 and "queue" in r.json()["problems"] else None
+        ready = wait_until(full, 2.5, interval=0.02, what="/api/ready to say the queue is full")
+        assert "4 records" in ready["problems"]["queue"], ready
+        refused = api.post(user, "one too many")
+        assert refused.status_code == 503, refused.text
+        assert "the queue is full" in refused.json()["error"], refused.text
+        assert refused.headers["Retry-After"] == "1"
+        assert all(f.result().status_code == 202 for f in held), [f.result().text for f in held]
+    wait_until(lambda: requests.get(api.url("/api/ready"), timeout=5).status_code == 200, 10, what="ready again")
+    api.wait_stored([f.result().json()["id"] for f in held], timeout=30)
+    assert sorted(contents(api, user)) == sorted(f"held {i}" for i in range(4))
+
+
 # --- 7. What a 503 says about the message -----------------------------------
 
 @pytest.mark.parametrize("mode", ["embedded"], indirect=True)
