@@ -27,11 +27,6 @@ constexpr std::uint64_t kPendingSlot = ~std::uint64_t{0};
 // caps it at net.core.wmem_max, 208 KiB by default, doubled).
 constexpr std::size_t kSendBufferCap = 256u << 10;
 
-frame_ptr heartbeat_frame() {
-  static const frame_ptr f = std::make_shared<const frame>(frame{std::string(kSseHeartbeat), {}, seq_t{0}});
-  return f;
-}
-
 // A page fits the client buffer and is about what the socket takes at once:
 // a larger one would only wait in user space, and a burst of clients that
 // ask for the whole history would each be served a page they never read.
@@ -357,13 +352,34 @@ void hub::drop(subscriber& s, std::string_view why, bool slow) {
   }
 }
 
+// The comment goes to each stream that has nothing queued, straight into
+// its own buffer. In the ring it took a slot from the events for good and
+// was replayed to every stream that started or resumed behind it (a day's
+// idle feed: thousands of comments before the first event).
 void hub::arm_heartbeat() {
   heartbeat_timer_.expires_after(opts_.heartbeat);
   heartbeat_timer_.async_wait([this](boost::system::error_code ec) {
     if (ec || closed_) return;
-    if (!subs_.empty()) append({heartbeat_frame()});
+    // Backwards, because a failed write drops the subscriber, which moves
+    // the last one into its place.
+    for (std::size_t i = subs_.size(); i-- > 0;) {
+      if (i >= subs_.size()) continue;
+      auto& s = *subs_[i];
+      if (!idle(s)) continue;  // what it has queued will reach it anyway
+      s.pending_.assign(kSseHeartbeat);
+      s.pending_sent_ = 0;
+      stats_.frames_sent.fetch_add(1, std::memory_order_relaxed);
+      write(s);
+    }
     arm_heartbeat();
   });
+}
+
+// Caught up, with nothing left to send: the only state in which a comment
+// cannot fall inside an event.
+bool hub::idle(const subscriber& s) const {
+  return s.attached_ && !s.dead_ && !s.waiting_write_ && !s.from_store_ && s.cursor_ == ring_end() &&
+         s.offset_ == 0 && s.pending_sent_ >= s.pending_.size();
 }
 
 // A full socket that takes nothing is a client that stopped reading: without

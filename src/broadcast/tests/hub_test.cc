@@ -2,6 +2,7 @@
 
 #include <sys/socket.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <numeric>
 
@@ -432,6 +433,76 @@ TEST(Hub, SendsThePreambleFirst) {
   const auto got = read_events(ioc, a.client, 1);
   EXPECT_EQ(got.rfind("HEAD\n\n", 0), 0u);
   EXPECT_EQ(ids(got), (std::vector<std::int64_t>{1}));
+}
+
+// Comments a stream got while the feed was idle are not the history of the
+// feed: a stream opened later starts with the events it asked for.
+TEST(Hub, AStreamOpenedAfterHeartbeatsGetsNoneOfThemReplayed) {
+  asio::io_context ioc;
+  hub h(ioc, seq_t{0}, {.heartbeat = std::chrono::milliseconds(5)});
+  auto idle = test_support::connect_loopback(ioc);
+  open(h, idle.server);
+  ioc.run_for(std::chrono::milliseconds(30));
+  ioc.restart();
+  h.push({event(1)});
+  ioc.run_for(std::chrono::milliseconds(30));  // heartbeats before and after the event
+  ioc.restart();
+  const auto seen = drain(idle.client);
+  ASSERT_GE(std::count(seen.begin(), seen.end(), ':'), 2) << "no heartbeats while idle: " << seen;
+  const std::string comment(": keep-alive\n\n");
+  for (const seq_t after : {seq_t{0}, seq_t{1}}) {
+    auto late = test_support::connect_loopback(ioc);
+    open(h, late.server, after);
+    ioc.poll();  // a heartbeat may fall due meanwhile: one comment at most
+    ioc.restart();
+    auto got = drain(late.client);
+    if (got.ends_with(comment)) got.resize(got.size() - comment.size());
+    EXPECT_EQ(got, after == seq_t{0} ? event(1)->bytes : std::string()) << "after " << after.value();
+  }
+}
+
+TEST(Hub, HeartbeatsTakeNoPlaceInTheRing) {
+  asio::io_context ioc;
+  hub h(ioc, seq_t{0}, {.ring_frames = 4, .heartbeat = std::chrono::milliseconds(5)});
+  auto a = test_support::connect_loopback(ioc);
+  open(h, a.server);
+  h.push({event(1), event(2), event(3)});
+  ioc.run_for(std::chrono::milliseconds(60));  // about a dozen heartbeats
+  ioc.restart();
+  EXPECT_NE(drain(a.client).find(": keep-alive\n\n"), std::string::npos);
+  EXPECT_TRUE(h.covers(seq_t{0})) << "heartbeats pushed events out of the ring";
+  auto b = test_support::connect_loopback(ioc);
+  open(h, b.server);
+  EXPECT_TRUE(ids_are(read_events(ioc, b.client, 3), 1, 3));
+}
+
+// A heartbeat is due while a slow reader is in the middle of an event: it
+// must wait for the event's end, or the client would read a comment inside
+// the event's data.
+TEST(Hub, AHeartbeatNeverLandsInsideAnEvent) {
+  asio::io_context ioc;
+  hub h(ioc, seq_t{0}, {.heartbeat = std::chrono::milliseconds(1)});
+  auto a = test_support::connect_loopback(ioc);
+  make_small(a);
+  open(h, a.server);
+  for (int i = 1; i <= 400; ++i) h.push({event(i, "u", 1500)});  // far more than the socket buffers hold
+  std::string got;
+  const auto until = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+  while (ids(got).size() < 400 && std::chrono::steady_clock::now() < until) {
+    ioc.run_for(std::chrono::milliseconds(3));  // heartbeats fall due between the reads
+    ioc.restart();
+    got += drain(a.client);
+  }
+  ASSERT_TRUE(ids_are(got, 1, 400));
+  // Every block is a whole event or a whole comment.
+  std::size_t blocks = 0;
+  for (std::size_t p = 0, end; (end = got.find("\n\n", p)) != std::string::npos; p = end + 2, ++blocks) {
+    const std::string block = got.substr(p, end + 2 - p);
+    if (block == ": keep-alive\n\n") continue;
+    ASSERT_TRUE(block.starts_with("id: ")) << "block " << blocks << ": " << block.substr(0, 40);
+    ASSERT_EQ(block, event(std::stoll(block.substr(4)), "u", 1500)->bytes) << "block " << blocks;
+  }
+  EXPECT_GE(blocks, 400u);
 }
 
 }  // namespace
