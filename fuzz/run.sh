@@ -12,7 +12,7 @@
 #   --out DIR     keep each target's log, grown corpus and crash inputs in
 #                 DIR/<target>/ (default: a temporary directory, removed
 #                 unless something failed)
-#   TARGET        http_request post_request query envelope producer_state sse_frame
+#   TARGET        http_request post_request query envelope producer_state sse_frame content_type
 #                 (default all)
 #
 # Prints one line per target on stdout:
@@ -37,7 +37,7 @@ while (($#)); do
     *) targets+=("$1"); shift ;;
   esac
 done
-((${#targets[@]})) || targets=(http_request post_request query envelope producer_state sse_frame)
+((${#targets[@]})) || targets=(http_request post_request query envelope producer_state sse_frame content_type)
 
 build=${FUZZ_BUILD_DIR:-build-fuzz}
 cxx=${FUZZ_CXX:-clang++}

@@ -5,11 +5,12 @@
 #include <utility>
 #include <vector>
 
-#include <boost/beast/core/string.hpp>
 #include <boost/beast/http/error.hpp>
 #include <boost/beast/http/rfc7230.hpp>
 #include <fmt/format.h>
 #include <fmt/ranges.h>
+
+#include "base/ascii.h"
 
 namespace feed::http {
 namespace {
@@ -56,12 +57,12 @@ field_counts count_fields(const bhttp::request_header<fields>& head) {
         break;
       case field::connection:
         for (const auto option : bhttp::token_list(f.value())) {
-          if (beast::iequals(option, "close")) n.connection_close = true;
-          else if (beast::iequals(option, "keep-alive")) n.connection_keep_alive = true;
+          if (ascii_iequals(option, "close")) n.connection_close = true;
+          else if (ascii_iequals(option, "keep-alive")) n.connection_keep_alive = true;
         }
         break;
       case field::unknown:  // Beast has no enumerator for Last-Event-ID
-        if (beast::iequals(f.name_string(), "Last-Event-ID")) ++n.last_event_id;
+        if (ascii_iequals(f.name_string(), "Last-Event-ID")) ++n.last_event_id;
         break;
       default: break;
     }
@@ -107,7 +108,7 @@ std::optional<rejection> check_framing(const bhttp::request_header<fields>& head
                fmt::format("Transfer-Encoding '{}' is not supported; send chunked alone", codings.front()));
   // The parser frames the body only for this exact spelling; accepting any
   // other would let it and us disagree about where the body ends.
-  if (lines > 1 || !beast::iequals(trim_ows(head[field::transfer_encoding]), "chunked"))
+  if (lines > 1 || !ascii_iequals(trim_ows(head[field::transfer_encoding]), "chunked"))
     return bad(status::bad_request, "Transfer-Encoding must be exactly 'chunked'");
   return std::nullopt;
 }
@@ -159,7 +160,7 @@ std::optional<rejection> check_request_head(const beast::http::request_header<fi
   if (auto r = check_target(head, accepted)) return r;
   accepted.transfer_encoding = n.transfer_encoding != 0;
   // RFC 9110 §10.1.1: an HTTP/1.0 client does not know 100 Continue.
-  accepted.expect_continue = head.version() >= 11 && beast::iequals(n.expect_value, "100-continue");
+  accepted.expect_continue = head.version() >= 11 && ascii_iequals(n.expect_value, "100-continue");
   // RFC 9112 §9.3: HTTP/1.1 persists unless "close"; HTTP/1.0 only with "keep-alive".
   accepted.keep_alive = !n.connection_close && (head.version() >= 11 || n.connection_keep_alive);
   return std::nullopt;

@@ -2,7 +2,7 @@
 
 #include <optional>
 
-#include <boost/beast/core/string.hpp>
+#include "base/ascii.h"
 #include <fmt/format.h>
 
 #include "model/media_type.h"
@@ -14,16 +14,17 @@ constexpr std::size_t kMaxKeyBytes = 128;
 
 post_refusal refuse(refusal_status status, std::string message) { return {status, std::move(message)}; }
 
-// Header values quoted in errors: printable ASCII only, so the error stays
-// valid UTF-8 JSON whatever bytes the client sent.
+// Header values quoted in errors: at most 100 bytes, control characters
+// shown as '?'. Bytes that are not UTF-8 are left for the error response,
+// which shows them as U+FFFD as it does everywhere else.
 std::string printable(std::string_view v) {
   std::string out;
-  for (char c : v.substr(0, 100)) out.push_back(c >= 0x20 && c < 0x7f ? c : '?');
+  for (char c : v.substr(0, 100)) out.push_back((c >= 0 && c < 0x20) || c == 0x7f ? '?' : c);
   return out;
 }
 
 bool is_utf8_charset(std::string_view charset) {
-  return charset.empty() || boost::beast::iequals(charset, "utf-8") || boost::beast::iequals(charset, "utf8");
+  return charset.empty() || ascii_iequals(charset, "utf-8") || ascii_iequals(charset, "utf8");
 }
 
 // What is wrong with how the body is encoded, if anything. A post without
@@ -36,9 +37,11 @@ std::optional<post_refusal> check_encoding(const post_input& in) {
   if (ct.empty()) return std::nullopt;
   if (!is_json_media_type(ct))
     return refuse(refusal_status::unsupported_media_type, "Content-Type must be application/json, got " + printable(ct));
-  if (auto cs = charset_of(ct); !is_utf8_charset(cs))
+  auto cs = charset_of(ct);
+  if (!cs) return refuse(refusal_status::unsupported_media_type, cs.err().message);
+  if (!is_utf8_charset(*cs))
     return refuse(refusal_status::unsupported_media_type,
-                  "the body must be UTF-8 JSON; Content-Type names charset " + printable(cs));
+                  "the body must be UTF-8 JSON; Content-Type names charset " + printable(*cs));
   return std::nullopt;
 }
 

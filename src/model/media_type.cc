@@ -1,10 +1,10 @@
 #include "model/media_type.h"
 
-#include <boost/beast/core/string.hpp>
+#include <optional>
+
+#include "base/ascii.h"
 
 namespace feed {
-
-using boost::beast::iequals;
 
 std::string_view trim_ows(std::string_view s) {
   const auto first = s.find_first_not_of(" \t");
@@ -14,23 +14,59 @@ std::string_view trim_ows(std::string_view s) {
 
 bool is_json_media_type(std::string_view content_type) {
   const auto type = trim_ows(content_type.substr(0, content_type.find(';')));
-  return iequals(type, "application/json") || (type.size() > 5 && iequals(type.substr(type.size() - 5), "+json"));
+  return ascii_iequals(type, "application/json") ||
+         (type.size() > 5 && ascii_iequals(type.substr(type.size() - 5), "+json"));
 }
 
-std::string_view charset_of(std::string_view content_type) {
-  for (auto p = content_type.find(';'); p != std::string_view::npos;) {
-    const auto next = content_type.find(';', p + 1);
-    const auto param =
-        content_type.substr(p + 1, next == std::string_view::npos ? std::string_view::npos : next - p - 1);
-    const auto eq = param.find('=');
-    if (eq != std::string_view::npos && iequals(trim_ows(param.substr(0, eq)), "charset")) {
-      auto value = trim_ows(param.substr(eq + 1));
-      if (value.size() >= 2 && value.front() == '"' && value.back() == '"') value = value.substr(1, value.size() - 2);
-      return value;
+namespace {
+
+// A parameter's value starting at `v[i]`, a quoted-string or up to the next
+// ';'; `i` ends past it. Nullopt for a quoted string that never closes.
+std::optional<std::string> read_value(std::string_view v, std::size_t& i) {
+  std::string out;
+  if (i < v.size() && v[i] == '"') {
+    for (++i; i < v.size(); ++i) {
+      if (v[i] == '"') {
+        ++i;
+        return out;
+      }
+      if (v[i] == '\\' && i + 1 < v.size()) ++i;  // quoted-pair: the next byte as is
+      out.push_back(v[i]);
     }
-    p = next;
+    return std::nullopt;
   }
-  return {};
+  const auto end = std::min(v.find(';', i), v.size());
+  out = trim_ows(v.substr(i, end - i));
+  i = end;
+  return out;
+}
+
+}  // namespace
+
+result<std::string> charset_of(std::string_view content_type) {
+  const auto v = content_type;
+  std::optional<std::string> charset;
+  // Each turn starts at a ';' (or the end); the type before the first one
+  // holds no quotes.
+  for (std::size_t i = v.find(';'); i < v.size();) {
+    ++i;
+    const auto name_end = std::min(v.find_first_of(";=", i), v.size());
+    const auto name = trim_ows(v.substr(i, name_end - i));
+    i = name_end;
+    if (i == v.size() || v[i] == ';') continue;  // no value: nothing to read
+    ++i;                                          // past '='
+    while (i < v.size() && (v[i] == ' ' || v[i] == '\t')) ++i;
+    auto value = read_value(v, i);
+    if (!value) return error(errc::invalid_input, "Content-Type has a quoted parameter value that is not closed");
+    if (ascii_iequals(name, "charset")) {
+      if (charset) return error(errc::invalid_input, "Content-Type names charset more than once");
+      charset = std::move(*value);
+    }
+    // After a quoted value, whatever comes before the next ';' is not ours
+    // to judge.
+    i = std::min(v.find(';', i), v.size());
+  }
+  return charset.value_or(std::string());
 }
 
 }  // namespace feed

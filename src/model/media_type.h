@@ -3,7 +3,10 @@
 // thread.
 #pragma once
 
+#include <string>
 #include <string_view>
+
+#include "base/result.h"
 
 namespace feed {
 
@@ -15,7 +18,12 @@ std::string_view trim_ows(std::string_view s);
 // whatever its parameters.
 bool is_json_media_type(std::string_view content_type);
 
-// The charset parameter ("" when absent), without its quotes.
-std::string_view charset_of(std::string_view content_type);
+// The charset parameter ("" when absent), read as RFC 9110 §5.6.6 reads
+// parameters: a quoted value may hold ';' and backslash escapes, and is
+// returned without its quotes and escapes. An error when charset is named
+// twice or a quoted value is not closed: readers could then disagree on
+// the charset (this one and a proxy, or two proxies), as with a header
+// sent twice. Other malformed parameters are not ours to judge.
+result<std::string> charset_of(std::string_view content_type);
 
 }  // namespace feed

@@ -154,10 +154,35 @@ def test_a_non_utf8_charset_or_any_content_encoding_is_415(api, headers):
 
 @embedded_only
 @pytest.mark.parametrize("ct", ["application/json; charset=UTF-8", "application/json; charset=\"utf-8\"",
-                                "application/json ; charset=utf8"])
+                                "application/json ; charset=utf8", 'application/json; x="a;charset=latin1"',
+                                'application/json; x="a\\";charset=latin1"; charset="utf\\-8"'])
 def test_utf8_charsets_are_accepted(api, user, ct):
     status, body = raw_post(api, f'{{"user_id":"{user}","content":"ok"}}'.encode(), [("Content-Type", ct)])
     assert status == 202, body
+
+
+# A second charset, or a quoted value left open, could be read as another
+# charset by a proxy, as a second Content-Type header could.
+@embedded_only
+@pytest.mark.parametrize("ct, error", [
+    ("application/json; charset=utf-8; charset=latin1", "names charset more than once"),
+    ("application/json; charset=latin1; charset=utf-8", "names charset more than once"),
+    ("application/json; charset=utf-8; CHARSET=utf-8", "names charset more than once"),
+    ('application/json; x="a;charset=utf-8', "not closed"),
+])
+def test_an_ambiguous_charset_is_415(api, ct, error):
+    status, body = raw_post(api, b'{"user_id":"a","content":"b"}', [("Content-Type", ct)])
+    assert status == 415, body
+    assert error in json.loads(body)["error"]
+    api.assert_nothing_stored()
+
+
+@embedded_only
+def test_a_415_shows_bytes_that_are_not_utf8_as_replacement_characters(api):
+    status, body = raw_post(api, b'{"user_id":"a","content":"b"}',
+                            [("Content-Type", b"text/\xff\xfe; charset=\xfe".decode("latin-1"))])
+    assert status == 415, body
+    assert json.loads(body.decode("utf-8"))["error"].endswith("got text/\ufffd\ufffd; charset=\ufffd")
 
 
 @embedded_only

@@ -1,5 +1,7 @@
 #include "model/media_type.h"
 
+#include <string>
+
 #include <gtest/gtest.h>
 
 namespace feed {
@@ -15,14 +17,43 @@ TEST(MediaType, JsonTypes) {
   EXPECT_FALSE(is_json_media_type(""));
 }
 
+std::string charset(std::string_view content_type) {
+  auto r = charset_of(content_type);
+  return r ? *r : "error: " + r.err().message;
+}
+
 TEST(MediaType, Charset) {
-  EXPECT_EQ(charset_of("application/json"), "");
-  EXPECT_EQ(charset_of("application/json; charset=utf-8"), "utf-8");
-  EXPECT_EQ(charset_of("application/json;CHARSET = \"UTF-8\" ; x=y"), "UTF-8");
-  EXPECT_EQ(charset_of("application/json; x=y; charset=latin1"), "latin1");
-  EXPECT_EQ(charset_of("application/json; charset=a; charset=b"), "a");
-  EXPECT_EQ(charset_of("application/json; charset"), "");
-  EXPECT_EQ(charset_of("application/json; charset=\""), "\"");
+  EXPECT_EQ(charset("application/json"), "");
+  EXPECT_EQ(charset("application/json; charset=utf-8"), "utf-8");
+  EXPECT_EQ(charset("application/json;CHARSET = \"UTF-8\" ; x=y"), "UTF-8");
+  EXPECT_EQ(charset("application/json; x=y; charset=latin1"), "latin1");
+  EXPECT_EQ(charset("application/json; charset"), "");
+  EXPECT_EQ(charset("application/json; charset="), "");
+  EXPECT_EQ(charset("application/json; charset=\"\""), "");
+  EXPECT_EQ(charset("application/json;;; charset=utf-8;"), "utf-8");
+}
+
+// RFC 9110 §5.6.6: a quoted value is one value, ';' and escapes included.
+TEST(MediaType, QuotedValuesAreReadWhole) {
+  EXPECT_EQ(charset("application/json; x=\"a;charset=latin1\""), "");
+  EXPECT_EQ(charset("application/json; x=\"a;charset=latin1\"; charset=utf-8"), "utf-8");
+  EXPECT_EQ(charset("application/json; x=\"a\\\";charset=latin1\"; charset=utf-8"), "utf-8");
+  EXPECT_EQ(charset("application/json; charset=\"utf\\-8\""), "utf-8");
+  EXPECT_EQ(charset("application/json; charset=\"a;b\""), "a;b");
+  EXPECT_EQ(charset("application/json; x=\"q\"junk; charset=utf-16"), "utf-16");
+}
+
+// Where two readers could each see another charset.
+TEST(MediaType, AmbiguousCharsetsAreErrors) {
+  for (std::string_view ct : {"application/json; charset=utf-8; charset=latin1",
+                              "application/json; charset=latin1; charset=utf-8", "application/json; charset=a; CHARSET=a",
+                              "application/json; charset=\"", "application/json; x=\"a;charset=latin1",
+                              "application/json; charset=\"utf-8\\\""}) {
+    EXPECT_TRUE(charset(ct).starts_with("error: ")) << ct << " -> " << charset(ct);
+  }
+  EXPECT_EQ(charset("application/json; charset=a; charset=b"), "error: Content-Type names charset more than once");
+  EXPECT_EQ(charset("application/json; x=\"open"),
+            "error: Content-Type has a quoted parameter value that is not closed");
 }
 
 TEST(MediaType, TrimOws) {
