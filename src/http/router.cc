@@ -43,6 +43,18 @@ response for_method(const request& req, response res) {
   return res;
 }
 
+// The methods of RFC 9110 §9 and PATCH (RFC 5789). Beast also parses
+// WebDAV's and others, which this server implements nowhere.
+bool is_http_method(verb m) {
+  switch (m) {
+    case verb::get: case verb::head: case verb::post: case verb::put: case verb::delete_:
+    case verb::connect: case verb::options: case verb::trace: case verb::patch:
+      return true;
+    default:
+      return false;
+  }
+}
+
 }  // namespace
 
 void router::fit_to_method(const request& req, response& res) {
@@ -82,6 +94,12 @@ response router::method_not_allowed(const request_context& ctx, std::string_view
 
 router::decision router::decide(const request_context& ctx) const {
   const verb method = ctx.req.method();
+  // RFC 9110 §9.1: a method the server does not recognize or implement is
+  // 501 on any resource; 405 is for one it implements, but not there.
+  if (!is_http_method(method))
+    return error_response(ctx.req, status::not_implemented,
+                          fmt::format("method {} is not implemented by this server; it serves {}",
+                                      std::string_view(ctx.req.method_string()), allow("*")));
   if (ctx.req.target() == "*") return options_response(ctx.req, allow("*"));
   const std::string_view path = ctx.url.path();
   auto it = routes_.find(path);

@@ -1,4 +1,4 @@
-// Maps (method, path) to a handler; answers 404, 405, OPTIONS and HEAD
+// Maps (method, path) to a handler; answers 404, 405, 501, OPTIONS and HEAD
 // itself. Built once at start-up, read-only afterwards (safe from any thread).
 #pragma once
 

@@ -576,6 +576,15 @@ def test_options_on_an_unknown_path_is_404(api):
     assert exchange(api.port, b"OPTIONS /api/nope HTTP/1.1\r\nHost: x\r\n\r\n").status == 404
 
 
+@pytest.mark.parametrize("method", [b"FOO", b"get", b"PROPFIND"])
+def test_a_method_this_server_does_not_implement_is_501(api, method):
+    for path in (b"/api/health", b"/api/nope"):
+        r = exchange(api.port, method + b" " + path + b" HTTP/1.1\r\nHost: x\r\n\r\n")
+        assert r.status == 501, (method, path, r.status)
+        assert method.decode() in r.json()["error"]
+    assert exchange(api.port, b"GET /api/health HTTP/1.1\r\nHost: x\r\n\r\n").status == 200
+
+
 def test_405_allow_lists_head_and_options(api):
     r = exchange(api.port, b"DELETE /api/health HTTP/1.1\r\nHost: x\r\n\r\n")
     assert r.status == 405 and r.header("Allow") == "GET, HEAD, OPTIONS"

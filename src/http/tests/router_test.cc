@@ -4,6 +4,7 @@
 #include <boost/asio/detached.hpp>
 #include <boost/asio/io_context.hpp>
 #include <boost/beast/http/field.hpp>
+#include <fmt/format.h>
 #include <gtest/gtest.h>
 
 #include "http/request_checks.h"
@@ -145,6 +146,27 @@ TEST_F(RouterTest, UnknownPathsAre404ForEveryMethod) {
       EXPECT_EQ(res.result(), status::not_found) << bhttp::to_string(m) << " " << target;
       EXPECT_EQ(res.count(bhttp::field::allow), 0u) << target;
     }
+  EXPECT_EQ(health_calls, 0);
+}
+
+// RFC 9110 §9.1: 501 for a method not implemented anywhere (whatever the
+// path), 405 for one implemented, but not on this path.
+TEST_F(RouterTest, AMethodNoRouteImplementsIs501OnEveryPath) {
+  for (std::string_view name : {"FOO", "get", "Post", "PROPFIND", "MKCOL", "BREW"}) {
+    for (std::string_view target : {"/api/health", "/api/nope", "/"}) {
+      request req{verb::unknown, target, 11};
+      req.method_string(name);
+      const auto res = routed::dispatch(std::move(req));
+      EXPECT_EQ(res.result(), status::not_implemented) << name << " " << target;
+      EXPECT_EQ(res.count(bhttp::field::allow), 0u) << name;
+      EXPECT_EQ(res.body(), fmt::format("{{\"error\":\"method {} is not implemented by this server; it serves GET, "
+                                        "HEAD, POST, OPTIONS\"}}\n",
+                                        name))
+          << target;
+    }
+  }
+  for (const verb m : {verb::put, verb::delete_, verb::patch, verb::trace, verb::connect})
+    EXPECT_EQ(dispatch(m, "/api/health").result(), status::method_not_allowed) << bhttp::to_string(m);
   EXPECT_EQ(health_calls, 0);
 }
 
