@@ -30,8 +30,12 @@ void worker::start() {
 }
 
 void worker::stop(std::chrono::steady_clock::time_point deadline) {
-  deadline_ = deadline;
-  stopping_ = true;
+  {
+    std::lock_guard lock(stop_mu_);
+    deadline_ = deadline;
+    stopping_ = true;
+  }
+  stop_cv_.notify_all();
   // A store attempt still waiting for a lock at the deadline gives up then,
   // and so does each one retry() still makes past it; likewise a send still
   // waiting for the broker. What is not stored and sent by then is failed
@@ -55,8 +59,20 @@ bool worker::retry(const char* what, F&& attempt) {
     }
     ++stats_.retries;
     spdlog::warn("worker: {} failed, retrying in {} ms: {}", what, backoff.count(), r.err().message);
-    std::this_thread::sleep_for(backoff);
+    back_off(backoff);
     backoff = std::min(backoff * 2, opts_.retry_max);
+  }
+}
+
+// A back-off that outlasted the stop deadline used to add up to
+// retry_max to the stop.
+void worker::back_off(std::chrono::milliseconds backoff) {
+  const auto until = std::chrono::steady_clock::now() + backoff;
+  std::unique_lock lock(stop_mu_);
+  for (;;) {
+    const auto end = stopping_ ? std::min(until, deadline_.load()) : until;
+    if (std::chrono::steady_clock::now() >= end) return;
+    stop_cv_.wait_until(lock, end);
   }
 }
 

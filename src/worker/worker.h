@@ -27,6 +27,8 @@
 
 #include <atomic>
 #include <chrono>
+#include <condition_variable>
+#include <mutex>
 #include <thread>
 
 #include "queue/queue.h"
@@ -92,6 +94,8 @@ class worker {
   void send_stage();
   template <class F>
   bool retry(const char* what, F&& attempt);
+  // Sleeps `backoff`, or until the stop deadline if that comes first.
+  void back_off(std::chrono::milliseconds backoff);
 
   queue_reader& in_;
   store& db_;
@@ -100,6 +104,8 @@ class worker {
   worker_stats stats_;
   std::atomic<bool> stopping_{false};
   std::atomic<std::chrono::steady_clock::time_point> deadline_{std::chrono::steady_clock::time_point::max()};
+  std::mutex stop_mu_;  // with stop_cv_: wakes a back-off when the stop begins
+  std::condition_variable stop_cv_;
   handoff<batch> polled_;
   handoff<stored_batches> stored_;
   std::thread poll_thread_;

@@ -1,7 +1,10 @@
 #include "store/pg/pg_connection.h"
 
+#include <sys/socket.h>
+
 #include <algorithm>
 #include <charconv>
+#include <thread>
 
 #include <fmt/format.h>
 #include <libpq-fe.h>
@@ -111,18 +114,24 @@ result<std::unique_ptr<pg_connection>> pg_connection::connect(const pg_connect_o
 
 pg_connection::~pg_connection() { PQfinish(conn_); }
 
-pg_canceller::~pg_canceller() { PQfreeCancel(c_); }
+pg_canceller::pg_canceller(::pg_cancel* c, int socket) : c_(c, PQfreeCancel), socket_(socket) {}
 
-bool pg_canceller::cancel() {
-  char why[256];
-  return PQcancel(c_, why, sizeof why) == 1;
+void pg_canceller::cancel_in_background() {
+  std::thread([c = c_] {
+    char why[256];
+    if (PQcancel(c.get(), why, sizeof why) != 1) spdlog::debug("postgres: cancel request failed: {}", one_line(why));
+  }).detach();
+}
+
+void pg_canceller::sever() {
+  if (socket_ >= 0) ::shutdown(socket_, SHUT_RDWR);
 }
 
 pg_canceller* pg_connection::canceller() {
   if (!canceller_) {
     ::pg_cancel* c = PQgetCancel(conn_);
     if (!c) return nullptr;
-    canceller_ = std::make_unique<pg_canceller>(c);
+    canceller_ = std::make_unique<pg_canceller>(c, PQsocket(conn_));
   }
   return canceller_.get();
 }

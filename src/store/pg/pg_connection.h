@@ -79,20 +79,27 @@ struct pg_param {
   pg_format format = pg_format::text;
 };
 
-// Cancels the statement its connection is running, from any thread (libpq's
-// PQcancel: a request on a connection of its own). Made by the thread that
-// uses the connection; cancel() may be called from another, while both exist.
+// Ends the statement its connection is running, from any thread. Made by
+// the thread that uses the connection; the others may be called from
+// another, while the connection exists.
 class pg_canceller {
  public:
-  explicit pg_canceller(::pg_cancel* c) : c_(c) {}
-  ~pg_canceller();
+  pg_canceller(::pg_cancel* c, int socket);
   pg_canceller(const pg_canceller&) = delete;
   pg_canceller& operator=(const pg_canceller&) = delete;
-  // False when the request could not be sent.
-  bool cancel();
+  // Asks the server to cancel the statement (libpq's PQcancel, on a
+  // connection of its own) from a thread of its own, and returns at once:
+  // PQcancel waits for the server's answer without a bound, and a server
+  // that hangs never gives one.
+  void cancel_in_background();
+  // Shuts the connection's socket down, so that a statement waiting for a
+  // server that does not answer fails at once ("server closed the
+  // connection") instead of waiting for it. The connection is then broken.
+  void sever();
 
  private:
-  ::pg_cancel* c_;
+  std::shared_ptr<::pg_cancel> c_;  // shared with a cancel still in flight
+  int socket_;
 };
 
 class pg_connection {

@@ -22,6 +22,10 @@ namespace feed {
 
 namespace {
 
+// How long the writes still running at the stop deadline get to end by
+// their cancel before their connections are closed under them.
+constexpr std::chrono::milliseconds kCancelGrace{100};
+
 // A batch's transaction opens and takes the counter's lock in one round
 // trip: two statements in one simple query, which runs them in order and
 // answers with the last one's rows (in text: the simple protocol has no
@@ -353,7 +357,9 @@ auto pg_store::with_connection(F&& f) -> decltype(f(std::declval<pg_connection&>
     // A connection that the server closed while it sat in the pool fails its
     // first statement; that says nothing about the database now, so try
     // again (each idle connection may be stale, hence the bound).
-    if (r || !lease->reused() || c.healthy() || attempt > pool_.size()) return r;
+    // Not past the stop deadline either: a new connection to a server that
+    // hangs would wait out the connect timeout.
+    if (r || !lease->reused() || c.healthy() || attempt > pool_.size() || past_deadline()) return r;
     spdlog::warn("postgres: a pooled connection was closed by the server ({}); retrying on another",
                  r.err().message);
   }
@@ -373,6 +379,11 @@ pg_store::~pg_store() {
   if (stop_timer_.joinable()) stop_timer_.join();
 }
 
+bool pg_store::past_deadline() {
+  std::lock_guard lock(stop_mu_);
+  return past_deadline_;
+}
+
 void pg_store::stop_waiting_at(std::chrono::steady_clock::time_point deadline) {
   std::lock_guard lock(stop_mu_);
   if (stop_timer_.joinable()) return;
@@ -380,7 +391,18 @@ void pg_store::stop_waiting_at(std::chrono::steady_clock::time_point deadline) {
     std::unique_lock lock(stop_mu_);
     if (stop_cv_.wait_until(lock, deadline, [this] { return closing_; })) return;
     past_deadline_ = true;
-    for (auto* c : writing_) c->cancel();
+    if (writing_.empty()) return;
+    // A live server cancels the statement and its write fails at once; a
+    // hung one (a paused VM, a stopped process) answers neither it nor the
+    // cancel, so after a moment the writes still waiting lose their
+    // connection instead. Nothing is committed without our COMMIT.
+    for (auto* c : writing_) c->cancel_in_background();
+    stop_cv_.wait_for(lock, kCancelGrace, [this] { return closing_ || writing_.empty(); });
+    for (auto* c : writing_) {
+      spdlog::warn("postgres: a write did not end {} ms after the stop deadline; closing its connection",
+                   kCancelGrace.count());
+      c->sever();
+    }
   });
 }
 
@@ -399,8 +421,11 @@ result<insert_report> pg_store::insert_prepared(std::vector<message>& batch) {
       pg_store& s;
       pg_canceller* c;
       ~forget() {
-        std::lock_guard lock(s.stop_mu_);
-        std::erase(s.writing_, c);
+        {
+          std::lock_guard lock(s.stop_mu_);
+          std::erase(s.writing_, c);
+        }
+        s.stop_cv_.notify_all();
       }
     } registered{*this, canceller};
     std::optional<std::minstd_rand> jitter;  // seeded on the first retry only

@@ -78,7 +78,9 @@ class pg_store final : public store {
   result<void> write_status(std::chrono::milliseconds stall_limit) override { return writes_.status(stall_limit); }
   // At `deadline` the statements of the writes still running are cancelled
   // (a write waiting for the counter's lock would otherwise wait out the
-  // statement timeout), and from then on writes fail at once.
+  // statement timeout), and from then on writes fail at once. A write that
+  // its cancel does not end within 100 ms (the server hangs) has its
+  // connection closed under it.
   void stop_waiting_at(std::chrono::steady_clock::time_point deadline) override;
 
   // Schema version recorded in schema_migrations (for tests and logs).
@@ -92,6 +94,7 @@ class pg_store final : public store {
   // to have died while idle, retries on another one (bounded by the pool).
   template <class F>
   auto with_connection(F&& f) -> decltype(f(std::declval<pg_connection&>()));
+  bool past_deadline();
 
   const pg_options opts_;
   pg_pool pool_;

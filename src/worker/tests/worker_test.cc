@@ -156,6 +156,23 @@ TEST_F(Worker, GivesUpAtTheDeadlineAndReportsTheFailure) {
   EXPECT_TRUE(sink.got.empty());
 }
 
+// A back-off longer than what is left of the stop: it ends at the deadline.
+TEST_F(Worker, ABackOffEndsAtTheStopDeadline) {
+  memory_queue q(1000);
+  hooked_store flaky(*db_, fail_first(1'000'000));
+  recording_sink sink;
+  worker w(q, flaky, sink, {.retry_initial = std::chrono::seconds(5), .retry_max = std::chrono::seconds(5)});
+  std::atomic<bool> called{false};
+  q.enqueue(message{random_message_id(), "u", "x", now_utc(), seq_t{0}}, [&](std::error_code) { called = true; });
+  w.start();
+  std::this_thread::sleep_for(std::chrono::milliseconds(100));  // the first attempt failed; 5 s of back-off began
+  q.close();
+  const auto start = std::chrono::steady_clock::now();
+  w.stop(start + std::chrono::milliseconds(200));
+  EXPECT_LT(std::chrono::steady_clock::now() - start, std::chrono::milliseconds(1500));
+  EXPECT_TRUE(called);
+}
+
 // Holds the first batch's publication until the store is past that batch:
 // only a worker that stores the next batch meanwhile lets it through.
 class gated_sink final : public processed_sink {

@@ -20,6 +20,7 @@
 #include <gtest/gtest.h>
 
 #include "base/testing/closed_port.h"
+#include "base/testing/freezable_proxy.h"
 
 #include "model/message_id.h"
 #include "store/pg/pg_migrate.h"
@@ -41,6 +42,20 @@ std::string with_database(const std::string& url, const std::string& db) {
   const std::string head = url.substr(0, path == std::string::npos ? url.size() : path);
   const std::string tail = query == std::string::npos ? "" : url.substr(query);
   return head + "/" + db + tail;
+}
+
+// The URL's port, and the URL with another port (host names stay).
+std::uint16_t port_of(const std::string& url) {
+  const auto authority = url.find("://") + 3;
+  const auto end = url.find_first_of("/?", authority);
+  const auto colon = url.rfind(':', end);
+  return static_cast<std::uint16_t>(std::stoi(url.substr(colon + 1, end - colon - 1)));
+}
+std::string with_port(const std::string& url, std::uint16_t port) {
+  const auto authority = url.find("://") + 3;
+  const auto end = url.find_first_of("/?", authority);
+  const auto colon = url.rfind(':', end);
+  return url.substr(0, colon + 1) + std::to_string(port) + url.substr(end);
 }
 
 timestamp micros(std::int64_t us) { return timestamp(std::chrono::microseconds(us)); }
@@ -149,6 +164,34 @@ TEST_F(pg_store_test, a_write_waiting_for_the_counter_gives_up_at_the_stop_deadl
   EXPECT_TRUE(refused.err().is(errc::shutting_down)) << refused.err().message;
   EXPECT_LT(std::chrono::steady_clock::now() - later, 100ms);
   EXPECT_EQ(sql_value("SELECT count(*) FROM messages"), "0");
+}
+
+// A server that hangs (a paused VM, a stopped process) answers neither the
+// write nor its cancel request: the write's connection is closed under it.
+TEST_F(pg_store_test, a_write_to_a_hung_server_gives_up_at_the_stop_deadline) {
+  test_support::freezable_proxy proxy(port_of(url_));
+  pg_options o = options();
+  o.url = with_port(url_, proxy.port());
+  auto opened = pg_store::open(o);
+  ASSERT_TRUE(opened) << opened.err().message;
+  auto& s = **opened;
+  ASSERT_TRUE(insert_copy(s, {make_message("u", "before")}));
+  proxy.freeze();
+  std::vector<message> batch{make_message("u", "hangs")};
+  auto waiting = std::async(std::launch::async, [&] { return s.insert_batch(batch); });
+  struct thaw_first {  // before the future's destructor waits for the write
+    test_support::freezable_proxy& p;
+    ~thaw_first() { p.thaw(); }
+  } thaw{proxy};
+  std::this_thread::sleep_for(300ms);
+  ASSERT_EQ(waiting.wait_for(0s), std::future_status::timeout) << "the write did not wait for the server";
+  const auto start = std::chrono::steady_clock::now();
+  s.stop_waiting_at(start + 200ms);
+  ASSERT_EQ(waiting.wait_for(5s), std::future_status::ready) << "the write outlived the stop deadline";
+  EXPECT_FALSE(waiting.get());
+  EXPECT_LT(std::chrono::steady_clock::now() - start, 1s);
+  proxy.thaw();
+  EXPECT_EQ(sql_value("SELECT count(*) FROM messages"), "1");
 }
 
 TEST_F(pg_store_test, migrates_an_empty_database) {
