@@ -14,8 +14,10 @@ handler ready_handler(services& s) {
   return [&s](request_context& ctx) -> asio::awaitable<response> {
     auto check = [&s] {
       boost::json::object p;
-      if (auto r = s.db.ping(); !r) p["store"] = r.err().message;
-      else if (auto w = s.db.write_status(s.opts.publish_timeout); !w) p["store"] = w.err().message;
+      // The write first: it needs no round trip, and a store whose write is
+      // stuck may not answer a ping soon either.
+      if (auto w = s.db.write_status(s.opts.publish_timeout); !w) p["store"] = w.err().message;
+      else if (auto r = s.db.ping(); !r) p["store"] = r.err().message;
       if (auto r = s.queue.ready(); !r) p["queue"] = r.err().message;
       return p;
     };

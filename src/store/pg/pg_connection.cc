@@ -1,8 +1,10 @@
 #include "store/pg/pg_connection.h"
 
+#include <poll.h>
 #include <sys/socket.h>
 
 #include <algorithm>
+#include <cerrno>
 #include <charconv>
 #include <thread>
 
@@ -109,6 +111,12 @@ result<std::unique_ptr<pg_connection>> pg_connection::connect(const pg_connect_o
                      fmt::format("SET statement_timeout = '{}ms'", opts.statement_timeout.count()));
     if (!r) return r.err();
   }
+  if (opts.idle_in_transaction_timeout.count() > 0) {
+    auto r = c->exec("set idle_in_transaction_session_timeout",
+                     fmt::format("SET idle_in_transaction_session_timeout = '{}ms'",
+                                 opts.idle_in_transaction_timeout.count()));
+    if (!r) return r.err();
+  }
   return c;
 }
 
@@ -164,6 +172,30 @@ result<pg_rows> pg_connection::exec(std::string_view what, const std::string& sq
   if (status != PGRES_COMMAND_OK && status != PGRES_TUPLES_OK) return fail(what, rows.get());
   last_sqlstate_.clear();
   return rows;
+}
+
+result<void> pg_connection::ping(std::chrono::milliseconds bound) {
+  if (!PQsendQuery(conn_, "SELECT 1")) return fail("ping", nullptr);
+  const auto deadline = std::chrono::steady_clock::now() + bound;
+  while (PQisBusy(conn_)) {
+    const auto left =
+        std::chrono::ceil<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now()).count();
+    pollfd p{PQsocket(conn_), POLLIN, 0};
+    const int ready = left > 0 ? ::poll(&p, 1, static_cast<int>(left)) : 0;
+    if (ready < 0 && errno == EINTR) continue;
+    if (ready == 0) {
+      ::shutdown(PQsocket(conn_), SHUT_RDWR);
+      while (PGresult* r = PQgetResult(conn_)) PQclear(r);
+      return error(errc::timeout, fmt::format("postgres: the server did not answer a ping within {} ms", bound.count()));
+    }
+    if (ready < 0 || !PQconsumeInput(conn_)) break;
+  }
+  pg_rows last;
+  while (PGresult* r = PQgetResult(conn_)) last = pg_rows(r);
+  const auto status = PQresultStatus(last.get());
+  if (status != PGRES_TUPLES_OK && status != PGRES_COMMAND_OK) return fail("ping", last.get());
+  last_sqlstate_.clear();
+  return {};
 }
 
 void pg_connection::rollback() {

@@ -36,6 +36,13 @@ struct pg_connect_options {
   std::string url;                                  // libpq URL or key=value string
   std::chrono::seconds connect_timeout{5};          // whole connection setup, per attempt
   std::chrono::milliseconds statement_timeout{0};   // server-side limit per statement; 0 = none
+  // Server-side limit on a transaction waiting for its client's next
+  // statement (idle_in_transaction_session_timeout); 0 = none. Our
+  // transactions send their statements back to back, so only a client
+  // that hangs mid-transaction (a paused VM, a stopped process) reaches
+  // it: the server then ends its session, and with it the counter's row
+  // lock, which otherwise held every other instance's writes.
+  std::chrono::milliseconds idle_in_transaction_timeout{2000};
 };
 
 // A PGresult that is freed when it goes out of scope.
@@ -120,6 +127,11 @@ class pg_connection {
   // Runs one or more statements with the simple protocol; text results of
   // the last one.
   result<pg_rows> exec(std::string_view what, const std::string& sql);
+
+  // SELECT 1, waiting at most `bound` for the answer; past it the
+  // connection is shut down (it is broken from then on) and the answer is
+  // errc::timeout.
+  result<void> ping(std::chrono::milliseconds bound);
 
   // Runs a prepared statement; parameters are sent as text and must not
   // contain NUL bytes (libpq passes them as C strings).

@@ -109,9 +109,11 @@ class pg_schema final : public schema::schema_target {
 
 result<std::int64_t> migrate_pg(const pg_connect_options& opts, const std::vector<schema::migration>& migrations) {
   // DDL on a large table may take longer than any statement timeout meant
-  // for feed queries.
+  // for feed queries, and the schema lock's transaction waits idle all the
+  // while.
   pg_connect_options admin = opts;
   admin.statement_timeout = std::chrono::milliseconds(0);
+  admin.idle_in_transaction_timeout = std::chrono::milliseconds(0);
   auto lock_conn = pg_connection::connect(admin);
   if (!lock_conn) return lock_conn.err();
   auto work = pg_connection::connect(admin);

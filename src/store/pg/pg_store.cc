@@ -359,7 +359,10 @@ auto pg_store::with_connection(F&& f) -> decltype(f(std::declval<pg_connection&>
     // again (each idle connection may be stale, hence the bound).
     // Not past the stop deadline either: a new connection to a server that
     // hangs would wait out the connect timeout.
-    if (r || !lease->reused() || c.healthy() || attempt > pool_.size() || past_deadline()) return r;
+    // Nor after a timeout: the server is there, and slow or hung.
+    if (r || !lease->reused() || c.healthy() || attempt > pool_.size() || past_deadline() ||
+        r.err().is(errc::timeout))
+      return r;
     spdlog::warn("postgres: a pooled connection was closed by the server ({}); retrying on another",
                  r.err().message);
   }
@@ -510,11 +513,7 @@ result<seq_t> pg_store::max_seq() {
 }
 
 result<void> pg_store::ping() {
-  return with_connection([&](pg_connection& c) -> result<void> {
-    auto r = c.exec("ping", "SELECT 1");
-    if (!r) return r.err();
-    return {};
-  });
+  return with_connection([&](pg_connection& c) { return c.ping(opts_.ping_timeout); });
 }
 
 result<std::int64_t> pg_store::schema_version() {

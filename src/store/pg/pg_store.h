@@ -57,6 +57,9 @@ struct pg_options {
   // How long a call waits for a free pooled connection before it fails with
   // errc::unavailable.
   std::chrono::milliseconds acquire_timeout{5000};
+  // How long ping() waits for the server's answer (then errc::timeout): a
+  // server that hangs must make a readiness probe say so, not hold it.
+  std::chrono::milliseconds ping_timeout{1000};
   // insert_batch attempts when the database reports a serialization failure
   // (SQLSTATE 40001, routine on CockroachDB under contention); at least 1.
   int max_tx_attempts = 10;

@@ -194,6 +194,49 @@ TEST_F(pg_store_test, a_write_to_a_hung_server_gives_up_at_the_stop_deadline) {
   EXPECT_EQ(sql_value("SELECT count(*) FROM messages"), "1");
 }
 
+// A readiness probe must say "not ready" while the server hangs, not hang
+// with it, and find the server again once it answers.
+TEST_F(pg_store_test, a_ping_to_a_hung_server_times_out_and_the_next_one_reconnects) {
+  test_support::freezable_proxy proxy(port_of(url_));
+  pg_options o = options();
+  o.url = with_port(url_, proxy.port());
+  o.ping_timeout = 300ms;
+  auto opened = pg_store::open(o);
+  ASSERT_TRUE(opened) << opened.err().message;
+  auto& s = **opened;
+  ASSERT_TRUE(s.ping());
+  proxy.freeze();
+  const auto start = std::chrono::steady_clock::now();
+  auto hung = s.ping();
+  const auto took = std::chrono::steady_clock::now() - start;
+  proxy.thaw();
+  ASSERT_FALSE(hung);
+  EXPECT_TRUE(hung.err().is(errc::timeout)) << hung.err().message;
+  EXPECT_GE(took, 300ms);
+  EXPECT_LT(took, 1500ms);
+  auto again = s.ping();
+  EXPECT_TRUE(again) << again.err().message;
+}
+
+// A client that hangs inside a transaction holding the counter's lock (as
+// a paused instance would) loses its session to the server after the idle
+// limit our connections set, and the other writers go on.
+TEST_F(pg_store_test, a_client_hung_holding_the_counter_does_not_hold_the_other_writers) {
+  auto s = open_store();
+  ASSERT_TRUE(s);
+  auto hung = pg_connection::connect({url_, 5s, 0ms, 500ms});
+  ASSERT_TRUE(hung) << hung.err().message;
+  ASSERT_TRUE((*hung)->exec("lock", "BEGIN; SELECT last_seq FROM feed_sequence WHERE id = 1 FOR UPDATE"));
+  const auto start = std::chrono::steady_clock::now();
+  auto stored = insert_copy(*s, {make_message("u", "goes on")});
+  const auto took = std::chrono::steady_clock::now() - start;
+  ASSERT_TRUE(stored) << stored.err().message;
+  EXPECT_LT(took, 3s);
+  EXPECT_EQ(sql_value("SELECT count(*) FROM messages"), "1");
+  // The hung client's transaction is gone: nothing it does next commits.
+  EXPECT_FALSE((*hung)->exec("after", "UPDATE feed_sequence SET last_seq = last_seq WHERE id = 1; COMMIT"));
+}
+
 TEST_F(pg_store_test, migrates_an_empty_database) {
   auto s = open_store();
   ASSERT_TRUE(s);
