@@ -6,6 +6,7 @@
 #include <algorithm>
 #include <cerrno>
 #include <charconv>
+#include <cstring>
 #include <thread>
 
 #include <fmt/format.h>
@@ -98,11 +99,10 @@ result<std::unique_ptr<pg_connection>> pg_connection::connect(const pg_connect_o
                         "keepalives_count", "tcp_user_timeout",          "fallback_application_name",
                         "dbname",           "connect_timeout",           nullptr};
   const char* values[] = {"1", "10", "5", "3", "30000", "feed-api", opts.url.c_str(), timeout.c_str(), nullptr};
-  PGconn* raw = PQconnectdbParams(keys, values, /*expand_dbname=*/1);
+  PGconn* raw = PQconnectStartParams(keys, values, /*expand_dbname=*/1);
   if (!raw) return error(errc::unavailable, "postgres: out of memory while connecting");
   std::unique_ptr<pg_connection> c(new pg_connection(raw));
-  if (PQstatus(raw) != CONNECTION_OK)
-    return error(errc::unavailable, fmt::format("postgres: cannot connect: {}", one_line(PQerrorMessage(raw))));
+  if (auto opened = c->finish_connecting(opts); !opened) return opened.err();
   PQsetNoticeProcessor(raw, log_notice, nullptr);
 
   if (opts.statement_timeout.count() > 0) {
@@ -118,6 +118,33 @@ result<std::unique_ptr<pg_connection>> pg_connection::connect(const pg_connect_o
     if (!r) return r.err();
   }
   return c;
+}
+
+// libpq's own loop (PQconnectdbParams) can be neither abandoned nor, past
+// the TCP handshake, bounded: a server that accepted and then hangs held it
+// for good. This one polls in slices of at most 50 ms.
+result<void> pg_connection::finish_connecting(const pg_connect_options& opts) {
+  const auto deadline = std::chrono::steady_clock::now() + std::max(opts.connect_timeout, std::chrono::seconds(1));
+  auto cannot = [&](std::string_view why) {
+    return error(errc::unavailable, fmt::format("postgres: cannot connect: {}", why));
+  };
+  // As libpq's documentation says to begin: as if it asked to write.
+  PostgresPollingStatusType state = PGRES_POLLING_WRITING;
+  if (PQstatus(conn_) == CONNECTION_BAD) return cannot(one_line(PQerrorMessage(conn_)));
+  while (state != PGRES_POLLING_OK) {
+    if (state == PGRES_POLLING_FAILED) return cannot(one_line(PQerrorMessage(conn_)));
+    if (opts.abandon && opts.abandon->load())
+      return error(errc::shutting_down, "postgres: connecting abandoned: the stop deadline passed");
+    const auto left =
+        std::chrono::ceil<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now()).count();
+    if (left <= 0) return cannot(fmt::format("no answer within {} s", opts.connect_timeout.count()));
+    pollfd p{PQsocket(conn_), static_cast<short>(state == PGRES_POLLING_READING ? POLLIN : POLLOUT), 0};
+    const int ready = ::poll(&p, 1, static_cast<int>(std::min<std::int64_t>(left, 50)));
+    if (ready < 0 && errno != EINTR) return cannot(std::strerror(errno));
+    if (ready <= 0) continue;
+    state = PQconnectPoll(conn_);
+  }
+  return {};
 }
 
 pg_connection::~pg_connection() { PQfinish(conn_); }

@@ -14,6 +14,7 @@
 // last failure is kept so callers can retry serialization failures (40001).
 #pragma once
 
+#include <atomic>
 #include <chrono>
 #include <cstdint>
 #include <memory>
@@ -43,6 +44,9 @@ struct pg_connect_options {
   // it: the server then ends its session, and with it the counter's row
   // lock, which otherwise held every other instance's writes.
   std::chrono::milliseconds idle_in_transaction_timeout{2000};
+  // When set and true, a connection still being opened gives up at once
+  // (checked every 50 ms): a stop does not wait for a server that hangs.
+  const std::atomic<bool>* abandon = nullptr;
 };
 
 // A PGresult that is freed when it goes out of scope.
@@ -156,6 +160,8 @@ class pg_connection {
 
  private:
   explicit pg_connection(::pg_conn* c) : conn_(c) {}
+  // Drives a connection begun with PQconnectStartParams to its end.
+  result<void> finish_connecting(const pg_connect_options& opts);
   // Classifies the failure of `r` (may be null) and remembers its SQLSTATE.
   error fail(std::string_view what, const ::pg_result* r);
 

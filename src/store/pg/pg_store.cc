@@ -324,8 +324,10 @@ result<insert_report> insert_once(pg_connection& c, prepared_batch& prepared, st
   return insert_report{std::exchange(batch, std::move(out))};
 }
 
-pg_connect_options connect_options(const pg_options& o) {
-  return pg_connect_options{o.url, o.connect_timeout, o.statement_timeout};
+pg_connect_options connect_options(const pg_options& o, const std::atomic<bool>* abandon = nullptr) {
+  pg_connect_options c{o.url, o.connect_timeout, o.statement_timeout};
+  c.abandon = abandon;
+  return c;
 }
 
 bool serialization_failure(const pg_connection& c) {
@@ -335,7 +337,7 @@ bool serialization_failure(const pg_connection& c) {
 }  // namespace
 
 pg_store::pg_store(const pg_options& opts)
-    : opts_(opts), pool_(connect_options(opts), opts.pool_size, opts.acquire_timeout) {}
+    : opts_(opts), pool_(connect_options(opts, &abandon_), opts.pool_size, opts.acquire_timeout) {}
 
 result<std::unique_ptr<pg_store>> pg_store::open(const pg_options& opts) {
   if (opts.pool_size == 0) return error(errc::invalid_input, "postgres: pool_size must be at least 1");
@@ -350,18 +352,41 @@ result<std::unique_ptr<pg_store>> pg_store::open(const pg_options& opts) {
 template <class F>
 auto pg_store::with_connection(F&& f) -> decltype(f(std::declval<pg_connection&>())) {
   for (std::size_t attempt = 1;; ++attempt) {
+    // Past the stop deadline nothing waits for the server any more: a new
+    // connection to one that hangs would wait out the connect timeout.
+    if (past_deadline()) return error(errc::shutting_down, "postgres: the stop deadline passed; no more calls");
     auto lease = pool_.acquire();
     if (!lease) return lease.err();
     pg_connection& c = **lease;
-    auto r = f(c);
+    // Known to stop_waiting_at's timer while it runs, to be cancelled.
+    pg_canceller* const canceller = c.canceller();
+    {
+      std::lock_guard lock(stop_mu_);
+      if (past_deadline_) return error(errc::shutting_down, "postgres: the stop deadline passed; no more calls");
+      if (canceller) busy_.push_back(canceller);
+    }
+    struct forget {
+      pg_store& s;
+      pg_canceller* c;
+      ~forget() {
+        if (!c) return;
+        {
+          std::lock_guard lock(s.stop_mu_);
+          std::erase(s.busy_, c);
+        }
+        s.stop_cv_.notify_all();
+      }
+    };
+    auto r = [&] {
+      const forget registered{*this, canceller};
+      return f(c);
+    }();
     // A connection that the server closed while it sat in the pool fails its
     // first statement; that says nothing about the database now, so try
-    // again (each idle connection may be stale, hence the bound).
-    // Not past the stop deadline either: a new connection to a server that
-    // hangs would wait out the connect timeout.
-    // Nor after a timeout: the server is there, and slow or hung.
-    if (r || !lease->reused() || c.healthy() || attempt > pool_.size() || past_deadline() ||
-        r.err().is(errc::timeout))
+    // again (each idle connection may be stale, hence the bound). Not after
+    // a timeout: the server is there, and slow or hung.
+    if (r || !lease->reused() || c.healthy() || attempt > pool_.size() || r.err().is(errc::timeout) ||
+        past_deadline())
       return r;
     spdlog::warn("postgres: a pooled connection was closed by the server ({}); retrying on another",
                  r.err().message);
@@ -394,15 +419,16 @@ void pg_store::stop_waiting_at(std::chrono::steady_clock::time_point deadline) {
     std::unique_lock lock(stop_mu_);
     if (stop_cv_.wait_until(lock, deadline, [this] { return closing_; })) return;
     past_deadline_ = true;
-    if (writing_.empty()) return;
-    // A live server cancels the statement and its write fails at once; a
+    abandon_ = true;
+    if (busy_.empty()) return;
+    // A live server cancels the statement and the call fails at once; a
     // hung one (a paused VM, a stopped process) answers neither it nor the
-    // cancel, so after a moment the writes still waiting lose their
+    // cancel, so after a moment the calls still waiting lose their
     // connection instead. Nothing is committed without our COMMIT.
-    for (auto* c : writing_) c->cancel_in_background();
-    stop_cv_.wait_for(lock, kCancelGrace, [this] { return closing_ || writing_.empty(); });
-    for (auto* c : writing_) {
-      spdlog::warn("postgres: a write did not end {} ms after the stop deadline; closing its connection",
+    for (auto* c : busy_) c->cancel_in_background();
+    stop_cv_.wait_for(lock, kCancelGrace, [this] { return closing_ || busy_.empty(); });
+    for (auto* c : busy_) {
+      spdlog::warn("postgres: a call did not end {} ms after the stop deadline; closing its connection",
                    kCancelGrace.count());
       c->sever();
     }
@@ -413,24 +439,6 @@ result<insert_report> pg_store::insert_prepared(std::vector<message>& batch) {
   auto prepared = prepare_batch(batch);
   if (!prepared) return prepared.err();
   return with_connection([&](pg_connection& c) -> result<insert_report> {
-    // Known to stop_waiting_at's timer while it runs, to be cancelled.
-    pg_canceller* const canceller = c.canceller();
-    {
-      std::lock_guard lock(stop_mu_);
-      if (past_deadline_) return error(errc::shutting_down, "postgres: the stop deadline passed; no more writes");
-      if (canceller) writing_.push_back(canceller);
-    }
-    struct forget {
-      pg_store& s;
-      pg_canceller* c;
-      ~forget() {
-        {
-          std::lock_guard lock(s.stop_mu_);
-          std::erase(s.writing_, c);
-        }
-        s.stop_cv_.notify_all();
-      }
-    } registered{*this, canceller};
     std::optional<std::minstd_rand> jitter;  // seeded on the first retry only
     const int attempts = std::max(opts_.max_tx_attempts, 1);
     // Batches are nearly always new messages; a redelivered one (after a

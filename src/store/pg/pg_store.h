@@ -26,6 +26,7 @@
 // because every call is a read or an idempotent insert.
 #pragma once
 
+#include <atomic>
 #include <chrono>
 #include <condition_variable>
 #include <cstddef>
@@ -81,9 +82,10 @@ class pg_store final : public store {
   result<void> write_status(std::chrono::milliseconds stall_limit) override { return writes_.status(stall_limit); }
   // At `deadline` the statements of the writes still running are cancelled
   // (a write waiting for the counter's lock would otherwise wait out the
-  // statement timeout), and from then on writes fail at once. A write that
-  // its cancel does not end within 100 ms (the server hangs) has its
-  // connection closed under it.
+  // statement timeout), and from then on every call fails at once. A call
+  // (a write, or a read on the blocking pool) that its cancel does not end
+  // within 100 ms, because the server hangs, has its connection closed
+  // under it.
   void stop_waiting_at(std::chrono::steady_clock::time_point deadline) override;
 
   // Schema version recorded in schema_migrations (for tests and logs).
@@ -100,12 +102,13 @@ class pg_store final : public store {
   bool past_deadline();
 
   const pg_options opts_;
+  std::atomic<bool> abandon_{false};  // past the stop deadline; read by the pool's connects
   pg_pool pool_;
   write_health writes_;
 
   std::mutex stop_mu_;
   std::condition_variable stop_cv_;
-  std::vector<pg_canceller*> writing_;  // GUARDED_BY(stop_mu_): writes running now
+  std::vector<pg_canceller*> busy_;     // GUARDED_BY(stop_mu_): calls running now
   bool past_deadline_ = false;          // GUARDED_BY(stop_mu_)
   bool closing_ = false;                // GUARDED_BY(stop_mu_)
   std::thread stop_timer_;              // from stop_waiting_at()

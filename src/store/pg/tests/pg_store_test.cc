@@ -179,17 +179,29 @@ TEST_F(pg_store_test, a_write_to_a_hung_server_gives_up_at_the_stop_deadline) {
   proxy.freeze();
   std::vector<message> batch{make_message("u", "hangs")};
   auto waiting = std::async(std::launch::async, [&] { return s.insert_batch(batch); });
-  struct thaw_first {  // before the future's destructor waits for the write
+  // As the head probe does; one pooled connection, so at least one of the
+  // calls is still opening a connection to the hung server.
+  auto reading = std::async(std::launch::async, [&] { return s.max_seq(); });
+  struct thaw_first {  // before the futures' destructors wait for the calls
     test_support::freezable_proxy& p;
     ~thaw_first() { p.thaw(); }
   } thaw{proxy};
   std::this_thread::sleep_for(300ms);
   ASSERT_EQ(waiting.wait_for(0s), std::future_status::timeout) << "the write did not wait for the server";
+  ASSERT_EQ(reading.wait_for(0s), std::future_status::timeout) << "the read did not wait for the server";
   const auto start = std::chrono::steady_clock::now();
   s.stop_waiting_at(start + 200ms);
   ASSERT_EQ(waiting.wait_for(5s), std::future_status::ready) << "the write outlived the stop deadline";
+  ASSERT_EQ(reading.wait_for(1s), std::future_status::ready) << "the read outlived the stop deadline";
   EXPECT_FALSE(waiting.get());
+  EXPECT_FALSE(reading.get());
   EXPECT_LT(std::chrono::steady_clock::now() - start, 1s);
+  // Later calls fail at once instead of connecting to the hung server.
+  const auto later = std::chrono::steady_clock::now();
+  auto refused = s.max_seq();
+  ASSERT_FALSE(refused);
+  EXPECT_TRUE(refused.err().is(errc::shutting_down)) << refused.err().message;
+  EXPECT_LT(std::chrono::steady_clock::now() - later, 100ms);
   proxy.thaw();
   EXPECT_EQ(sql_value("SELECT count(*) FROM messages"), "1");
 }
