@@ -213,7 +213,8 @@ result<void> pg_connection::ping(std::chrono::milliseconds bound) {
     if (ready == 0) {
       ::shutdown(PQsocket(conn_), SHUT_RDWR);
       while (PGresult* r = PQgetResult(conn_)) PQclear(r);
-      return error(errc::timeout, fmt::format("postgres: the server did not answer a ping within {} ms", bound.count()));
+      return error(errc::timeout,
+                   fmt::format("postgres: the server did not answer a ping within {} ms", bound.count()));
     }
     if (ready < 0 || !PQconsumeInput(conn_)) break;
   }

@@ -22,7 +22,7 @@ namespace feed {
 
 namespace {
 
-// How long the writes still running at the stop deadline get to end by
+// How long the calls still running at the stop deadline get to end by
 // their cancel before their connections are closed under them.
 constexpr std::chrono::milliseconds kCancelGrace{100};
 
