@@ -352,10 +352,11 @@ void hub::drop(subscriber& s, std::string_view why, bool slow) {
   }
 }
 
-// The comment goes to each stream that has nothing queued, straight into
-// its own buffer. In the ring it took a slot from the events for good and
-// was replayed to every stream that started or resumed behind it (a day's
-// idle feed: thousands of comments before the first event).
+// The comment goes to each stream between two events, straight into its
+// own buffer, ahead of whatever ring frames it has still to read. In the
+// ring it took a slot from the events for good and was replayed to every
+// stream that started or resumed behind it (a day's idle feed: thousands
+// of comments before the first event).
 void hub::arm_heartbeat() {
   heartbeat_timer_.expires_after(opts_.heartbeat);
   heartbeat_timer_.async_wait([this](boost::system::error_code ec) {
@@ -365,7 +366,7 @@ void hub::arm_heartbeat() {
     for (std::size_t i = subs_.size(); i-- > 0;) {
       if (i >= subs_.size()) continue;
       auto& s = *subs_[i];
-      if (!idle(s)) continue;  // what it has queued will reach it anyway
+      if (!between_events(s)) continue;
       s.pending_.assign(kSseHeartbeat);
       s.pending_sent_ = 0;
       stats_.frames_sent.fetch_add(1, std::memory_order_relaxed);
@@ -375,11 +376,12 @@ void hub::arm_heartbeat() {
   });
 }
 
-// Caught up, with nothing left to send: the only state in which a comment
-// cannot fall inside an event.
-bool hub::idle(const subscriber& s) const {
-  return s.attached_ && !s.dead_ && !s.waiting_write_ && !s.from_store_ && s.cursor_ == ring_end() &&
-         s.offset_ == 0 && s.pending_sent_ >= s.pending_.size();
+// Not in the middle of a ring frame, its own buffer (whole frames: the
+// preamble, a store page) all sent, and not waiting for a full socket.
+// Frames may still wait in the ring: a stream that reads only one author
+// is behind most of the time while others post, yet is sent nothing.
+bool hub::between_events(const subscriber& s) const {
+  return s.attached_ && !s.dead_ && !s.waiting_write_ && s.offset_ == 0 && s.pending_sent_ >= s.pending_.size();
 }
 
 // A full socket that takes nothing is a client that stopped reading: without

@@ -152,7 +152,7 @@ class hub {
   void wait_writable(subscriber& s);
   void drop(subscriber& s, std::string_view why, bool slow = false);
   void arm_heartbeat();
-  bool idle(const subscriber& s) const;
+  bool between_events(const subscriber& s) const;
   void arm_stall_sweep();
   std::uint64_t start_of(std::uint64_t index) const;
   std::uint64_t ring_end() const { return base_ + ring_.size(); }

@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <cerrno>
+#include <functional>
 #include <numeric>
 
 #include <boost/asio/connect.hpp>
@@ -503,6 +504,43 @@ TEST(Hub, AHeartbeatNeverLandsInsideAnEvent) {
     ASSERT_EQ(block, event(std::stoll(block.substr(4)), "u", 1500)->bytes) << "block " << blocks;
   }
   EXPECT_GE(blocks, 400u);
+}
+
+// A stream that reads one author is sent nothing while others post, yet
+// its place in the ring is behind whenever a flush pass has yet to reach
+// it: with many streams, nearly always. It must still get its heartbeats.
+TEST(Hub, AStreamReadingOneAuthorGetsHeartbeatsWhileOthersPost) {
+  asio::io_context ioc;
+  hub h(ioc, seq_t{0}, {.heartbeat = std::chrono::milliseconds(10)});
+  std::vector<test_support::loopback_pair> plain;
+  for (int i = 0; i < 300; ++i) {
+    plain.push_back(test_support::connect_loopback(ioc));
+    open(h, plain.back().server);
+  }
+  auto quiet = test_support::connect_loopback(ioc);
+  open(h, quiet.server, seq_t{0}, "nobody");
+  asio::steady_timer pace(ioc);
+  int pushed = 0;
+  std::function<void()> post_one = [&] {
+    for (int i = 0; i < 10; ++i) h.push({event(++pushed, "u")});
+    pace.expires_after(std::chrono::milliseconds(1));
+    pace.async_wait([&](boost::system::error_code ec) {
+      if (!ec && pushed < 3000) post_one();
+    });
+  };
+  post_one();
+  std::string got;
+  const auto until = std::chrono::steady_clock::now() + std::chrono::milliseconds(400);
+  while (std::chrono::steady_clock::now() < until) {
+    ioc.run_for(std::chrono::milliseconds(5));
+    ioc.restart();
+    got += drain(quiet.client);
+    for (auto& p : plain) drain(p.client);
+  }
+  std::size_t beats = 0;
+  for (std::size_t p = 0; (p = got.find(": keep-alive\n\n", p)) != std::string::npos; ++p) ++beats;
+  EXPECT_TRUE(ids(got).empty());
+  EXPECT_GE(beats, 20u) << "of about 40 intervals, while " << pushed << " events went to the others";
 }
 
 }  // namespace
