@@ -1,14 +1,17 @@
 """Kafka + PostgreSQL: several instances, failures of each service, and a
 database laid out by the reference system."""
+import concurrent.futures
 import os
 import threading
+import urllib.parse
 import time
 import uuid
 
 import pytest
 import requests
 
-from services.feed_api import wait_until
+from services.feed_api import FeedApi, wait_until
+from services.freezable_proxy import FreezableProxy
 from services.kafka import Kafka
 from services.sse import SseClient
 from test_durability import burst
@@ -85,6 +88,48 @@ def test_a_database_outage_is_absorbed_by_kafka(make_api, postgres, user):
     assert [e.message["id"] for e in events] == accepted  # one author: one partition, in order
     assert watcher.quiet(0.5) == []
     watcher.close()
+
+
+def test_ready_answers_in_time_while_postgres_hangs_and_reads_wait(mode, feed_binary, postgres, tmp_path, user):
+    # The server behind a proxy that freezes: to feed-api it hangs as a
+    # paused VM would. Reads sent meanwhile hold the pooled connections and
+    # the blocking pool; readiness must still answer, and say 503.
+    tag = uuid.uuid4().hex[:10]
+    url = urllib.parse.urlsplit(postgres.create_database(f"t_{tag}"))
+    proxy = FreezableProxy(url.port)
+    via = urllib.parse.urlunsplit((url.scheme, f"{url.username}@127.0.0.1:{proxy.port}", url.path, url.query, ""))
+    api = FeedApi(feed_binary, str(tmp_path / "d"), args=[
+        "--log-level", "warn", "--kafka-brokers", os.environ["FEED_TEST_KAFKA_BROKERS"], "--database-url", via,
+        "--kafka-events-topic", f"events-{tag}", "--kafka-processed-topic", f"processed-{tag}",
+        "--kafka-group", f"group-{tag}", "--shutdown-timeout", "3"]).start()
+    pool = concurrent.futures.ThreadPoolExecutor(8)
+    try:
+        wait_until(lambda: requests.get(api.url("/api/ready"), timeout=5).status_code == 200, 60, what="ready")
+        ids = [api.post(user, f"before {i}").json()["id"] for i in range(5)]
+        api.wait_stored(ids)
+        proxy.freeze()
+        reads = [pool.submit(requests.get, api.url("/api/messages?limit=5"), timeout=60) for _ in range(8)]
+        time.sleep(0.5)
+        for _ in range(3):
+            start = time.monotonic()
+            r = requests.get(api.url("/api/ready"), timeout=10)
+            took = time.monotonic() - start
+            assert r.status_code == 503 and "store" in r.json()["problems"], r.text
+            assert took < 3.5, f"/api/ready took {took:.1f} s"
+        assert api.post(user, "during").status_code == 202  # Kafka still takes posts
+        proxy.thaw()
+        wait_until(lambda: requests.get(api.url("/api/ready"), timeout=5).status_code == 200, 30, what="ready again")
+        for f in reads:
+            assert f.result().status_code in (200, 503)
+        start = time.monotonic()
+        assert api.stop() == 0
+        assert time.monotonic() - start < 6
+    finally:
+        proxy.thaw()
+        pool.shutdown(wait=False, cancel_futures=True)
+        if api.alive():
+            api.stop()
+        proxy.close()
 
 
 def test_kafka_down_gives_quick_503_and_recovers_without_restart(make_api, kafka, user):
