@@ -3,10 +3,11 @@
 //
 // Input: any bytes, taken as a Content-Type value. charset_of must agree
 // with a reference reader written as a character-by-character state
-// machine over RFC 9110 §5.6.6's grammar (a different shape from the
-// code's search for delimiters, so that the two share no slip); a charset
-// it finds must read back the same once written as a quoted-string; every
-// refusal must make a valid UTF-8 JSON error body.
+// machine over RFC 9110 §5.6.6's grammar and our stricter rules for
+// charset (a different shape from the code's search for delimiters, so
+// that the two share no slip); a charset it finds must read back the same
+// once written as a quoted-string; every refusal must make a valid UTF-8
+// JSON error body.
 #include <cstddef>
 #include <cstdint>
 #include <optional>
@@ -36,15 +37,20 @@ std::string trimmed(const std::string& s) {
   return s.substr(b, e - b);
 }
 
+bool is_charset(const std::string& name) { return boost::beast::iequals(trimmed(name), "charset"); }
+
 reading reference(std::string_view v) {
   enum { type, name, before_value, token, quoted, escaped, after_quoted } state = type;
   std::string n, value;
   std::optional<std::string> charset;
   bool failed = false;
   auto finish_value = [&](std::string val) {
-    if (!boost::beast::iequals(trimmed(n), "charset")) return;
-    if (charset) failed = true;
+    if (!is_charset(n)) return;
+    if (charset || val.empty()) failed = true;
     charset = std::move(val);
+  };
+  auto name_alone = [&] {  // a ';' or the end while still reading a name
+    if (is_charset(n)) failed = true;
   };
   for (char c : v) {
     if (failed) break;
@@ -53,7 +59,7 @@ reading reference(std::string_view v) {
         if (c == ';') state = name, n.clear();
         break;
       case name:
-        if (c == ';') n.clear();
+        if (c == ';') name_alone(), n.clear();
         else if (c == '=') state = before_value;
         else n.push_back(c);
         break;
@@ -78,11 +84,13 @@ reading reference(std::string_view v) {
         break;
       case after_quoted:
         if (c == ';') state = name, n.clear();
+        else if (!ows(c)) failed = true;
         break;
     }
   }
   if (!failed) {
-    if (state == before_value) finish_value("");
+    if (state == name) name_alone();
+    else if (state == before_value) finish_value("");
     else if (state == token) finish_value(trimmed(value));
     else if (state == quoted || state == escaped) failed = true;
   }
@@ -108,8 +116,10 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   FUZZ_CHECK(got.ok() == want.ok);
   if (got) {
     FUZZ_CHECK(*got == want.charset);
-    auto again = feed::charset_of("application/json; charset=" + quoted_string(*got));
-    FUZZ_CHECK(again && *again == *got);
+    if (!got->empty()) {  // "" is no charset; an empty one named is refused
+      auto again = feed::charset_of("application/json; charset=" + quoted_string(*got));
+      FUZZ_CHECK(again && *again == *got);
+    }
   } else {
     check_error_body(got.err().message);
   }

@@ -52,19 +52,27 @@ result<std::string> charset_of(std::string_view content_type) {
     ++i;
     const auto name_end = std::min(v.find_first_of(";=", i), v.size());
     const auto name = trim_ows(v.substr(i, name_end - i));
+    const bool is_charset = ascii_iequals(name, "charset");
     i = name_end;
-    if (i == v.size() || v[i] == ';') continue;  // no value: nothing to read
-    ++i;                                          // past '='
+    if (i == v.size() || v[i] == ';') {  // no '=': an empty parameter, or a name alone
+      if (is_charset) return error(errc::invalid_input, "Content-Type names charset without a value");
+      continue;
+    }
+    ++i;  // past '='
     while (i < v.size() && (v[i] == ' ' || v[i] == '\t')) ++i;
+    const bool quoted = i < v.size() && v[i] == '"';
     auto value = read_value(v, i);
     if (!value) return error(errc::invalid_input, "Content-Type has a quoted parameter value that is not closed");
-    if (ascii_iequals(name, "charset")) {
+    if (quoted) {
+      while (i < v.size() && (v[i] == ' ' || v[i] == '\t')) ++i;
+      if (i < v.size() && v[i] != ';')
+        return error(errc::invalid_input, "Content-Type has text after a quoted parameter value");
+    }
+    if (is_charset) {
       if (charset) return error(errc::invalid_input, "Content-Type names charset more than once");
+      if (value->empty()) return error(errc::invalid_input, "Content-Type names charset without a value");
       charset = std::move(*value);
     }
-    // After a quoted value, whatever comes before the next ';' is not ours
-    // to judge.
-    i = std::min(v.find(';', i), v.size());
   }
   return charset.value_or(std::string());
 }

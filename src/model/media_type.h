@@ -21,9 +21,10 @@ bool is_json_media_type(std::string_view content_type);
 // The charset parameter ("" when absent), read as RFC 9110 §5.6.6 reads
 // parameters: a quoted value may hold ';' and backslash escapes, and is
 // returned without its quotes and escapes. An error when charset is named
-// twice or a quoted value is not closed: readers could then disagree on
-// the charset (this one and a proxy, or two proxies), as with a header
-// sent twice. Other malformed parameters are not ours to judge.
+// twice or without a value, when a quoted value is not closed or is
+// followed by more than whitespace: readers could then disagree on the
+// charset (this one and a proxy, or two proxies), as with a header sent
+// twice. Other parameters without a value are skipped.
 result<std::string> charset_of(std::string_view content_type);
 
 }  // namespace feed

@@ -27,10 +27,9 @@ TEST(MediaType, Charset) {
   EXPECT_EQ(charset("application/json; charset=utf-8"), "utf-8");
   EXPECT_EQ(charset("application/json;CHARSET = \"UTF-8\" ; x=y"), "UTF-8");
   EXPECT_EQ(charset("application/json; x=y; charset=latin1"), "latin1");
-  EXPECT_EQ(charset("application/json; charset"), "");
-  EXPECT_EQ(charset("application/json; charset="), "");
-  EXPECT_EQ(charset("application/json; charset=\"\""), "");
   EXPECT_EQ(charset("application/json;;; charset=utf-8;"), "utf-8");
+  EXPECT_EQ(charset("application/json; x; y=; charset=utf-8"), "utf-8");
+  EXPECT_EQ(charset("application/json; charset=\"utf-8\" \t; x=y"), "utf-8");
 }
 
 // RFC 9110 §5.6.6: a quoted value is one value, ';' and escapes included.
@@ -40,7 +39,6 @@ TEST(MediaType, QuotedValuesAreReadWhole) {
   EXPECT_EQ(charset("application/json; x=\"a\\\";charset=latin1\"; charset=utf-8"), "utf-8");
   EXPECT_EQ(charset("application/json; charset=\"utf\\-8\""), "utf-8");
   EXPECT_EQ(charset("application/json; charset=\"a;b\""), "a;b");
-  EXPECT_EQ(charset("application/json; x=\"q\"junk; charset=utf-16"), "utf-16");
 }
 
 // Where two readers could each see another charset.
@@ -48,7 +46,10 @@ TEST(MediaType, AmbiguousCharsetsAreErrors) {
   for (std::string_view ct : {"application/json; charset=utf-8; charset=latin1",
                               "application/json; charset=latin1; charset=utf-8", "application/json; charset=a; CHARSET=a",
                               "application/json; charset=\"", "application/json; x=\"a;charset=latin1",
-                              "application/json; charset=\"utf-8\\\""}) {
+                              "application/json; charset=\"utf-8\\\"", "application/json; charset",
+                              "application/json; charset=", "application/json; charset=\"\"",
+                              "application/json; charset=utf-8; charset", "application/json; charset; charset=utf-8",
+                              "application/json; charset=\"utf-8\" junk", "application/json; x=\"q\"junk; charset=utf-8"}) {
     EXPECT_TRUE(charset(ct).starts_with("error: ")) << ct << " -> " << charset(ct);
   }
   EXPECT_EQ(charset("application/json; charset=a; charset=b"), "error: Content-Type names charset more than once");
