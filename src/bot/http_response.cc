@@ -1,14 +1,11 @@
 #include "bot/http_response.h"
 
 #include <charconv>
-#include <strings.h>
+
+#include "base/ascii.h"
 
 namespace feed::bot {
 namespace {
-
-bool iequals(std::string_view a, std::string_view b) {
-  return a.size() == b.size() && ::strncasecmp(a.data(), b.data(), a.size()) == 0;
-}
 
 std::string_view trim(std::string_view s) {
   while (!s.empty() && (s.front() == ' ' || s.front() == '\t')) s.remove_prefix(1);
@@ -19,7 +16,7 @@ std::string_view trim(std::string_view s) {
 bool contains_token(std::string_view list, std::string_view token) {
   while (!list.empty()) {
     const auto comma = list.find(',');
-    if (iequals(trim(list.substr(0, comma)), token)) return true;
+    if (ascii_iequals(trim(list.substr(0, comma)), token)) return true;
     if (comma == std::string_view::npos) break;
     list.remove_prefix(comma + 1);
   }
@@ -56,17 +53,17 @@ head_parse parse_response_head(std::string_view buf, response_head& out) {
     if (colon == std::string_view::npos) return head_parse::bad;
     const std::string_view name = line.substr(0, colon);
     const std::string_view value = trim(line.substr(colon + 1));
-    if (iequals(name, "content-length")) {
+    if (ascii_iequals(name, "content-length")) {
       std::uint64_t n = 0;
       auto [q, e] = std::from_chars(value.data(), value.data() + value.size(), n);
       if (e != std::errc{} || q != value.data() + value.size()) return head_parse::bad;
       out.content_length = n;
-    } else if (iequals(name, "transfer-encoding")) {
+    } else if (ascii_iequals(name, "transfer-encoding")) {
       out.chunked = contains_token(value, "chunked");
-    } else if (iequals(name, "connection")) {
+    } else if (ascii_iequals(name, "connection")) {
       if (contains_token(value, "close")) out.close = true;
       if (contains_token(value, "keep-alive")) out.close = false;
-    } else if (iequals(name, "retry-after")) {
+    } else if (ascii_iequals(name, "retry-after")) {
       double s = 0;
       auto [q, e] = std::from_chars(value.data(), value.data() + value.size(), s);
       out.retry_after_s = (e == std::errc{} && s >= 0) ? s : 1.0;

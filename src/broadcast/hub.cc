@@ -364,7 +364,6 @@ void hub::arm_heartbeat() {
     // Backwards, because a failed write drops the subscriber, which moves
     // the last one into its place.
     for (std::size_t i = subs_.size(); i-- > 0;) {
-      if (i >= subs_.size()) continue;
       auto& s = *subs_[i];
       if (!between_events(s)) continue;
       s.pending_.assign(kSseHeartbeat);

@@ -39,6 +39,25 @@ std::string one_line(const char* s) {
 // keep them out of stderr.
 void log_notice(void*, const char* text) { spdlog::debug("postgres: {}", one_line(text)); }
 
+using steady = std::chrono::steady_clock;
+
+// Waits until `fd` is ready for `events`, until `deadline` at the latest and
+// for one `slice` at most: 1 ready, 0 not (yet, or interrupted), -1 failed.
+int wait_socket(int fd, short events, steady::time_point deadline, std::chrono::milliseconds slice) {
+  const auto left = std::chrono::ceil<std::chrono::milliseconds>(deadline - steady::now());
+  if (left.count() <= 0) return 0;
+  pollfd p{fd, events, 0};
+  const int ready = ::poll(&p, 1, static_cast<int>(std::min(left, slice).count()));
+  if (ready < 0 && errno == EINTR) return 0;
+  return ready < 0 ? -1 : (ready > 0 ? 1 : 0);
+}
+
+// Makes a statement waiting on `fd` fail at once ("server closed the
+// connection"), from any thread; the connection is broken from then on.
+void sever_socket(int fd) {
+  if (fd >= 0) ::shutdown(fd, SHUT_RDWR);
+}
+
 }  // namespace
 
 errc classify_sqlstate(std::string_view state) {
@@ -124,7 +143,7 @@ result<std::unique_ptr<pg_connection>> pg_connection::connect(const pg_connect_o
 // the TCP handshake, bounded: a server that accepted and then hangs held it
 // for good. This one polls in slices of at most 50 ms.
 result<void> pg_connection::finish_connecting(const pg_connect_options& opts) {
-  const auto deadline = std::chrono::steady_clock::now() + std::max(opts.connect_timeout, std::chrono::seconds(1));
+  const auto deadline = steady::now() + std::max(opts.connect_timeout, std::chrono::seconds(1));
   auto cannot = [&](std::string_view why) {
     return error(errc::unavailable, fmt::format("postgres: cannot connect: {}", why));
   };
@@ -135,14 +154,11 @@ result<void> pg_connection::finish_connecting(const pg_connect_options& opts) {
     if (state == PGRES_POLLING_FAILED) return cannot(one_line(PQerrorMessage(conn_)));
     if (opts.abandon && opts.abandon->load())
       return error(errc::shutting_down, "postgres: connecting abandoned: the stop deadline passed");
-    const auto left =
-        std::chrono::ceil<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now()).count();
-    if (left <= 0) return cannot(fmt::format("no answer within {} s", opts.connect_timeout.count()));
-    pollfd p{PQsocket(conn_), static_cast<short>(state == PGRES_POLLING_READING ? POLLIN : POLLOUT), 0};
-    const int ready = ::poll(&p, 1, static_cast<int>(std::min<std::int64_t>(left, 50)));
-    if (ready < 0 && errno != EINTR) return cannot(std::strerror(errno));
-    if (ready <= 0) continue;
-    state = PQconnectPoll(conn_);
+    if (steady::now() >= deadline) return cannot(fmt::format("no answer within {} s", opts.connect_timeout.count()));
+    const short events = state == PGRES_POLLING_READING ? POLLIN : POLLOUT;
+    const int ready = wait_socket(PQsocket(conn_), events, deadline, std::chrono::milliseconds(50));
+    if (ready < 0) return cannot(std::strerror(errno));
+    if (ready > 0) state = PQconnectPoll(conn_);
   }
   return {};
 }
@@ -158,9 +174,7 @@ void pg_canceller::cancel_in_background() {
   }).detach();
 }
 
-void pg_canceller::sever() {
-  if (socket_ >= 0) ::shutdown(socket_, SHUT_RDWR);
-}
+void pg_canceller::sever() { sever_socket(socket_); }
 
 pg_canceller* pg_connection::canceller() {
   if (!canceller_) {
@@ -203,20 +217,16 @@ result<pg_rows> pg_connection::exec(std::string_view what, const std::string& sq
 
 result<void> pg_connection::ping(std::chrono::milliseconds bound) {
   if (!PQsendQuery(conn_, "SELECT 1")) return fail("ping", nullptr);
-  const auto deadline = std::chrono::steady_clock::now() + bound;
+  const auto deadline = steady::now() + bound;
   while (PQisBusy(conn_)) {
-    const auto left =
-        std::chrono::ceil<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now()).count();
-    pollfd p{PQsocket(conn_), POLLIN, 0};
-    const int ready = left > 0 ? ::poll(&p, 1, static_cast<int>(left)) : 0;
-    if (ready < 0 && errno == EINTR) continue;
-    if (ready == 0) {
-      ::shutdown(PQsocket(conn_), SHUT_RDWR);
+    if (steady::now() >= deadline) {
+      sever_socket(PQsocket(conn_));
       while (PGresult* r = PQgetResult(conn_)) PQclear(r);
       return error(errc::timeout,
                    fmt::format("postgres: the server did not answer a ping within {} ms", bound.count()));
     }
-    if (ready < 0 || !PQconsumeInput(conn_)) break;
+    const int ready = wait_socket(PQsocket(conn_), POLLIN, deadline, bound);
+    if (ready < 0 || (ready > 0 && !PQconsumeInput(conn_))) break;
   }
   pg_rows last;
   while (PGresult* r = PQgetResult(conn_)) last = pg_rows(r);

@@ -337,7 +337,7 @@ bool serialization_failure(const pg_connection& c) {
 }  // namespace
 
 pg_store::pg_store(const pg_options& opts)
-    : opts_(opts), pool_(connect_options(opts, &abandon_), opts.pool_size, opts.acquire_timeout) {}
+    : opts_(opts), pool_(connect_options(opts, &past_deadline_), opts.pool_size, opts.acquire_timeout) {}
 
 result<std::unique_ptr<pg_store>> pg_store::open(const pg_options& opts) {
   if (opts.pool_size == 0) return error(errc::invalid_input, "postgres: pool_size must be at least 1");
@@ -354,7 +354,7 @@ auto pg_store::with_connection(F&& f) -> decltype(f(std::declval<pg_connection&>
   for (std::size_t attempt = 1;; ++attempt) {
     // Past the stop deadline nothing waits for the server any more: a new
     // connection to one that hangs would wait out the connect timeout.
-    if (past_deadline()) return error(errc::shutting_down, "postgres: the stop deadline passed; no more calls");
+    if (past_deadline_) return error(errc::shutting_down, "postgres: the stop deadline passed; no more calls");
     auto lease = pool_.acquire();
     if (!lease) return lease.err();
     pg_connection& c = **lease;
@@ -386,7 +386,7 @@ auto pg_store::with_connection(F&& f) -> decltype(f(std::declval<pg_connection&>
     // again (each idle connection may be stale, hence the bound). Not after
     // a timeout: the server is there, and slow or hung.
     if (r || !lease->reused() || c.healthy() || attempt > pool_.size() || r.err().is(errc::timeout) ||
-        past_deadline())
+        past_deadline_)
       return r;
     spdlog::warn("postgres: a pooled connection was closed by the server ({}); retrying on another",
                  r.err().message);
@@ -407,11 +407,6 @@ pg_store::~pg_store() {
   if (stop_timer_.joinable()) stop_timer_.join();
 }
 
-bool pg_store::past_deadline() {
-  std::lock_guard lock(stop_mu_);
-  return past_deadline_;
-}
-
 void pg_store::stop_waiting_at(std::chrono::steady_clock::time_point deadline) {
   std::lock_guard lock(stop_mu_);
   if (stop_timer_.joinable()) return;
@@ -419,7 +414,6 @@ void pg_store::stop_waiting_at(std::chrono::steady_clock::time_point deadline) {
     std::unique_lock lock(stop_mu_);
     if (stop_cv_.wait_until(lock, deadline, [this] { return closing_; })) return;
     past_deadline_ = true;
-    abandon_ = true;
     if (busy_.empty()) return;
     // A live server cancels the statement and the call fails at once; a
     // hung one (a paused VM, a stopped process) answers neither it nor the

@@ -99,17 +99,18 @@ class pg_store final : public store {
   // to have died while idle, retries on another one (bounded by the pool).
   template <class F>
   auto with_connection(F&& f) -> decltype(f(std::declval<pg_connection&>()));
-  bool past_deadline();
 
   const pg_options opts_;
-  std::atomic<bool> abandon_{false};  // past the stop deadline; read by the pool's connects
+  // Set (under stop_mu_, so that a call registering in busy_ sees it or is
+  // seen) when the stop deadline passes; read without the lock by calls and
+  // by the pool's connects.
+  std::atomic<bool> past_deadline_{false};
   pg_pool pool_;
   write_health writes_;
 
   std::mutex stop_mu_;
   std::condition_variable stop_cv_;
   std::vector<pg_canceller*> busy_;     // GUARDED_BY(stop_mu_): calls running now
-  bool past_deadline_ = false;          // GUARDED_BY(stop_mu_)
   bool closing_ = false;                // GUARDED_BY(stop_mu_)
   std::thread stop_timer_;              // from stop_waiting_at()
 };
