@@ -90,10 +90,12 @@ def test_a_database_outage_is_absorbed_by_kafka(make_api, postgres, user):
     watcher.close()
 
 
-def test_ready_answers_in_time_while_postgres_hangs_and_reads_wait(mode, feed_binary, postgres, tmp_path, user):
+def test_ready_and_reads_answer_in_time_while_postgres_hangs(mode, feed_binary, postgres, tmp_path, user):
     # The server behind a proxy that freezes: to feed-api it hangs as a
     # paused VM would. Reads sent meanwhile hold the pooled connections and
-    # the blocking pool; readiness must still answer, and say 503.
+    # the blocking pool; readiness must still answer, and say 503, and every
+    # read must be answered 503 within the store wait (5 s), however many
+    # wait, without leaving work behind for later ones.
     tag = uuid.uuid4().hex[:10]
     url = urllib.parse.urlsplit(postgres.create_database(f"t_{tag}"))
     proxy = FreezableProxy(url.port)
@@ -108,6 +110,7 @@ def test_ready_answers_in_time_while_postgres_hangs_and_reads_wait(mode, feed_bi
         ids = [api.post(user, f"before {i}").json()["id"] for i in range(5)]
         api.wait_stored(ids)
         proxy.freeze()
+        sent = time.monotonic()
         reads = [pool.submit(requests.get, api.url("/api/messages?limit=5"), timeout=60) for _ in range(8)]
         time.sleep(0.5)
         for _ in range(3):
@@ -117,10 +120,25 @@ def test_ready_answers_in_time_while_postgres_hangs_and_reads_wait(mode, feed_bi
             assert r.status_code == 503 and "store" in r.json()["problems"], r.text
             assert took < 3.5, f"/api/ready took {took:.1f} s"
         assert api.post(user, "during").status_code == 202  # Kafka still takes posts
+        for f in reads:
+            # The store wait, or a new connection's 5 s connect timeout,
+            # whichever ends first.
+            r = f.result(timeout=30)
+            assert r.status_code == 503 and ("did not answer" in r.text or "cannot connect" in r.text), r.text
+        assert time.monotonic() - sent < 8, "reads waited past the store wait"
+        # A second wave while the first's calls still hold the pool: answered
+        # as fast, not queued behind the abandoned ones.
+        sent = time.monotonic()
+        again = [pool.submit(requests.get, api.url("/api/messages?limit=5"), timeout=60) for _ in range(8)]
+        stream = requests.get(api.url("/api/feed"), headers={"Last-Event-ID": "1000000"}, timeout=60)
+        assert stream.status_code == 503 and "the store did not answer" in stream.text, stream.text
+        for f in again:
+            assert f.result(timeout=30).status_code == 503
+        assert time.monotonic() - sent < 8, "a second wave of reads waited behind the first"
         proxy.thaw()
         wait_until(lambda: requests.get(api.url("/api/ready"), timeout=5).status_code == 200, 30, what="ready again")
-        for f in reads:
-            assert f.result().status_code in (200, 503)
+        wait_until(lambda: requests.get(api.url("/api/messages?limit=5"), timeout=30).status_code == 200, 30,
+                   what="reads again")
         start = time.monotonic()
         assert api.stop() == 0
         assert time.monotonic() - start < 6

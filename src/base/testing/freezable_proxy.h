@@ -21,8 +21,13 @@ namespace feed::test_support {
 
 class freezable_proxy {
  public:
-  explicit freezable_proxy(std::uint16_t target_port) : target_(target_port) {
+  // receive_buffer (bytes; 0: the kernel's autotuned default, up to tens of
+  // MB on loopback) bounds what a client can send to a frozen proxy before
+  // its own sending blocks.
+  explicit freezable_proxy(std::uint16_t target_port, int receive_buffer = 0) : target_(target_port) {
     listener_ = ::socket(AF_INET, SOCK_STREAM, 0);
+    // Set before listen() so that accepted sockets inherit it.
+    if (receive_buffer > 0) ::setsockopt(listener_, SOL_SOCKET, SO_RCVBUF, &receive_buffer, sizeof receive_buffer);
     sockaddr_in addr = loopback(0);
     socklen_t len = sizeof addr;
     ::bind(listener_, reinterpret_cast<sockaddr*>(&addr), sizeof addr);

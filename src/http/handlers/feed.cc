@@ -47,7 +47,7 @@ asio::awaitable<result<seq_t>> before_newest(services& s, const std::string& use
   while (n > 0) {
     read_query q{seq_t{0}, up_to, std::min(n, s.opts.history_page), true, user};
     auto read = [&s, q] { return s.db.read(q); };
-    auto rows = co_await run_blocking(s.blocking, std::move(read));
+    auto rows = co_await run_blocking(s.blocking, std::move(read), s.opts.store_wait, "the store");
     if (!rows) co_return rows.err();
     if (rows->size() < q.limit) co_return seq_t{0};
     n -= rows->size();
@@ -87,7 +87,7 @@ asio::awaitable<std::variant<response, stream_start>> prepare_stream(services& s
 
   if (plan.check_store_head) {
     auto probe = [&s] { return s.db.max_seq(); };
-    auto head = co_await run_blocking(s.blocking, std::move(probe));
+    auto head = co_await run_blocking(s.blocking, std::move(probe), s.opts.store_wait, "the store");
     if (!head) co_return unavailable(ctx.req, s, "cannot read the store: " + head.err().message);
     if (start.after > *head) {
       start.preamble += reset_event(start.after, *head);

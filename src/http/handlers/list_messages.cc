@@ -44,7 +44,7 @@ handler list_messages_handler(services& s) {
       ++q.limit;
       return s.db.read(q);
     };
-    auto rows = co_await run_blocking(s.blocking, std::move(read));
+    auto rows = co_await run_blocking(s.blocking, std::move(read), s.opts.store_wait, "the store");
     if (!rows) co_return error_response(ctx.req, status::service_unavailable, rows.err().message);
     const bool more = rows->size() > q->limit;
     if (more) rows->resize(q->limit);

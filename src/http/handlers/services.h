@@ -17,6 +17,10 @@ namespace feed::http {
 struct api_options {
   post_limits limits;                                // content and user_id limits
   std::chrono::milliseconds publish_timeout{1000};   // longest wait for the queue before 503
+  // Longest wait for a store read (a list page, a stream's starting point)
+  // before 503: a database that hangs must not hold the requests, nor pile
+  // them up on the blocking pool.
+  std::chrono::milliseconds store_wait{5000};
   int retry_after_seconds = 1;                       // Retry-After on 503
   std::size_t history_default = 100;                 // events sent on connect without ?history=
   std::size_t history_page = 1000;                   // rows per store read when replaying

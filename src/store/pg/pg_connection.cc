@@ -120,9 +120,13 @@ result<std::unique_ptr<pg_connection>> pg_connection::connect(const pg_connect_o
   const char* values[] = {"1", "10", "5", "3", "30000", "feed-api", opts.url.c_str(), timeout.c_str(), nullptr};
   PGconn* raw = PQconnectStartParams(keys, values, /*expand_dbname=*/1);
   if (!raw) return error(errc::unavailable, "postgres: out of memory while connecting");
-  std::unique_ptr<pg_connection> c(new pg_connection(raw));
+  std::unique_ptr<pg_connection> c(new pg_connection(raw, opts.answer_timeout));
   if (auto opened = c->finish_connecting(opts); !opened) return opened.err();
   PQsetNoticeProcessor(raw, log_notice, nullptr);
+  // So that sending a large batch to a server that stopped reading cannot
+  // block either: answer() flushes within its bound.
+  if (PQsetnonblocking(raw, 1) != 0)
+    return error(errc::unavailable, fmt::format("postgres: {}", one_line(PQerrorMessage(raw))));
 
   if (opts.statement_timeout.count() > 0) {
     // Both PostgreSQL and CockroachDB read an interval string here.
@@ -207,37 +211,67 @@ error pg_connection::fail(std::string_view what, const PGresult* r) {
   return error(kind, fmt::format("postgres: {}: {} [SQLSTATE {}]", what, text, last_sqlstate_));
 }
 
-result<pg_rows> pg_connection::exec(std::string_view what, const std::string& sql) {
-  pg_rows rows(PQexec(conn_, sql.c_str()));
-  const auto status = PQresultStatus(rows.get());
-  if (status != PGRES_COMMAND_OK && status != PGRES_TUPLES_OK) return fail(what, rows.get());
+result<pg_rows> pg_connection::answer(std::string_view what, int sent, std::chrono::milliseconds bound) {
+  if (!sent) return fail(what, nullptr);
+  if (bound.count() <= 0) bound = answer_timeout_;
+  // No bound: a deadline a day away (one that is never reached in practice
+  // and does not overflow the clock's arithmetic).
+  const auto deadline = steady::now() + (bound.count() > 0 ? bound : std::chrono::hours(24));
+  const int fd = PQsocket(conn_);
+  auto give_up = [&] {
+    sever_socket(fd);
+    while (PGresult* r = PQgetResult(conn_)) PQclear(r);
+    last_sqlstate_.clear();
+    return error(errc::timeout, fmt::format("postgres: {}: the server did not answer within {} ms; connection closed",
+                                            what, bound.count()));
+  };
+  // What is left of the request first (a large batch to a server that stops
+  // reading), then the answer; input is read meanwhile, as libpq asks.
+  for (int left; (left = PQflush(conn_)) != 0;) {
+    if (left < 0) return fail(what, nullptr);
+    if (steady::now() >= deadline) return give_up();
+    const int ready = wait_socket(fd, POLLIN | POLLOUT, deadline, std::chrono::seconds(1));
+    if (ready < 0 || (ready > 0 && !PQconsumeInput(conn_))) return fail(what, nullptr);
+  }
+  while (PQisBusy(conn_)) {
+    if (steady::now() >= deadline) return give_up();
+    const int ready = wait_socket(fd, POLLIN, deadline, std::chrono::seconds(1));
+    if (ready < 0 || (ready > 0 && !PQconsumeInput(conn_))) break;  // the results below say why
+  }
+  // As PQexec: the last result, unless one failed (later ones are then
+  // not run by the server anyway).
+  pg_rows last;
+  bool failed = false;
+  while (PGresult* r = PQgetResult(conn_)) {
+    const auto status = PQresultStatus(r);
+    if (failed) {
+      PQclear(r);
+      continue;
+    }
+    last = pg_rows(r);
+    failed = status != PGRES_COMMAND_OK && status != PGRES_TUPLES_OK;
+  }
+  const auto status = PQresultStatus(last.get());
+  if (status != PGRES_COMMAND_OK && status != PGRES_TUPLES_OK) return fail(what, last.get());
   last_sqlstate_.clear();
-  return rows;
+  return last;
+}
+
+result<pg_rows> pg_connection::exec(std::string_view what, const std::string& sql) {
+  return answer(what, PQsendQuery(conn_, sql.c_str()));
 }
 
 result<void> pg_connection::ping(std::chrono::milliseconds bound) {
-  if (!PQsendQuery(conn_, "SELECT 1")) return fail("ping", nullptr);
-  const auto deadline = steady::now() + bound;
-  while (PQisBusy(conn_)) {
-    if (steady::now() >= deadline) {
-      sever_socket(PQsocket(conn_));
-      while (PGresult* r = PQgetResult(conn_)) PQclear(r);
-      return error(errc::timeout,
-                   fmt::format("postgres: the server did not answer a ping within {} ms", bound.count()));
-    }
-    const int ready = wait_socket(PQsocket(conn_), POLLIN, deadline, bound);
-    if (ready < 0 || (ready > 0 && !PQconsumeInput(conn_))) break;
-  }
-  pg_rows last;
-  while (PGresult* r = PQgetResult(conn_)) last = pg_rows(r);
-  const auto status = PQresultStatus(last.get());
-  if (status != PGRES_TUPLES_OK && status != PGRES_COMMAND_OK) return fail("ping", last.get());
-  last_sqlstate_.clear();
+  if (answer_timeout_.count() > 0) bound = std::min(bound, answer_timeout_);
+  if (auto r = answer("ping", PQsendQuery(conn_, "SELECT 1"), bound); !r) return r.err();
   return {};
 }
 
 void pg_connection::rollback() {
-  if (healthy() && !idle()) PQclear(PQexec(conn_, "ROLLBACK"));
+  if (!healthy() || idle()) return;
+  const std::string kept = last_sqlstate_;
+  (void)exec("rollback", "ROLLBACK");
+  last_sqlstate_ = kept;
 }
 
 result<pg_rows> pg_connection::run(const pg_statement& stmt, const std::vector<std::string>& params,
@@ -264,17 +298,14 @@ result<pg_rows> pg_connection::run_typed(const pg_statement& stmt, std::span<con
     formats.push_back(p.format == pg_format::binary ? 1 : 0);
   }
   if (!prepared_.contains(stmt.name)) {
-    pg_rows prepared(PQprepare(conn_, stmt.name.c_str(), stmt.sql.c_str(), 0, nullptr));
-    if (PQresultStatus(prepared.get()) != PGRES_COMMAND_OK)
-      return fail(fmt::format("prepare {}", stmt.name), prepared.get());
+    auto prepared = answer(fmt::format("prepare {}", stmt.name),
+                           PQsendPrepare(conn_, stmt.name.c_str(), stmt.sql.c_str(), 0, nullptr));
+    if (!prepared) return prepared.err();
     prepared_.insert(stmt.name);
   }
-  pg_rows rows(PQexecPrepared(conn_, stmt.name.c_str(), static_cast<int>(values.size()), values.data(),
-                              lengths.data(), formats.data(), results == pg_format::binary ? 1 : 0));
-  const auto status = PQresultStatus(rows.get());
-  if (status != PGRES_COMMAND_OK && status != PGRES_TUPLES_OK) return fail(stmt.name, rows.get());
-  last_sqlstate_.clear();
-  return rows;
+  return answer(stmt.name, PQsendQueryPrepared(conn_, stmt.name.c_str(), static_cast<int>(values.size()),
+                                               values.data(), lengths.data(), formats.data(),
+                                               results == pg_format::binary ? 1 : 0));
 }
 
 }  // namespace feed

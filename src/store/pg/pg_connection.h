@@ -44,6 +44,13 @@ struct pg_connect_options {
   // it: the server then ends its session, and with it the counter's row
   // lock, which otherwise held every other instance's writes.
   std::chrono::milliseconds idle_in_transaction_timeout{2000};
+  // Client-side bound on waiting for the server's answer to one call (a
+  // statement, a prepare, the session settings); 0 = none. Past it the
+  // connection is shut down and the call fails with errc::timeout. The
+  // server's own statement_timeout needs a live server; this bounds one
+  // that hangs (the kernel answers, the server does not). Keep it above
+  // statement_timeout, so that a live server's own limit answers first.
+  std::chrono::milliseconds answer_timeout{0};
   // When set and true, a connection still being opened gives up at once
   // (checked every 50 ms): a stop does not wait for a server that hangs.
   const std::atomic<bool>* abandon = nullptr;
@@ -132,9 +139,9 @@ class pg_connection {
   // the last one.
   result<pg_rows> exec(std::string_view what, const std::string& sql);
 
-  // SELECT 1, waiting at most `bound` for the answer; past it the
-  // connection is shut down (it is broken from then on) and the answer is
-  // errc::timeout.
+  // SELECT 1, waiting at most `bound` (and answer_timeout) for the answer;
+  // past it the connection is shut down (it is broken from then on) and the
+  // answer is errc::timeout.
   result<void> ping(std::chrono::milliseconds bound);
 
   // Runs a prepared statement; parameters are sent as text and must not
@@ -159,13 +166,19 @@ class pg_connection {
   const std::string& last_sqlstate() const { return last_sqlstate_; }
 
  private:
-  explicit pg_connection(::pg_conn* c) : conn_(c) {}
+  pg_connection(::pg_conn* c, std::chrono::milliseconds answer_timeout) : conn_(c), answer_timeout_(answer_timeout) {}
   // Drives a connection begun with PQconnectStartParams to its end.
   result<void> finish_connecting(const pg_connect_options& opts);
+  // Waits for the answer to what a PQsend* call (`sent`: its return value)
+  // sent, at most `bound` (0: answer_timeout_, which may be 0: no bound),
+  // and returns its last result, or the first that failed. libpq's blocking
+  // calls (PQexec and the like) wait without any bound.
+  result<pg_rows> answer(std::string_view what, int sent, std::chrono::milliseconds bound = {});
   // Classifies the failure of `r` (may be null) and remembers its SQLSTATE.
   error fail(std::string_view what, const ::pg_result* r);
 
   ::pg_conn* conn_;
+  const std::chrono::milliseconds answer_timeout_;
   std::unordered_set<std::string> prepared_;
   std::string last_sqlstate_;
   std::unique_ptr<pg_canceller> canceller_;

@@ -108,12 +108,13 @@ class pg_schema final : public schema::schema_target {
 }  // namespace
 
 result<std::int64_t> migrate_pg(const pg_connect_options& opts, const std::vector<schema::migration>& migrations) {
-  // DDL on a large table may take longer than any statement timeout meant
-  // for feed queries, and the schema lock's transaction waits idle all the
-  // while.
+  // DDL on a large table may take longer than any statement timeout or
+  // answer bound meant for feed queries, and the schema lock's transaction
+  // waits idle all the while.
   pg_connect_options admin = opts;
   admin.statement_timeout = std::chrono::milliseconds(0);
   admin.idle_in_transaction_timeout = std::chrono::milliseconds(0);
+  admin.answer_timeout = std::chrono::milliseconds(0);
   auto lock_conn = pg_connection::connect(admin);
   if (!lock_conn) return lock_conn.err();
   auto work = pg_connection::connect(admin);

@@ -326,6 +326,7 @@ result<insert_report> insert_once(pg_connection& c, prepared_batch& prepared, st
 
 pg_connect_options connect_options(const pg_options& o, const std::atomic<bool>* abandon = nullptr) {
   pg_connect_options c{o.url, o.connect_timeout, o.statement_timeout};
+  c.answer_timeout = o.answer_timeout;
   c.abandon = abandon;
   return c;
 }

@@ -55,6 +55,12 @@ struct pg_options {
   // Server-side limit on each feed statement; 0 disables it. Migrations run
   // without it.
   std::chrono::milliseconds statement_timeout{10000};
+  // Client-side bound on any one call's wait for the server's answer
+  // (pg_connect_options::answer_timeout): a server that hangs makes calls
+  // fail with errc::timeout after it instead of holding them. Above
+  // statement_timeout, so that a live server's own limit answers first.
+  // Migrations run without it.
+  std::chrono::milliseconds answer_timeout{12000};
   // How long a call waits for a free pooled connection before it fails with
   // errc::unavailable.
   std::chrono::milliseconds acquire_timeout{5000};

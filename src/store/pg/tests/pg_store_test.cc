@@ -206,6 +206,85 @@ TEST_F(pg_store_test, a_write_to_a_hung_server_gives_up_at_the_stop_deadline) {
   EXPECT_EQ(sql_value("SELECT count(*) FROM messages"), "1");
 }
 
+// A server that hangs holds no call past the answer bound: a read and a
+// write on pooled connections fail with errc::timeout, and the store works
+// again on fresh connections once the server answers.
+TEST_F(pg_store_test, calls_to_a_hung_server_fail_at_the_answer_bound) {
+  test_support::freezable_proxy proxy(port_of(url_));
+  pg_options o = options();
+  o.url = with_port(url_, proxy.port());
+  o.pool_size = 1;
+  o.answer_timeout = 400ms;
+  // One store per call, each with its one connection opened and its
+  // statements prepared while the server answers.
+  auto open_warm = [&] {
+    auto opened = pg_store::open(o);
+    EXPECT_TRUE(opened) << opened.err().message;
+    if (!opened) return std::unique_ptr<pg_store>();
+    EXPECT_TRUE((*opened)->read({seq_t{0}, std::nullopt, 10, false, {}}));
+    EXPECT_TRUE(insert_copy(**opened, {make_message("u", "before")}));
+    return std::move(*opened);
+  };
+  auto reader = open_warm(), writer = open_warm();
+  ASSERT_TRUE(reader && writer);
+  proxy.freeze();
+  struct thaw_first {  // before the futures' destructors wait for the calls
+    test_support::freezable_proxy& p;
+    ~thaw_first() { p.thaw(); }
+  } thaw{proxy};
+  std::vector<message> small{make_message("u", "hangs")};
+  const auto start = std::chrono::steady_clock::now();
+  auto reading = std::async(std::launch::async, [&] { return reader->read({seq_t{0}, std::nullopt, 10, false, {}}); });
+  auto writing = std::async(std::launch::async, [&] { return writer->insert_batch(small); });
+  ASSERT_EQ(reading.wait_for(5s), std::future_status::ready) << "the read outlived its bound";
+  ASSERT_EQ(writing.wait_for(5s), std::future_status::ready) << "the write outlived its bound";
+  EXPECT_GE(std::chrono::steady_clock::now() - start, 400ms);
+  auto r = reading.get();
+  auto w = writing.get();
+  ASSERT_FALSE(r);
+  ASSERT_FALSE(w);
+  for (const auto* e : {&r.err(), &w.err()}) {
+    EXPECT_TRUE(e->is(errc::timeout)) << e->message;
+    EXPECT_NE(e->message.find("did not answer within 400 ms"), std::string::npos) << e->message;
+  }
+  proxy.thaw();
+  auto again = reader->read({seq_t{0}, std::nullopt, 10, false, {}});
+  ASSERT_TRUE(again) << again.err().message;
+  EXPECT_EQ(again->size(), 2u);
+  std::vector<message> later{make_message("u", "after")};
+  auto stored = writer->insert_batch(later);
+  ASSERT_TRUE(stored) << stored.err().message;
+  EXPECT_EQ(sql_value("SELECT count(*) FROM messages"), "3");
+}
+
+// A statement larger than the socket buffers waits in its sending when the
+// server stops reading (a batch of large posts to a hung server): the bound
+// covers that wait too.
+TEST_F(pg_store_test, a_statement_the_hung_server_does_not_read_fails_at_the_answer_bound) {
+  test_support::freezable_proxy proxy(port_of(url_), 64 * 1024);
+  pg_connect_options o{with_port(url_, proxy.port()), 5s};
+  o.answer_timeout = 400ms;
+  auto c = pg_connection::connect(o);
+  ASSERT_TRUE(c) << c.err().message;
+  proxy.freeze();
+  struct thaw_first {
+    test_support::freezable_proxy& p;
+    ~thaw_first() { p.thaw(); }
+  } thaw{proxy};
+  // 8 MB: more than the proxy's receive buffer and our send buffer (4 MB
+  // at most) take.
+  const std::string sql = "SELECT length('" + std::string(8 << 20, 'a') + "')";
+  const auto start = std::chrono::steady_clock::now();
+  auto sending = std::async(std::launch::async, [&] { return (*c)->exec("large", sql); });
+  ASSERT_EQ(sending.wait_for(5s), std::future_status::ready) << "the statement outlived its bound";
+  EXPECT_GE(std::chrono::steady_clock::now() - start, 400ms);
+  auto r = sending.get();
+  ASSERT_FALSE(r);
+  EXPECT_TRUE(r.err().is(errc::timeout)) << r.err().message;
+  EXPECT_NE(r.err().message.find("did not answer within 400 ms"), std::string::npos) << r.err().message;
+  EXPECT_FALSE((*c)->healthy());
+}
+
 // A readiness probe must say "not ready" while the server hangs, not hang
 // with it, and find the server again once it answers.
 TEST_F(pg_store_test, a_ping_to_a_hung_server_times_out_and_the_next_one_reconnects) {
