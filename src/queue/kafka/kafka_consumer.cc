@@ -81,7 +81,7 @@ result<std::unique_ptr<kafka_consumer>> kafka_consumer::create(const kafka_optio
 }
 
 kafka_consumer::~kafka_consumer() {
-  if (rk_) close_consumer(rk_.get(), give_up_.cap(options_.session_timeout));
+  if (rk_) close_consumer(rk_.get(), give_up_.cap(options_.session_timeout), settled_);
   if (dead_letter_) rd_kafka_flush(dead_letter_.get(), to_ms(give_up_.cap(options_.flush_timeout)));
 }
 
@@ -91,6 +91,7 @@ void kafka_consumer::on_rebalance(rd_kafka_t* rk, rd_kafka_resp_err_t err, rd_ka
   const bool coop = cooperative(rk);
   if (err == RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS) {
     spdlog::info("kafka consumer: assigned {}", partition_names(parts));
+    self->settled_ = true;
     {
       std::lock_guard lock(self->mu_);
       for (int i = 0; i < parts->cnt; ++i) self->owned_.insert(parts->elems[i].partition);
@@ -106,6 +107,7 @@ void kafka_consumer::on_rebalance(rd_kafka_t* rk, rd_kafka_resp_err_t err, rd_ka
     return;
   }
 
+  self->settled_ = false;
   if (err == RD_KAFKA_RESP_ERR__REVOKE_PARTITIONS)
     spdlog::info("kafka consumer: revoked {}", partition_names(parts));
   else

@@ -76,6 +76,10 @@ class kafka_consumer final : public queue_reader {
   void close();
 
   const kafka_consumer_stats& stats() const { return stats_; }
+  // A member of the group with its assignment (of partitions, or of none),
+  // not one waiting to join it. Such a consumer leaves the group when
+  // destroyed, so the others' next rebalance does not wait for its session.
+  bool member() const { return settled_; }
 
  private:
   struct span {
@@ -99,6 +103,9 @@ class kafka_consumer final : public queue_reader {
   kafka_consumer_stats stats_;
   stop_deadline give_up_;  // stop_waiting_at's
   std::atomic<bool> closed_{false};
+  // The last rebalance event was an assignment (even of no partition): a
+  // member of the group, not one waiting to join it.
+  std::atomic<bool> settled_{false};
 
   std::mutex mu_;
   std::set<std::int32_t> owned_;                                 // GUARDED_BY(mu_)

@@ -144,7 +144,7 @@ bool holds_partitions(rd_kafka_t* rk) {
 
 }  // namespace
 
-bool close_consumer(rd_kafka_t* rk, std::chrono::milliseconds bound) {
+bool close_consumer(rd_kafka_t* rk, std::chrono::milliseconds bound, bool settled) {
   // A close, once begun, must be served until its revoke is acknowledged:
   // destroyed before that, the handle never finishes (librdkafka's main
   // thread spins waiting for the application, measured: 7 destroys of 10
@@ -156,12 +156,16 @@ bool close_consumer(rd_kafka_t* rk, std::chrono::milliseconds bound) {
                  rd_kafka_name(rk));
     return false;
   }
-  // A consumer holding no partitions has nothing to hand over. It may also
-  // be waiting to join (a rebalance held up by a member that died), and its
-  // leave would queue behind that join: the destroy then waited for the
-  // leave's request timeout, 5 s past the stop's bound, spinning a core.
-  if (!holds_partitions(rk)) {
-    spdlog::info("kafka {}: holds no partitions; destroyed without leaving the group", rd_kafka_name(rk));
+  // A consumer waiting to join (a rebalance held up by a member that died)
+  // holds no partitions, and its leave would queue behind that join: the
+  // destroy then waited for the leave's request timeout, 5 s past the
+  // stop's bound, spinning a core. A settled member with no partitions
+  // (more instances than partitions) must leave all the same: left in the
+  // group, it held up the next member's join, and every partition of every
+  // other member with it, until its session timed out.
+  if (!holds_partitions(rk) && !settled) {
+    spdlog::info("kafka {}: still joining its group, holding no partitions; destroyed without leaving it",
+                 rd_kafka_name(rk));
     return false;
   }
   kafka_queue q(rd_kafka_queue_new(rk));

@@ -69,10 +69,12 @@ kafka_properties reliable_producer_properties(const kafka_options& options, std:
 // Leaves the consumer group (if any) within `bound`, serving the close's
 // rebalance events; the handle may then be destroyed without blocking. The
 // revoke is served even up to 2 s past `bound` (a close left before it
-// hangs the destroy). No close is begun with `bound` 0 or when the consumer
-// holds no partitions (it may be stuck joining). False when the close did
-// not finish or was not begun (it is then logged).
-bool close_consumer(rd_kafka_t* rk, std::chrono::milliseconds bound);
+// hangs the destroy). No close is begun with `bound` 0, nor when the
+// consumer holds no partitions and is not `settled` (a member whose last
+// rebalance event was an assignment, even of none): it may be stuck
+// joining. False when the close did not finish or was not begun (it is
+// then logged).
+bool close_consumer(rd_kafka_t* rk, std::chrono::milliseconds bound, bool settled = false);
 
 // Our error class for a librdkafka error: queue_full for a full local
 // queue, timeout for timed-out requests and deliveries, shutting_down for

@@ -446,6 +446,60 @@ TEST_F(KafkaBroker, AConsumerStillJoiningItsGroupIsDestroyedAtOnce) {
   EXPECT_LT(clock::now() - t0, 2s);
 }
 
+// More members than partitions: one holds none. Stopped, it must leave
+// the group all the same; left in it, it held up the next member's join
+// (and with it every partition of the others) until its session timed
+// out.
+TEST_F(KafkaBroker, AMemberWithNoPartitionLeavesTheGroupSoTheNextJoinWaitsForNobody) {
+  auto pub = publisher(1);
+  ASSERT_TRUE(pub);
+  EXPECT_TRUE(publish_all(*pub, posts(1, 0, 1)).empty());
+  auto owner = kafka_consumer::create(options_);
+  ASSERT_TRUE(owner) << owner.err().message;
+  ASSERT_EQ(drain(**owner, 1, /*commit=*/true).size(), 1u);
+  auto idle = kafka_consumer::create(options_);
+  ASSERT_TRUE(idle) << idle.err().message;
+  // Both poll (the owner serves its side of the rebalance) until the new
+  // member holds its assignment of nothing.
+  const auto joined_by = clock::now() + 30s;
+  while (!((*idle)->member() && (*owner)->member()) && clock::now() < joined_by) {
+    ASSERT_TRUE((*owner)->poll(10, 50ms));
+    ASSERT_TRUE((*idle)->poll(10, 50ms));
+  }
+  ASSERT_TRUE((*idle)->member()) << "the second member never got its assignment";
+  (*idle)->stop_waiting_at(clock::now() + 5s);
+  const auto t0 = clock::now();
+  idle->reset();
+  EXPECT_LT(clock::now() - t0, 3s);
+
+  // A new member joins. The rebalance it starts (the owner gives its
+  // partition up until it ends) must not wait out the stopped member's
+  // session (6 s here): it ends once both have their assignments.
+  auto joining = kafka_consumer::create(options_);
+  ASSERT_TRUE(joining) << joining.err().message;
+  const auto start = clock::now();
+  while (!((*joining)->member() && (*owner)->member()) && clock::now() < start + 20s) {
+    ASSERT_TRUE((*owner)->poll(10, 50ms));
+    ASSERT_TRUE((*joining)->poll(10, 50ms));
+  }
+  ASSERT_TRUE((*joining)->member()) << "the new member never got its assignment";
+  EXPECT_LT(clock::now() - start, 4s) << "the rebalance waited for the member that stopped";
+  // And the partition is read again.
+  const auto later = posts(1, 1, 1);
+  EXPECT_TRUE(publish_all(*pub, later).empty());
+  std::vector<message> got;
+  const auto sent = clock::now();
+  while (got.empty() && clock::now() < sent + 10s) {
+    for (auto* c : {&**owner, &**joining}) {
+      auto b = c->poll(10, 50ms);
+      ASSERT_TRUE(b) << b.err().message;
+      got.insert(got.end(), b->messages.begin(), b->messages.end());
+    }
+  }
+  ASSERT_EQ(got.size(), 1u);
+  EXPECT_EQ(got[0].id, later[0].id);
+}
+
 TEST_F(KafkaBroker, PoisonRecordIsSkippedCountedAndDeadLettered) {
   options_.events_partitions = 1;  // one partition: the poison sits in front of the valid message
   options_.dead_letter_topic = options_.events_topic + "-dead";
