@@ -138,14 +138,34 @@ void check_data_dir(const CLI::Option& flag, const std::filesystem::path& dir) {
     throw CLI::ValidationError("--data-dir (DATA_DIR)", "must not be empty; name the directory of the SQLite store");
 }
 
+bool env_set(const char* name) {
+  const char* v = std::getenv(name);
+  return v && *v;
+}
+
 // The reference's variables: KAFKA_HOST/KAFKA_PORT and DB_HOST/DB_PORT
 // (user root, database defaultdb, no TLS, as its docker set-up has it).
+// Either of a pair selects the backend, the other taking the reference's
+// default, as in the reference: a lone DB_PORT used to be ignored, and the
+// instance ran on a local SQLite file instead of the shared database.
 void apply_reference_environment(app_options& o) {
-  if (o.kafka_brokers.empty() && std::getenv("KAFKA_HOST"))
+  if (o.kafka_brokers.empty() && (env_set("KAFKA_HOST") || env_set("KAFKA_PORT")))
     o.kafka_brokers = env_or("KAFKA_HOST", "kafka") + ":" + env_or("KAFKA_PORT", "29092");
-  if (o.database_url.empty() && std::getenv("DB_HOST"))
+  if (o.database_url.empty() && (env_set("DB_HOST") || env_set("DB_PORT")))
     o.database_url = fmt::format("postgresql://root@{}:{}/defaultdb?sslmode=disable", env_or("DB_HOST", "roach1"),
                                  env_or("DB_PORT", "26257"));
+}
+
+// Every post that finds the Kafka producer idle waits out the linger before
+// its record is even sent; a linger as long as the publish timeout made
+// nearly every post 503 "outcome unknown", though Kafka then took it.
+void check_linger(const app_options& o) {
+  if (o.kafka_brokers.empty() || o.kafka.linger < o.api.publish_timeout) return;
+  throw CLI::ValidationError(
+      "--kafka-linger-ms (KAFKA_LINGER_MS)",
+      fmt::format("{} ms is not below --publish-timeout-ms ({} ms): a post that finds the producer idle waits "
+                  "the linger before it is sent, so it would time out",
+                  o.kafka.linger.count(), o.api.publish_timeout.count()));
 }
 
 }  // namespace
@@ -172,11 +192,12 @@ result<app_options> parse_options(int argc, char** argv, int& exit_code) {
   try {
     app.parse(argc, argv);
     check_data_dir(*data_dir, o.data_dir);
+    apply_reference_environment(o);
+    check_linger(o);
   } catch (const CLI::ParseError& e) {
     exit_code = app.exit(e);
     return error(errc::invalid_input, e.what());
   }
-  apply_reference_environment(o);
   exit_code = 0;
   return o;
 }
