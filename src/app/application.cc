@@ -3,6 +3,7 @@
 #include <sys/resource.h>
 
 #include <csignal>
+#include <cstdio>
 
 #include "base/log.h"
 #include "base/thread_name.h"
@@ -290,7 +291,12 @@ void application::end_pending() {
 int run_application(const app_options& opts) {
   application app(opts);
   if (auto r = app.start(); !r) {
-    spdlog::error("{}", r.err().message);
+    // Said even when the log level hides errors: a process that exits 1
+    // without a word leaves its operator a silent crash loop.
+    if (spdlog::should_log(spdlog::level::err))
+      spdlog::error("{}", r.err().message);
+    else
+      std::fprintf(stderr, "feed-api: %s\n", r.err().message.c_str());
     return 1;
   }
   return app.run();

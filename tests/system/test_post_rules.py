@@ -372,16 +372,21 @@ def test_a_kafka_record_not_confirmed_in_time_is_named_as_such(make_api, user):
 
 # --- 8. Start-up checks --------------------------------------------------------
 
-def test_a_busy_port_fails_before_anything_is_created(tmp_path, feed_binary):
+@pytest.mark.parametrize("level", ["info", "off"])
+def test_a_busy_port_fails_before_anything_is_created(tmp_path, feed_binary, level):
+    # Said on stderr whatever the log level: with logs off a failed start
+    # used to exit 1 without a word.
     with socket.socket() as busy:
         busy.bind(("127.0.0.1", 0))
         busy.listen()
         port = busy.getsockname()[1]
         data = tmp_path / "never" / "data"
-        p = subprocess.run([feed_binary, "--port", str(port), "--data-dir", str(data)],
+        p = subprocess.run([feed_binary, "--port", str(port), "--data-dir", str(data), "--log-level", level],
                            capture_output=True, text=True, timeout=20)
-    assert p.returncode != 0
+    assert p.returncode == 1
     assert "cannot listen" in p.stdout + p.stderr and str(port) in p.stdout + p.stderr
+    if level == "off":
+        assert p.stdout == "" and p.stderr.startswith("feed-api: cannot start: cannot listen"), p.stderr
     assert not (tmp_path / "never").exists(), "the data directory was created before the port was checked"
 
 
