@@ -3,6 +3,8 @@
 #include <algorithm>
 #include <charconv>
 
+#include "base/ascii.h"
+
 namespace feed::bot {
 namespace {
 
@@ -51,14 +53,23 @@ bool valid_port(std::string_view p) {
 
 bool parse_api_url(std::string_view url, api_instance& out, std::string& why) {
   std::string_view s = url;
-  if (s.substr(0, 7) != "http://") {
+  // Schemes are case-insensitive (RFC 3986 §3.1).
+  if (s.size() < 7 || !ascii_iequals(s.substr(0, 7), "http://")) {
     why = "only http:// URLs are supported";
     return false;
   }
   s.remove_prefix(7);
+  if (const auto at = s.find_first_of("?#"); at != std::string_view::npos) {
+    why = "give no query or fragment in --api";
+    return false;
+  }
   if (!s.empty() && s.back() == '/') s.remove_suffix(1);
   if (s.find('/') != std::string_view::npos) {
     why = "give paths with --post-path/--feed-path, not in --api";
+    return false;
+  }
+  if (s.find('@') != std::string_view::npos) {
+    why = "user information (user@) is not supported in --api";
     return false;
   }
   std::string_view host;

@@ -4,7 +4,8 @@
 
 namespace feed::bot {
 
-availability::availability(std::size_t instances) : instances_(instances), per_instance_(instances) {}
+availability::availability(std::size_t instances)
+    : instances_(instances), per_instance_(instances), open_at_end_(instances + 1, false) {}
 
 void availability::success(std::size_t instance, time_point at) {
   std::lock_guard lock(mu_);
@@ -20,15 +21,19 @@ void availability::failure(std::size_t instance, time_point at, bool overall) {
 
 void availability::finish(time_point end) {
   std::lock_guard lock(mu_);
+  open_at_end_[0] = open_at_end_[0] || all_.open();
   all_.finish(end);
-  for (auto& t : per_instance_) t.finish(end);
+  for (std::size_t i = 0; i < instances_; ++i) {
+    open_at_end_[i + 1] = open_at_end_[i + 1] || per_instance_[i].open();
+    per_instance_[i].finish(end);
+  }
 }
 
-availability::figures availability::figures_of(const outage_tracker& t) {
+availability::figures availability::figures_of(const outage_tracker& t, bool open_at_end) {
   figures f;
   f.longest_s = t.longest_s();
   f.outages = t.outages();
-  f.open = t.open();
+  f.open = t.open() || open_at_end;
   // An outage still open counts up to its last failure: the caller may ask
   // long after posting stopped, when nothing was being attempted.
   if (t.open() && t.last_failure()) {
@@ -39,12 +44,12 @@ availability::figures availability::figures_of(const outage_tracker& t) {
 
 availability::figures availability::overall() const {
   std::lock_guard lock(mu_);
-  return figures_of(all_);
+  return figures_of(all_, open_at_end_[0]);
 }
 
 availability::figures availability::instance(std::size_t i) const {
   std::lock_guard lock(mu_);
-  return i < instances_ ? figures_of(per_instance_[i]) : figures{};
+  return i < instances_ ? figures_of(per_instance_[i], open_at_end_[i + 1]) : figures{};
 }
 
 }  // namespace feed::bot

@@ -30,7 +30,8 @@ class availability {
   struct figures {
     double longest_s = 0;      // longest outage, closed ones and the open one so far
     std::uint64_t outages = 0;  // closed outages
-    bool open = false;          // failing now (no 202 since the last failure)
+    // Failing now (no 202 since the last failure), or when posting ended.
+    bool open = false;
   };
 
   explicit availability(std::size_t instances);
@@ -40,7 +41,8 @@ class availability {
   // A failed attempt on `instance` at `at`; `overall` says whether it also
   // counts against all instances together (see above).
   void failure(std::size_t instance, time_point at, bool overall);
-  // Posting is over at `end`: closes the outages still open there.
+  // Posting is over at `end`: closes the outages still open there (they
+  // still say `open`: unavailable at the end).
   void finish(time_point end);
 
   figures overall() const;
@@ -48,12 +50,14 @@ class availability {
   std::size_t instances() const noexcept { return instances_; }
 
  private:
-  static figures figures_of(const outage_tracker& t);
+  static figures figures_of(const outage_tracker& t, bool open_at_end);
 
   const std::size_t instances_;
   mutable std::mutex mu_;
   outage_tracker all_;                      // GUARDED_BY(mu_)
   std::vector<outage_tracker> per_instance_;  // GUARDED_BY(mu_)
+  // Which were open when finish() closed them: all_ first, then each instance.
+  std::vector<bool> open_at_end_;             // GUARDED_BY(mu_)
 };
 
 }  // namespace feed::bot

@@ -273,7 +273,17 @@ void controller::stop_threads(run_outcome& outcome) {
 }
 
 void controller::judge(run_outcome& outcome, bool interrupted) {
-  if (!ctx_.opts.verify) return;
+  if (!ctx_.opts.verify) {
+    // Posts were due and not one got a 202 (the API down, refusing or
+    // failing every one): not a run to call ok.
+    const auto s = sum_stats(threads_);
+    if (s.scheduled > 0 && s.ok_2xx == 0) {
+      outcome.exit_code = 1;
+      spdlog::error("no post was accepted: {} scheduled, {} 4xx, {} 5xx, {} transport errors", s.scheduled,
+                    s.client_4xx, s.server_5xx, s.transport_errors);
+    }
+    return;
+  }
   if (interrupted) {
     outcome.exit_code = 1;  // interrupted before anything could be judged
     return;

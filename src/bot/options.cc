@@ -157,7 +157,7 @@ std::optional<int> parse_options(int argc, char** argv, bot_options& o) {
       "due time). With --subscribers N --verify it holds N SSE connections to the feed and checks that\n"
       "every accepted message reaches every subscriber exactly once. Progress goes to stderr each\n"
       "second; the last line on stdout is a JSON summary. Exit: 0 ok, 1 delivery failures (or\n"
-      "subscribers that never connected), 2 bad usage.\n"
+      "subscribers that never connected, or posts made and none accepted), 2 bad usage.\n"
       "--api may list several feed-api instances sharing one backend: posting connections and\n"
       "subscribers are spread over them, and a failed post or stream moves on to the next one.",
       "feed-bot"};

@@ -1,6 +1,8 @@
 """feed-bot against feed-api: every accepted message reaches every subscriber once."""
+import http.server
 import json
 import subprocess
+import threading
 
 from conftest import binary
 from services.feed_api import free_port
@@ -42,5 +44,35 @@ def test_bot_moves_past_an_instance_that_is_down(api):
     assert report["accepted"] == 100 and report["lost"] == 0 and report["duplicated"] == 0, report
     assert down["answered_2xx"] == 0 and down["connect_failures"] > 0 and down["stream_failures"] >= 2, down
     assert up["answered_2xx"] == 100 and up["subscribers_at_end"] == 4, up
+    assert down["unavailable_at_end"] is True and up["unavailable_at_end"] is False, report["instances"]
     # The bot read the feed's newest seq before posting, to resume from there.
     assert report["config"]["resume_floor"] >= 0
+
+
+def test_bot_exits_1_when_no_post_is_accepted():
+    """An API that fails every post (here 500, a final answer) leaves nothing
+    accepted: not an ok run, with or without --verify."""
+    class Failing(http.server.BaseHTTPRequestHandler):
+        def do_POST(self):
+            self.rfile.read(int(self.headers.get("Content-Length", 0)))
+            body = b'{"error":"broken"}'
+            self.send_response(500)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *args):
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Failing)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        out = subprocess.run([binary("feed-bot"), "--api", f"http://127.0.0.1:{server.server_port}", "--count", "5",
+                              "--rate", "50", "--progress", "0"], capture_output=True, text=True, timeout=60)
+    finally:
+        server.shutdown()
+    assert out.returncode == 1, out.stderr[-3000:]
+    report = json.loads(out.stdout.strip().splitlines()[-1])
+    assert report["accepted"] == 0 and report["posts"]["failed_5xx"] == 5 and report["exit_code"] == 1, report
+    assert "no post was accepted" in out.stderr

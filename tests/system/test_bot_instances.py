@@ -65,6 +65,7 @@ def test_bot_survives_sigkill_of_one_instance(make_api, tmp_path):
     # The dead instance stayed unavailable from the kill to the end of posting;
     # over both instances together posts never waited long for a 202.
     assert dead["longest_unavailable_s"] > 3, dead
+    assert dead["unavailable_at_end"] is True and survivor["unavailable_at_end"] is False, report["instances"]
     assert report["longest_unavailable_s"] < 5, report
     # The progress line named each instance's health.
     assert re.search(r"#0 down", log) and re.search(r"#1 up", log), log[-2000:]

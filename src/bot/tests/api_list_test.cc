@@ -48,7 +48,22 @@ TEST(ApiList, OtherSchemesAreRefusedAndNamed) {
   EXPECT_NE(why.find("https://b:2"), std::string::npos) << why;
   EXPECT_NE(why.find("only http://"), std::string::npos) << why;
   parse_bad("a:1");
-  parse_bad("HTTP://a:1");
+  parse_bad("http:/a:1");
+}
+
+TEST(ApiList, TheSchemeIsReadInAnyCase) {
+  const auto got = parse_ok("HTTP://a:1,Http://b:2");
+  ASSERT_EQ(got.size(), 2u);
+  EXPECT_EQ(got[0].url, "http://a:1");
+  EXPECT_EQ(got[1].url, "http://b:2");
+}
+
+TEST(ApiList, QueriesFragmentsAndUserInformationAreRefusedAndNamed) {
+  EXPECT_NE(parse_bad("http://a:1?x=y").find("no query or fragment"), std::string::npos);
+  EXPECT_NE(parse_bad("http://a:1/?x=y").find("no query or fragment"), std::string::npos);
+  EXPECT_NE(parse_bad("http://a:1#top").find("no query or fragment"), std::string::npos);
+  EXPECT_NE(parse_bad("http://user@a:1").find("user information"), std::string::npos);
+  EXPECT_NE(parse_bad("http://user:pw@a:1").find("user information"), std::string::npos);
 }
 
 TEST(ApiList, DuplicatesAreRefusedAfterNormalising) {
