@@ -108,8 +108,11 @@ void kafka_subscriber::take(const rd_kafka_message_t& m, std::vector<message>& o
   }
   if (msg->seq.value() <= 0) {
     ++stats_.without_seq;
-    spdlog::warn("kafka subscriber: skipping {}[{}]@{}: message {} has no seq", options_.processed_topic,
-                 m.partition, m.offset, msg->id);
+    // What the reference's worker publishes: its row got no seq either, so
+    // the message reaches no feed. Said so the operator can find the cause.
+    spdlog::warn("kafka subscriber: skipping {}[{}]@{}: message {} has no seq: a worker other than feed-api's "
+                 "(the reference's?) stored it, and it reaches no feed; run only feed-api workers in group {}",
+                 options_.processed_topic, m.partition, m.offset, msg->id, options_.group_id);
     return;
   }
   out.push_back(std::move(*msg));
