@@ -236,7 +236,10 @@ result<pg_rows> pg_connection::answer(std::string_view what, int sent, std::chro
   while (PQisBusy(conn_)) {
     if (steady::now() >= deadline) return give_up();
     const int ready = wait_socket(fd, POLLIN, deadline, std::chrono::seconds(1));
-    if (ready < 0 || (ready > 0 && !PQconsumeInput(conn_))) break;  // the results below say why
+    // Still busy, PQgetResult would wait without a bound: the connection is
+    // left mid-statement, so the pool closes it.
+    if (ready < 0) return error(errc::unavailable, fmt::format("postgres: {}: {}", what, std::strerror(errno)));
+    if (ready > 0 && !PQconsumeInput(conn_)) break;  // the connection failed: the results below say why
   }
   // As PQexec: the last result, unless one failed (later ones are then
   // not run by the server anyway).
