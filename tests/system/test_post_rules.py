@@ -390,6 +390,32 @@ def test_a_busy_port_fails_before_anything_is_created(tmp_path, feed_binary, lev
     assert not (tmp_path / "never").exists(), "the data directory was created before the port was checked"
 
 
+def test_a_second_instance_on_the_same_data_dir_is_refused(tmp_path, feed_binary, user):
+    # Two processes writing one SQLite store left the first one's live
+    # streams silently short of what was stored.
+    data = str(tmp_path / "shared")
+    first = FeedApi(feed_binary, data, args=["--log-level", "warn"]).start()
+    try:
+        p = subprocess.run([feed_binary, "--port", str(free_port()), "--data-dir", data],
+                           capture_output=True, text=True, timeout=20)
+        assert p.returncode == 1, p.stdout + p.stderr
+        said = p.stdout + p.stderr
+        assert "is locked by another process (pid %d)" % first.proc.pid in said, said
+        assert "each feed-api needs its own --data-dir" in said, said
+        assert first.post(user, "still mine").status_code == 202
+    finally:
+        first.stop()
+    # Stopped, or killed, the first lets a new one open the store.
+    again = FeedApi(feed_binary, data, args=["--log-level", "warn"]).start()
+    again.proc.kill()
+    again.proc.wait()
+    third = FeedApi(feed_binary, data, args=["--log-level", "warn"]).start()
+    try:
+        assert third.post(user, "after").status_code == 202
+    finally:
+        third.stop()
+
+
 @pytest.mark.parametrize("how", ["flag", "env"])
 def test_an_empty_data_dir_is_an_error(tmp_path, feed_binary, how):
     args = [feed_binary, "--port", str(free_port())]

@@ -319,6 +319,13 @@ result<std::unique_ptr<sqlite_store>> sqlite_store::open(const sqlite_options& o
   if (opts.path.has_parent_path()) std::filesystem::create_directories(opts.path.parent_path(), ec);
   if (ec) return error(errc::unavailable, fmt::format("cannot create {}: {}", opts.path.parent_path().string(), ec.message()));
   std::unique_ptr<sqlite_store> s(new sqlite_store(opts));
+  auto owner = file_lock::take(opts.path.string() + ".lock");
+  if (!owner) {
+    return error(owner.err().code, fmt::format("cannot open {}: {}; one process per database (each feed-api needs "
+                                               "its own --data-dir)",
+                                               opts.path.string(), owner.err().message));
+  }
+  s->owner_ = std::move(*owner);
   auto w = s->connect(/*writer=*/true);
   if (!w) return w.err();
   auto migrations = schema::collect_migrations(schema::sqlite_migration_files());

@@ -19,6 +19,7 @@
 #include <string>
 #include <vector>
 
+#include "base/file_lock.h"
 #include "base/stop_deadline.h"
 #include "store/store.h"
 
@@ -78,6 +79,10 @@ class sqlite_store final : public store {
   std::string writer_vfs();
 
   const sqlite_options opts_;
+  // <path>.lock, held while the store is open: the seq counter and the
+  // live feed are this process's, and a second process writing the same
+  // file left the first one's streams silently short of what it stored.
+  file_lock owner_;
   std::mutex write_mu_;
   std::unique_ptr<connection> writer_;  // GUARDED_BY(write_mu_)
   std::mutex readers_mu_;

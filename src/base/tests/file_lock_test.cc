@@ -1,0 +1,71 @@
+#include "base/file_lock.h"
+
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <filesystem>
+#include <string>
+
+#include <gtest/gtest.h>
+
+namespace feed {
+namespace {
+
+std::filesystem::path temp_lock(const std::string& name) {
+  auto dir = std::filesystem::temp_directory_path() / ("feed-file-lock-" + std::to_string(::getpid()));
+  std::filesystem::create_directories(dir);
+  return dir / name;
+}
+
+TEST(FileLock, ASecondTakerIsRefusedWithTheHoldersPidUntilTheFirstLetsGo) {
+  const auto path = temp_lock("a.lock");
+  auto first = file_lock::take(path);
+  ASSERT_TRUE(first) << first.err().message;
+  EXPECT_TRUE(first->held());
+  auto second = file_lock::take(path);
+  ASSERT_FALSE(second);
+  EXPECT_TRUE(second.err().is(errc::invalid_input));
+  EXPECT_NE(second.err().message.find("locked by another process (pid " + std::to_string(::getpid()) + ")"),
+            std::string::npos)
+      << second.err().message;
+  *first = file_lock();  // let go
+  auto third = file_lock::take(path);
+  EXPECT_TRUE(third) << third.err().message;
+}
+
+// The kernel drops the lock of a process that dies, however it dies: a
+// lock file left behind never blocks the next start.
+TEST(FileLock, ALockHeldByAKilledProcessIsFree) {
+  const auto path = temp_lock("b.lock");
+  int ready[2];
+  ASSERT_EQ(::pipe(ready), 0);
+  const pid_t child = ::fork();
+  ASSERT_GE(child, 0);
+  if (child == 0) {
+    auto held = file_lock::take(path);
+    const char c = held ? 'y' : 'n';
+    (void)!::write(ready[1], &c, 1);
+    ::pause();
+    ::_exit(0);
+  }
+  char c = 0;
+  ASSERT_EQ(::read(ready[0], &c, 1), 1);
+  ASSERT_EQ(c, 'y');
+  auto refused = file_lock::take(path);
+  EXPECT_FALSE(refused);
+  ::kill(child, SIGKILL);
+  ::waitpid(child, nullptr, 0);
+  auto taken = file_lock::take(path);
+  EXPECT_TRUE(taken) << taken.err().message;
+  ::close(ready[0]);
+  ::close(ready[1]);
+}
+
+TEST(FileLock, AnUnopenableFileIsUnavailable) {
+  auto r = file_lock::take("/nonexistent-dir-feed/x.lock");
+  ASSERT_FALSE(r);
+  EXPECT_TRUE(r.err().is(errc::unavailable)) << r.err().message;
+}
+
+}  // namespace
+}  // namespace feed
