@@ -28,7 +28,8 @@ struct post_client::connection {
   std::string body;  // of a 503, to see whether it names a message that may be stored
   std::vector<char> rbuf = std::vector<char>(8192);
   std::size_t used = 0;  // bytes in rbuf not yet consumed
-  bool fresh = false;    // connected for the request it is about to send
+  bool fresh = false;    // connected, and no request sent on it yet
+  clock::time_point connected_at;
   bool busy = false;
   bool connecting = false;
   bool live = false;  // counted in live_ and the instance's gauge
@@ -40,6 +41,10 @@ struct post_client::connection {
 namespace {
 
 constexpr auto kMinBackoff = std::chrono::milliseconds(100);
+// How long a connection opened for a request counts as new: failing its
+// first request within this says the server is failing, not that it closed
+// an idle connection.
+constexpr auto kFreshFor = std::chrono::seconds(1);
 constexpr auto kMaxBackoff = std::chrono::seconds(2);
 constexpr double kMaxRetryAfterS = 60.0;
 constexpr std::size_t kMaxKeptBody = 4096;
@@ -300,6 +305,7 @@ asio::awaitable<bool> post_client::connect(connection& c) {
   c.sock.set_option(tcp::no_delay(true), ec);
   c.used = 0;
   c.fresh = true;
+  c.connected_at = clock::now();
   c.live = true;
   ++live_[c.instance];
   stats_.per_instance[c.instance].conns_live.add();
@@ -377,7 +383,10 @@ void post_client::begin_attempt(connection& c, const job& j, attempt& a) {
   c.busy = true;
   c.timed_out = false;
   c.busy_since = a.sent_at;
-  a.reused = !c.fresh;
+  // A connection opened ahead of its first request and left unused (the
+  // schedule had nothing due) is as stale as a kept-alive one: the server
+  // may have closed it for sending no request (its header timeout).
+  a.reused = !c.fresh || a.sent_at - c.connected_at >= kFreshFor;
   c.fresh = false;
 }
 
@@ -476,8 +485,6 @@ bool post_client::settle(connection& c, const job& j, attempt& a) {
 }
 
 bool post_client::settle_transport_failure(connection& c, const job& j, const attempt& a, clock::time_point now) {
-  stats_.per_instance[c.instance].transport_errors.add();
-  if (feeding_availability()) ctx_.avail.failure(c.instance, a.sent_at, true);
   job next = j;
   next.avoid = static_cast<int>(c.instance);
   // Bytes went out and no answer came back: the server may have stored it.
@@ -488,6 +495,8 @@ bool post_client::settle_transport_failure(connection& c, const job& j, const at
   // answer: send it again, as HTTP clients do; the Idempotency-Key makes
   // that safe even if the server did read it. Each stale connection can
   // bounce a post once; a fresh one failing counts as a transport failure.
+  // The server did nothing wrong, so neither is it an outage of the
+  // instance.
   const bool stale = !a.got_bytes && !a.timed_out && a.reused &&
                      (a.ec == asio::error::eof || a.ec == asio::error::connection_reset ||
                       a.ec == asio::error::broken_pipe);
@@ -496,6 +505,8 @@ bool post_client::settle_transport_failure(connection& c, const job& j, const at
     enqueue(next, true);
     return false;
   }
+  stats_.per_instance[c.instance].transport_errors.add();
+  if (feeding_availability()) ctx_.avail.failure(c.instance, a.sent_at, true);
   if (logged_failures_++ < 5 || logged_failures_ % 1000 == 0) {
     spdlog::warn("post #{} to {}: transport error: {}{}", j.index, ctx_.instances[c.instance].url,
                  a.timed_out ? "timeout" : a.ec.message(),

@@ -76,3 +76,20 @@ def test_bot_exits_1_when_no_post_is_accepted():
     report = json.loads(out.stdout.strip().splitlines()[-1])
     assert report["accepted"] == 0 and report["posts"]["failed_5xx"] == 5 and report["exit_code"] == 1, report
     assert "no post was accepted" in out.stderr
+
+
+def test_a_connection_closed_before_its_first_request_costs_no_retry(make_api):
+    """The bot opens its posting connections ahead of the schedule; one left
+    unused past the server's header timeout is closed by the server, and the
+    post that then finds it closed is sent again without counting a retry or
+    an outage, as for a kept-alive connection."""
+    api = make_api("--header-timeout", "1")
+    out = subprocess.run([binary("feed-bot"), "--api", api.base, "--rate", "1", "--count", "4", "--concurrency", "4",
+                          "--progress", "0"], capture_output=True, text=True, timeout=60)
+    assert out.returncode == 0, out.stderr[-3000:]
+    report = json.loads(out.stdout.strip().splitlines()[-1])
+    posts = report["posts"]
+    assert report["accepted"] == 4, report
+    assert posts["resent_on_stale_connection"] >= 1, posts
+    assert posts["retries_transport"] == 0 and posts["transport_errors"] == 0, posts
+    assert report["availability"]["unavailable_outages"] == 0, report["availability"]
