@@ -16,9 +16,7 @@ void rd_kafka_deleter::operator()(rd_kafka_t* rk) const noexcept {
   rd_kafka_destroy_flags(rk, RD_KAFKA_DESTROY_F_NO_CONSUMER_CLOSE);
 }
 
-namespace {
-
-void on_log(const rd_kafka_t* rk, int level, const char* facility, const char* buf) {
+void log_kafka_line(const rd_kafka_t* rk, int level, const char* facility, const char* buf) {
   // librdkafka uses syslog levels. A failed connection (FAIL) is logged as
   // an error and repeats every reconnect while a broker is down; the
   // failed deliveries and readiness checks are the errors that matter.
@@ -29,6 +27,8 @@ void on_log(const rd_kafka_t* rk, int level, const char* facility, const char* b
                                 : spdlog::level::debug;
   spdlog::log(lvl, "kafka {} {}: {}", rd_kafka_name(rk), facility, buf);
 }
+
+namespace {
 
 void on_error(rd_kafka_t* rk, int err, const char* reason, void*) {
   const auto code = static_cast<rd_kafka_resp_err_t>(err);
@@ -83,7 +83,7 @@ result<kafka_handle> make_handle(rd_kafka_type_t type, const kafka_options& opti
       }
     }
   }
-  rd_kafka_conf_set_log_cb(conf, on_log);
+  rd_kafka_conf_set_log_cb(conf, log_kafka_line);
   rd_kafka_conf_set_error_cb(conf, on_error);
   if (setup) setup(conf);
 

@@ -76,6 +76,9 @@ kafka_properties reliable_producer_properties(const kafka_options& options, std:
 // then logged).
 bool close_consumer(rd_kafka_t* rk, std::chrono::milliseconds bound, bool settled = false);
 
+// librdkafka's log callback of every handle: its lines, at our levels.
+void log_kafka_line(const rd_kafka_t* rk, int level, const char* facility, const char* buf);
+
 // Our error class for a librdkafka error: queue_full for a full local
 // queue, timeout for timed-out requests and deliveries, shutting_down for
 // records purged at stop, unavailable for everything else.

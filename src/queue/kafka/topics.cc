@@ -1,5 +1,6 @@
 #include "queue/kafka/topics.h"
 
+#include <mutex>
 #include <thread>
 
 #include <fmt/format.h>
@@ -90,6 +91,31 @@ result<bool> all_led(rd_kafka_t* rk, const std::vector<topic_spec>& specs, std::
   return true;
 }
 
+// The admin handle's last connection error ("Connect to ipv4#... failed:
+// Connection refused", "Failed to resolve ..."), which a timed-out request
+// does not say: librdkafka only logs it.
+struct broker_trouble {
+  std::mutex mu;
+  std::string last;  // GUARDED_BY(mu)
+
+  // librdkafka reports a failed connect as a FAIL log line, from its
+  // broker threads (its error callback needs polling, which nothing does
+  // while the request waits).
+  static void on_log(const rd_kafka_t* rk, int level, const char* facility, const char* buf) {
+    log_kafka_line(rk, level, facility, buf);
+    if (std::string_view(facility) != "FAIL") return;
+    auto* self = static_cast<broker_trouble*>(rd_kafka_opaque(rk));
+    std::lock_guard lock(self->mu);
+    self->last = buf;
+  }
+  // `e` with the last connection error appended, if there was one.
+  error explain(error e) {
+    std::lock_guard lock(mu);
+    if (!last.empty()) e.message += fmt::format("; the brokers' last error: {}", last);
+    return e;
+  }
+};
+
 }  // namespace
 
 result<void> ensure_topics(const kafka_options& options) {
@@ -97,18 +123,22 @@ result<void> ensure_topics(const kafka_options& options) {
                                    {options.processed_topic, options.processed_partitions}};
   if (!options.dead_letter_topic.empty()) specs.push_back({options.dead_letter_topic, 1});
 
-  auto rk = make_handle(RD_KAFKA_PRODUCER, options, "admin", {});
+  broker_trouble trouble;  // outlives the handle, whose callbacks use it
+  auto rk = make_handle(RD_KAFKA_PRODUCER, options, "admin", {}, [&trouble](rd_kafka_conf_t* conf) {
+    rd_kafka_conf_set_log_cb(conf, &broker_trouble::on_log);
+    rd_kafka_conf_set_opaque(conf, &trouble);
+  });
   if (!rk) return rk.err();
-  if (auto r = create(rk->get(), specs, options); !r) return r;
+  if (auto r = create(rk->get(), specs, options); !r) return trouble.explain(r.err());
 
   const auto deadline = std::chrono::steady_clock::now() + options.admin_timeout;
   for (;;) {
     auto led = all_led(rk->get(), specs, options.ready_timeout);
     if (led && *led) return {};
     if (std::chrono::steady_clock::now() >= deadline) {
-      return error(errc::timeout, led ? fmt::format("Kafka topics have no leaders after {} ms",
-                                                    options.admin_timeout.count())
-                                      : led.err().message);
+      return trouble.explain(error(errc::timeout, led ? fmt::format("Kafka topics have no leaders after {} ms",
+                                                                    options.admin_timeout.count())
+                                                      : led.err().message));
     }
     std::this_thread::sleep_for(std::chrono::milliseconds(100));
   }
