@@ -137,37 +137,34 @@ TEST(Options, OutOfRangeDurationIsRefused) {
   EXPECT_NE(err.find("--shutdown-timeout"), std::string::npos) << err;
 }
 
+// parse() with `env` set for the call only.
+result<app_options> parse_with_env(const std::vector<std::pair<const char*, const char*>>& env,
+                                   std::vector<std::string> args = {}) {
+  for (const auto& [name, value] : env) ::setenv(name, value, 1);
+  int exit_code = -1;
+  auto r = parse(std::move(args), exit_code);
+  for (const auto& [name, value] : env) ::unsetenv(name);
+  return r;
+}
+
 // The reference's variables each have a default, so either of a pair
 // selects its backend; a lone DB_PORT used to be ignored (embedded SQLite).
 TEST(Options, EitherReferenceVariableOfAPairSelectsItsBackend) {
-  int exit_code = -1;
-  ::setenv("DB_PORT", "26258", 1);
-  ::setenv("KAFKA_PORT", "9093", 1);
-  auto ports = parse({}, exit_code);
-  ::unsetenv("DB_PORT");
-  ::unsetenv("KAFKA_PORT");
+  auto ports = parse_with_env({{"DB_PORT", "26258"}, {"KAFKA_PORT", "9093"}});
   ASSERT_TRUE(ports) << ports.err().message;
   EXPECT_EQ(ports->database_url, "postgresql://root@roach1:26258/defaultdb?sslmode=disable");
   EXPECT_EQ(ports->kafka_brokers, "kafka:9093");
 
-  ::setenv("DB_HOST", "db.internal", 1);
-  ::setenv("KAFKA_HOST", "k.internal", 1);
-  auto hosts = parse({}, exit_code);
-  ::unsetenv("DB_HOST");
-  ::unsetenv("KAFKA_HOST");
+  auto hosts = parse_with_env({{"DB_HOST", "db.internal"}, {"KAFKA_HOST", "k.internal"}});
   ASSERT_TRUE(hosts) << hosts.err().message;
   EXPECT_EQ(hosts->database_url, "postgresql://root@db.internal:26257/defaultdb?sslmode=disable");
   EXPECT_EQ(hosts->kafka_brokers, "k.internal:29092");
 
-  ::setenv("DB_PORT", "", 1);  // empty is unset, as for every other variable
-  auto empty = parse({}, exit_code);
-  ::unsetenv("DB_PORT");
+  auto empty = parse_with_env({{"DB_PORT", ""}});  // empty is unset, as for every other variable
   ASSERT_TRUE(empty) << empty.err().message;
   EXPECT_EQ(empty->database_url, "");
 
-  ::setenv("DB_PORT", "26258", 1);  // the flag wins
-  auto flag = parse({"--database-url", "postgresql://x@h:1/d"}, exit_code);
-  ::unsetenv("DB_PORT");
+  auto flag = parse_with_env({{"DB_PORT", "26258"}}, {"--database-url", "postgresql://x@h:1/d"});  // the flag wins
   ASSERT_TRUE(flag) << flag.err().message;
   EXPECT_EQ(flag->database_url, "postgresql://x@h:1/d");
 }
@@ -186,13 +183,11 @@ TEST(Options, ALingerNotBelowThePublishTimeoutIsRefusedWithKafka) {
     EXPECT_NE(err.find("--kafka-linger-ms"), std::string::npos) << err;
     EXPECT_NE(err.find("is not below --publish-timeout-ms (1000 ms)"), std::string::npos) << err;
   }
-  int exit_code = -1;
-  ::setenv("KAFKA_HOST", "k", 1);  // Kafka chosen by the reference's variable
   testing::internal::CaptureStderr();
-  auto by_env = parse({"--kafka-linger-ms", "2000"}, exit_code);
+  auto by_env = parse_with_env({{"KAFKA_HOST", "k"}}, {"--kafka-linger-ms", "2000"});  // Kafka chosen by the variable
   testing::internal::GetCapturedStderr();
-  ::unsetenv("KAFKA_HOST");
   EXPECT_FALSE(by_env);
+  int exit_code = -1;
   auto below = parse({"--kafka-brokers", "127.0.0.1:9092", "--kafka-linger-ms", "999", "--publish-timeout-ms", "1000"},
                      exit_code);
   EXPECT_TRUE(below) << below.err().message;
