@@ -493,15 +493,18 @@ bool post_client::settle_transport_failure(connection& c, const job& j, const at
   // A connection the server closed while it sat unused (an idle or
   // first-request timeout) fails the next request before any byte of an
   // answer: send it again, as HTTP clients do; the Idempotency-Key makes
-  // that safe even if the server did read it. Each stale connection can
-  // bounce a post once; a fresh one failing counts as a transport failure.
-  // The server did nothing wrong, so neither is it an outage of the
-  // instance.
-  const bool stale = !a.got_bytes && !a.timed_out && a.reused &&
+  // that safe even if the server did read it. A post is sent again so
+  // once: a server that takes requests and drops the connection without
+  // answering (which looks the same) would otherwise have each post sent
+  // once per spare connection, past --max-retries and counted nowhere. A
+  // fresh connection failing counts as a transport failure. The server did
+  // nothing wrong, so neither is it an outage of the instance.
+  const bool stale = !a.got_bytes && !a.timed_out && a.reused && !j.resent_stale &&
                      (a.ec == asio::error::eof || a.ec == asio::error::connection_reset ||
                       a.ec == asio::error::broken_pipe);
   if (stale && !stopped_) {
     stats_.resent_stale.add();
+    next.resent_stale = true;
     enqueue(next, true);
     return false;
   }

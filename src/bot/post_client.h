@@ -73,6 +73,7 @@ class post_client {
     clock::time_point due;
     int avoid = kAnyInstance;   // instance the last attempt failed on
     bool maybe_stored = false;  // some attempt may have been stored
+    bool resent_stale = false;  // already sent again once for a stale connection
   };
   // What one request/response exchange came to.
   struct attempt {

@@ -3,6 +3,7 @@ import http.server
 import json
 import subprocess
 import threading
+import time
 
 from conftest import binary
 from services.feed_api import free_port
@@ -93,3 +94,35 @@ def test_a_connection_closed_before_its_first_request_costs_no_retry(make_api):
     assert posts["resent_on_stale_connection"] >= 1, posts
     assert posts["retries_transport"] == 0 and posts["transport_errors"] == 0, posts
     assert report["availability"]["unavailable_outages"] == 0, report["availability"]
+
+
+def test_a_server_that_drops_requests_unanswered_gets_each_post_at_most_twice():
+    """A server that reads each request whole and closes without answering
+    looks like a stale connection to the bot; it may send a post again once
+    for that, not once per spare connection past --max-retries."""
+    seen = []
+
+    class Dropping(http.server.BaseHTTPRequestHandler):
+        def do_POST(self):
+            self.rfile.read(int(self.headers.get("Content-Length", 0)))
+            seen.append(self.headers.get("Idempotency-Key"))
+            time.sleep(0.2)
+            self.close_connection = True
+
+        def log_message(self, *args):
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Dropping)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        out = subprocess.run([binary("feed-bot"), "--api", f"http://127.0.0.1:{server.server_port}", "--rate", "0.5",
+                              "--count", "2", "--max-retries", "0", "--request-timeout", "3", "--progress", "0"],
+                             capture_output=True, text=True, timeout=60)
+    finally:
+        server.shutdown()
+    report = json.loads(out.stdout.strip().splitlines()[-1])
+    posts = report["posts"]
+    assert report["accepted"] == 0 and posts["transport_errors"] == 2, posts
+    assert posts["resent_on_stale_connection"] <= 2, posts
+    for key in set(seen):
+        assert seen.count(key) <= 2, seen
