@@ -81,7 +81,7 @@ result<std::unique_ptr<kafka_consumer>> kafka_consumer::create(const kafka_optio
 }
 
 kafka_consumer::~kafka_consumer() {
-  if (rk_) close_consumer(rk_.get(), give_up_.cap(options_.session_timeout), settled_);
+  if (rk_) close_consumer(rk_.get(), give_up_.cap(options_.session_timeout), joined_);
   if (dead_letter_) rd_kafka_flush(dead_letter_.get(), to_ms(give_up_.cap(options_.flush_timeout)));
 }
 
@@ -92,6 +92,7 @@ void kafka_consumer::on_rebalance(rd_kafka_t* rk, rd_kafka_resp_err_t err, rd_ka
   if (err == RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS) {
     spdlog::info("kafka consumer: assigned {}", partition_names(parts));
     self->settled_ = true;
+    self->joined_ = true;
     {
       std::lock_guard lock(self->mu_);
       for (int i = 0; i < parts->cnt; ++i) self->owned_.insert(parts->elems[i].partition);

@@ -76,9 +76,10 @@ class kafka_consumer final : public queue_reader {
   void close();
 
   const kafka_consumer_stats& stats() const { return stats_; }
-  // A member of the group with its assignment (of partitions, or of none),
-  // not one waiting to join it. Such a consumer leaves the group when
-  // destroyed, so the others' next rebalance does not wait for its session.
+  // A member of the group holding its assignment (of partitions, or of
+  // none): not waiting to join it, nor in the middle of a rebalance. Once a
+  // consumer has been a member it leaves the group when destroyed, so the
+  // others' next rebalance does not wait for its session.
   bool member() const { return settled_; }
 
  private:
@@ -103,9 +104,13 @@ class kafka_consumer final : public queue_reader {
   kafka_consumer_stats stats_;
   stop_deadline give_up_;  // stop_waiting_at's
   std::atomic<bool> closed_{false};
-  // The last rebalance event was an assignment (even of no partition): a
-  // member of the group, not one waiting to join it.
+  // The last rebalance event was an assignment (even of no partition).
   std::atomic<bool> settled_{false};
+  // Some rebalance assigned this consumer (even no partition): a member of
+  // the group, which must leave it when stopped, also in the middle of a
+  // later rebalance. Only one that never joined is destroyed without
+  // leaving.
+  std::atomic<bool> joined_{false};
 
   std::mutex mu_;
   std::set<std::int32_t> owned_;                                 // GUARDED_BY(mu_)

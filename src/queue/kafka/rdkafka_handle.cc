@@ -144,7 +144,7 @@ bool holds_partitions(rd_kafka_t* rk) {
 
 }  // namespace
 
-bool close_consumer(rd_kafka_t* rk, std::chrono::milliseconds bound, bool settled) {
+bool close_consumer(rd_kafka_t* rk, std::chrono::milliseconds bound, bool joined) {
   // A close, once begun, must be served until its revoke is acknowledged:
   // destroyed before that, the handle never finishes (librdkafka's main
   // thread spins waiting for the application, measured: 7 destroys of 10
@@ -156,14 +156,17 @@ bool close_consumer(rd_kafka_t* rk, std::chrono::milliseconds bound, bool settle
                  rd_kafka_name(rk));
     return false;
   }
-  // A consumer waiting to join (a rebalance held up by a member that died)
-  // holds no partitions, and its leave would queue behind that join: the
-  // destroy then waited for the leave's request timeout, 5 s past the
-  // stop's bound, spinning a core. A settled member with no partitions
-  // (more instances than partitions) must leave all the same: left in the
-  // group, it held up the next member's join, and every partition of every
-  // other member with it, until its session timed out.
-  if (!holds_partitions(rk) && !settled) {
+  // A consumer that never joined (a rebalance held up by a member that
+  // died) holds no partitions, and its leave would queue behind its join:
+  // the destroy then waited for the leave's request timeout, 5 s past the
+  // stop's bound, spinning a core. A member with no partitions (more
+  // instances than partitions, or one stopped in the middle of a rebalance
+  // after its revoke) must leave all the same: left in the group, it held
+  // up the next member's join, and every partition of every other member
+  // with it, until its session timed out. If a dead member holds that
+  // rebalance up, the leave waits behind it, and the stop overruns its
+  // bound by up to the request timeout.
+  if (!holds_partitions(rk) && !joined) {
     spdlog::info("kafka {}: still joining its group, holding no partitions; destroyed without leaving it",
                  rd_kafka_name(rk));
     return false;

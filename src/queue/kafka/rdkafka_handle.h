@@ -70,11 +70,10 @@ kafka_properties reliable_producer_properties(const kafka_options& options, std:
 // rebalance events; the handle may then be destroyed without blocking. The
 // revoke is served even up to 2 s past `bound` (a close left before it
 // hangs the destroy). No close is begun with `bound` 0, nor when the
-// consumer holds no partitions and is not `settled` (a member whose last
-// rebalance event was an assignment, even of none): it may be stuck
-// joining. False when the close did not finish or was not begun (it is
-// then logged).
-bool close_consumer(rd_kafka_t* rk, std::chrono::milliseconds bound, bool settled = false);
+// consumer holds no partitions and has not `joined` (been assigned by a
+// rebalance, even no partition): it may be stuck joining. False when the
+// close did not finish or was not begun (it is then logged).
+bool close_consumer(rd_kafka_t* rk, std::chrono::milliseconds bound, bool joined = false);
 
 // librdkafka's log callback of every handle: its lines, at our levels.
 void log_kafka_line(const rd_kafka_t* rk, int level, const char* facility, const char* buf);

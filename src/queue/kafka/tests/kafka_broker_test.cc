@@ -500,6 +500,63 @@ TEST_F(KafkaBroker, AMemberWithNoPartitionLeavesTheGroupSoTheNextJoinWaitsForNob
   EXPECT_EQ(got[0].id, later[0].id);
 }
 
+// A member stopped in the middle of a rebalance (its revoke served, its
+// new assignment not yet come: a rolling restart that stops the next
+// instance while the previous one's join is under way) holds no
+// partitions, but it is a member: it must leave, or the group assigns it a
+// partition that then waits out its session.
+TEST_F(KafkaBroker, AMemberStoppedInTheMiddleOfARebalanceLeavesTheGroup) {
+  auto pub = publisher(3);
+  ASSERT_TRUE(pub);
+  auto owner = kafka_consumer::create(options_);
+  ASSERT_TRUE(owner) << owner.err().message;
+  auto other = kafka_consumer::create(options_);
+  ASSERT_TRUE(other) << other.err().message;
+  const auto settled_by = clock::now() + 30s;
+  while (!((*owner)->member() && (*other)->member()) && clock::now() < settled_by) {
+    ASSERT_TRUE((*owner)->poll(10, 50ms));
+    ASSERT_TRUE((*other)->poll(10, 50ms));
+  }
+  ASSERT_TRUE((*owner)->member() && (*other)->member()) << "the two members never settled";
+
+  // A third member joins. `owner` is not polled, so it does not serve its
+  // revoke and the rebalance stays open; `other` serves its revoke, and is
+  // stopped there (in a thread, while the rest go on polling).
+  auto joining = kafka_consumer::create(options_);
+  ASSERT_TRUE(joining) << joining.err().message;
+  const auto revoked_by = clock::now() + 30s;
+  while ((*other)->member() && clock::now() < revoked_by) {
+    ASSERT_TRUE((*other)->poll(10, 50ms));
+    ASSERT_TRUE((*joining)->poll(10, 50ms));
+  }
+  ASSERT_FALSE((*other)->member()) << "the third member's join started no rebalance";
+  auto stopping = std::async(std::launch::async, [&] {
+    (*other)->stop_waiting_at(clock::now() + 5s);
+    other->reset();
+  });
+
+  // Every partition is read again soon: none was handed to the stopped
+  // member, to wait out its session (6 s here).
+  const auto start = clock::now();
+  const auto sent = posts(30, 0, 30);  // thirty authors: every partition
+  std::vector<message> got;
+  bool published = false;
+  while (got.size() < sent.size() && clock::now() < start + 20s) {
+    for (auto* c : {&**owner, &**joining}) {
+      auto b = c->poll(100, 50ms);
+      ASSERT_TRUE(b) << b.err().message;
+      got.insert(got.end(), b->messages.begin(), b->messages.end());
+    }
+    if (!published && (*owner)->member() && (*joining)->member()) {
+      EXPECT_TRUE(publish_all(*pub, sent).empty());
+      published = true;
+    }
+  }
+  stopping.get();
+  EXPECT_EQ(ids(got), ids(sent));
+  EXPECT_LT(clock::now() - start, 5s) << "a partition waited for the member stopped in the rebalance";
+}
+
 TEST_F(KafkaBroker, PoisonRecordIsSkippedCountedAndDeadLettered) {
   options_.events_partitions = 1;  // one partition: the poison sits in front of the valid message
   options_.dead_letter_topic = options_.events_topic + "-dead";
