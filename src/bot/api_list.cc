@@ -36,6 +36,8 @@ bool split_authority(std::string_view s, std::string_view& host, std::string_vie
     host = s.substr(0, colon);
     port = s.substr(colon + 1);
   }
+  // An empty port is the scheme's default (RFC 3986 §3.2.3).
+  if (port.empty()) port = "80";
   if (host.empty()) {
     why = "missing host";
     return false;

@@ -51,6 +51,13 @@ TEST(ApiList, OtherSchemesAreRefusedAndNamed) {
   parse_bad("http:/a:1");
 }
 
+TEST(ApiList, AnEmptyPortIsTheDefault) {
+  const auto got = parse_ok("http://a:,http://[::1]:");
+  ASSERT_EQ(got.size(), 2u);
+  EXPECT_EQ(got[0].url, "http://a:80");
+  EXPECT_EQ(got[1].url, "http://[::1]:80");
+}
+
 TEST(ApiList, TheSchemeIsReadInAnyCase) {
   const auto got = parse_ok("HTTP://a:1,Http://b:2");
   ASSERT_EQ(got.size(), 2u);
@@ -74,7 +81,7 @@ TEST(ApiList, DuplicatesAreRefusedAfterNormalising) {
 }
 
 TEST(ApiList, BadPortsHostsAndPaths) {
-  for (const auto* list : {"http://a:0", "http://a:70000", "http://a:", "http://a:1x", "http://:1", "http://[::1",
+  for (const auto* list : {"http://a:0", "http://a:70000", "http://a:1x", "http://:1", "http://[::1",
                            "http://[::1]x", "http://a:1/api", "http://a:1,http://b:99999"}) {
     parse_bad(list);
   }
