@@ -154,13 +154,13 @@ void post_client::submit(const job& j) {
   enqueue(j, false);
 }
 
-void post_client::enqueue(const job& j, bool front) {
+void post_client::enqueue(const job& j, bool front, bool freshest) {
   auto& q = j.avoid == kAnyInstance ? queue_ : retry_q_[static_cast<std::size_t>(j.avoid)];
   if (front) q.push_front(j);
   else q.push_back(j);
   ++queued_;
   stats_.queued.add();
-  wake_idle_for(j);
+  wake_idle_for(j, freshest);
 }
 
 bool post_client::other_instance_live(std::size_t instance) const {
@@ -197,15 +197,23 @@ std::optional<post_client::job> post_client::take_job(const connection& c) {
 }
 
 // The connection idle longest goes first, so work rotates over every
-// connection and so over every instance, even at low rates.
-void post_client::wake_idle_for(const job& j) {
-  for (auto it = idle_.begin(); it != idle_.end(); ++it) {
-    if (can_take(**it, j)) {
-      connection* c = *it;
-      idle_.erase(it);
-      c->wake.cancel();
-      return;
+// connection and so over every instance, even at low rates. A post sent
+// again because its connection had gone stale goes to the one idle the
+// shortest instead: those idle as long are likely stale too.
+void post_client::wake_idle_for(const job& j, bool freshest) {
+  auto wake = [this](auto it) {
+    connection* c = *it;
+    idle_.erase(it);
+    c->wake.cancel();
+  };
+  if (freshest) {
+    for (auto it = idle_.rbegin(); it != idle_.rend(); ++it) {
+      if (can_take(**it, j)) return wake(std::next(it).base());
     }
+    return;
+  }
+  for (auto it = idle_.begin(); it != idle_.end(); ++it) {
+    if (can_take(**it, j)) return wake(it);
   }
 }
 
@@ -505,7 +513,7 @@ bool post_client::settle_transport_failure(connection& c, const job& j, const at
   if (stale && !stopped_) {
     stats_.resent_stale.add();
     next.resent_stale = true;
-    enqueue(next, true);
+    enqueue(next, true, /*freshest=*/true);
     return false;
   }
   stats_.per_instance[c.instance].transport_errors.add();

@@ -122,11 +122,12 @@ class post_client {
 
   void spawn(boost::asio::awaitable<void> work, const char* what);
   void submit(const job& j);  // a newly due message
-  void enqueue(const job& j, bool front);
+  // `freshest`: wake the connection idle the shortest, not the longest.
+  void enqueue(const job& j, bool front, bool freshest = false);
   std::optional<job> take_job(const connection& c);
   bool can_take(const connection& c, const job& j) const;
   bool other_instance_live(std::size_t instance) const;
-  void wake_idle_for(const job& j);
+  void wake_idle_for(const job& j, bool freshest = false);
   void wake_all_idle();
   bool waiting_work() const noexcept { return queued_ > 0; }
   bool feeding_availability() const noexcept { return started_ && !reported_done_; }
