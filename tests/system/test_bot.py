@@ -9,6 +9,27 @@ from conftest import binary
 from services.feed_api import free_port
 
 
+def bot_against(answer_post, *args):
+    """Runs feed-bot with `args` against a stand-in API on loopback whose
+    POST handler is answer_post(handler), after the request body was read;
+    returns the finished process."""
+    class StandIn(http.server.BaseHTTPRequestHandler):
+        def do_POST(self):
+            self.rfile.read(int(self.headers.get("Content-Length", 0)))
+            answer_post(self)
+
+        def log_message(self, *args):
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), StandIn)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        return subprocess.run([binary("feed-bot"), "--api", f"http://127.0.0.1:{server.server_port}",
+                               "--progress", "0", *args], capture_output=True, text=True, timeout=60)
+    finally:
+        server.shutdown()
+
+
 def test_bot_verifies_delivery_to_fifty_subscribers(api):
     out = subprocess.run([binary("feed-bot"), "--api", api.base, "--subscribers", "50", "--verify", "--rate", "100",
                           "--duration", "3", "--users", "5", "--verify-timeout", "20"],
@@ -53,26 +74,15 @@ def test_bot_moves_past_an_instance_that_is_down(api):
 def test_bot_exits_1_when_no_post_is_accepted():
     """An API that fails every post (here 500, a final answer) leaves nothing
     accepted: not an ok run, with or without --verify."""
-    class Failing(http.server.BaseHTTPRequestHandler):
-        def do_POST(self):
-            self.rfile.read(int(self.headers.get("Content-Length", 0)))
-            body = b'{"error":"broken"}'
-            self.send_response(500)
-            self.send_header("Content-Type", "application/json")
-            self.send_header("Content-Length", str(len(body)))
-            self.end_headers()
-            self.wfile.write(body)
+    def fail(handler):
+        body = b'{"error":"broken"}'
+        handler.send_response(500)
+        handler.send_header("Content-Type", "application/json")
+        handler.send_header("Content-Length", str(len(body)))
+        handler.end_headers()
+        handler.wfile.write(body)
 
-        def log_message(self, *args):
-            pass
-
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Failing)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    try:
-        out = subprocess.run([binary("feed-bot"), "--api", f"http://127.0.0.1:{server.server_port}", "--count", "5",
-                              "--rate", "50", "--progress", "0"], capture_output=True, text=True, timeout=60)
-    finally:
-        server.shutdown()
+    out = bot_against(fail, "--count", "5", "--rate", "50")
     assert out.returncode == 1, out.stderr[-3000:]
     report = json.loads(out.stdout.strip().splitlines()[-1])
     assert report["accepted"] == 0 and report["posts"]["failed_5xx"] == 5 and report["exit_code"] == 1, report
@@ -102,24 +112,12 @@ def test_a_server_that_drops_requests_unanswered_gets_each_post_at_most_twice():
     for that, not once per spare connection past --max-retries."""
     seen = []
 
-    class Dropping(http.server.BaseHTTPRequestHandler):
-        def do_POST(self):
-            self.rfile.read(int(self.headers.get("Content-Length", 0)))
-            seen.append(self.headers.get("Idempotency-Key"))
-            time.sleep(0.2)
-            self.close_connection = True
+    def drop(handler):
+        seen.append(handler.headers.get("Idempotency-Key"))
+        time.sleep(0.2)
+        handler.close_connection = True
 
-        def log_message(self, *args):
-            pass
-
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Dropping)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    try:
-        out = subprocess.run([binary("feed-bot"), "--api", f"http://127.0.0.1:{server.server_port}", "--rate", "0.5",
-                              "--count", "2", "--max-retries", "0", "--request-timeout", "3", "--progress", "0"],
-                             capture_output=True, text=True, timeout=60)
-    finally:
-        server.shutdown()
+    out = bot_against(drop, "--rate", "0.5", "--count", "2", "--max-retries", "0", "--request-timeout", "3")
     report = json.loads(out.stdout.strip().splitlines()[-1])
     posts = report["posts"]
     assert report["accepted"] == 0 and posts["transport_errors"] == 2, posts
