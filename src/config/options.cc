@@ -71,7 +71,7 @@ void add_kafka_flags(CLI::App& app, app_options& o) {
       ->capture_default_str();
   add_duration<milliseconds>(app, "--kafka-linger-ms", o.kafka.linger,
                              "Linger of the producer of accepted posts: how long to wait to fill a batch (processed "
-                             "events are sent at once)")
+                             "events are sent at once); below --publish-timeout-ms")
       ->envname("KAFKA_LINGER_MS")->check(CLI::Range(0, 10000));
   app.add_option("--kafka-batch-messages", o.kafka.batch_messages, "Producer batch size, in messages, at most")
       ->envname("KAFKA_BATCH_MESSAGES")->check(CLI::Range(1, 1000000))->capture_default_str();
