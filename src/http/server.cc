@@ -230,6 +230,26 @@ class head_line_endings {
   char before_ = 0;  // the byte before the first one not parsed
 };
 
+// RFC 9112 §2.2: a server SHOULD ignore at least one empty line (CRLF)
+// received before a request-line. Old clients send one after a POST's
+// body; on a kept-alive connection it would otherwise be read as the next
+// request and answered 400, closing the connection under the client's next
+// request. Drops every CRLF at the front of `buffer` and says how many
+// bytes went. A bare LF is not an empty line here, as it is not a line
+// ending anywhere else in a head.
+std::size_t drop_empty_lines(beast::flat_buffer& buffer) {
+  const std::string_view bytes(static_cast<const char*>(buffer.data().data()), buffer.size());
+  std::size_t n = 0;
+  while (n + 1 < bytes.size() && bytes[n] == '\r' && bytes[n + 1] == '\n') n += 2;
+  buffer.consume(n);
+  return n;
+}
+
+// What is left after drop_empty_lines could still be an empty line.
+bool may_be_empty_line(const beast::flat_buffer& buffer) {
+  return buffer.size() == 0 || (buffer.size() == 1 && *static_cast<const char*>(buffer.data().data()) == '\r');
+}
+
 constexpr auto body_done = [](const auto& p) { return p.is_done(); };
 
 // Reads from `socket` and parses until parse_buffered has an outcome: what
@@ -478,6 +498,10 @@ asio::awaitable<bool> server::serve_one(connection& c, beast::flat_buffer& buffe
 asio::awaitable<server::error_code> server::read_header(connection& c, beast::flat_buffer& buffer,
                                                         request_parser& parser, bool first) {
   c.entry.idle = true;
+  // Empty lines that came after the previous request leave the connection
+  // idle; any that arrive later count as the start of this request, under
+  // the header timeout and within the head's byte limit.
+  if (!first) drop_empty_lines(buffer);
   if (!first && buffer.size() == 0) {
     c.entry.deadline = clock::now() + opts_.idle_timeout;
     auto [ec, n] = co_await c.socket.async_read_some(buffer.prepare(beast::read_size(buffer, kReadAhead)), token);
@@ -488,6 +512,22 @@ asio::awaitable<server::error_code> server::read_header(connection& c, beast::fl
     buffer.commit(n);
   }
   c.entry.deadline = clock::now() + opts_.header_timeout;
+  for (std::size_t skipped = 0;;) {
+    skipped += drop_empty_lines(buffer);
+    if (!may_be_empty_line(buffer)) break;
+    if (skipped > opts_.max_header_bytes) {
+      c.entry.idle = false;
+      co_return bhttp::error::header_limit;
+    }
+    auto [ec, n] = co_await c.socket.async_read_some(buffer.prepare(beast::read_size(buffer, kReadAhead)), token);
+    buffer.commit(n);
+    if (ec) {
+      c.entry.idle = false;
+      // Nothing but empty lines before the end: a connection closed between requests.
+      co_return seen(ec == asio::error::eof ? boost::system::error_code(bhttp::error::end_of_stream) : ec,
+                     c.entry.timed_out);
+    }
+  }
   parser.eager(false);
   // The head's own limit is Beast's header_limit (and the check below).
   constexpr auto max_used = std::numeric_limits<std::size_t>::max();

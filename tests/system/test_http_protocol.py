@@ -294,6 +294,65 @@ def test_a_bare_cr_or_lf_in_a_head_gets_400_however_the_writes_are_cut(api, post
     assert api.messages(user_id=user)["messages"] == []
 
 
+# --- empty lines before a request-line (RFC 9112 §2.2) ---
+
+def test_a_crlf_after_a_post_body_does_not_break_the_next_request(api, user):
+    # Old clients end a POST's body with an extra CRLF. Read as the start of
+    # the next request it used to get 400 and close the kept-alive
+    # connection under the client's next request.
+    body = json.dumps({"user_id": user, "content": "crlf after the body"}).encode()
+    post = (b"POST /api/messages HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+            b"Content-Length: %d\r\n\r\n" % len(body)) + body + b"\r\n"
+    with Conn(api.port) as c:
+        assert c.send(post).response().status == 202
+        time.sleep(0.3)
+        assert c.send(b"GET /api/health HTTP/1.1\r\nHost: x\r\n\r\n").response().status == 200
+    assert len(api.messages(user_id=user)["messages"]) == 1
+
+
+@settings(max_examples=int(os.environ.get("FEED_PROPERTY_EXAMPLES", "25")), deadline=None, database=None,
+          derandomize=not os.environ.get("FEED_PROPERTY_SEED"), suppress_health_check=list(HealthCheck))
+@given(blanks=st.lists(st.integers(0, 4), min_size=1, max_size=4), trailing=st.integers(0, 3),
+       jitter=st.randoms(use_true_random=False), pieces=st.integers(1, 8))
+def test_empty_lines_before_each_request_are_ignored_however_the_writes_are_cut(api, blanks, trailing, jitter,
+                                                                                  pieces):
+    # Each request on one connection comes after 0-4 empty lines, and more
+    # may follow the last one; the whole is cut into random writes (a CRLF
+    # may be split between two). Every request is answered, in order.
+    paths = [b"/api/health", b"/api/messages?limit=1", b"/api/ready", b"/api/nope"]
+    expected = [200, 200, 200, 404]
+    wire = b"".join(b"\r\n" * n + b"GET " + paths[k % 4] + b" HTTP/1.1\r\nHost: x\r\n\r\n"
+                    for k, n in enumerate(blanks)) + b"\r\n" * trailing
+    with Conn(api.port, timeout=10) as c:
+        send_in_pieces(c, wire, jitter, pieces)
+        for k in range(len(blanks)):
+            assert c.response().status == expected[k % 4], (k, wire)
+        # The connection is still usable after the trailing empty lines.
+        assert c.send(b"GET /api/health HTTP/1.1\r\nHost: x\r\n\r\n").response().status == 200
+
+
+@pytest.mark.parametrize("prefix", [b"\n", b"\r\n\n", b"\r\r\n", b" \r\n"])
+def test_a_bare_lf_or_cr_or_a_space_before_the_request_line_is_still_400(api, prefix):
+    r = exchange(api.port, prefix + b"GET /api/health HTTP/1.1\r\nHost: x\r\n\r\n")
+    assert r.status == 400
+
+
+def test_empty_lines_past_the_head_limit_get_431(api):
+    with Conn(api.port) as c:
+        try:
+            c.send(b"\r\n" * 5000)
+        except (BrokenPipeError, ConnectionResetError):
+            pass
+        assert c.response().status == 431
+
+
+def test_a_connection_closed_after_only_empty_lines_gets_no_answer(api):
+    with Conn(api.port) as c:
+        c.send(b"\r\n\r\n")
+        c.sock.shutdown(socket.SHUT_WR)
+        assert c.closed_with_nothing_more()
+
+
 @pytest.mark.parametrize("version", [b"HTTP/2.0", b"HTTP/0.9", b"HTTP/1.x"])
 def test_versions_other_than_1_0_and_1_1_are_refused(api, version):
     r = exchange(api.port, b"GET /api/health " + version + b"\r\nHost: x\r\n\r\n")

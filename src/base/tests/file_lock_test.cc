@@ -11,13 +11,24 @@
 namespace feed {
 namespace {
 
-std::filesystem::path temp_lock(const std::string& name) {
-  auto dir = std::filesystem::temp_directory_path() / ("feed-file-lock-" + std::to_string(::getpid()));
-  std::filesystem::create_directories(dir);
-  return dir / name;
-}
+// Each test's lock files live in a directory of its own, removed after it.
+class FileLock : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    dir_ = std::filesystem::temp_directory_path() / ("feed-file-lock-" + std::to_string(::getpid()));
+    std::filesystem::create_directories(dir_);
+  }
+  void TearDown() override {
+    std::error_code ignored;
+    std::filesystem::remove_all(dir_, ignored);
+  }
+  std::filesystem::path temp_lock(const std::string& name) const { return dir_ / name; }
 
-TEST(FileLock, ASecondTakerIsRefusedWithTheHoldersPidUntilTheFirstLetsGo) {
+ private:
+  std::filesystem::path dir_;
+};
+
+TEST_F(FileLock, ASecondTakerIsRefusedWithTheHoldersPidUntilTheFirstLetsGo) {
   const auto path = temp_lock("a.lock");
   auto first = file_lock::take(path);
   ASSERT_TRUE(first) << first.err().message;
@@ -35,7 +46,7 @@ TEST(FileLock, ASecondTakerIsRefusedWithTheHoldersPidUntilTheFirstLetsGo) {
 
 // The kernel drops the lock of a process that dies, however it dies: a
 // lock file left behind never blocks the next start.
-TEST(FileLock, ALockHeldByAKilledProcessIsFree) {
+TEST_F(FileLock, ALockHeldByAKilledProcessIsFree) {
   const auto path = temp_lock("b.lock");
   int ready[2];
   ASSERT_EQ(::pipe(ready), 0);
@@ -61,7 +72,7 @@ TEST(FileLock, ALockHeldByAKilledProcessIsFree) {
   ::close(ready[1]);
 }
 
-TEST(FileLock, AnUnopenableFileIsUnavailable) {
+TEST_F(FileLock, AnUnopenableFileIsUnavailable) {
   auto r = file_lock::take("/nonexistent-dir-feed/x.lock");
   ASSERT_FALSE(r);
   EXPECT_TRUE(r.err().is(errc::unavailable)) << r.err().message;
