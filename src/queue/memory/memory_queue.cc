@@ -5,15 +5,21 @@
 
 namespace feed {
 
-memory_queue::memory_queue(std::size_t capacity) : capacity_(capacity) {}
+memory_queue::memory_queue(std::size_t capacity) : capacity_(capacity), waiting_(capacity) {}
 
 void memory_queue::enqueue(message m, enqueue_done done) {
+  const std::size_t hash = std::hash<std::string>{}(m.id);
   std::error_code refused;
   {
     std::lock_guard lock(mu_);
-    if (closed_) refused = errc::shutting_down;
-    else if (items_.size() >= capacity_) refused = errc::queue_full;
-    else items_.push_back({std::move(m), std::move(done)});
+    if (closed_) {
+      refused = errc::shutting_down;
+    } else if (items_.size() >= capacity_) {
+      refused = errc::queue_full;
+    } else {
+      items_.push_back({std::move(m), std::move(done), hash});
+      waiting_.add(hash);
+    }
   }
   if (refused) {
     done(refused);
@@ -36,15 +42,23 @@ bool memory_queue::withdraw(const std::string& id) {
     const auto hash = std::hash<std::string>{}(id);
     for (const auto& [token, taken] : in_flight_)
       if (std::find(taken.id_hashes.begin(), taken.id_hashes.end(), hash) != taken.id_hashes.end()) return false;
-    // Waits run out oldest first, so the match is usually near the front,
-    // where erasing from a deque is cheap.
-    for (auto it = items_.begin(); it != items_.end();) {
-      if (it->msg.id != id) {
+    // Waits run out oldest first, so the copies are usually near the front,
+    // where erasing from a deque is cheap; the count says when the last
+    // one has been seen.
+    std::uint32_t left = waiting_.count(hash);
+    for (auto it = items_.begin(); left > 0 && it != items_.end();) {
+      if (it->id_hash != hash) {
+        ++it;
+        continue;
+      }
+      --left;
+      if (it->msg.id != id) {  // another id with the same hash
         ++it;
         continue;
       }
       withdrawn.push_back(std::move(it->done));
       it = items_.erase(it);
+      waiting_.remove(hash);
     }
   }
   for (auto& done : withdrawn) done(errc::timeout);
@@ -65,9 +79,11 @@ result<batch> memory_queue::poll(std::size_t max, std::chrono::milliseconds wait
   taken.acks.reserve(n);
   taken.id_hashes.reserve(n);
   for (std::size_t i = 0; i < n; ++i) {
-    taken.id_hashes.push_back(std::hash<std::string>{}(items_.front().msg.id));
-    b.messages.push_back(std::move(items_.front().msg));
-    taken.acks.push_back(std::move(items_.front().done));
+    item& front = items_.front();
+    taken.id_hashes.push_back(front.id_hash);
+    waiting_.remove(front.id_hash);
+    b.messages.push_back(std::move(front.msg));
+    taken.acks.push_back(std::move(front.done));
     items_.pop_front();
   }
   return b;

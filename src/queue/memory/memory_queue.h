@@ -14,6 +14,7 @@
 #include <mutex>
 #include <unordered_map>
 
+#include "queue/memory/hash_counts.h"
 #include "queue/queue.h"
 
 namespace feed {
@@ -44,6 +45,7 @@ class memory_queue final : public queue_writer, public queue_reader {
   struct item {
     message msg;
     enqueue_done done;
+    std::size_t id_hash;
   };
   // A batch the worker holds: the waiters, and a hash of each message's id
   // so that withdraw() can tell a copy in it (a collision only makes an
@@ -57,6 +59,10 @@ class memory_queue final : public queue_writer, public queue_reader {
   mutable std::mutex mu_;
   std::condition_variable cv_;
   std::deque<item> items_;                                        // GUARDED_BY(mu_)
+  // How many items_ hold each id's hash: withdraw() looks for that many
+  // and stops, instead of reading the whole queue for copies of a keyed
+  // post (quadratic when a stalled store times out a full queue).
+  hash_counts waiting_;                                           // GUARDED_BY(mu_)
   std::unordered_map<std::uint64_t, taken_batch> in_flight_;     // GUARDED_BY(mu_)
   std::uint64_t next_token_ = 1;                                  // GUARDED_BY(mu_)
   bool closed_ = false;                                           // GUARDED_BY(mu_)

@@ -1,10 +1,15 @@
 #include "queue/memory/memory_queue.h"
 
+#include <deque>
 #include <map>
+#include <random>
+#include <set>
 #include <string>
 #include <vector>
 
 #include <gtest/gtest.h>
+
+#include "base/testing/property.h"
 
 namespace feed {
 namespace {
@@ -127,6 +132,60 @@ TEST(MemoryQueue, WithdrawTakesEveryWaitingCopyOfAnId) {
   EXPECT_TRUE(q.withdraw("same"));
   EXPECT_EQ(withdrawn, 2);
   EXPECT_EQ(q.size(), 1u);
+}
+
+// Generated runs of enqueues (ids from a small set, so that copies of one
+// id wait together as identical keyed posts do), withdrawals of any id in
+// any order, and polls of any size, against a model FIFO. A withdrawal
+// takes every waiting copy of its id and nothing else, says whether it took
+// any, and answers each taken waiter with timeout; polls hand out the rest
+// in order. Nothing is committed in between, so a polled id is never
+// withdrawn again (WithdrawsNothingOnceACopyOfTheIdWasTaken), and the model
+// forgets nothing it polled.
+TEST(MemoryQueue, WithdrawalsAndPollsAgreeWithAFifoUnderGeneratedOrders) {
+  const auto seed = test_support::property_seed();
+  std::mt19937_64 rng(seed);
+  for (int example = 0; example < test_support::property_examples(100); ++example) {
+    const std::size_t capacity = 1 + rng() % 64;
+    const int ids = 1 + static_cast<int>(rng() % 40);
+    memory_queue q(capacity);
+    std::deque<std::pair<std::string, int>> model;  // id, waiter number
+    std::map<int, std::error_code> answers;
+    std::set<std::string> polled;
+    int next_waiter = 0;
+    std::vector<batch> held;
+    for (int step = 0; step < 400; ++step) {
+      const std::string id = "id" + std::to_string(rng() % ids);
+      const auto what = rng() % 8;
+      const auto where = [&] { return ::testing::Message() << "seed " << seed << " example " << example << " step " << step; };
+      if (what < 4) {
+        const int waiter = next_waiter++;
+        q.enqueue(msg(id), [&answers, waiter](std::error_code ec) { answers.emplace(waiter, ec); });
+        if (model.size() < capacity) model.emplace_back(id, waiter);
+        else ASSERT_EQ(answers.at(waiter), errc::queue_full) << where();
+      } else if (what < 7) {
+        std::vector<int> expected;
+        if (!polled.contains(id))
+          for (const auto& [queued, waiter] : model)
+            if (queued == id) expected.push_back(waiter);
+        ASSERT_EQ(q.withdraw(id), !expected.empty()) << where();
+        std::erase_if(model, [&](const auto& e) { return !polled.contains(id) && e.first == id; });
+        for (int waiter : expected) ASSERT_EQ(answers.at(waiter), errc::timeout) << where();
+      } else {
+        const std::size_t max = 1 + rng() % 8;
+        auto b = q.poll(max, std::chrono::milliseconds(0));
+        ASSERT_TRUE(b);
+        ASSERT_EQ(b->messages.size(), std::min(max, model.size())) << where();
+        for (const auto& m : b->messages) {
+          ASSERT_EQ(m.id, model.front().first) << where();
+          polled.insert(m.id);
+          model.pop_front();
+        }
+        held.push_back(std::move(*b));
+      }
+      ASSERT_EQ(q.size(), model.size()) << where();
+    }
+  }
 }
 
 // Posts with one Idempotency-Key share an id. When the worker has taken
