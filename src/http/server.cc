@@ -250,6 +250,30 @@ bool may_be_empty_line(const beast::flat_buffer& buffer) {
   return buffer.size() == 0 || (buffer.size() == 1 && *static_cast<const char*>(buffer.data().data()) == '\r');
 }
 
+// Beast adds a chunked body's trailer fields to the head's. RFC 9110
+// §6.5.1: a recipient MUST NOT merge a trailer field into the header
+// section unless its definition allows it, and none of the fields this
+// server reads allows it (an Idempotency-Key, Content-Length or
+// Last-Event-ID in a trailer would otherwise be acted on, where a proxy
+// that forwards trailers without reading them sees a different request).
+// Nothing here needs a trailer, so every one is dropped. Beast files a
+// field beside an earlier one of the same name, not at the end, so the
+// head's fields are told apart by identity: `head_fields` lists them.
+template <class Message>
+std::vector<const void*> field_identities(const Message& m) {
+  std::vector<const void*> out;
+  for (const auto& f : m) out.push_back(&f);
+  return out;
+}
+
+template <class Message>
+void drop_trailer_fields(Message& m, const std::vector<const void*>& head_fields) {
+  for (auto it = m.begin(); it != m.end();) {
+    if (std::find(head_fields.begin(), head_fields.end(), &*it) == head_fields.end()) it = m.erase(it);
+    else ++it;
+  }
+}
+
 constexpr auto body_done = [](const auto& p) { return p.is_done(); };
 
 // Reads from `socket` and parses until parse_buffered has an outcome: what
@@ -476,6 +500,8 @@ asio::awaitable<bool> server::serve_one(connection& c, beast::flat_buffer& buffe
   accepted_head accepted;
   if (auto bad = check_head(parser, accepted)) co_return co_await reply_and_close(c, *bad, parser.get().method());
   if (!parser.is_done()) {
+    // Only a chunked body can bring trailer fields.
+    const auto head_fields = parser.chunked() ? field_identities(parser.get()) : std::vector<const void*>{};
     // A body that came with its head is parsed here, without the frame
     // of read_body, which goes on from where this stopped.
     std::size_t used = 0;
@@ -483,6 +509,7 @@ asio::awaitable<bool> server::serve_one(connection& c, beast::flat_buffer& buffe
     if (!accepted.expect_continue && !stopping_) outcome = parse_buffered_body(c, buffer, parser, used);
     if (!outcome) outcome = co_await read_body(c, buffer, parser, accepted.expect_continue, used);
     if (*outcome) co_return co_await refuse_unreadable(c, buffer, parser, *outcome);
+    if (parser.chunked()) drop_trailer_fields(parser.get(), head_fields);
   }
   // The handler's own waits are bounded by the handler.
   c.entry.deadline = clock::time_point::max();
