@@ -390,7 +390,8 @@ asio::awaitable<void> server::accept_loop() {
       turn_away(std::move(socket), loop);
       continue;
     }
-    asio::co_spawn(*state_->loops[loop].ioc, session(state_, std::move(socket), loop), log_failures("session"));
+    asio::co_spawn(*state_->loops[loop].ioc, session(state_, counted_connection(state_), std::move(socket), loop),
+                   log_failures("session"));
   }
 }
 
@@ -426,9 +427,8 @@ asio::awaitable<void> server::answer_busy(std::shared_ptr<shared_state> state, a
 
 // Like answer_busy, holds `state` for its guards and for those of the steps
 // it awaits, whose frames are destroyed before this one.
-asio::awaitable<void> server::session(std::shared_ptr<shared_state> state, asio::ip::tcp::socket socket,
-                                      std::size_t loop) {
-  count_guard conn(state->connections);
+asio::awaitable<void> server::session(std::shared_ptr<shared_state> state, counted_connection,
+                                      asio::ip::tcp::socket socket, std::size_t loop) {
   socket.set_option(asio::ip::tcp::no_delay(true));
   registration tracked(state->loops[loop], &socket);
   connection c{socket, tracked.entry};

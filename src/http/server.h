@@ -106,6 +106,25 @@ class server {
     std::atomic<std::size_t> in_flight{0};
     std::atomic<std::size_t> connections{0};
   };
+  // One connection counted against max_connections from the moment it is
+  // accepted, before its session starts on its loop (which may run only
+  // after the acceptor has taken more): counted later, a burst could pass
+  // the cap. Moved into the session; uncounted when the session's frame
+  // goes, also one destroyed before it ever ran.
+  class counted_connection {
+   public:
+    explicit counted_connection(std::shared_ptr<shared_state> state) : state_(std::move(state)) {
+      ++state_->connections;
+    }
+    counted_connection(counted_connection&&) noexcept = default;
+    counted_connection& operator=(counted_connection&&) = delete;
+    ~counted_connection() {
+      if (state_) --state_->connections;
+    }
+
+   private:
+    std::shared_ptr<shared_state> state_;
+  };
   using request_parser = boost::beast::http::request_parser<boost::beast::http::string_body, field_allocator>;
   using error_code = boost::system::error_code;
 
@@ -114,8 +133,8 @@ class server {
   void turn_away(boost::asio::ip::tcp::socket socket, std::size_t loop);
   boost::asio::awaitable<void> answer_busy(std::shared_ptr<shared_state> state, boost::asio::ip::tcp::socket socket,
                                            std::size_t loop);
-  boost::asio::awaitable<void> session(std::shared_ptr<shared_state> state, boost::asio::ip::tcp::socket socket,
-                                       std::size_t loop);
+  boost::asio::awaitable<void> session(std::shared_ptr<shared_state> state, counted_connection counted,
+                                       boost::asio::ip::tcp::socket socket, std::size_t loop);
   // The loop's sweep ends connections whose deadline passed; it runs while
   // the loop has connections, so that an idle loop has no timer pending.
   static void start_sweep(const std::shared_ptr<shared_state>& state, std::size_t loop);

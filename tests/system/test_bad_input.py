@@ -130,6 +130,52 @@ def test_connection_cap_answers_503(make_api):
         c.close()
 
 
+def test_a_burst_of_connections_never_passes_the_cap_on_several_loops(make_api):
+    # The acceptor takes a burst from the backlog faster than the sessions
+    # start on the other loops; a connection used to be counted only once
+    # its session ran, so a burst went past the cap with --threads > 1.
+    # Each round opens 120 connections at once against a cap of 50, then
+    # asks each for /api/health: at most 50 get 200, the rest 503.
+    import re
+    import select
+    import time
+
+    def status(s):
+        s.setblocking(True)
+        s.settimeout(5)
+        try:
+            s.sendall(b"GET /api/health HTTP/1.1\r\nHost: x\r\n\r\n")
+            return s.recv(12)[9:12]
+        except OSError:
+            return b"reset"
+
+    api = make_api("--threads", "4", "--max-connections", "50", "--header-timeout", "10")
+    for round_ in range(12):
+        socks = []
+        for _ in range(120):
+            s = socket.socket()
+            s.setblocking(False)
+            s.connect_ex(("127.0.0.1", api.port))
+            socks.append(s)
+        deadline = time.monotonic() + 5
+        connected = set()
+        while time.monotonic() < deadline and len(connected) < len(socks):
+            _, writable, _ = select.select([], [s for s in socks if s not in connected], [], 0.2)
+            connected.update(writable)
+        time.sleep(0.3)
+        statuses = [status(s) for s in socks]
+        for s in socks:
+            s.close()
+        served = statuses.count(b"200")
+        assert served <= 50, f"round {round_}: {served} connections served past a cap of 50"
+        assert served + statuses.count(b"503") == 120, statuses
+        # The closed ones are gone before the next round.
+        deadline = time.monotonic() + 5
+        while time.monotonic() < deadline and int(re.search(
+                r"^feed_http_connections (\d+)", requests.get(api.url("/metrics")).text, re.M).group(1)) > 1:
+            time.sleep(0.05)
+
+
 def test_silent_and_idle_connections_are_closed(make_api):
     api = make_api("--header-timeout", "1", "--idle-timeout", "2")
     import time
