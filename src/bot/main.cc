@@ -312,11 +312,13 @@ void controller::judge(run_outcome& outcome, bool interrupted) {
 }
 
 void controller::log_posts(const stats_sum& s, const histogram& post) const {
-  spdlog::info("posts: {} scheduled, {} accepted, {} 4xx, {} 5xx, {} transport errors, {} dropped by client, "
-               "{} retries, {} of unknown outcome; no 202 for {:.2f} s at most; latency p50 {:.2f} ms p99 {:.2f} ms "
-               "p99.9 {:.2f} ms max {:.2f} ms",
-               s.scheduled, s.ok_2xx, s.client_4xx, s.server_5xx, s.transport_errors, s.dropped_by_client,
-               s.retries + s.transport_retries, s.unknown_outcome, ctx_.avail.overall().longest_s,
+  // Every scheduled post is in exactly one of the counts that follow it
+  // (retries aside), so the line adds up.
+  spdlog::info("posts: {} scheduled, {} accepted, {} 4xx, {} 5xx, {} other statuses, {} transport errors, {} dropped "
+               "by client, {} cancelled when stopped, {} retries, {} of unknown outcome; no 202 for {:.2f} s at "
+               "most; latency p50 {:.2f} ms p99 {:.2f} ms p99.9 {:.2f} ms max {:.2f} ms",
+               s.scheduled, s.ok_2xx, s.client_4xx, s.server_5xx, s.other_status, s.transport_errors,
+               s.dropped_by_client, s.cancelled, s.retries + s.transport_retries, s.unknown_outcome, ctx_.avail.overall().longest_s,
                post.percentile(50) / 1000, post.percentile(99) / 1000, post.percentile(99.9) / 1000,
                static_cast<double>(post.max()) / 1000);
 }

@@ -1,5 +1,6 @@
 #include "bot/options.h"
 
+#include <cmath>
 #include <cstdlib>
 #include <iostream>
 
@@ -12,6 +13,18 @@ namespace {
 std::string env_or(const char* name, const char* fallback) {
   const char* v = std::getenv(name);
   return (v != nullptr && *v != '\0') ? v : fallback;
+}
+
+// CLI::Range alone lets NaN through, as every comparison with it is false:
+// `--rate nan` scheduled nothing and `--request-timeout nan` gave up at
+// once, where a bad value is to be refused with its reason.
+CLI::Validator real_range(double min, double max) {
+  CLI::Validator not_nan(
+      [](std::string& value) -> std::string {
+        return std::isnan(std::strtod(value.c_str(), nullptr)) ? "not a number: " + value : std::string();
+      },
+      "");
+  return not_nan & CLI::Range(min, max);
 }
 
 // Options whose presence matters after parsing.
@@ -41,16 +54,16 @@ void add_load_flags(CLI::App& app, bot_options& o, given_flags& f) {
       ->capture_default_str();
   f.rate = app.add_option("--rate", o.rate, "Messages per second overall, fractional ok (instead of --interval)")
                    ->envname("BOT_RATE")
-                   ->check(CLI::Range(1e-6, 1e7));
+                   ->check(real_range(1e-6, 1e7));
   f.interval =
       app.add_option("--interval", o.interval, "Seconds between one user's messages (rate = users/interval)")
           ->envname("BOT_INTERVAL")
-          ->check(CLI::Range(1e-6, 1e7))
+          ->check(real_range(1e-6, 1e7))
           ->capture_default_str();
   f.rate->excludes(f.interval);
   app.add_option("--duration", o.duration, "Stop scheduling after this many seconds (0 = forever)")
       ->envname("BOT_DURATION")
-      ->check(CLI::Range(0.0, 1e9))
+      ->check(real_range(0.0, 1e9))
       ->capture_default_str();
   app.add_option("--count", o.count, "Stop after this many messages (0 = unlimited)")
       ->envname("BOT_COUNT")
@@ -77,18 +90,18 @@ void add_verify_flags(CLI::App& app, bot_options& o) {
       ->envname("BOT_VERIFY");
   app.add_option("--verify-timeout", o.verify_timeout, "Seconds to wait for deliveries after the last answer")
       ->envname("BOT_VERIFY_TIMEOUT")
-      ->check(CLI::Range(0.0, 86400.0))
+      ->check(real_range(0.0, 86400.0))
       ->capture_default_str();
   app.add_option("--connect-timeout", o.connect_timeout, "Seconds to wait for all subscribers to connect")
       ->envname("BOT_CONNECT_TIMEOUT")
-      ->check(CLI::Range(0.1, 86400.0))
+      ->check(real_range(0.1, 86400.0))
       ->capture_default_str();
 }
 
 void add_connection_flags(CLI::App& app, bot_options& o) {
   app.add_option("--request-timeout", o.request_timeout, "Seconds before an unanswered post counts as a transport error")
       ->envname("BOT_REQUEST_TIMEOUT")
-      ->check(CLI::Range(0.1, 86400.0))
+      ->check(real_range(0.1, 86400.0))
       ->capture_default_str();
   app.add_option("--max-retries", o.max_retries,
                  "Retries of a message answered 503 (after its Retry-After) or failed in transport, each on the next "
@@ -99,13 +112,13 @@ void add_connection_flags(CLI::App& app, bot_options& o) {
   app.add_option("--dial-timeout", o.dial_timeout,
                  "Seconds for one connect (for subscribers: until the stream's head) before trying again")
       ->envname("BOT_DIAL_TIMEOUT")
-      ->check(CLI::Range(0.05, 3600.0))
+      ->check(real_range(0.05, 3600.0))
       ->capture_default_str();
   app.add_option("--stream-timeout", o.stream_timeout,
                  "Seconds without a byte (event or heartbeat) before a subscriber reopens its stream on the next "
                  "instance (0 = never)")
       ->envname("BOT_STREAM_TIMEOUT")
-      ->check(CLI::Range(0.0, 86400.0))
+      ->check(real_range(0.0, 86400.0))
       ->capture_default_str();
   app.add_option("--queue", o.queue_limit, "Due messages that may wait for a free connection; beyond: dropped by client")
       ->envname("BOT_QUEUE")
@@ -120,7 +133,7 @@ void add_run_flags(CLI::App& app, bot_options& o) {
       ->capture_default_str();
   app.add_option("--progress", o.progress, "Seconds between progress lines on stderr (0 = none)")
       ->envname("BOT_PROGRESS")
-      ->check(CLI::Range(0.0, 3600.0))
+      ->check(real_range(0.0, 3600.0))
       ->capture_default_str();
   app.add_option("--log-level", o.log_level, "trace|debug|info|warn|error|off")
       ->envname("BOT_LOG_LEVEL")

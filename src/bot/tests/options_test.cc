@@ -79,6 +79,23 @@ TEST_F(Options, BadValuesExitWithTwo) {
   }
 }
 
+// Every fractional flag refuses NaN (which passes a plain range check)
+// and infinities, spelt any way strtod reads them, as a flag or from the
+// environment.
+TEST_F(Options, NotANumberIsRefusedByEveryFractionalFlag) {
+  for (const std::string flag : {"--rate", "--interval", "--duration", "--verify-timeout", "--connect-timeout",
+                                 "--request-timeout", "--dial-timeout", "--stream-timeout", "--progress"}) {
+    for (const std::string value : {"nan", "NaN", "-nan", "nan(1)", "inf", "-Infinity"}) {
+      bot_options o;
+      EXPECT_EQ(parse({flag, value}, o), 2) << flag << " " << value;
+    }
+  }
+  ::setenv("BOT_RATE", "nan", 1);
+  bot_options o;
+  EXPECT_EQ(parse({}, o), 2);
+  ::unsetenv("BOT_RATE");
+}
+
 TEST_F(Options, SeveralInstances) {
   bot_options o;
   ASSERT_FALSE(parse({"--api", "http://a:8090, http://b:8091", "--stream-timeout", "0"}, o));
