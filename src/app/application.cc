@@ -16,12 +16,28 @@ namespace asio = boost::asio;
 using clock = std::chrono::steady_clock;
 
 // Every SSE client holds a descriptor; lift the soft limit to the hard one.
-void raise_fd_limit() {
+// Below the connection cap (plus the store's, Kafka's and the process's
+// own files) accept fails before the cap's 503 can answer, so say so now
+// rather than in a stream of accept errors under load.
+void raise_fd_limit(std::size_t max_connections) {
   rlimit rl{};
-  if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
+  if (getrlimit(RLIMIT_NOFILE, &rl) != 0) return;
+  if (rl.rlim_cur < rl.rlim_max) {
     rl.rlim_cur = rl.rlim_max;
     setrlimit(RLIMIT_NOFILE, &rl);
+    getrlimit(RLIMIT_NOFILE, &rl);
   }
+  constexpr rlim_t kOwnFiles = 64;
+  if (rl.rlim_cur != RLIM_INFINITY && rl.rlim_cur < max_connections + kOwnFiles)
+    spdlog::warn("the open-files limit is {}, below --max-connections {} plus about {} of feed-api's own: "
+                 "connections past the limit are refused by accept, not answered 503; raise the hard limit "
+                 "(ulimit -Hn, LimitNOFILE=) or lower --max-connections",
+                 rl.rlim_cur, max_connections, kOwnFiles);
+}
+
+// host:port, with an IPv6 address in brackets as in a URL.
+std::string host_port(const std::string& host, std::uint16_t port) {
+  return host.find(':') == std::string::npos ? fmt::format("{}:{}", host, port) : fmt::format("[{}]:{}", host, port);
 }
 
 // Everything below reads atomics the components keep anyway.
@@ -107,7 +123,7 @@ int application::run() {
 // pool, whose reads post their results to the loops; then what is left
 // queued on the loops is destroyed.
 result<void> application::start_runtime() {
-  raise_fd_limit();
+  raise_fd_limit(opts_.server.max_connections);
   for (std::size_t i = 0; i < opts_.threads; ++i) {
     contexts_.push_back(std::make_unique<event_loop>(1));
     loops_.push_back(contexts_.back().get());
@@ -210,8 +226,9 @@ result<void> application::serve() {
 
   server_->start();
   stops_.push([this] { stop_serving(); });
-  spdlog::info("feed-api listening on {}:{} ({}; {} event loop(s), last seq {})", opts_.server.host,
-               server_->port(), backends_->describe(), opts_.threads, stored_head_.value());
+  spdlog::info("feed-api listening on {} ({}; {} event loop(s), last seq {})",
+               host_port(opts_.server.host, server_->port()), backends_->describe(), opts_.threads,
+               stored_head_.value());
 
   signals_ = std::make_unique<asio::signal_set>(*loops_.front(), SIGINT, SIGTERM);
   signals_->async_wait([this](boost::system::error_code ec, int sig) {

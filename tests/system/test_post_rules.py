@@ -390,6 +390,33 @@ def test_a_busy_port_fails_before_anything_is_created(tmp_path, feed_binary, lev
     assert not (tmp_path / "never").exists(), "the data directory was created before the port was checked"
 
 
+def test_an_open_files_limit_below_the_connection_cap_is_warned_of_at_start(tmp_path, feed_binary):
+    # Past the process's open-files limit accept fails before the cap's 503
+    # can answer; it used to show only as accept errors under load.
+    def start(limit, *args):
+        def lower():
+            resource.setrlimit(resource.RLIMIT_NOFILE, (limit, limit))
+        port = free_port()
+        p = subprocess.Popen([feed_binary, "--host", "127.0.0.1", "--port", str(port), "--data-dir",
+                              str(tmp_path / f"d{limit}"), *args], stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                             text=True, preexec_fn=lower)
+        def up():
+            try:
+                return requests.get(f"http://127.0.0.1:{port}/api/health", timeout=1).ok
+            except requests.ConnectionError:
+                return False
+        try:
+            wait_until(up, 20, what="feed-api to listen")
+        finally:
+            p.terminate()
+        return p.communicate(timeout=20)[0]
+
+    low = start(500, "--max-connections", "1000")
+    assert "the open-files limit is 500, below --max-connections 1000" in low, low
+    fine = start(2000, "--max-connections", "1000")
+    assert "open-files limit" not in fine, fine
+
+
 def test_a_second_instance_on_the_same_data_dir_is_refused(tmp_path, feed_binary, user):
     # Two processes writing one SQLite store left the first one's live
     # streams silently short of what was stored.
