@@ -1,5 +1,6 @@
 #include "config/options.h"
 
+#include <cctype>
 #include <cstdint>
 #include <cstdlib>
 
@@ -55,6 +56,21 @@ CLI::Option* add_backend_flags(CLI::App& app, app_options& o) {
 void add_kafka_flags(CLI::App& app, app_options& o) {
   app.add_option("--kafka-group", o.kafka.group_id, "Consumer group of the workers (the reference's: message-group)")
       ->envname("KAFKA_GROUP_ID")->capture_default_str();
+  app.add_option("--kafka-instance-id", o.kafka.instance_id,
+                 "This instance's own name in the workers' group (static membership: restarted within the "
+                 "session it takes its partitions back at once; stopped, it does not leave, so they wait for it "
+                 "up to the session). Unique per instance; empty = a new member per start")
+      ->envname("KAFKA_INSTANCE_ID")
+      ->check(CLI::Validator(
+          [](std::string& id) -> std::string {
+            // Kafka's rule for group.instance.id, said before the broker refuses it.
+            if (id.size() > 249) return "at most 249 characters";
+            for (const char c : id)
+              if (!(std::isalnum(static_cast<unsigned char>(c)) || c == '.' || c == '_' || c == '-'))
+                return "only letters, digits, '.', '_' and '-'";
+            return {};
+          },
+          "NAME"));
   app.add_option("--kafka-events-topic", o.kafka.events_topic, "Topic of accepted messages")
       ->envname("KAFKA_EVENTS_TOPIC")->capture_default_str();
   app.add_option("--kafka-processed-topic", o.kafka.processed_topic, "Topic of stored messages")

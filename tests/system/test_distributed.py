@@ -46,6 +46,58 @@ def test_two_instances_stream_every_message_once_in_one_order(make_api, tmp_path
     assert all(o == orders[0] for o in orders)
 
 
+def post_until_accepted(api, user, content, bound=20):
+    """A post retried while the instance is not ready yet (503)."""
+    deadline = time.monotonic() + bound
+    while True:
+        r = api.post(user, content)
+        if r.status_code != 503 or time.monotonic() > deadline:
+            assert r.status_code == 202, r.text
+            return r.json()["id"]
+        time.sleep(0.1)
+
+
+def test_an_instance_killed_and_restarted_with_its_instance_id_resumes_at_once(make_api, tmp_path, user):
+    # Static membership (--kafka-instance-id): the restarted process takes
+    # the dead one's place in the workers' group, so its partitions are
+    # read again at once. Without it the restart's join waits for the dead
+    # member's session (10 s) to end, and so does every partition.
+    name = "w-" + uuid.uuid4().hex[:8]
+    a = make_api("--kafka-instance-id", name, data_dir=tmp_path / "a")
+    a.wait_stored([post_until_accepted(a, user, "before the kill")], timeout=30)
+    a.kill()
+    b = make_api("--kafka-instance-id", name, data_dir=tmp_path / "b")
+    t0 = time.monotonic()
+    b.wait_stored([post_until_accepted(b, user, "after the restart")], timeout=30)
+    assert time.monotonic() - t0 < 5, "the restarted member waited for the dead one's session"
+
+
+def test_a_second_live_instance_with_the_same_instance_id_fences_the_first_which_says_so(make_api, tmp_path,
+                                                                                        user):
+    # Two live instances given one --kafka-instance-id: the broker fences
+    # the first. It says so once, stops reading without spinning, and its
+    # posts are still stored (by the other's worker); it stops cleanly.
+    name = "w-" + uuid.uuid4().hex[:8]
+    a = make_api("--kafka-instance-id", name, data_dir=tmp_path / "a")
+    wait_until(lambda: "kafka consumer: assigned" in a.read_log(), 30, what="the first instance's assignment")
+    b = make_api("--kafka-instance-id", name, data_dir=tmp_path / "b")
+    wait_until(lambda: "failed fatally" in a.read_log(), 30, what="the first instance to be fenced")
+    b.wait_stored([post_until_accepted(a, user, "through the fenced one")], timeout=30)
+
+    def cpu_seconds():
+        with open(f"/proc/{a.proc.pid}/stat") as f:
+            fields = f.read().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+    before = cpu_seconds()
+    time.sleep(2)
+    assert cpu_seconds() - before < 0.5, "the fenced consumer's worker spins"
+    log = a.read_log()
+    assert log.count("failed fatally") == 1, log[-3000:]
+    assert "--kafka-instance-id" in log
+    assert a.stop() == 0
+
+
 def test_acknowledgements_reach_posts_on_every_event_loop(make_api, user):
     # The first loop serves Kafka's delivery reports; posts waiting on the
     # other loop are settled from there. Connections are spread over loops.

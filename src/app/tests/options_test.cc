@@ -137,6 +137,22 @@ TEST(Options, OutOfRangeDurationIsRefused) {
   EXPECT_NE(err.find("--shutdown-timeout"), std::string::npos) << err;
 }
 
+TEST(Options, AKafkaInstanceIdIsKafkasLegalNameOrRefused) {
+  int exit_code = -1;
+  auto ok = parse({"--kafka-instance-id", "feed-api_0.eu-1"}, exit_code);
+  ASSERT_TRUE(ok) << ok.err().message;
+  EXPECT_EQ(ok->kafka.instance_id, "feed-api_0.eu-1");
+  EXPECT_TRUE(parse({}, exit_code)->kafka.instance_id.empty()) << "dynamic membership by default";
+  const std::vector<std::string> refused{"has space", "slash/no", "ümlaut", std::string(250, 'a')};
+  for (const auto& bad : refused) {
+    testing::internal::CaptureStderr();
+    auto r = parse({"--kafka-instance-id", bad}, exit_code);
+    const std::string err = testing::internal::GetCapturedStderr();
+    EXPECT_FALSE(r) << bad;
+    EXPECT_NE(err.find("--kafka-instance-id"), std::string::npos) << err;
+  }
+}
+
 // parse() with `env` set for the call only.
 result<app_options> parse_with_env(const std::vector<std::pair<const char*, const char*>>& env,
                                    std::vector<std::string> args = {}) {

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <string_view>
+#include <thread>
 #include <vector>
 
 #include <fmt/format.h>
@@ -39,19 +40,20 @@ kafka_consumer::kafka_consumer(const kafka_options& options) : options_(options)
 result<std::unique_ptr<kafka_consumer>> kafka_consumer::create(const kafka_options& options) {
   std::unique_ptr<kafka_consumer> c(new kafka_consumer(options));
   const auto session = std::max<std::chrono::milliseconds::rep>(options.session_timeout.count(), 1000);
-  auto rk = make_handle(RD_KAFKA_CONSUMER, options, "worker",
-                        {
-                            {"group.id", options.group_id},
-                            {"enable.auto.commit", "false"},
-                            {"enable.auto.offset.store", "false"},
-                            {"auto.offset.reset", "earliest"},
-                            {"enable.partition.eof", "false"},
-                            {"session.timeout.ms", std::to_string(session)},
-                            {"heartbeat.interval.ms", std::to_string(std::max<long long>(session / 4, 100))},
-                            // The processing order of a partition is what it is; keep
-                            // idle fetches short so a new record waits little.
-                            {"fetch.wait.max.ms", "100"},
-                        },
+  kafka_properties properties{
+      {"group.id", options.group_id},
+      {"enable.auto.commit", "false"},
+      {"enable.auto.offset.store", "false"},
+      {"auto.offset.reset", "earliest"},
+      {"enable.partition.eof", "false"},
+      {"session.timeout.ms", std::to_string(session)},
+      {"heartbeat.interval.ms", std::to_string(std::max<long long>(session / 4, 100))},
+      // The processing order of a partition is what it is; keep idle
+      // fetches short so a new record waits little.
+      {"fetch.wait.max.ms", "100"},
+  };
+  if (!options.instance_id.empty()) properties.emplace_back("group.instance.id", options.instance_id);
+  auto rk = make_handle(RD_KAFKA_CONSUMER, options, "worker", properties,
                         [raw = c.get()](rd_kafka_conf_t* conf) {
                           rd_kafka_conf_set_rebalance_cb(conf, &kafka_consumer::on_rebalance);
                           rd_kafka_conf_set_opaque(conf, raw);
@@ -179,6 +181,11 @@ result<batch> kafka_consumer::poll(std::size_t max, std::chrono::milliseconds wa
     b.end_of_stream = true;
     return b;
   }
+  if (fatal_) {
+    // Nothing more will come; waiting out `wait` keeps the worker from spinning.
+    std::this_thread::sleep_for(wait);
+    return b;
+  }
   if (dead_letter_) rd_kafka_poll(dead_letter_.get(), 0);
 
   const auto deadline = clock::now() + wait;
@@ -195,6 +202,16 @@ result<batch> kafka_consumer::poll(std::size_t max, std::chrono::milliseconds wa
     if (!m) {
       if (timeout == 0) break;
       continue;
+    }
+    if (m->err == RD_KAFKA_RESP_ERR__FATAL) {
+      char why[512] = "";
+      rd_kafka_fatal_error(rk_.get(), why, sizeof why);
+      spdlog::error("kafka consumer failed fatally: {}. This instance's worker reads nothing more; the group's "
+                    "other members take its partitions. With --kafka-instance-id, another live instance uses the "
+                    "same id: give each its own, then restart this one",
+                    why);
+      fatal_ = true;
+      break;
     }
     if (m->err) {
       // Consumer errors are informational (a missing topic, a lost broker);

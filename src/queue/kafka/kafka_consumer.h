@@ -104,6 +104,9 @@ class kafka_consumer final : public queue_reader {
   kafka_consumer_stats stats_;
   stop_deadline give_up_;  // stop_waiting_at's
   std::atomic<bool> closed_{false};
+  // librdkafka reported a fatal error (a static member fenced by another
+  // with its group.instance.id): the consumer will deliver nothing more.
+  bool fatal_ = false;  // the polling thread's
   // The last rebalance event was an assignment (even of no partition).
   std::atomic<bool> settled_{false};
   // Some rebalance assigned this consumer (even no partition): a member of

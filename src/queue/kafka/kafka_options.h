@@ -72,6 +72,14 @@ struct kafka_options {
   // Consumer group session (session.timeout.ms): how soon a dead worker's
   // partitions move to the others.
   std::chrono::milliseconds session_timeout{10000};
+  // group.instance.id of this instance's worker: static membership
+  // (KIP-345). Empty: a new member per start, as the reference's workers.
+  // With an id, a restarted instance takes its partitions back at once,
+  // without a rebalance, even before the dead process's session has ended;
+  // a stopped one does not leave the group, so its partitions wait for it
+  // up to the session timeout. Each live instance needs its own id: a
+  // second member with the same one fences the first.
+  std::string instance_id;
 
   // Raw librdkafka properties applied last, for tuning without a rebuild
   // (e.g. {"compression.type", "lz4"}). Invalid names fail at creation.
