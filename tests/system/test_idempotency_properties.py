@@ -24,7 +24,8 @@ stored:
 5. Every 503 carries Retry-After and says either "was not stored" or "the
    outcome is unknown" (with the id). A content some post was told "was not
    stored" may be stored only if another post with that content got 202 or
-   an unknown outcome.
+   an unknown outcome, and never by a 202 that came before that post was
+   sent.
 6. Afterwards, a retry of the stored content is 202 with the same id and a
    retry of any other content is 422; when nothing was stored, a retry of
    any content is 202 and that content is then the one stored.
@@ -281,6 +282,12 @@ def violations(answers, stored):
         if told_not_stored and not vouched:
             out.append(f"{s['content']!r} is stored, but every post of it that was answered was told it "
                        f"{NOT_STORED!r}: " + "; ".join(str(a) for a in told_not_stored))
+        # Stored before it was even sent: "not stored" was false when said.
+        first_202 = min((a.done for a in answers if a.content == s["content"] and a.status == 202), default=None)
+        too_late = [a for a in told_not_stored if first_202 is not None and a.sent > first_202]
+        if too_late:
+            out.append(f"{s['content']!r} was stored (202 at {first_202 * 1000:.0f} ms) before these posts of it "
+                       f"were sent, yet they were told {NOT_STORED!r}: " + "; ".join(str(a) for a in too_late))
     return out
 
 

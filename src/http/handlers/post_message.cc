@@ -110,12 +110,28 @@ response not_stored(const services& s, const request& req, std::string_view why)
                                        fmt::format("the message was not stored: {}; retry later", why)));
 }
 
+// How much is known of a post's message apart from this request's copy.
+// An id without an Idempotency-Key is fresh: no other request has it. A
+// keyed post's message may have been stored by an identical request before
+// this one took the key; only the store's answer that it has none, given
+// while this one held the key, rules that out (later twins share the key's
+// entry and record their success there). With no such answer (the lookup
+// timed out or was skipped), a copy withdrawn or refused here says nothing
+// of the message, so the answer is "unknown", never "not stored".
+enum class message_absence { known, unknown };
+
+response not_stored_unless_unknown(const services& s, const request& req, std::string_view id,
+                                   std::string_view why, message_absence absence) {
+  return absence == message_absence::known ? not_stored(s, req, why) : outcome_unknown(s, req, id, why);
+}
+
 // A post whose wait ran out: withdrawn from the queue it is not stored, else
 // its outcome is unknown. Posts with one Idempotency-Key and content share
 // the id, so for a keyed post (`keys` set) withdrawing also takes back the
 // identical posts still waiting, and one of them may have been stored
 // already: the key's entry, held across the withdrawal, tells.
-response timed_out(const services& s, const request& req, std::string_view id, inflight_keys* keys) {
+response timed_out(const services& s, const request& req, std::string_view id, inflight_keys* keys,
+                   message_absence absence) {
   const auto why = fmt::format("the queue did not confirm it within {} ms", s.opts.publish_timeout.count());
   const std::string key_id(id);
   if (!keys) {
@@ -127,11 +143,12 @@ response timed_out(const services& s, const request& req, std::string_view id, i
   const bool stored = keys->stored(key_id);
   keys->release(key_id);
   if (stored) return accepted(req, id);
-  if (withdrawn) return not_stored(s, req, why);
+  if (withdrawn) return not_stored_unless_unknown(s, req, id, why, absence);
   return outcome_unknown(s, req, id, why);
 }
 
-response refused(const services& s, const request& req, std::string_view id, std::error_code ec) {
+response refused(const services& s, const request& req, std::string_view id, std::error_code ec,
+                 message_absence absence) {
   std::string why;
   if (ec == errc::queue_full) why = "the queue is full";
   else if (ec == errc::shutting_down) why = "the server is shutting down (retry on another instance)";
@@ -143,7 +160,7 @@ response refused(const services& s, const request& req, std::string_view id, std
   else if (ec == errc::timeout)
     why = fmt::format("the queue did not confirm it within {} ms", s.opts.publish_timeout.count());
   else why = "the queue is unavailable: " + ec.message();
-  if (s.queue.known_not_stored(ec)) return not_stored(s, req, why);
+  if (s.queue.known_not_stored(ec)) return not_stored_unless_unknown(s, req, id, why, absence);
   return outcome_unknown(s, req, id, why);
 }
 
@@ -167,11 +184,12 @@ asio::awaitable<std::optional<std::error_code>> enqueue_and_wait(const services&
 // The answer to a post enqueued under `id`, by how its wait ended.
 // `keys` is set for a post with an Idempotency-Key.
 response answer_settled(const services& s, const request& req, std::string_view id,
-                        const std::optional<std::error_code>& ec, inflight_keys* keys) {
-  if (!ec) return timed_out(s, req, id, keys);
+                        const std::optional<std::error_code>& ec, inflight_keys* keys,
+                        message_absence absence = message_absence::known) {
+  if (!ec) return timed_out(s, req, id, keys, absence);
   if (!*ec) return accepted(req, id);
   if (*ec == errc::key_conflict) return key_conflict(req);
-  return refused(s, req, id, *ec);
+  return refused(s, req, id, *ec, absence);
 }
 
 // The message's id, kept while the queue holds the message. A UUID fits
@@ -179,13 +197,20 @@ response answer_settled(const services& s, const request& req, std::string_view 
 using id_copy = boost::container::small_vector<char, 36>;
 std::string_view view(const id_copy& id) { return {id.data(), id.size()}; }
 
-// The message stored under `id`, or nothing when there is none or the store
-// did not answer before `deadline` (the post then goes ahead unchecked).
-asio::awaitable<std::optional<message>> find_stored(services& s, loop_inbox& inbox, std::shared_ptr<keyed_posts> k,
-                                                    std::string id, clock::time_point deadline) {
+// What the store said of an id: `answered` when it said, `found` what.
+struct store_answer {
+  bool answered = false;
+  std::optional<message> found;
+};
+
+// The message stored under `id`; unanswered when the store did not answer
+// before `deadline` or too many lookups are under way (the post then goes
+// ahead unchecked).
+asio::awaitable<store_answer> find_stored(services& s, loop_inbox& inbox, std::shared_ptr<keyed_posts> k, std::string id,
+                                    clock::time_point deadline) {
   if (k->lookups.fetch_add(1) >= keyed_posts::max_lookups) {
     --k->lookups;
-    co_return std::nullopt;
+    co_return store_answer{};
   }
   auto lookup = [&s, k, id](auto complete) {
     asio::post(s.blocking, [&s, k, id, complete = std::move(complete)] {
@@ -197,9 +222,9 @@ asio::awaitable<std::optional<message>> find_stored(services& s, loop_inbox& inb
   auto found = co_await complete_before<result<std::optional<message>>>(inbox, deadline, std::move(lookup));
   if (!found || !*found) {
     spdlog::debug("post: no store lookup for {}: {}", id, found ? found->err().message : "timed out");
-    co_return std::nullopt;
+    co_return store_answer{};
   }
-  co_return std::move(**found);
+  co_return store_answer{true, std::move(**found)};
 }
 
 response key_busy(const services& s, const request& req) {
@@ -235,15 +260,18 @@ asio::awaitable<response> enqueue_keyed(services& s, loop_inbox& inbox, std::sha
     release = [k, id = m.id](std::error_code ec) { k->in_flight.release(id, !ec); };
 
   const auto lookup_deadline = std::min(deadline, clock::now() + s.opts.publish_timeout / 2);
-  auto stored = co_await find_stored(s, inbox, k, m.id, lookup_deadline);
-  if (stored) {
+  auto looked = co_await find_stored(s, inbox, k, m.id, lookup_deadline);
+  if (const auto& stored = looked.found) {
     if (release) release({});
     if (stored->user_id != m.user_id || stored->content != m.content) co_return key_conflict(req);
     co_return accepted(req, m.id);
   }
+  // Absence is known only from an answer given while this post held the
+  // key's entry (an unguarded post holds none).
+  const auto absence = looked.answered && release ? message_absence::known : message_absence::unknown;
   const id_copy id(m.id.begin(), m.id.end());
   const auto ec = co_await enqueue_and_wait(s, inbox, std::move(m), deadline, std::move(release));
-  co_return answer_settled(s, req, view(id), ec, &k->in_flight);
+  co_return answer_settled(s, req, view(id), ec, &k->in_flight, absence);
 }
 
 }  // namespace
