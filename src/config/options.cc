@@ -65,6 +65,7 @@ void add_kafka_flags(CLI::App& app, app_options& o) {
           [](std::string& id) -> std::string {
             // Kafka's rule for group.instance.id, said before the broker refuses it.
             if (id.size() > 249) return "at most 249 characters";
+            if (id == "." || id == "..") return "not '.' or '..'";
             for (const char c : id)
               if (!(std::isalnum(static_cast<unsigned char>(c)) || c == '.' || c == '_' || c == '-'))
                 return "only letters, digits, '.', '_' and '-'";

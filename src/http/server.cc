@@ -380,8 +380,16 @@ asio::awaitable<void> server::accept_loop() {
     auto [ec, socket] = co_await acceptor_.async_accept(*state_->loops[loop].ioc, token);
     if (ec) {
       if (ec == asio::error::operation_aborted || stopping_) co_return;
-      // Out of file descriptors and the like: back off instead of spinning.
-      spdlog::warn("http: accept failed: {}", ec.message());
+      // Out of file descriptors and the like: back off instead of spinning,
+      // and say so once every 10 s, not on every retry (20 a second).
+      const auto now = std::chrono::steady_clock::now();
+      ++accept_failures_;
+      if (now - accept_failure_said_ >= std::chrono::seconds(10)) {
+        spdlog::warn("http: accept failed: {} ({} time(s) since the last such warning)", ec.message(),
+                     accept_failures_);
+        accept_failures_ = 0;
+        accept_failure_said_ = now;
+      }
       asio::steady_timer t(acceptor_.get_executor(), std::chrono::milliseconds(50));
       co_await t.async_wait(token);
       continue;
@@ -528,7 +536,7 @@ asio::awaitable<server::error_code> server::read_header(connection& c, beast::fl
   // Empty lines that came after the previous request leave the connection
   // idle; any that arrive later count as the start of this request, under
   // the header timeout and within the head's byte limit.
-  if (!first) drop_empty_lines(buffer);
+  std::size_t skipped = first ? 0 : drop_empty_lines(buffer);
   if (!first && buffer.size() == 0) {
     c.entry.deadline = clock::now() + opts_.idle_timeout;
     auto [ec, n] = co_await c.socket.async_read_some(buffer.prepare(beast::read_size(buffer, kReadAhead)), token);
@@ -539,13 +547,14 @@ asio::awaitable<server::error_code> server::read_header(connection& c, beast::fl
     buffer.commit(n);
   }
   c.entry.deadline = clock::now() + opts_.header_timeout;
-  for (std::size_t skipped = 0;;) {
+  for (;;) {
     skipped += drop_empty_lines(buffer);
-    if (!may_be_empty_line(buffer)) break;
+    // However the writes cut them: counted before looking at what follows.
     if (skipped > opts_.max_header_bytes) {
       c.entry.idle = false;
       co_return bhttp::error::header_limit;
     }
+    if (!may_be_empty_line(buffer)) break;
     auto [ec, n] = co_await c.socket.async_read_some(buffer.prepare(beast::read_size(buffer, kReadAhead)), token);
     buffer.commit(n);
     if (ec) {

@@ -169,6 +169,9 @@ class server {
   boost::asio::ip::tcp::acceptor acceptor_;
   std::uint16_t port_ = 0;
   std::size_t next_loop_ = 0;
+  // accept_loop's: failures since the last warning, and when it was said.
+  std::size_t accept_failures_ = 0;
+  std::chrono::steady_clock::time_point accept_failure_said_{};
   std::atomic<bool> stopping_{false};
   std::atomic<std::size_t> turned_away_{0};  // connections being answered 503 at the cap
   const std::string busy_;                    // that 503, serialized once

@@ -143,7 +143,7 @@ TEST(Options, AKafkaInstanceIdIsKafkasLegalNameOrRefused) {
   ASSERT_TRUE(ok) << ok.err().message;
   EXPECT_EQ(ok->kafka.instance_id, "feed-api_0.eu-1");
   EXPECT_TRUE(parse({}, exit_code)->kafka.instance_id.empty()) << "dynamic membership by default";
-  const std::vector<std::string> refused{"has space", "slash/no", "ümlaut", std::string(250, 'a')};
+  const std::vector<std::string> refused{"has space", "slash/no", "ümlaut", std::string(250, 'a'), ".", ".."};
   for (const auto& bad : refused) {
     testing::internal::CaptureStderr();
     auto r = parse({"--kafka-instance-id", bad}, exit_code);
