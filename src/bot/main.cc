@@ -318,7 +318,8 @@ void controller::log_posts(const stats_sum& s, const histogram& post) const {
                "by client, {} cancelled when stopped, {} retries, {} of unknown outcome; no 202 for {:.2f} s at "
                "most; latency p50 {:.2f} ms p99 {:.2f} ms p99.9 {:.2f} ms max {:.2f} ms",
                s.scheduled, s.ok_2xx, s.client_4xx, s.server_5xx, s.other_status, s.transport_errors,
-               s.dropped_by_client, s.cancelled, s.retries + s.transport_retries, s.unknown_outcome, ctx_.avail.overall().longest_s,
+               s.dropped_by_client, s.cancelled, s.retries + s.transport_retries, s.unknown_outcome,
+               ctx_.avail.overall().longest_s,
                post.percentile(50) / 1000, post.percentile(99) / 1000, post.percentile(99.9) / 1000,
                static_cast<double>(post.max()) / 1000);
 }

@@ -195,6 +195,40 @@ def test_trailer_fields_are_not_read_as_header_fields(api, user, trailer):
     assert again.status_code == 202, again.text
 
 
+TRAILER_NAMES = ["Idempotency-Key", "Content-Type", "Content-Encoding", "Last-Event-ID", "Host", "Connection",
+                 "Expect", "X-Other"]
+
+
+@settings(max_examples=int(os.environ.get("FEED_PROPERTY_EXAMPLES", "25")), deadline=None, database=None,
+          derandomize=not os.environ.get("FEED_PROPERTY_SEED"), suppress_health_check=list(HealthCheck))
+@given(trailer=st.lists(st.tuples(st.sampled_from(TRAILER_NAMES), st.booleans(),
+                                  st.text(alphabet="abcdefxyz019-_.", max_size=20)), max_size=5),
+       head_key=st.booleans())
+def test_generated_trailers_change_nothing_about_the_request(api, trailer, head_key):
+    # Any trailer fields, named like fields the server reads, in any case,
+    # repeated or not, with or without the same field in the head, with
+    # token values (a malformed Connection list is 400 wherever it is, as
+    # Beast checks it while parsing): the post
+    # is answered as its head alone says, and a request pipelined after it
+    # on the same connection is served.
+    user = f"tr{uuid.uuid4().hex[:12]}"
+    body = json.dumps({"user_id": user, "content": "generated trailer"}).encode()
+    key = f"head-{uuid.uuid4().hex[:8]}"
+    fields = b"".join((name.lower() if lower else name).encode() + b": " + value.strip().encode() + b"\r\n"
+                      for name, lower, value in trailer)
+    head = f"Idempotency-Key: {key}\r\n".encode() if head_key else b""
+    with Conn(api.port) as c:
+        r = c.send(chunked_post(body, head_fields=head, trailer=fields) +
+                   b"GET /api/health HTTP/1.1\r\nHost: x\r\n\r\n").response()
+        assert r.status == 202, (fields, r.body)
+        assert c.response().status == 200
+    version = uuid.UUID(r.json()["id"]).version
+    assert version == (5 if head_key else 7), "a trailer changed how the id was made"
+    if head_key:  # the head's key, and only it, names the message
+        again = api.post(user, "generated trailer", headers={"Idempotency-Key": key})
+        assert again.status_code == 202 and again.json()["id"] == r.json()["id"]
+
+
 @pytest.mark.parametrize("field", [b"Content-Length: 999", b"Transfer-Encoding: chunked", b"Transfer-Encoding: gzip"])
 def test_a_framing_field_in_a_trailer_is_400_and_nothing_is_stored(api, user, field):
     # A framing field where no sender may put one (RFC 9110 §6.5.1): the

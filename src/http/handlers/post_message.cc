@@ -206,8 +206,8 @@ struct store_answer {
 // The message stored under `id`; unanswered when the store did not answer
 // before `deadline` or too many lookups are under way (the post then goes
 // ahead unchecked).
-asio::awaitable<store_answer> find_stored(services& s, loop_inbox& inbox, std::shared_ptr<keyed_posts> k, std::string id,
-                                    clock::time_point deadline) {
+asio::awaitable<store_answer> find_stored(services& s, loop_inbox& inbox, std::shared_ptr<keyed_posts> k,
+                                          std::string id, clock::time_point deadline) {
   if (k->lookups.fetch_add(1) >= keyed_posts::max_lookups) {
     --k->lookups;
     co_return store_answer{};
