@@ -185,6 +185,26 @@ void check_linger(const app_options& o) {
                   o.kafka.linger.count(), o.api.publish_timeout.count()));
 }
 
+// Each flag given, by name or variable, that the chosen backends never
+// read. Not an error: a deployment's shared environment may carry a
+// backend's variables to instances that run another one.
+std::vector<std::string> unused_flags(const CLI::App& app, const app_options& o) {
+  std::vector<std::string> unused;
+  for (const CLI::Option* opt : app.get_options()) {
+    if (opt->count() == 0) continue;
+    const std::string name = opt->get_name(false, true);
+    const std::string given = opt->get_envname().empty() ? name : name + " (" + opt->get_envname() + ")";
+    if (o.kafka_brokers.empty() && name.starts_with("--kafka-") && name != "--kafka-brokers")
+      unused.push_back(given + ": Kafka only, and no --kafka-brokers is set");
+    else if (o.database_url.empty() && name == "--db-pool-size")
+      unused.push_back(given + ": PostgreSQL only, and no --database-url is set");
+    // Not --data-dir: start.sh and the image set it for every mode.
+    else if (!o.database_url.empty() && name == "--sqlite-synchronous")
+      unused.push_back(given + ": embedded SQLite only, and --database-url is set");
+  }
+  return unused;
+}
+
 }  // namespace
 
 result<app_options> parse_options(int argc, char** argv, int& exit_code) {
@@ -211,6 +231,7 @@ result<app_options> parse_options(int argc, char** argv, int& exit_code) {
     check_data_dir(*data_dir, o.data_dir);
     apply_reference_environment(o);
     check_linger(o);
+    o.unused_flags = unused_flags(app, o);
   } catch (const CLI::ParseError& e) {
     exit_code = app.exit(e);
     return error(errc::invalid_input, e.what());

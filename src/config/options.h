@@ -5,6 +5,7 @@
 #include <chrono>
 #include <filesystem>
 #include <string>
+#include <vector>
 
 #include "broadcast/broadcaster.h"
 #include "http/handlers/services.h"
@@ -41,6 +42,10 @@ struct app_options {
   std::chrono::milliseconds processed_delivery_timeout{10000};
   std::string log_level = "info";
   std::chrono::seconds shutdown_timeout{10};    // bound on a graceful stop
+  // Flags (or their variables) given for a backend this configuration does
+  // not run, each with why, to be logged once logging is set up: a
+  // --kafka-instance-id without --kafka-brokers used to pass unnoticed.
+  std::vector<std::string> unused_flags;
 };
 
 // Parses argv and the environment. On --help or a bad value prints to

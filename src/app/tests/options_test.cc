@@ -211,5 +211,37 @@ TEST(Options, ALingerNotBelowThePublishTimeoutIsRefusedWithKafka) {
   EXPECT_TRUE(embedded) << embedded.err().message;  // no producer lingers
 }
 
+// A flag for a backend that is not running is named, by flag or variable,
+// so a --kafka-instance-id without --kafka-brokers does not pass unnoticed.
+TEST(Options, FlagsOfABackendNotInUseAreListed) {
+  int exit_code = -1;
+  auto embedded = parse({"--kafka-instance-id", "a1", "--db-pool-size", "3", "--sqlite-synchronous", "NORMAL"},
+                        exit_code);
+  ASSERT_TRUE(embedded) << embedded.err().message;
+  ASSERT_EQ(embedded->unused_flags.size(), 2u);
+  EXPECT_EQ(embedded->unused_flags[0], "--db-pool-size (DB_POOL_SIZE): PostgreSQL only, and no --database-url is set");
+  EXPECT_EQ(embedded->unused_flags[1],
+            "--kafka-instance-id (KAFKA_INSTANCE_ID): Kafka only, and no --kafka-brokers is set");
+
+  auto by_env = parse_with_env({{"KAFKA_GROUP_ID", "g"}}, {});
+  ASSERT_TRUE(by_env);
+  ASSERT_EQ(by_env->unused_flags.size(), 1u);
+  EXPECT_NE(by_env->unused_flags[0].find("--kafka-group (KAFKA_GROUP_ID)"), std::string::npos);
+
+  auto postgres = parse({"--database-url", "postgresql://x@h:1/d", "--data-dir", "d", "--sqlite-synchronous",
+                         "NORMAL", "--db-pool-size", "3"},
+                        exit_code);
+  ASSERT_TRUE(postgres);
+  ASSERT_EQ(postgres->unused_flags.size(), 1u);  // --data-dir: every mode's start-up sets it
+  EXPECT_NE(postgres->unused_flags[0].find("--sqlite-synchronous"), std::string::npos);
+
+  // Chosen by the reference's variables, the backends' flags are in use.
+  auto kafka = parse_with_env({{"KAFKA_HOST", "k"}, {"DB_PORT", "26257"}},
+                              {"--kafka-instance-id", "a1", "--db-pool-size", "3"});
+  ASSERT_TRUE(kafka);
+  EXPECT_TRUE(kafka->unused_flags.empty());
+  EXPECT_TRUE(parse({}, exit_code)->unused_flags.empty());
+}
+
 }  // namespace
 }  // namespace feed
