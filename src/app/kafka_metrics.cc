@@ -29,6 +29,10 @@ void register_kafka_metrics(metrics& m, const kafka_client_stats& stats) {
             read(in.dead_lettered));
   m.counter("feed_kafka_dead_letter_failures_total",
             "Undecodable records that could not be copied to the dead-letter topic", read(in.dead_letter_failed));
+  m.gauge("feed_kafka_consumer_failed",
+          "1 once the worker's consumer failed fatally (fenced by another instance with its --kafka-instance-id) "
+          "and reads nothing more; restart the instance with an id of its own",
+          read(in.failed_fatally));
   m.counter("feed_kafka_commits_total", "Offset commits of the worker's consumer", read(in.commits));
   m.counter("feed_kafka_commit_failures_total", "Offset commits of the worker's consumer that failed (retried)",
             read(in.commit_failures));

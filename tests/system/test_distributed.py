@@ -2,6 +2,7 @@
 database laid out by the reference system."""
 import concurrent.futures
 import os
+import re
 import threading
 import urllib.parse
 import time
@@ -83,6 +84,12 @@ def test_a_second_live_instance_with_the_same_instance_id_fences_the_first_which
     b = make_api("--kafka-instance-id", name, data_dir=tmp_path / "b")
     wait_until(lambda: "failed fatally" in a.read_log(), 30, what="the first instance to be fenced")
     b.wait_stored([post_until_accepted(a, user, "through the fenced one")], timeout=30)
+
+    def failed(api):
+        text = requests.get(api.url("/metrics"), timeout=5).text
+        return re.search(r"^feed_kafka_consumer_failed (\S+)$", text, re.M).group(1)
+
+    assert (failed(a), failed(b)) == ("1", "0")  # the fenced one shows in its metrics too
 
     def cpu_seconds():
         with open(f"/proc/{a.proc.pid}/stat") as f:

@@ -21,6 +21,7 @@ TEST(KafkaMetrics, RendersEveryClientCounter) {
   in.dead_letter_failed = 5;
   in.commits = 6;
   in.commit_failures = 7;
+  in.failed_fatally = 1;
   sink.sent = 9;
   sub.delivered = 8;
   sub.without_seq = 12;
@@ -31,6 +32,7 @@ TEST(KafkaMetrics, RendersEveryClientCounter) {
                            "feed_kafka_consumed_total 10", "feed_kafka_consumer_undecodable_total 3",
                            "feed_kafka_dead_lettered_total 4", "feed_kafka_dead_letter_failures_total 5",
                            "feed_kafka_commits_total 6", "feed_kafka_commit_failures_total 7",
+                           "feed_kafka_consumer_failed 1",
                            "feed_kafka_processed_sent_total 9", "feed_kafka_subscriber_delivered_total 8",
                            "feed_kafka_subscriber_without_seq_total 12",
                            "feed_kafka_subscriber_undecodable_total 13"}) {
@@ -38,6 +40,7 @@ TEST(KafkaMetrics, RendersEveryClientCounter) {
   }
   EXPECT_NE(text.find("# TYPE feed_kafka_published_total counter"), std::string::npos) << text;
   EXPECT_NE(text.find("# HELP feed_kafka_published_total "), std::string::npos) << text;
+  EXPECT_NE(text.find("# TYPE feed_kafka_consumer_failed gauge"), std::string::npos) << text;
 }
 
 }  // namespace

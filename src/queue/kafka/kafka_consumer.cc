@@ -211,6 +211,7 @@ result<batch> kafka_consumer::poll(std::size_t max, std::chrono::milliseconds wa
                     "same id: give each its own, then restart this one",
                     why);
       fatal_ = true;
+      stats_.failed_fatally = 1;
       break;
     }
     if (m->err) {

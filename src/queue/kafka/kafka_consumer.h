@@ -47,6 +47,9 @@ struct kafka_consumer_stats {
   std::atomic<std::uint64_t> dead_letter_failed{0};  // copies that could not be written
   std::atomic<std::uint64_t> commits{0};
   std::atomic<std::uint64_t> commit_failures{0};
+  // 1 once librdkafka reported a fatal error (a static member fenced by
+  // another instance with its id): the worker reads nothing more.
+  std::atomic<std::uint64_t> failed_fatally{0};
 };
 
 class kafka_consumer final : public queue_reader {
