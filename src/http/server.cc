@@ -190,12 +190,6 @@ std::optional<boost::system::error_code> parse_buffered(beast::flat_buffer& buff
   return boost::system::error_code{};
 }
 
-// Nothing to look at in a body: Beast checks its framing as it goes.
-struct no_check {
-  boost::system::error_code operator()(std::string_view) const { return {}; }
-  void consumed(std::string_view) const {}
-};
-
 // A head's lines end in CRLF (RFC 9112 §2.2), and Beast refuses a head with
 // a bare CR or LF with 400, but only once it has the whole head, which it
 // recognizes by CRLF CRLF alone. A head holding a bare CR or LF whose
@@ -205,9 +199,18 @@ struct no_check {
 // It is shown the bytes not parsed yet, and told what the parser took
 // (Beast takes a head's start line before the rest has come), so each byte
 // is looked at once.
-class head_line_endings {
+//
+// A chunked body's lines (chunk sizes, the trailer) end in CRLF too
+// (RFC 9112 §7.1), and Beast looks for CRLF alone there: a chunk-size line
+// ended by a bare LF waited out the header timeout with no answer. Beast
+// takes a chunk's data as it comes, so what is left unparsed in a body is
+// always framing. A body of known length has no lines: `lines` false.
+class line_endings {
  public:
+  explicit line_endings(bool lines = true) : next_(lines ? 0 : std::string_view::npos) {}
+
   boost::system::error_code operator()(std::string_view rest) {
+    if (next_ == std::string_view::npos) return {};
     for (; next_ < rest.size(); ++next_) {
       const char c = rest[next_];
       const char before = next_ ? rest[next_ - 1] : before_;
@@ -221,6 +224,7 @@ class head_line_endings {
 
   // The parser took `taken`, the first bytes of what it was shown.
   void consumed(std::string_view taken) {
+    if (next_ == std::string_view::npos) return;
     before_ = taken.back();
     next_ = next_ > taken.size() ? next_ - taken.size() : 0;
   }
@@ -570,7 +574,7 @@ asio::awaitable<server::error_code> server::read_header(connection& c, beast::fl
   const auto head_done = [](const auto& p) { return p.is_header_done(); };
   std::size_t used = 0;
   parse_result parsed;
-  head_line_endings check;
+  line_endings check;
   if (auto outcome = parse_buffered(buffer, parser, max_used, head_done, check, used)) parsed = {*outcome, used};
   else parsed = co_await parse_until(c.socket, buffer, parser, max_used, head_done, check, used);
   const auto [ec, n] = parsed;
@@ -602,7 +606,7 @@ std::size_t server::body_max_used() const { return 8 * opts_.max_body_bytes + op
 std::optional<server::error_code> server::parse_buffered_body(connection& c, beast::flat_buffer& buffer,
                                                               request_parser& parser, std::size_t& used) const {
   parser.eager(true);
-  no_check check;
+  line_endings check(parser.chunked());
   const auto outcome = parse_buffered(buffer, parser, body_max_used(), body_done, check, used);
   if (!outcome) return std::nullopt;
   return seen(*outcome, c.entry.timed_out);
@@ -625,7 +629,7 @@ asio::awaitable<server::error_code> server::read_body(connection& c, beast::flat
   if (stopping_) co_return asio::error::operation_aborted;  // began while the 100 was sent
   c.entry.idle = true;
   parse_result parsed;
-  no_check check;
+  line_endings check(parser.chunked());
   if (auto outcome = parse_buffered(buffer, parser, max_used, body_done, check, used)) parsed = {*outcome, used};
   else parsed = co_await parse_until(c.socket, buffer, parser, max_used, body_done, check, used);
   c.entry.idle = false;

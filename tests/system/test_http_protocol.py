@@ -12,7 +12,7 @@ import uuid
 
 import pytest
 import requests
-from hypothesis import HealthCheck, assume, given, settings
+from hypothesis import HealthCheck, assume, given, note, settings
 from hypothesis import strategies as st
 
 from services.feed_api import wait_until
@@ -410,6 +410,53 @@ def test_a_bare_cr_or_lf_in_a_head_gets_400_however_the_writes_are_cut(api, post
         assert r.status == 400, (head, r.body)
         assert "malformed" in r.json()["error"]
     assert api.messages(user_id=user)["messages"] == []
+
+
+@settings(max_examples=int(os.environ.get("FEED_PROPERTY_EXAMPLES", "25")), deadline=None, database=None,
+          derandomize=not os.environ.get("FEED_PROPERTY_SEED"), suppress_health_check=list(HealthCheck))
+@given(sizes=st.lists(st.integers(1, 40), min_size=1, max_size=4), trailer=st.booleans(),
+       endings=st.lists(st.sampled_from([b"\r\n", b"\r\n", b"\n", b"\rx", b"\r\r\n"]), min_size=7, max_size=7),
+       jitter=st.randoms(use_true_random=False), pieces=st.integers(1, 6))
+def test_chunk_lines_end_in_crlf_and_a_bare_lf_or_cr_gets_400_at_once(api, sizes, trailer, endings, jitter, pieces):
+    # A chunked body's size lines, trailer lines and last line end in CRLF
+    # (RFC 9112 §7.1); its data may hold any bytes, bare LFs among them.
+    # The body here has newlines in its data, cut into chunks of the drawn
+    # sizes, and each line of its framing ends as drawn. With every ending
+    # a CRLF it is stored; with a bare LF or CR in any one, it is 400 as
+    # soon as that byte arrives, whatever the writes. Before, a bare LF
+    # ending a chunk-size line waited out the header timeout (10 s here)
+    # and closed without an answer. The client sends nothing more.
+    user = f"chunk{uuid.uuid4().hex[:12]}"
+    body = json.dumps({"user_id": user, "content": "line one\nline two"}, indent=1).encode()
+    assert b"\n" in body
+    chunks, at = [], 0
+    for size in sizes:
+        if at < len(body):
+            chunks.append(body[at:at + size])
+            at += size
+    if at < len(body):
+        chunks.append(body[at:])
+    ends = iter(endings + [b"\r\n"] * len(chunks))
+    wire = b"".join(b"%x" % len(c) + next(ends) + c + b"\r\n" for c in chunks)
+    # A bare CR comes with a byte after it: alone, it and the next line's
+    # LF would make a CRLF, or at the end it would wait for its LF.
+    wire += b"0" + next(ends) + (b"X-Trailer: t" + next(ends) if trailer else b"") + next(ends)
+    framing_ok = all(e == b"\r\n" for e in endings[:len(chunks) + 1 + trailer + 1])
+    note(f"wire: {wire!r}")
+    with Conn(api.port, timeout=8) as c:
+        t0 = time.monotonic()
+        send_in_pieces(c, CHUNKED_HEAD + wire, jitter, pieces)
+        r = c.response()
+        waited = time.monotonic() - t0
+    if framing_ok:
+        assert r.status == 202, r.body
+        api.wait_stored([json.loads(r.body)["id"]])
+        assert [m["content"] for m in api.messages(user_id=user)["messages"]] == ["line one\nline two"]
+    else:
+        assert r.status == 400, (wire, r.body)
+        assert "malformed" in r.json()["error"]
+        assert waited < 5, f"answered after {waited:.1f} s"
+        assert api.messages(user_id=user)["messages"] == []
 
 
 # --- empty lines before a request-line (RFC 9112 §2.2) ---
