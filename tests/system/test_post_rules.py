@@ -332,6 +332,7 @@ def test_a_timed_out_post_is_withdrawn_or_named_with_its_id(make_api, tmp_path, 
     assert unknown and withdrawn, answers
     for _, body in unknown:
         assert len(body["id"]) == 36 and body["id"] in body["error"]
+        assert "retry later with the same Idempotency-Key" in body["error"], body
     stored = api.wait_stored([b["id"] for _, b in unknown], timeout=30)
     stored_contents = {m["content"] for m in stored}
     assert not stored_contents & {c for c, _ in withdrawn}, "a post answered 'not stored' was stored"
@@ -358,6 +359,9 @@ def test_a_kafka_record_not_confirmed_in_time_is_named_as_such(make_api, user):
         assert "the queue did not confirm it within 40 ms" in body["error"], body
         assert "the outcome is unknown" in body["error"] and body["id"] in body["error"], body
         assert "identical request" not in body["error"], body
+        # No key to retry with: the client is told to look before it posts again.
+        assert "Idempotency-Key (it is then stored once)" not in body["error"], body
+        assert "a retry is a new message" in body["error"], body
         assert r.headers["Retry-After"] == "1"
     accepted = [(c, r.json()["id"]) for c, r in answers if r.status_code == 202]
     assert len(accepted) + len(refused) == len(answers), [r.status_code for _, r in answers]

@@ -95,12 +95,19 @@ response unavailable(const services& s, response res) {
 }
 
 // A 503 for a post that may or may not be stored: the id lets the client
-// retry safely (with the same Idempotency-Key) or look for it.
+// retry safely (with the same Idempotency-Key) or look for it. Without a
+// key a retry is a new message, so the client is told to look first.
 response outcome_unknown(const services& s, const request& req, std::string_view id, std::string_view why) {
-  const auto text = fmt::format(
-      "{}; the outcome is unknown: message {} may still be stored. To be safe, retry later with the same "
-      "Idempotency-Key (it is then stored once), or look for this id in the feed before posting again",
-      why, id);
+  const bool keyed = req.find("Idempotency-Key") != req.end();
+  const auto text =
+      keyed ? fmt::format("{}; the outcome is unknown: message {} may still be stored. To be safe, retry later with "
+                          "the same Idempotency-Key (it is then stored once), or look for this id in the feed "
+                          "before posting again",
+                          why, id)
+            : fmt::format("{}; the outcome is unknown: message {} may still be stored. Look for this id in the feed "
+                          "before posting again: this post had no Idempotency-Key, so a retry is a new message "
+                          "(send one to make retries safe)",
+                          why, id);
   return unavailable(s, json_response(req, status::service_unavailable,
                                       boost::json::object{{"error", text}, {"id", id}}));
 }
