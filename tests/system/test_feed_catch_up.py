@@ -184,10 +184,14 @@ def test_history_all_clients_that_never_read_are_bounded_counted_and_timed_out(m
         c.close()
 
 
-def test_a_resume_ahead_of_the_store_gets_a_reset_event_then_what_follows(api, user):
+@pytest.mark.parametrize("given_as", ["Last-Event-ID", "?since="])
+def test_a_resume_ahead_of_the_store_gets_a_reset_event_then_what_follows(api, user, given_as):
     post_many(api, user, 5)
     wait_streamed(api, 5)
-    client = RawFeed(api, headers={"Last-Event-ID": "999999"})
+    if given_as == "Last-Event-ID":
+        client = RawFeed(api, headers={"Last-Event-ID": "999999"})
+    else:
+        client = RawFeed(api, query="?since=999999")
     client.read_for(0.5)
     body = client.data.split(b"\r\n\r\n", 1)[1]
     reset = re.search(rb"event: reset\nid: (\d+)\ndata: (.*)\n\n", body)
@@ -195,6 +199,8 @@ def test_a_resume_ahead_of_the_store_gets_a_reset_event_then_what_follows(api, u
     assert int(reset.group(1)) == 5
     notice = json.loads(reset.group(2))
     assert notice["last_event_id"] == 999999 and notice["head"] == 5
+    # It names what the client sent: a ?since= client sent no Last-Event-ID.
+    assert notice["reason"].startswith(given_as + " is ahead of the newest stored event"), notice
     r = api.post(user, "after the reset")
     assert r.status_code == 202
     assert client.read_until(2, 20)[-1] == 6  # the reset's id, then the new event

@@ -56,11 +56,13 @@ asio::awaitable<result<seq_t>> before_newest(services& s, const std::string& use
   co_return up_to;
 }
 
-// An event that tells a client its Last-Event-ID is ahead of everything
-// stored (it came from another database, or the store was reset), and moves
-// its Last-Event-ID to the head, where the stream continues.
-std::string reset_event(seq_t asked, seq_t head) {
-  boost::json::object o{{"reason", "Last-Event-ID is ahead of the newest stored event; continuing from the newest"},
+// An event that tells a client its resume point (Last-Event-ID, or ?since=
+// when no header came) is ahead of everything stored (it came from another
+// database, or the store was reset), and moves its Last-Event-ID to the
+// head, where the stream continues. The field keeps its name either way.
+std::string reset_event(seq_t asked, seq_t head, std::string_view given_as) {
+  boost::json::object o{{"reason", fmt::format("{} is ahead of the newest stored event; continuing from the newest",
+                                               given_as)},
                         {"last_event_id", asked.value()},
                         {"head", head.value()}};
   return fmt::format("event: reset\nid: {}\ndata: {}\n\n", head.value(), boost::json::serialize(o));
@@ -90,7 +92,8 @@ asio::awaitable<std::variant<response, stream_start>> prepare_stream(services& s
     auto head = co_await run_blocking(s.blocking, std::move(probe), s.opts.store_wait, "the store");
     if (!head) co_return unavailable(ctx.req, s, "cannot read the store: " + head.err().message);
     if (start.after > *head) {
-      start.preamble += reset_event(start.after, *head);
+      const bool by_header = !ctx.req["Last-Event-ID"].empty();
+      start.preamble += reset_event(start.after, *head, by_header ? "Last-Event-ID" : "?since=");
       start.after = *head;
     }
   } else if (plan.from == feed_plan::start::newest_by_author) {
