@@ -28,13 +28,17 @@ bool is_utf8_charset(std::string_view charset) {
 }
 
 // What is wrong with how the body is encoded, if anything. A post without
-// a Content-Type is read as JSON.
+// a Content-Type is read as JSON; one with an empty Content-Type names no
+// media type at all, which is not JSON's.
 std::optional<post_refusal> check_encoding(const post_input& in) {
   if (in.content_encoded)
     return refuse(refusal_status::unsupported_media_type,
                   "Content-Encoding is not supported; send the JSON body as is, without a Content-Encoding header");
-  const auto ct = in.content_type;
-  if (ct.empty()) return std::nullopt;
+  if (!in.content_type) return std::nullopt;
+  const auto ct = *in.content_type;
+  if (trim_ows(ct).empty())
+    return refuse(refusal_status::unsupported_media_type,
+                  "Content-Type is empty; send application/json, or no Content-Type at all");
   if (!is_json_media_type(ct))
     return refuse(refusal_status::unsupported_media_type, "Content-Type must be application/json, got " + printable(ct));
   auto cs = charset_of(ct);

@@ -8,6 +8,7 @@
 
 #include <functional>
 #include <string>
+#include <optional>
 #include <string_view>
 #include <variant>
 #include <vector>
@@ -23,7 +24,7 @@ namespace feed {
 // must outlive the call.
 struct post_input {
   std::string_view body;
-  std::string_view content_type;                   // "" when absent (read as JSON)
+  std::optional<std::string_view> content_type;    // absent: read as JSON
   bool content_encoded = false;                    // any Content-Encoding header
   std::vector<std::string_view> idempotency_keys;  // every Idempotency-Key line, in order
 };

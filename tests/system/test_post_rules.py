@@ -161,6 +161,20 @@ def test_utf8_charsets_are_accepted(api, user, ct):
     assert status == 202, body
 
 
+# A Content-Type present but empty names no media type, so not JSON's; only
+# a post with no Content-Type at all is read as JSON.
+@embedded_only
+@pytest.mark.parametrize("value", ["", " ", "\t"], ids=["empty", "space", "tab"])
+def test_an_empty_content_type_is_415_and_an_absent_one_is_json(api, user, value):
+    status, body = raw_post(api, f'{{"user_id":"{user}","content":"typed"}}'.encode(), [("Content-Type", value)])
+    assert status == 415, body
+    assert "Content-Type is empty" in json.loads(body)["error"]
+    status, body = raw_post(api, f'{{"user_id":"{user}","content":"untyped"}}'.encode(), [])
+    assert status == 202, body
+    api.wait_stored([json.loads(body)["id"]])
+    assert [m["content"] for m in api.messages(user_id=user)["messages"]] == ["untyped"]
+
+
 # A second charset, or a quoted value left open, could be read as another
 # charset by a proxy, as a second Content-Type header could.
 @embedded_only

@@ -64,7 +64,7 @@ class inboxes {
 post_input input_of(const request& req) {
   post_input in;
   in.body = req.body();
-  in.content_type = req[beast::http::field::content_type];
+  if (const auto ct = req.find(beast::http::field::content_type); ct != req.end()) in.content_type = ct->value();
   in.content_encoded = req.find(beast::http::field::content_encoding) != req.end();
   const auto [first, last] = req.equal_range("Idempotency-Key");
   for (auto it = first; it != last; ++it) in.idempotency_keys.push_back(it->value());

@@ -66,8 +66,11 @@ TEST(AcceptedMessage, UsesTheLimitsGiven) {
 }
 
 TEST(AcceptedMessage, JsonContentTypesInAnyFormAreAccepted) {
+  auto absent = json_post();
+  absent.content_type.reset();
+  EXPECT_TRUE(std::holds_alternative<accepted_post>(decide(absent)));
   for (std::string_view ct :
-       {"", "application/json", "Application/JSON", " application/json ", "application/json; charset=utf-8",
+       {"application/json", "Application/JSON", " application/json ", "application/json; charset=utf-8",
         "application/json;charset=UTF-8", "application/json; charset=utf8", "application/json; charset=\"utf-8\"",
         "application/json; foo=bar; charset=utf-8", "application/json; foo", "application/problem+json",
         "application/vnd.api+JSON; charset=utf-8"}) {
@@ -79,7 +82,7 @@ TEST(AcceptedMessage, JsonContentTypesInAnyFormAreAccepted) {
 
 TEST(AcceptedMessage, OtherContentTypesAndCharsetsAre415) {
   for (std::string_view ct :
-       {"text/plain", "application/x-www-form-urlencoded", "multipart/form-data; boundary=x", "application/jsonx",
+       {"", " ", "\t", "text/plain", "application/x-www-form-urlencoded", "multipart/form-data; boundary=x", "application/jsonx",
         "json", "+json", "application/json-seq", "; charset=utf-8", "application/json; charset=latin1",
         "application/json; charset=\"utf-16\""}) {
     auto in = json_post();
