@@ -41,6 +41,7 @@
     loadingOlder: false,
     source: null,
     retryTimer: 0,
+    retrying: false,    // the page's own retry of a refused stream is scheduled
     retryDelay: RETRY_MIN_MS,
     dropped: false,     // the stream was lost since the page last saw it open
     resumedAt: 0,       // when a dropped stream came back; events older than this were missed
@@ -59,7 +60,9 @@
   function connState() {
     if (!navigator.onLine) return 'offline';
     const es = state.source;
-    if (!es || es.readyState === EventSource.CLOSED) return 'offline';
+    // A refused stream (a 503) that the page is about to try again is being
+    // reconnected, not offline: the browser is online.
+    if (!es || es.readyState === EventSource.CLOSED) return state.retrying ? 'reconnecting' : 'offline';
     if (es.readyState === EventSource.OPEN) return 'live';
     return state.dropped ? 'reconnecting' : 'connecting';
   }
@@ -76,6 +79,7 @@
 
   function connect() {
     clearTimeout(state.retryTimer);
+    state.retrying = false;
     if (state.source) state.source.close();
     const es = new EventSource(feedUrl());
     state.source = es;
@@ -111,6 +115,7 @@
     clearTimeout(state.retryTimer);
     const delay = state.retryDelay * (0.75 + Math.random() / 2);
     state.retryDelay = Math.min(state.retryDelay * 2, RETRY_MAX_MS);
+    state.retrying = true;
     state.retryTimer = setTimeout(connect, delay);
   }
 
