@@ -120,8 +120,14 @@ void finish(response& res, verb method, bool keep) {
     res.insert(bhttp::field::content_length, std::to_string(res.body().size()));
     return;
   }
+  // Beast's keep_alive(true) drops an explicit "keep-alive" from HTTP/1.1
+  // heads; HEAD /api/feed says it, as GET's stream head does.
+  const bool says_keep_alive = res[bhttp::field::connection] == "keep-alive";
   res.keep_alive(keep);
-  if (method == verb::head) return;
+  if (method == verb::head) {
+    if (keep && says_keep_alive) res.set(bhttp::field::connection, "keep-alive");
+    return;
+  }
   if (res.result() == status::no_content || res.result() == status::not_modified) {
     res.body().clear();
     res.content_length(boost::none);

@@ -658,6 +658,7 @@ def test_head_on_the_feed_answers_the_stream_head_without_streaming(api):
         assert head.header("Content-Type") == "text/event-stream"
         assert head.header("Cache-Control") == "no-cache"
         assert head.header("Content-Length") is None
+        assert head.header("Connection") == "keep-alive"  # as GET's stream head says
         after = c.send(b"GET /api/health HTTP/1.1\r\nHost: x\r\n\r\n").response()
         assert after.status == 200 and after.json() == {"status": "ok"}
 

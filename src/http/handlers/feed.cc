@@ -121,12 +121,15 @@ handler feed_handler(services& s) {
   };
 }
 
-// HEAD /api/feed: GET's status and header fields, without the stream.
+// HEAD /api/feed: GET's status and header fields, without the stream;
+// Connection included, though this connection stays open either way.
 handler feed_head_handler(services& s) {
   return [&s](request_context& ctx) -> asio::awaitable<response> {
     auto prepared = co_await prepare_stream(s, ctx);
     if (auto* refused = std::get_if<response>(&prepared)) co_return std::move(*refused);
-    co_return event_stream_head(ctx.req);
+    auto res = event_stream_head(ctx.req);
+    res.set(beast::http::field::connection, ctx.keep_alive ? "keep-alive" : "close");
+    co_return res;
   };
 }
 
