@@ -137,6 +137,41 @@ TEST(Options, OutOfRangeDurationIsRefused) {
   EXPECT_NE(err.find("--shutdown-timeout"), std::string::npos) << err;
 }
 
+// A number flag says what is wrong with a value, exits 2 as feed-bot does,
+// and names the variable a value came from.
+TEST(Options, BadNumbersAreNamedAndExitTwo) {
+  const std::vector<std::pair<std::vector<std::string>, std::string>> cases = {
+      {{"--history", "abc"}, "--history: 'abc' is not a whole number (from 0 to 1000000)"},
+      {{"--heartbeat-interval", "1.5"}, "--heartbeat-interval: '1.5' is not a whole number (from 0 to 3600)"},
+      {{"--max-connections", "1e3"}, "--max-connections: '1e3' is not a whole number (from 1 to 1000000)"},
+      {{"--threads", "65"}, "--threads: 65 is out of range: from 1 to 64"},
+      {{"--threads", "99999999999999999999"}, "--threads: 99999999999999999999 is out of range: from 1 to 64"},
+      {{"--port", "x"}, "--port: 'x' is not a whole number (from 0 to 65535)"},
+      {{"--kafka-replication", "0"}, "--kafka-replication: '0' is neither -1 nor from 1 to 100"},
+      {{"--no-such-flag"}, "--no-such-flag"},
+  };
+  for (const auto& [args, message] : cases) {
+    int exit_code = 0;
+    testing::internal::CaptureStderr();
+    auto r = parse(args, exit_code);
+    const std::string err = testing::internal::GetCapturedStderr();
+    EXPECT_FALSE(r) << args[0];
+    EXPECT_EQ(exit_code, 2) << args[0];
+    EXPECT_NE(err.find(message), std::string::npos) << err;
+  }
+  int exit_code = -1;
+  EXPECT_TRUE(parse({"--max-connections", "1000", "--kafka-replication", "-1", "--port", "0"}, exit_code));
+
+  ::setenv("PORT", "abc", 1);
+  testing::internal::CaptureStderr();
+  auto by_env = parse({}, exit_code);
+  const std::string err = testing::internal::GetCapturedStderr();
+  ::unsetenv("PORT");
+  EXPECT_FALSE(by_env);
+  EXPECT_EQ(exit_code, 2);
+  EXPECT_NE(err.find("(--port came from the environment variable PORT)"), std::string::npos) << err;
+}
+
 TEST(Options, AKafkaInstanceIdIsKafkasLegalNameOrRefused) {
   int exit_code = -1;
   auto ok = parse({"--kafka-instance-id", "feed-api_0.eu-1"}, exit_code);
