@@ -149,20 +149,26 @@ def test_a_database_outage_is_absorbed_by_kafka(make_api, postgres, user):
     watcher.close()
 
 
-def test_ready_and_reads_answer_in_time_while_postgres_hangs(mode, feed_binary, postgres, tmp_path, user):
-    # The server behind a proxy that freezes: to feed-api it hangs as a
-    # paused VM would. Reads sent meanwhile hold the pooled connections and
-    # the blocking pool; readiness must still answer, and say 503, and every
-    # read must be answered 503 within the store wait (5 s), however many
-    # wait, without leaving work behind for later ones.
+def api_behind_a_freezable_database(feed_binary, postgres, data_dir):
+    """A Kafka-mode feed-api on a fresh database reached through a proxy
+    that freezes: to feed-api the database then hangs as a paused VM would."""
     tag = uuid.uuid4().hex[:10]
     url = urllib.parse.urlsplit(postgres.create_database(f"t_{tag}"))
     proxy = FreezableProxy(url.port)
     via = urllib.parse.urlunsplit((url.scheme, f"{url.username}@127.0.0.1:{proxy.port}", url.path, url.query, ""))
-    api = FeedApi(feed_binary, str(tmp_path / "d"), args=[
+    api = FeedApi(feed_binary, str(data_dir), args=[
         "--log-level", "warn", "--kafka-brokers", os.environ["FEED_TEST_KAFKA_BROKERS"], "--database-url", via,
         "--kafka-events-topic", f"events-{tag}", "--kafka-processed-topic", f"processed-{tag}",
         "--kafka-group", f"group-{tag}", "--shutdown-timeout", "3"]).start()
+    return api, proxy
+
+
+def test_ready_and_reads_answer_in_time_while_postgres_hangs(mode, feed_binary, postgres, tmp_path, user):
+    # The database hangs. Reads sent meanwhile hold the pooled connections and
+    # the blocking pool; readiness must still answer, and say 503, and every
+    # read must be answered 503 within the store wait (5 s), however many
+    # wait, without leaving work behind for later ones.
+    api, proxy = api_behind_a_freezable_database(feed_binary, postgres, tmp_path / "d")
     pool = concurrent.futures.ThreadPoolExecutor(8)
     try:
         wait_until(lambda: requests.get(api.url("/api/ready"), timeout=5).status_code == 200, 60, what="ready")
@@ -216,14 +222,7 @@ def test_a_keyed_post_the_store_cannot_check_is_never_202(mode, feed_binary, pos
     # the new one: a 202 for a message never stored. Such a post is now 503
     # "outcome unknown" with its id; the retry once the store answers is
     # 422 for other content and 202 (stored once) for a new key.
-    tag = uuid.uuid4().hex[:10]
-    url = urllib.parse.urlsplit(postgres.create_database(f"k_{tag}"))
-    proxy = FreezableProxy(url.port)
-    via = urllib.parse.urlunsplit((url.scheme, f"{url.username}@127.0.0.1:{proxy.port}", url.path, url.query, ""))
-    api = FeedApi(feed_binary, str(tmp_path / "d"), args=[
-        "--log-level", "warn", "--kafka-brokers", os.environ["FEED_TEST_KAFKA_BROKERS"], "--database-url", via,
-        "--kafka-events-topic", f"events-{tag}", "--kafka-processed-topic", f"processed-{tag}",
-        "--kafka-group", f"group-{tag}", "--shutdown-timeout", "3"]).start()
+    api, proxy = api_behind_a_freezable_database(feed_binary, postgres, tmp_path / "d")
     try:
         wait_until(lambda: requests.get(api.url("/api/ready"), timeout=5).status_code == 200, 60, what="ready")
         first = {f"k{i}": api.post(user, f"first {i}", headers={"Idempotency-Key": f"k{i}"}) for i in range(3)}
