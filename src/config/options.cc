@@ -18,20 +18,29 @@ std::string env_or(const char* name, std::string fallback) {
   return (v && *v) ? std::string(v) : std::move(fallback);
 }
 
+// Why `text` is not a decimal whole number in [lo, hi], or "".
+std::string whole_number_problem(const std::string& text, std::int64_t lo, std::int64_t hi, std::int64_t& v) {
+  const char* end = text.data() + text.size();
+  const auto [at, ec] = std::from_chars(text.data(), end, v);
+  if (text.empty() || ec == std::errc::invalid_argument || at != end)
+    return fmt::format("'{}' is not a whole number (from {} to {})", text, lo, hi);
+  if (ec == std::errc::result_out_of_range || v < lo || v > hi)
+    return fmt::format("{} is out of range: from {} to {}", text, lo, hi);
+  return {};
+}
+
 // A whole number in [lo, hi], said so when it is not: CLI11's Range said
 // "Value abc not in range" of a word, and of 1e3 against a range holding
-// 1000. Described as Range describes itself, so --help reads the same.
+// 1000. The value is passed on in plain decimal, as CLI11 reads a leading
+// zero as octal (010 was 8 loops). Described as Range describes itself, so
+// --help reads the same.
 CLI::Validator whole_range(std::int64_t lo, std::int64_t hi) {
   return CLI::Validator(
       [lo, hi](std::string& text) -> std::string {
         std::int64_t v = 0;
-        const char* end = text.data() + text.size();
-        const auto [at, ec] = std::from_chars(text.data(), end, v);
-        if (text.empty() || ec == std::errc::invalid_argument || at != end)
-          return fmt::format("'{}' is not a whole number (from {} to {})", text, lo, hi);
-        if (ec == std::errc::result_out_of_range || v < lo || v > hi)
-          return fmt::format("{} is out of range: from {} to {}", text, lo, hi);
-        return {};
+        auto problem = whole_number_problem(text, lo, hi, v);
+        if (problem.empty()) text = std::to_string(v);
+        return problem;
       },
       fmt::format("INT in [{} - {}]", lo, hi));
 }
@@ -52,9 +61,9 @@ using std::chrono::seconds;
 void add_listen_flags(CLI::App& app, app_options& o) {
   app.add_option("--host", o.server.host, "Address to listen on")->envname("FEED_HOST")->capture_default_str();
   app.add_option("--port", o.server.port, "HTTP port (0 = any free port)")
-      ->envname("PORT")->check(whole_range(0, 65535))->capture_default_str();
+      ->envname("PORT")->transform(whole_range(0, 65535))->capture_default_str();
   app.add_option("--threads", o.threads, "Event loops serving HTTP and SSE")
-      ->envname("FEED_THREADS")->check(whole_range(1, 64))->capture_default_str();
+      ->envname("FEED_THREADS")->transform(whole_range(1, 64))->capture_default_str();
 }
 
 // Returns --data-dir, which check_data_dir() looks at after parsing.
@@ -71,7 +80,7 @@ CLI::Option* add_backend_flags(CLI::App& app, app_options& o) {
                  "postgresql:// URL of PostgreSQL or CockroachDB (or DB_HOST + DB_PORT); empty = embedded SQLite")
       ->envname("DATABASE_URL");
   app.add_option("--db-pool-size", o.db_pool_size, "Database connections, at most")
-      ->envname("DB_POOL_SIZE")->check(whole_range(1, 256))->capture_default_str();
+      ->envname("DB_POOL_SIZE")->transform(whole_range(1, 256))->capture_default_str();
   return data_dir;
 }
 
@@ -102,7 +111,7 @@ void add_kafka_flags(CLI::App& app, app_options& o) {
                  "Where undecodable events are copied before being skipped (empty = only log and count)")
       ->envname("KAFKA_DEAD_LETTER_TOPIC");
   app.add_option("--kafka-partitions", o.kafka.events_partitions, "Partitions of topics created at start-up")
-      ->envname("KAFKA_PARTITIONS")->check(whole_range(1, 10000))->capture_default_str();
+      ->envname("KAFKA_PARTITIONS")->transform(whole_range(1, 10000))->capture_default_str();
   app.add_option("--kafka-replication", o.kafka.replication_factor,
                  "Replication factor of topics created at start-up (-1 = the cluster's default.replication.factor)")
       ->envname("KAFKA_REPLICATION")
@@ -117,59 +126,59 @@ void add_kafka_flags(CLI::App& app, app_options& o) {
   add_duration<milliseconds>(app, "--kafka-linger-ms", o.kafka.linger,
                              "Linger of the producer of accepted posts: how long to wait to fill a batch (processed "
                              "events are sent at once); below --publish-timeout-ms")
-      ->envname("KAFKA_LINGER_MS")->check(whole_range(0, 10000));
+      ->envname("KAFKA_LINGER_MS")->transform(whole_range(0, 10000));
   app.add_option("--kafka-batch-messages", o.kafka.batch_messages, "Producer batch size, in messages, at most")
-      ->envname("KAFKA_BATCH_MESSAGES")->check(whole_range(1, 1000000))->capture_default_str();
+      ->envname("KAFKA_BATCH_MESSAGES")->transform(whole_range(1, 1000000))->capture_default_str();
 }
 
 void add_queue_flags(CLI::App& app, app_options& o) {
   app.add_option("--queue-capacity", o.queue_capacity,
                  "Messages waiting in the queue before 503 (in-process queue; with Kafka, the producer's local queue)")
-      ->envname("QUEUE_CAPACITY")->check(whole_range(1, 10'000'000))->capture_default_str();
+      ->envname("QUEUE_CAPACITY")->transform(whole_range(1, 10'000'000))->capture_default_str();
   app.add_option("--batch-max", o.worker.max_batch, "Messages stored per transaction, at most")
-      ->envname("BATCH_MAX")->check(whole_range(1, 100'000))->capture_default_str();
+      ->envname("BATCH_MAX")->transform(whole_range(1, 100'000))->capture_default_str();
   add_duration<milliseconds>(app, "--publish-timeout-ms", o.api.publish_timeout,
                              "Longest wait for the queue to confirm a post before 503")
-      ->envname("PUBLISH_TIMEOUT_MS")->check(whole_range(1, 600'000));
+      ->envname("PUBLISH_TIMEOUT_MS")->transform(whole_range(1, 600'000));
 }
 
 void add_connection_flags(CLI::App& app, app_options& o) {
   app.add_option("--max-connections", o.server.max_connections, "Open connections, at most (past it: 503)")
-      ->envname("MAX_CONNECTIONS")->check(whole_range(1, 1'000'000))->capture_default_str();
+      ->envname("MAX_CONNECTIONS")->transform(whole_range(1, 1'000'000))->capture_default_str();
   app.add_option("--max-body-bytes", o.server.max_body_bytes, "Request body size limit (past it: 413)")
-      ->envname("MAX_BODY_BYTES")->check(whole_range(64, 64 << 20))->capture_default_str();
+      ->envname("MAX_BODY_BYTES")->transform(whole_range(64, 64 << 20))->capture_default_str();
   add_duration<seconds>(app, "--header-timeout", o.server.header_timeout, "Seconds to receive a request")
-      ->envname("HEADER_TIMEOUT")->check(whole_range(1, 3600));
+      ->envname("HEADER_TIMEOUT")->transform(whole_range(1, 3600));
   add_duration<seconds>(app, "--idle-timeout", o.server.idle_timeout,
                         "Seconds a keep-alive connection may wait for its next request")
-      ->envname("IDLE_TIMEOUT")->check(whole_range(1, 86400));
+      ->envname("IDLE_TIMEOUT")->transform(whole_range(1, 86400));
 }
 
 void add_feed_flags(CLI::App& app, app_options& o) {
   auto& hub = o.fanout.hub;
   app.add_option("--history", o.api.history_default, "Events sent on feed connect when ?history= is absent")
-      ->envname("FEED_HISTORY")->check(whole_range(0, 1'000'000))->capture_default_str();
+      ->envname("FEED_HISTORY")->transform(whole_range(0, 1'000'000))->capture_default_str();
   add_duration<seconds>(app, "--heartbeat-interval", hub.heartbeat,
                         "Seconds between SSE keep-alive comments (0 = off)")
-      ->envname("HEARTBEAT_INTERVAL")->check(whole_range(0, 3600));
+      ->envname("HEARTBEAT_INTERVAL")->transform(whole_range(0, 3600));
   app.add_option("--sse-client-buffer", hub.client_buffer_bytes,
                  "Bytes a caught-up subscriber may fall behind the live feed before it is disconnected (it resumes "
                  "with Last-Event-ID); also bounds the store page a catching-up subscriber holds")
-      ->envname("SSE_CLIENT_BUFFER")->check(whole_range(1024, 1 << 30))->capture_default_str();
+      ->envname("SSE_CLIENT_BUFFER")->transform(whole_range(1024, 1 << 30))->capture_default_str();
   add_duration<seconds>(app, "--sse-stall-timeout", hub.stall_timeout,
                         "Seconds a subscriber's full socket may take nothing before it is disconnected")
-      ->envname("SSE_STALL_TIMEOUT")->check(whole_range(1, 86400));
+      ->envname("SSE_STALL_TIMEOUT")->transform(whole_range(1, 86400));
   app.add_option("--sse-ring-frames", hub.ring_frames,
                  "Recent events kept per event loop for lagging and resuming clients")
-      ->envname("SSE_RING_FRAMES")->check(whole_range(16, 10'000'000))->capture_default_str();
+      ->envname("SSE_RING_FRAMES")->transform(whole_range(16, 10'000'000))->capture_default_str();
   app.add_option("--max-content-chars", o.api.limits.max_content_code_points, "Content limit in characters")
-      ->envname("MAX_CONTENT_CHARS")->check(whole_range(1, 100'000))->capture_default_str();
+      ->envname("MAX_CONTENT_CHARS")->transform(whole_range(1, 100'000))->capture_default_str();
 }
 
 void add_process_flags(CLI::App& app, app_options& o) {
   add_duration<seconds>(app, "--shutdown-timeout", o.shutdown_timeout,
                         "Seconds a graceful stop may take before it forces")
-      ->envname("SHUTDOWN_TIMEOUT")->check(whole_range(1, 3600));
+      ->envname("SHUTDOWN_TIMEOUT")->transform(whole_range(1, 3600));
   app.add_option("--log-level", o.log_level, "trace, debug, info, warn, error or off")
       ->envname("LOG_LEVEL")->check(CLI::IsMember({"trace", "debug", "info", "warn", "error", "off"}))
       ->capture_default_str();
@@ -194,6 +203,15 @@ bool env_set(const char* name) {
 // default, as in the reference: a lone DB_PORT used to be ignored, and the
 // instance ran on a local SQLite file instead of the shared database.
 void apply_reference_environment(app_options& o) {
+  // A port that is no port is refused, not wrapped or passed on.
+  const auto check_port = [](const char* var) {
+    std::int64_t port = 0;
+    if (!env_set(var)) return;
+    if (auto problem = whole_number_problem(std::getenv(var), 1, 65535, port); !problem.empty())
+      throw CLI::ValidationError(var, problem);
+  };
+  if (o.kafka_brokers.empty()) check_port("KAFKA_PORT");
+  if (o.database_url.empty()) check_port("DB_PORT");
   if (o.kafka_brokers.empty() && (env_set("KAFKA_HOST") || env_set("KAFKA_PORT")))
     o.kafka_brokers = env_or("KAFKA_HOST", "kafka") + ":" + env_or("KAFKA_PORT", "29092");
   if (o.database_url.empty() && (env_set("DB_HOST") || env_set("DB_PORT")))

@@ -120,12 +120,14 @@ void finish(response& res, verb method, bool keep) {
     res.insert(bhttp::field::content_length, std::to_string(res.body().size()));
     return;
   }
-  // Beast's keep_alive(true) drops an explicit "keep-alive" from HTTP/1.1
-  // heads; HEAD /api/feed says it, as GET's stream head does.
-  const bool says_keep_alive = res[bhttp::field::connection] == "keep-alive";
+  // Beast's keep_alive() drops the token a version implies ("keep-alive"
+  // in HTTP/1.1, "close" in 1.0); HEAD /api/feed names it, as GET's stream
+  // head does.
+  const auto said = res[bhttp::field::connection];
+  const bool names_it = (keep && said == "keep-alive") || (!keep && said == "close");
   res.keep_alive(keep);
   if (method == verb::head) {
-    if (keep && says_keep_alive) res.set(bhttp::field::connection, "keep-alive");
+    if (names_it) res.set(bhttp::field::connection, keep ? "keep-alive" : "close");
     return;
   }
   if (res.result() == status::no_content || res.result() == status::not_modified) {

@@ -661,6 +661,9 @@ def test_head_on_the_feed_answers_the_stream_head_without_streaming(api):
         assert head.header("Connection") == "keep-alive"  # as GET's stream head says
         after = c.send(b"GET /api/health HTTP/1.1\r\nHost: x\r\n\r\n").response()
         assert after.status == 200 and after.json() == {"status": "ok"}
+    with Conn(api.port) as c:  # HTTP/1.0: GET's stream head says close, and so does HEAD
+        head = c.send(b"HEAD /api/feed HTTP/1.0\r\nHost: x\r\n\r\n").response(head=True)
+        assert head.status == 200 and head.header("Connection") == "close"
 
 
 FEED_REQUESTS = [

@@ -161,6 +161,23 @@ TEST(Options, BadNumbersAreNamedAndExitTwo) {
   }
   int exit_code = -1;
   EXPECT_TRUE(parse({"--max-connections", "1000", "--kafka-replication", "-1", "--port", "0"}, exit_code));
+  // Decimal, whatever the zeros in front: CLI11 alone reads 010 as octal 8.
+  auto zeros = parse({"--threads", "010", "--max-connections", "09", "--header-timeout", "007"}, exit_code);
+  ASSERT_TRUE(zeros) << zeros.err().message;
+  EXPECT_EQ(zeros->threads, 10u);
+  EXPECT_EQ(zeros->server.max_connections, 9u);
+  EXPECT_EQ(zeros->server.header_timeout, seconds(7));
+  for (const auto& [var, value] : std::vector<std::pair<const char*, const char*>>{
+           {"KAFKA_PORT", "abc"}, {"KAFKA_PORT", "99999"}, {"DB_PORT", "-5"}, {"DB_PORT", "0x10"}}) {
+    ::setenv(var, value, 1);
+    testing::internal::CaptureStderr();
+    auto r = parse({}, exit_code);
+    const std::string err = testing::internal::GetCapturedStderr();
+    ::unsetenv(var);
+    EXPECT_FALSE(r) << var << "=" << value;
+    EXPECT_EQ(exit_code, 2);
+    EXPECT_NE(err.find(std::string(var) + ": "), std::string::npos) << err;
+  }
 
   ::setenv("PORT", "abc", 1);
   testing::internal::CaptureStderr();
