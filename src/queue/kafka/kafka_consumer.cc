@@ -187,7 +187,6 @@ result<batch> kafka_consumer::poll(std::size_t max, std::chrono::milliseconds wa
     return b;
   }
   if (dead_letter_) rd_kafka_poll(dead_letter_.get(), 0);
-  if (assign_again_at_ && clock::now() >= *assign_again_at_) assign_again();
 
   const auto deadline = clock::now() + wait;
   partition_spans taken;
@@ -217,17 +216,8 @@ result<batch> kafka_consumer::poll(std::size_t max, std::chrono::milliseconds wa
     }
     if (m->err) {
       // Consumer errors are informational (a missing topic, a lost broker);
-      // librdkafka keeps retrying by itself, with one exception: when the
-      // group coordinator refuses the fetch of committed offsets that
-      // follows an assignment ("not coordinator", as a broker paused past
-      // the group session answers), librdkafka never fetches them again
-      // and never starts reading those partitions (librdkafka issue 5586,
-      // open in 2.x). Assigning them again fetches anew; the delay gives
-      // librdkafka time to find the coordinator first.
-      const std::string_view why = rd_kafka_message_errstr(m.get());
-      spdlog::warn("kafka consumer: {}", why);
-      if (why.starts_with("Failed to fetch committed offset") && !assign_again_at_)
-        assign_again_at_ = clock::now() + std::chrono::seconds(1);
+      // librdkafka keeps retrying by itself.
+      spdlog::warn("kafka consumer: {}", rd_kafka_message_errstr(m.get()));
       continue;
     }
     merge(taken, m->partition, span{m->offset, m->offset + 1});
@@ -250,31 +240,6 @@ result<batch> kafka_consumer::poll(std::size_t max, std::chrono::milliseconds wa
   in_flight_.emplace(b.token, std::move(pending_));
   pending_.clear();
   return b;
-}
-
-void kafka_consumer::assign_again() {
-  assign_again_at_.reset();
-  rd_kafka_topic_partition_list_t* held = nullptr;
-  if (rd_kafka_assignment(rk_.get(), &held) != RD_KAFKA_RESP_ERR_NO_ERROR || !held) return;
-  kafka_partitions parts(held);
-  if (parts->cnt == 0) return;
-  // From the committed offsets; the spans taken before stay valid, and
-  // what is read again is stored once (the store keeps ids).
-  for (int i = 0; i < parts->cnt; ++i) parts->elems[i].offset = RD_KAFKA_OFFSET_INVALID;
-  spdlog::info("kafka consumer: assigning {} again to fetch their committed offsets", partition_names(parts.get()));
-  if (cooperative(rk_.get())) {
-    if (rd_kafka_error_t* e = rd_kafka_incremental_unassign(rk_.get(), parts.get())) {
-      spdlog::error("kafka consumer: unassign failed: {}", rd_kafka_error_string(e));
-      rd_kafka_error_destroy(e);
-      return;
-    }
-    if (rd_kafka_error_t* e = rd_kafka_incremental_assign(rk_.get(), parts.get())) {
-      spdlog::error("kafka consumer: assign failed: {}", rd_kafka_error_string(e));
-      rd_kafka_error_destroy(e);
-    }
-  } else if (const auto err = rd_kafka_assign(rk_.get(), parts.get())) {
-    spdlog::error("kafka consumer: assign failed: {}", rd_kafka_err2str(err));
-  }
 }
 
 // The batches come in the order polled, each one's records in a partition

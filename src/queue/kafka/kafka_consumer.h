@@ -28,7 +28,6 @@
 #include <atomic>
 #include <cstdint>
 #include <map>
-#include <optional>
 #include <memory>
 #include <mutex>
 #include <set>
@@ -98,9 +97,6 @@ class kafka_consumer final : public queue_reader {
                            void* opaque);
   static void on_dead_letter(rd_kafka_t*, const rd_kafka_message_t* m, void* opaque);
   void skip(const rd_kafka_message_t& m, const std::string& why);
-  // Assigns the partitions held again, so that their committed offsets are
-  // fetched anew (see the call in poll()).
-  void assign_again();
   // Widens into's span of the partition to cover `s` as well.
   static void merge(partition_spans& into, std::int32_t partition, const span& s);
   static void merge(partition_spans& into, const partition_spans& from);
@@ -114,9 +110,6 @@ class kafka_consumer final : public queue_reader {
   // librdkafka reported a fatal error (a static member fenced by another
   // with its group.instance.id): the consumer will deliver nothing more.
   bool fatal_ = false;  // the polling thread's
-  // When to assign the partitions again, after a fetch of committed
-  // offsets failed; unset when none is due. The polling thread's.
-  std::optional<std::chrono::steady_clock::time_point> assign_again_at_;
   // The last rebalance event was an assignment (even of no partition).
   std::atomic<bool> settled_{false};
   // Some rebalance assigned this consumer (even no partition): a member of
