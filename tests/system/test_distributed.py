@@ -215,6 +215,45 @@ def test_ready_and_reads_answer_in_time_while_postgres_hangs(mode, feed_binary, 
         proxy.close()
 
 
+def test_a_keyed_post_the_store_cannot_check_is_never_202(mode, feed_binary, postgres, tmp_path, user):
+    # With the database hung, Kafka still takes posts, but a keyed post's
+    # check of its key cannot be made. A key reused for other content was
+    # answered 202 then, and the worker kept the stored content and dropped
+    # the new one: a 202 for a message never stored. Such a post is now 503
+    # "outcome unknown" with its id; the retry once the store answers is
+    # 422 for other content and 202 (stored once) for a new key.
+    api, proxy = api_behind_a_freezable_database(feed_binary, postgres, tmp_path / "d")
+    try:
+        wait_until(lambda: requests.get(api.url("/api/ready"), timeout=5).status_code == 200, 60, what="ready")
+        first = {f"k{i}": api.post(user, f"first {i}", headers={"Idempotency-Key": f"k{i}"}) for i in range(3)}
+        assert all(r.status_code == 202 for r in first.values()), [r.text for r in first.values()]
+        api.wait_stored([r.json()["id"] for r in first.values()])
+        proxy.freeze()
+        answers = [api.post(user, f"changed {i}", headers={"Idempotency-Key": f"k{i}"}) for i in range(3)]
+        fresh = api.post(user, "new key", headers={"Idempotency-Key": "fresh"})
+        for r in answers + [fresh]:
+            assert r.status_code == 503, r.text
+            body = r.json()
+            assert "outcome is unknown" in body["error"] and "Idempotency-Key" in body["error"], body
+            assert r.headers["Retry-After"] == "1"
+        assert [r.json()["id"] for r in answers] == [first[f"k{i}"].json()["id"] for i in range(3)]
+        assert api.post(user, "no key").status_code == 202  # Kafka still takes posts
+        proxy.thaw()
+        wait_until(lambda: requests.get(api.url("/api/ready"), timeout=5).status_code == 200, 30, what="ready again")
+        for i in range(3):
+            assert api.post(user, f"changed {i}", headers={"Idempotency-Key": f"k{i}"}).status_code == 422
+        retry = api.post(user, "new key", headers={"Idempotency-Key": "fresh"})
+        assert retry.status_code == 202 and retry.json()["id"] == fresh.json()["id"], retry.text
+        api.wait_stored([retry.json()["id"]])
+        contents = sorted(m["content"] for m in api.all_messages(user_id=user))
+        assert contents == ["first 0", "first 1", "first 2", "new key", "no key"], contents
+    finally:
+        proxy.thaw()
+        if api.alive():
+            api.stop()
+        proxy.close()
+
+
 def test_kafka_down_gives_quick_503_and_recovers_without_restart(make_api, kafka, user):
     api = make_api("--publish-timeout-ms", "1000")
     assert api.post(user, "before").status_code == 202

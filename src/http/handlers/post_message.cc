@@ -278,7 +278,16 @@ asio::awaitable<response> enqueue_keyed(services& s, loop_inbox& inbox, std::sha
   const auto absence = looked.answered && release ? message_absence::known : message_absence::unknown;
   const id_copy id(m.id.begin(), m.id.end());
   const auto ec = co_await enqueue_and_wait(s, inbox, std::move(m), deadline, std::move(release));
-  co_return answer_settled(s, req, view(id), ec, &k->in_flight, absence);
+  auto answer = answer_settled(s, req, view(id), ec, &k->in_flight, absence);
+  // Unchecked, the key may hold other content already stored, and the
+  // worker then keeps that and drops this one: a 202 would promise a
+  // message that never comes. The client's retry with the key, once the
+  // store answers, says which (202 or 422).
+  if (!looked.answered && answer.result() == status::accepted)
+    co_return outcome_unknown(s, req, view(id),
+                              "the store did not say in time whether this Idempotency-Key already holds other "
+                              "content (the queue has the message; it is stored unless the key does)");
+  co_return answer;
 }
 
 }  // namespace
