@@ -115,11 +115,14 @@ void add_kafka_flags(CLI::App& app, app_options& o) {
   app.add_option("--kafka-replication", o.kafka.replication_factor,
                  "Replication factor of topics created at start-up (-1 = the cluster's default.replication.factor)")
       ->envname("KAFKA_REPLICATION")
-      ->check(CLI::Validator(
+      ->transform(CLI::Validator(
           [](std::string& text) -> std::string {
-            if (text == "-1") return {};
-            auto within = whole_range(1, 100);
-            return within(text).empty() ? std::string{} : fmt::format("'{}' is neither -1 nor from 1 to 100", text);
+            std::int64_t v = 0;
+            if (whole_number_problem(text, -1, 100, v).empty() && v != 0) {
+              text = std::to_string(v);  // decimal, as whole_range passes it on
+              return {};
+            }
+            return fmt::format("'{}' is neither -1 nor from 1 to 100", text);
           },
           "(INT in [1 - 100]) OR ({-1})"))
       ->capture_default_str();

@@ -167,6 +167,9 @@ TEST(Options, BadNumbersAreNamedAndExitTwo) {
   EXPECT_EQ(zeros->threads, 10u);
   EXPECT_EQ(zeros->server.max_connections, 9u);
   EXPECT_EQ(zeros->server.header_timeout, seconds(7));
+  auto replication = parse({"--kafka-replication", "010"}, exit_code);
+  ASSERT_TRUE(replication) << replication.err().message;
+  EXPECT_EQ(replication->kafka.replication_factor, 10);
   for (const auto& [var, value] : std::vector<std::pair<const char*, const char*>>{
            {"KAFKA_PORT", "abc"}, {"KAFKA_PORT", "99999"}, {"DB_PORT", "-5"}, {"DB_PORT", "0x10"}}) {
     ::setenv(var, value, 1);

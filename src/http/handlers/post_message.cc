@@ -98,16 +98,13 @@ response unavailable(const services& s, response res) {
 // retry safely (with the same Idempotency-Key) or look for it. Without a
 // key a retry is a new message, so the client is told to look first.
 response outcome_unknown(const services& s, const request& req, std::string_view id, std::string_view why) {
-  const bool keyed = req.find("Idempotency-Key") != req.end();
-  const auto text =
-      keyed ? fmt::format("{}; the outcome is unknown: message {} may still be stored. To be safe, retry later with "
-                          "the same Idempotency-Key (it is then stored once), or look for this id in the feed "
-                          "before posting again",
-                          why, id)
-            : fmt::format("{}; the outcome is unknown: message {} may still be stored. Look for this id in the feed "
-                          "before posting again: this post had no Idempotency-Key, so a retry is a new message "
-                          "(send one to make retries safe)",
-                          why, id);
+  const std::string_view advice =
+      req.find("Idempotency-Key") != req.end()
+          ? "To be safe, retry later with the same Idempotency-Key (it is then stored once), or look for this id "
+            "in the feed before posting again"
+          : "Look for this id in the feed before posting again: this post had no Idempotency-Key, so a retry is a "
+            "new message (send one to make retries safe)";
+  const auto text = fmt::format("{}; the outcome is unknown: message {} may still be stored. {}", why, id, advice);
   return unavailable(s, json_response(req, status::service_unavailable,
                                       boost::json::object{{"error", text}, {"id", id}}));
 }
