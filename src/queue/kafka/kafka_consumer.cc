@@ -99,6 +99,7 @@ void kafka_consumer::on_rebalance(rd_kafka_t* rk, rd_kafka_resp_err_t err, rd_ka
       std::lock_guard lock(self->mu_);
       for (int i = 0; i < parts->cnt; ++i) self->owned_.insert(parts->elems[i].partition);
     }
+    self->start_at_committed(parts);
     if (coop) {
       if (rd_kafka_error_t* e = rd_kafka_incremental_assign(rk, parts)) {
         spdlog::error("kafka consumer: assign failed: {}", rd_kafka_error_string(e));
@@ -133,6 +134,44 @@ void kafka_consumer::on_rebalance(rd_kafka_t* rk, rd_kafka_resp_err_t err, rd_ka
   } else {
     rd_kafka_assign(rk, nullptr);
   }
+}
+
+// librdkafka fetches an assignment's committed offsets itself, but only
+// once: when the group coordinator refuses that fetch as a whole ("not
+// coordinator", as after a broker paused past the group session), it never
+// asks again and never reads those partitions (librdkafka issue 5586, open
+// in 2.x). So the offsets are fetched here, asked for again while refused,
+// and the partitions assigned at them; an assignment with explicit offsets
+// needs no fetch of librdkafka's. If no answer comes within the bound, the
+// offsets are left for librdkafka to fetch, as before. Blocking here holds
+// only this consumer's polling: its heartbeats run on librdkafka's threads.
+void kafka_consumer::start_at_committed(rd_kafka_topic_partition_list_t* parts) {
+  if (parts->cnt == 0) return;
+  const auto until = clock::now() + give_up_.cap(std::max(options_.session_timeout, std::chrono::milliseconds(1000)));
+  kafka_partitions asked(rd_kafka_topic_partition_list_copy(parts));
+  for (int attempt = 1;; ++attempt) {
+    const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(until - clock::now());
+    if (left <= std::chrono::milliseconds(0) || closed_) break;
+    auto err = rd_kafka_committed(rk_.get(), asked.get(), static_cast<int>(left.count()));
+    for (int i = 0; !err && i < asked->cnt; ++i) err = asked->elems[i].err;
+    if (!err) {
+      // No committed offset: where auto.offset.reset (earliest) would start.
+      for (int i = 0; i < parts->cnt; ++i) {
+        const auto at = asked->elems[i].offset;
+        parts->elems[i].offset = at >= 0 ? at : RD_KAFKA_OFFSET_BEGINNING;
+      }
+      if (attempt > 1)
+        spdlog::info("kafka consumer: committed offsets of {} fetched at attempt {}", partition_names(parts),
+                     attempt);
+      return;
+    }
+    spdlog::warn("kafka consumer: fetching the committed offsets of {} (attempt {}): {}", partition_names(parts),
+                 attempt, rd_kafka_err2str(err));
+    std::this_thread::sleep_for(std::min(std::chrono::milliseconds(200),
+                                         std::chrono::duration_cast<std::chrono::milliseconds>(until - clock::now())));
+  }
+  spdlog::warn("kafka consumer: committed offsets of {} not fetched in time; librdkafka fetches them",
+               partition_names(parts));
 }
 
 void kafka_consumer::on_dead_letter(rd_kafka_t*, const rd_kafka_message_t* m, void* opaque) {

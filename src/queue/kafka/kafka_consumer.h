@@ -95,6 +95,8 @@ class kafka_consumer final : public queue_reader {
   explicit kafka_consumer(const kafka_options& options);
   static void on_rebalance(rd_kafka_t* rk, rd_kafka_resp_err_t err, rd_kafka_topic_partition_list_t* parts,
                            void* opaque);
+  // Sets `parts`' offsets to their committed ones (see the definition).
+  void start_at_committed(rd_kafka_topic_partition_list_t* parts);
   static void on_dead_letter(rd_kafka_t*, const rd_kafka_message_t* m, void* opaque);
   void skip(const rd_kafka_message_t& m, const std::string& why);
   // Widens into's span of the partition to cover `s` as well.
