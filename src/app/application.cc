@@ -188,7 +188,10 @@ result<void> application::start_fanout() {
     fanout_->stop();
   });
 
-  backends_->deliver_to([fanout = fanout_.get()](std::vector<message> stored) { fanout->fan_out(std::move(stored)); });
+  backends_->deliver_to([fanout = fanout_.get(), keys = &keys_](std::vector<message> stored) {
+    keys->seen_stored(stored);
+    fanout->fan_out(std::move(stored));
+  });
   // Nothing may feed the broadcaster once it has stopped.
   stops_.push([this] { backends_->stop_subscriber(); });
   return {};
@@ -209,7 +212,7 @@ result<void> application::start_worker() {
 }
 
 result<void> application::serve() {
-  services_.emplace(http::services{backends_->writer(), backends_->db(), *fanout_, *blocking_, opts_.api, registry_});
+  services_.emplace(http::services{backends_->writer(), backends_->db(), *fanout_, *blocking_, opts_.api, registry_, keys_});
   http::add_routes(routes_, *services_);
   // The first loop serves Kafka's acknowledgements; it stops waiting for
   // them once the publisher has flushed.

@@ -46,6 +46,7 @@
 #include "http/handlers/services.h"
 #include "http/router.h"
 #include "http/server.h"
+#include "model/inflight_keys.h"
 #include "metrics/metrics.h"
 #include "worker/worker.h"
 
@@ -112,6 +113,9 @@ class application {
   std::unique_ptr<boost::asio::thread_pool> blocking_;  // store reads; posts back to the loops
   http::router routes_;
   std::unique_ptr<http::server> server_;
+  // Posts with an Idempotency-Key not yet seen stored; before the backends,
+  // whose late delivery reports may still release entries.
+  inflight_keys keys_{1 << 16};
   std::unique_ptr<backends> backends_;
   std::unique_ptr<report_pump> reports_;  // Kafka mode
   std::unique_ptr<broadcaster> fanout_;

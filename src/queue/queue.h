@@ -46,6 +46,11 @@ class queue_writer {
   // refusal at the door is final everywhere; a broker's delivery error may
   // hide a write that still lands.
   virtual bool known_not_stored(std::error_code ec) const { return ec == errc::queue_full; }
+
+  // Whether `done` fires only once the message is stored, with
+  // errc::key_conflict when the store kept other content under its id (the
+  // in-process queue). A broker acknowledges before anything is stored.
+  virtual bool settles_at_storage() const { return false; }
 };
 
 struct batch {

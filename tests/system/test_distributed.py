@@ -3,6 +3,7 @@ database laid out by the reference system."""
 import concurrent.futures
 import os
 import re
+import subprocess
 import threading
 import urllib.parse
 import time
@@ -164,7 +165,25 @@ def api_behind_a_freezable_database(feed_binary, postgres, data_dir):
         "--log-level", "warn", "--kafka-brokers", os.environ["FEED_TEST_KAFKA_BROKERS"], "--database-url", via,
         "--kafka-events-topic", f"events-{tag}", "--kafka-processed-topic", f"processed-{tag}",
         "--kafka-group", f"group-{tag}", "--shutdown-timeout", "3"]).start()
+    api.database = f"t_{tag}"
     return api, proxy
+
+
+class StoreLock:
+    """Holds the row lock every store write takes first (feed_sequence's),
+    in a psql session of its own: the worker cannot store, while lookups
+    and reads still answer."""
+
+    def __init__(self, postgres, database):
+        self.psql = subprocess.Popen(["psql", postgres.url_for(database), "-qAt", "-v", "ON_ERROR_STOP=1"],
+                                     stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+        self.psql.stdin.write("BEGIN;\nSELECT last_seq FROM feed_sequence WHERE id = 1 FOR UPDATE;\n")
+        self.psql.stdin.flush()
+        assert self.psql.stdout.readline().strip().isdigit(), "the lock was not taken"
+
+    def release(self):
+        if self.psql.poll() is None:
+            self.psql.communicate("COMMIT;\n", timeout=30)
 
 
 def test_ready_and_reads_answer_in_time_while_postgres_hangs(mode, feed_binary, postgres, tmp_path, user):
@@ -229,9 +248,13 @@ def test_a_keyed_post_the_store_cannot_check_is_never_202(mode, feed_binary, pos
     api, proxy = api_behind_a_freezable_database(feed_binary, postgres, tmp_path / "d")
     try:
         wait_until(lambda: requests.get(api.url("/api/ready"), timeout=5).status_code == 200, 60, what="ready")
+        feed = SseClient(api.url("/api/feed?history=0"))
         first = {f"k{i}": api.post(user, f"first {i}", headers={"Idempotency-Key": f"k{i}"}) for i in range(3)}
         assert all(r.status_code == 202 for r in first.values()), [r.text for r in first.values()]
-        api.wait_stored([r.json()["id"] for r in first.values()])
+        # Streamed: this instance has seen them stored, so it no longer
+        # answers for their keys from what it accepted; only the store can.
+        assert len(feed.take(3, timeout=30)) == 3
+        feed.close()
         proxy.freeze()
         answers = [api.post(user, f"changed {i}", headers={"Idempotency-Key": f"k{i}"}) for i in range(3)]
         fresh = api.post(user, "new key", headers={"Idempotency-Key": "fresh"})
@@ -316,4 +339,43 @@ def test_a_reference_database_is_upgraded_and_its_rows_streamed(make_api, postgr
         assert c.next(timeout=20).seq == 4
         c.close()
     finally:
+        api.stop()
+
+
+def test_a_key_accepted_but_not_stored_yet_refuses_other_content(mode, feed_binary, postgres, tmp_path, user):
+    # With Kafka a post is answered 202 once the broker has it; the worker
+    # may store it much later (its backlog after a database outage). A reuse
+    # of the key with other content meanwhile found nothing in the store, was
+    # answered 202, and the worker kept the first content and dropped it: a
+    # 202 for a message never stored. The instance now remembers the key's
+    # accepted content until it sees it stored.
+    api, proxy = api_behind_a_freezable_database(feed_binary, postgres, tmp_path / "d")
+    lock = None
+    try:
+        wait_until(lambda: requests.get(api.url("/api/ready"), timeout=5).status_code == 200, 60, what="ready")
+        lock = StoreLock(postgres, api.database)
+        key = {"Idempotency-Key": "reused"}
+        first = api.post(user, "first", headers=key)
+        assert first.status_code == 202, first.text
+        time.sleep(0.5)
+        assert api.messages(user_id=user)["messages"] == [], "stored despite the lock"
+        other = api.post(user, "other", headers=key)
+        assert other.status_code == 422, other.text
+        assert "different content" in other.json()["error"]
+        retry = api.post(user, "first", headers=key)
+        assert retry.status_code == 202 and retry.json()["id"] == first.json()["id"], retry.text
+        lock.release()
+        stored = api.wait_stored([first.json()["id"]], timeout=30)
+        assert [m["content"] for m in stored if m["user_id"] == user] == ["first"]
+        # Stored: the store answers as before.
+        assert api.post(user, "other", headers=key).status_code == 422
+        again = api.post(user, "first", headers=key)
+        assert again.status_code == 202 and again.json()["id"] == first.json()["id"]
+        metrics = requests.get(api.url("/metrics"), timeout=5).text
+        dropped = re.search(r"^feed_worker_idempotency_conflicts_total (\S+)", metrics, re.M)
+        assert dropped and float(dropped.group(1)) == 0, "the worker dropped a conflicting post"
+    finally:
+        if lock:
+            lock.release()
+        proxy.thaw()
         api.stop()

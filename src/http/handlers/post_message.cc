@@ -32,7 +32,8 @@ using clock = asio::steady_timer::clock_type;
 // What the handler keeps between requests, for posts with an Idempotency-Key.
 // Shared with queue callbacks, which may outlive a request.
 struct keyed_posts {
-  inflight_keys in_flight{1 << 16};
+  explicit keyed_posts(inflight_keys& keys) : in_flight(keys) {}
+  inflight_keys& in_flight;
   // Store lookups waiting on the blocking pool; past a bound (a store that
   // hangs) posts skip the lookup rather than queue behind it.
   std::atomic<int> lookups{0};
@@ -236,10 +237,10 @@ response key_busy(const services& s, const request& req) {
 }
 
 // Takes the key for this content. While a post with other content holds it,
-// that post's outcome decides this one's (stored: 422; not stored: the key
-// is free), so this waits for it to settle, looking again every few
-// milliseconds: such races are rare, and a timer costs nothing meanwhile.
-// Nullopt when the other post is still in flight at `deadline`.
+// that post's outcome decides this one's (stored or accepted: 422; not
+// stored: the key is free), so this waits for it to settle, looking again
+// every few milliseconds: such races are rare, and a timer costs nothing
+// meanwhile. Nullopt when the other post is still in flight at `deadline`.
 asio::awaitable<std::optional<inflight_keys::outcome>> take_key(keyed_posts& k, const message& m,
                                                                   clock::time_point deadline) {
   constexpr auto look_again = std::chrono::milliseconds(5);
@@ -259,28 +260,38 @@ asio::awaitable<response> enqueue_keyed(services& s, loop_inbox& inbox, std::sha
                                         const request& req, message m, clock::time_point deadline) {
   const auto held = co_await take_key(*k, m, deadline);
   if (!held) co_return key_busy(s, req);
-  settled release;
-  if (*held == inflight_keys::outcome::registered)
-    release = [k, id = m.id](std::error_code ec) { k->in_flight.release(id, !ec); };
+  // Accepted by this instance and not stored yet: the queue has it (with
+  // Kafka the worker's backlog may hold it for long), so the store cannot
+  // tell yet, and the key's content is known here.
+  if (*held == inflight_keys::outcome::taken) co_return key_conflict(req);
+  if (*held == inflight_keys::outcome::accepted) co_return accepted(req, m.id);
+  const bool registered = *held == inflight_keys::outcome::registered;
 
   const auto lookup_deadline = std::min(deadline, clock::now() + s.opts.publish_timeout / 2);
   auto looked = co_await find_stored(s, inbox, k, m.id, lookup_deadline);
   if (const auto& stored = looked.found) {
-    if (release) release({});
+    // Stored already: nothing to remember, the store answers from now on.
+    if (registered) k->in_flight.release(m.id);
     if (stored->user_id != m.user_id || stored->content != m.content) co_return key_conflict(req);
     co_return accepted(req, m.id);
   }
   // Absence is known only from an answer given while this post held the
   // key's entry (an unguarded post holds none).
-  const auto absence = looked.answered && release ? message_absence::known : message_absence::unknown;
+  const auto absence = looked.answered && registered ? message_absence::known : message_absence::unknown;
+  settled release;
+  if (registered)
+    release = [k, id = m.id, checked = looked.answered](std::error_code ec) {
+      k->in_flight.release(id, !ec, checked);
+    };
   const id_copy id(m.id.begin(), m.id.end());
   const auto ec = co_await enqueue_and_wait(s, inbox, std::move(m), deadline, std::move(release));
   auto answer = answer_settled(s, req, view(id), ec, &k->in_flight, absence);
   // Unchecked, the key may hold other content already stored, and the
-  // worker then keeps that and drops this one: a 202 would promise a
-  // message that never comes. The client's retry with the key, once the
-  // store answers, says which (202 or 422).
-  if (!looked.answered && answer.result() == status::accepted)
+  // worker then keeps that and drops this one: a 202 from a broker would
+  // promise a message that never comes. The client's retry with the key,
+  // once the store answers, says which (202 or 422). A queue that settles
+  // at storage has said 422 for that already.
+  if (!looked.answered && !s.queue.settles_at_storage() && answer.result() == status::accepted)
     co_return outcome_unknown(s, req, view(id),
                               "the store did not say in time whether this Idempotency-Key already holds other "
                               "content (the queue has the message; it is stored unless the key does)");
@@ -290,7 +301,7 @@ asio::awaitable<response> enqueue_keyed(services& s, loop_inbox& inbox, std::sha
 }  // namespace
 
 handler post_message_handler(services& s) {
-  auto keyed = std::make_shared<keyed_posts>();
+  auto keyed = std::make_shared<keyed_posts>(s.keys);
   auto loops = std::make_shared<inboxes>();
   return [&s, keyed, loops](request_context& ctx) -> asio::awaitable<response> {
     const auto& req = ctx.req;

@@ -8,6 +8,7 @@
 
 #include "broadcast/broadcaster.h"
 #include "metrics/metrics.h"
+#include "model/inflight_keys.h"
 #include "model/post_request.h"
 #include "queue/queue.h"
 #include "store/store.h"
@@ -35,6 +36,9 @@ struct services {
   boost::asio::thread_pool& blocking;  // store calls run here, never on an event loop
   api_options opts;
   const metrics& registry;             // rendered by GET /metrics
+  // Keyed posts in flight or accepted and not yet stored; what the store
+  // hands the feed ends their entries (application::start_fanout).
+  inflight_keys& keys;
 };
 
 }  // namespace feed::http

@@ -29,6 +29,7 @@ class memory_queue final : public queue_writer, public queue_reader {
   // Every error of this queue means not stored: it refuses at the door,
   // withdraws, or fails a batch that the store did not take.
   bool known_not_stored(std::error_code ec) const override { return bool(ec); }
+  bool settles_at_storage() const override { return true; }
 
   result<batch> poll(std::size_t max, std::chrono::milliseconds wait) override;
   using queue_reader::commit;
