@@ -14,8 +14,9 @@
 #                   of feed-api during every measured run (small overhead):
 #                   syscalls and wake-ups per post.
 # Every run also records CPU µs per post by thread name (loop-0,
-# worker-store, kafka-sub, ...; builds before the threads were named
-# show one "feed-api" line), and the summary tabulates their medians.
+# worker-store, kafka-sub, ...; builds before the threads were named show
+# one "feed-api" line) and the kernel's part of it (stime), and the summary
+# tabulates their medians.
 #
 # Runs alternate which binary goes first (before/after, after/before, ...),
 # each with a fresh --data-dir (and fresh topics in Kafka mode). Accepted
@@ -66,16 +67,16 @@ ctx_switches() {
     awk '/^voluntary_ctxt_switches/ {v+=$2} /^nonvoluntary_ctxt_switches/ {n+=$2} END {printf "%d %d", v, n}'
 }
 
-# CPU ticks (utime+stime) of PID's threads, one "name ticks" line per
-# thread name (the server names its threads: loop-0, worker-store, ...).
+# CPU ticks of PID's threads, one "name utime+stime stime" line per thread
+# name (the server names its threads: loop-0, worker-store, ...).
 thread_ticks() {
   for t in /proc/"$1"/task/*; do
     local name stat
     name="$(cat "$t/comm" 2>/dev/null)" || continue
     stat="$(cat "$t/stat" 2>/dev/null)" || continue
     stat="${stat##*) }"  # past the comm field, which may hold spaces
-    awk -v n="$name" '{print n, $12 + $13}' <<<"$stat"
-  done | awk '{sum[$1] += $2} END {for (n in sum) print n, sum[n]}'
+    awk -v n="$name" '{print n, $12 + $13, $13}' <<<"$stat"
+  done | awk '{sum[$1] += $2; sys[$1] += $3} END {for (n in sum) print n, sum[n], sys[n]}'
 }
 
 RUN_ID=0
@@ -159,17 +160,19 @@ if a1[0]:
     rec["allocs_per_post"] = (a1[0] - a0[0]) / accepted if accepted else None
     rec["frees_per_post"] = (a1[1] - a0[1]) / accepted if accepted else None
     rec["alloc_bytes_per_post"] = (a1[2] - a0[2]) / accepted if accepted else None
-# CPU µs per post by thread name.
+# CPU µs per post by thread name, and the kernel's part of it.
 def ticks(path):
     out = {}
     for line in open(path):
-        name, n = line.rsplit(None, 1)
-        out[name] = int(n)
+        name, n, s = line.rsplit(None, 2)
+        out[name] = (int(n), int(s))
     return out
 before_t, after_t = ticks(f"{tmp}/threads0"), ticks(f"{tmp}/threads1")
 if accepted:
-    rec["us_per_post_by_thread"] = {n: 1e6 * (after_t[n] - before_t.get(n, 0)) / int(hz) / accepted
-                                  for n in sorted(after_t)}
+    def per_post(n, i):
+        return 1e6 * (after_t[n][i] - before_t.get(n, (0, 0))[i]) / int(hz) / accepted
+    rec["us_per_post_by_thread"] = {n: per_post(n, 0) for n in sorted(after_t)}
+    rec["sys_us_per_post_by_thread"] = {n: per_post(n, 1) for n in sorted(after_t)}
 try:
     for line in open(f"{tmp}/perfstat"):
         parts = line.strip().split(",")
@@ -237,16 +240,18 @@ for mode in dict.fromkeys(r["mode"] for r in recs):
     # Per thread name: where the CPU went (threads below 0.3 µs/post in
     # both binaries are left out).
     names = sorted({n for rs in rows.values() for r in rs for n in r.get("us_per_post_by_thread", {})})
-    def tmed(rs, n):
-        v = [r["us_per_post_by_thread"].get(n, 0.0) for r in rs if "us_per_post_by_thread" in r]
+    def tmed(rs, n, key="us_per_post_by_thread"):
+        v = [r[key].get(n, 0.0) for r in rs if key in r]
         return st.median(v) if v else None
     shown = [n for n in names if max((tmed(rows[w], n) or 0) for w in rows) >= 0.3]
     if shown:
-        print("\n| thread | before µs/post | after µs/post |")
+        print("\n| thread | before µs/post (kernel) | after µs/post (kernel) |")
         print("|---|---|---|")
+        def cell(w, n):
+            m, k = tmed(rows[w], n), tmed(rows[w], n, "sys_us_per_post_by_thread")
+            return "-" if m is None else f"{m:.1f}" + (f" ({k:.1f})" if k is not None else "")
         for n in sorted(shown, key=lambda n: -max((tmed(rows[w], n) or 0) for w in rows)):
-            cells = [f"{m:.1f}" if (m := tmed(rows[w], n)) is not None else "-" for w in ("before", "after")]
-            print(f"| {n} | " + " | ".join(cells) + " |")
+            print(f"| {n} | {cell('before', n)} | {cell('after', n)} |")
     print("\nper run (µs/post before → after, in run order): " + ", ".join(
         f"{r['which'][0]}{r['run']}={r['us_per_post']:.1f}" for r in recs
         if r["mode"] == mode and not r["profiled"] and r.get("us_per_post")) + "\n")
