@@ -10,10 +10,15 @@ inflight_keys::outcome inflight_keys::acquire(const std::string& id, std::string
   std::lock_guard lock(mu_);
   expire(now);
   if (auto it = entries_.find(id); it != entries_.end()) {
-    const bool accepted = it->second.holders == 0;
-    if (it->second.content_hash != h) return accepted ? outcome::taken : outcome::conflict;
-    if (accepted) return outcome::accepted;
-    ++it->second.holders;
+    auto& e = it->second;
+    const bool kept = e.holders == 0;
+    if (e.content_hash != h) {
+      if (!kept) return outcome::conflict;
+      return e.accepted() ? outcome::taken : outcome::pending;
+    }
+    if (kept && e.accepted()) return outcome::accepted;
+    unlist(e);
+    ++e.holders;
     return outcome::registered;
   }
   if (entries_.size() >= capacity_ && !evict_oldest()) return outcome::unguarded;
@@ -22,22 +27,25 @@ inflight_keys::outcome inflight_keys::acquire(const std::string& id, std::string
   return outcome::registered;
 }
 
-void inflight_keys::release(const std::string& id, bool stored, bool checked, clock::time_point now) {
+void inflight_keys::release(const std::string& id, settlement how, clock::time_point now) {
   std::lock_guard lock(mu_);
   auto it = entries_.find(id);
   if (it == entries_.end() || it->second.holders == 0) return;
   auto& e = it->second;
-  e.stored = e.stored || stored;
-  e.checked = e.checked || checked;
+  e.stored = e.stored || how.durable;
+  e.checked = e.checked || how.checked;
+  e.may_land = e.may_land || how.may_land;
   if (--e.holders > 0) return;
-  if (!e.stored || !e.checked || e.seen) {
+  if (e.seen || !(e.stored || e.may_land)) {
     erase(it);
     return;
   }
-  e.accepted_at = now;
-  e.in_order = accepted_.insert(accepted_.end(), &it->first);
+  e.kept_at = now;
+  e.in_order = kept_.insert(kept_.end(), &it->first);
   e.listed = true;
 }
+
+void inflight_keys::release(const std::string& id) { release(id, settlement{}); }
 
 bool inflight_keys::hold(const std::string& id) {
   std::lock_guard lock(mu_);
@@ -54,34 +62,45 @@ bool inflight_keys::stored(const std::string& id) const {
   return it != entries_.end() && it->second.stored;
 }
 
+bool inflight_keys::contains(const std::string& id) const {
+  std::lock_guard lock(mu_);
+  return entries_.contains(id);
+}
+
 void inflight_keys::seen_stored(std::span<const message> stored) {
   if (count_.load(std::memory_order_relaxed) == 0) return;
   std::lock_guard lock(mu_);
-  for (const auto& m : stored) {
-    auto it = entries_.find(m.id);
-    if (it == entries_.end()) continue;
-    if (it->second.holders == 0) erase(it);
-    else it->second.seen = true;
-  }
+  for (const auto& m : stored)
+    if (auto it = entries_.find(m.id); it != entries_.end()) seen(it);
+}
+
+void inflight_keys::seen_stored(const std::string& id) {
+  std::lock_guard lock(mu_);
+  if (auto it = entries_.find(id); it != entries_.end()) seen(it);
+}
+
+void inflight_keys::seen(entries::iterator it) {
+  if (it->second.holders == 0) erase(it);
+  else it->second.seen = true;
 }
 
 void inflight_keys::expire(clock::time_point now) {
-  while (!accepted_.empty()) {
-    auto it = entries_.find(*accepted_.front());
-    if (now - it->second.accepted_at < remember_for_) return;
+  while (!kept_.empty()) {
+    auto it = entries_.find(*kept_.front());
+    if (now - it->second.kept_at < remember_for_) return;
     erase(it);
   }
 }
 
 bool inflight_keys::evict_oldest() {
-  if (accepted_.empty()) return false;
-  erase(entries_.find(*accepted_.front()));
+  if (kept_.empty()) return false;
+  erase(entries_.find(*kept_.front()));
   return true;
 }
 
 void inflight_keys::unlist(entry& e) {
   if (!e.listed) return;
-  accepted_.erase(e.in_order);
+  kept_.erase(e.in_order);
   e.listed = false;
 }
 

@@ -7,10 +7,15 @@
 // stored (seen_stored(), fed by what the store hands the feed). With Kafka a
 // post is answered 202 once the broker has it, which can be long before the
 // worker stores it (its whole backlog after a database outage): the entry is
-// then kept "accepted", and a reuse of the key with other content meanwhile
-// is refused instead of being answered 202 and dropped by the worker. An
-// accepted entry not seen stored within `remember_for` is forgotten, and the
-// oldest one gives way when the map is full; lookups in the store cover both.
+// then kept, and a reuse of the key with other content meanwhile is refused
+// instead of being answered 202 and dropped by the worker. Kept "accepted"
+// when the content is known to be the key's first (its store lookup said
+// absent): other content is 422, the same 202. Kept "pending" when the
+// message may be stored but the key may hold other content already (no
+// lookup answered), or its write failed in a way that may still land: other
+// content must wait (503), the same content goes ahead. A kept entry not seen
+// stored within `remember_for` is forgotten, and the oldest one gives way
+// when the map is full; lookups in the store cover both.
 //
 // Only a hash of the content is kept: an entry costs a few dozen bytes, and
 // two different contents colliding on 64 bits is left to chance. Past
@@ -44,6 +49,14 @@ class inflight_keys {
     unguarded,   // the map is full; nothing to release
     accepted,    // the same content was accepted and is not stored yet: 202, nothing to release
     taken,       // other content was accepted and is not stored yet: 422
+    pending,     // other content may still be stored: 503, nothing to release
+  };
+
+  // How a holder's post ended.
+  struct settlement {
+    bool durable = false;   // stored, or acknowledged by the queue
+    bool checked = false;   // the store said it had no message under the id while the post held the entry
+    bool may_land = false;  // refused with an error that does not rule out a late write
   };
 
   explicit inflight_keys(std::size_t capacity, clock::duration remember_for = std::chrono::minutes(10))
@@ -51,15 +64,13 @@ class inflight_keys {
 
   outcome acquire(const std::string& id, std::string_view content, clock::time_point now = clock::now());
 
-  // `stored`: the caller's post was stored or is durable in the queue.
-  // Identical posts share the id, so one still waiting may then be answered
-  // as stored too. `checked`: the store said it had no message under the id
-  // while the caller held the entry, so the content here is the key's first.
-  // The last holder's release keeps the entry as accepted when one of them
-  // was stored and one was checked (and it is not seen stored yet), else
-  // drops it: an unchecked key may hold other content in the store already.
-  void release(const std::string& id, bool stored = false, bool checked = false,
-               clock::time_point now = clock::now());
+  // Identical posts share the id and the entry, so one still waiting may be
+  // answered as stored once another is durable. The last holder's release
+  // keeps the entry, unless it was seen stored: accepted when one of the
+  // holders was durable and one checked (the content is the key's first),
+  // pending when one was durable or may land, else it drops it.
+  void release(const std::string& id, settlement how, clock::time_point now = clock::now());
+  void release(const std::string& id);  // settled with nothing to tell
 
   // One more hold on an entry that exists (false when none does), for a
   // caller that must still read it after its own post is settled.
@@ -68,9 +79,13 @@ class inflight_keys {
   // Whether a post holding this entry was stored while it was held.
   bool stored(const std::string& id) const;
 
+  // Whether the id has an entry, held or kept.
+  bool contains(const std::string& id) const;
+
   // Messages the store has: their entries end (or end with their last
-  // holder). Cheap when nothing is in flight or accepted.
+  // holder). Cheap when nothing is in flight or kept.
   void seen_stored(std::span<const message> stored);
+  void seen_stored(const std::string& id);
 
   std::size_t size() const {
     std::lock_guard lock(mu_);
@@ -81,19 +96,22 @@ class inflight_keys {
   struct entry {
     std::size_t content_hash;
     std::size_t holders;  // identical posts in flight at once; 0 once accepted
-    bool stored = false;  // one of them was stored or is durable in the queue
-    bool checked = false; // the store had no message under the id while held
+    bool stored = false;    // one of them was stored or is durable in the queue
+    bool checked = false;   // the store had no message under the id while held
+    bool may_land = false;  // one of them failed in a way that may still land
     bool seen = false;    // seen stored while held
-    bool listed = false;  // accepted: in accepted_ at in_order
-    std::list<const std::string*>::iterator in_order{};  // while accepted
-    clock::time_point accepted_at{};                     // while accepted
+    bool listed = false;    // kept (accepted or pending): in kept_ at in_order
+    std::list<const std::string*>::iterator in_order{};  // while kept
+    clock::time_point kept_at{};                         // while kept
+    bool accepted() const { return stored && checked; }
   };
   using entries = std::unordered_map<std::string, entry>;
 
-  // Forgets accepted entries older than remember_for_.
+  // Forgets kept entries older than remember_for_.
   void expire(clock::time_point now);  // requires mu_
-  // Forgets the oldest accepted entry; false when there is none.
+  // Forgets the oldest kept entry; false when there is none.
   bool evict_oldest();  // requires mu_
+  void seen(entries::iterator it);   // requires mu_
   void unlist(entry& e);             // requires mu_
   void erase(entries::iterator it);  // requires mu_
 
@@ -101,7 +119,7 @@ class inflight_keys {
   const clock::duration remember_for_;
   mutable std::mutex mu_;
   entries entries_;                        // GUARDED_BY(mu_)
-  std::list<const std::string*> accepted_;  // GUARDED_BY(mu_) keys of accepted entries, oldest first
+  std::list<const std::string*> kept_;     // GUARDED_BY(mu_) keys of kept entries, oldest first
   std::atomic<std::size_t> count_{0};      // entries_.size(), read without the lock
 };
 

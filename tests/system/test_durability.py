@@ -193,3 +193,30 @@ def test_a_stuck_store_gives_quick_503_with_retry_after(make_api, tmp_path, user
     contents = [m["content"] for m in api.all_messages()]
     assert contents[0] == "before" and contents[-1] == "after"
     assert len(contents) == len(set(contents))
+
+
+@pytest.mark.parametrize("mode", ["embedded"], indirect=True)
+def test_an_identical_post_refused_at_the_door_while_its_twin_waits_is_not_told_not_stored(make_api, tmp_path,
+                                                                                         user):
+    # A keyed post waits for a locked store; an identical one finds the
+    # queue full. Its own copy is not stored, but its twin's is once the
+    # lock goes, under the same id: "the message was not stored" was false.
+    data = tmp_path / "d"
+    api = make_api("--queue-capacity", "2", "--publish-timeout-ms", "5000", data_dir=data)
+    assert api.post(user, "before").status_code == 202
+    key = {"Idempotency-Key": "twin"}
+    with concurrent.futures.ThreadPoolExecutor(4) as pool:
+        with sqlite_locked(data):
+            first = pool.submit(api.post, user, "twin", key, requests.Session(), 15)
+            time.sleep(0.3)
+            fillers = [pool.submit(api.post, user, f"filler {i}", None, requests.Session(), 15) for i in range(3)]
+            time.sleep(0.3)
+            copy = api.post(user, "twin", headers=key)
+            assert copy.status_code == 503, copy.text
+            assert "outcome is unknown" in copy.json()["error"], copy.text
+        assert first.result().status_code == 202
+        assert copy.json()["id"] == first.result().json()["id"]
+        for f in fillers:
+            assert f.result().status_code in (202, 503)
+    stored = [m["content"] for m in api.all_messages(user_id=user)]
+    assert stored.count("twin") == 1, stored

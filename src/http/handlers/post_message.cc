@@ -265,26 +265,36 @@ asio::awaitable<response> enqueue_keyed(services& s, loop_inbox& inbox, std::sha
   // tell yet, and the key's content is known here.
   if (*held == inflight_keys::outcome::taken) co_return key_conflict(req);
   if (*held == inflight_keys::outcome::accepted) co_return accepted(req, m.id);
+  if (*held == inflight_keys::outcome::pending)
+    co_return not_stored(s, req,
+                         "a request with this Idempotency-Key and other content may still be stored (once it is, "
+                         "this content is refused with 422)");
   const bool registered = *held == inflight_keys::outcome::registered;
 
   const auto lookup_deadline = std::min(deadline, clock::now() + s.opts.publish_timeout / 2);
   auto looked = co_await find_stored(s, inbox, k, m.id, lookup_deadline);
   if (const auto& stored = looked.found) {
     // Stored already: nothing to remember, the store answers from now on.
-    if (registered) k->in_flight.release(m.id);
+    if (registered) {
+      k->in_flight.seen_stored(m.id);
+      k->in_flight.release(m.id);
+    }
     if (stored->user_id != m.user_id || stored->content != m.content) co_return key_conflict(req);
     co_return accepted(req, m.id);
   }
   // Absence is known only from an answer given while this post held the
   // key's entry (an unguarded post holds none).
-  const auto absence = looked.answered && registered ? message_absence::known : message_absence::unknown;
+  auto absence = looked.answered && registered ? message_absence::known : message_absence::unknown;
   settled release;
   if (registered)
-    release = [k, id = m.id, checked = looked.answered](std::error_code ec) {
-      k->in_flight.release(id, !ec, checked);
+    release = [k, &q = s.queue, id = m.id, checked = looked.answered](std::error_code ec) {
+      k->in_flight.release(id, {.durable = !ec, .checked = checked, .may_land = ec && !q.known_not_stored(ec)});
     };
   const id_copy id(m.id.begin(), m.id.end());
   const auto ec = co_await enqueue_and_wait(s, inbox, std::move(m), deadline, std::move(release));
+  // Refused, this copy is not stored, but an identical post still holding
+  // the key's entry (or one that left it kept) may store the message.
+  if (ec && *ec && k->in_flight.contains(std::string(view(id)))) absence = message_absence::unknown;
   auto answer = answer_settled(s, req, view(id), ec, &k->in_flight, absence);
   // Unchecked, the key may hold other content already stored, and the
   // worker then keeps that and drops this one: a 202 from a broker would

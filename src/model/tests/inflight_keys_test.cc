@@ -37,7 +37,7 @@ TEST(InflightKeys, RemembersAStoredTwinWhileHeld) {
   keys.acquire("id", "hello");
   keys.acquire("id", "hello");
   EXPECT_FALSE(keys.stored("id"));
-  keys.release("id", true, true);
+  keys.release("id", {.durable = true, .checked = true});
   EXPECT_TRUE(keys.stored("id"));
   ASSERT_TRUE(keys.hold("id"));
   keys.release("id");  // the twin's own settling
@@ -57,7 +57,7 @@ TEST(InflightKeys, AnAcceptedKeyRefusesOtherContentUntilSeenStored) {
   inflight_keys keys(8);
   using o = inflight_keys::outcome;
   ASSERT_EQ(keys.acquire("id", "first"), o::registered);
-  keys.release("id", true, true);
+  keys.release("id", {.durable = true, .checked = true});
   EXPECT_EQ(keys.acquire("id", "second"), o::taken);
   EXPECT_EQ(keys.acquire("id", "first"), o::accepted) << "a retry of the accepted post";
   keys.seen_stored(std::vector{stored_message("other"), stored_message("id")});
@@ -67,13 +67,35 @@ TEST(InflightKeys, AnAcceptedKeyRefusesOtherContentUntilSeenStored) {
 
 // A post whose key the store could not check may have other content
 // stored under its key already, which the worker keeps: its content is not
-// the key's to answer for.
-TEST(InflightKeys, AnUncheckedPostLeavesNothingBehind) {
+// the key's to answer for, but other content must not go ahead either
+// while it may still be stored.
+TEST(InflightKeys, AnUncheckedDurablePostKeepsThePendingKey) {
   inflight_keys keys(8);
+  using o = inflight_keys::outcome;
   keys.acquire("id", "second");
-  keys.release("id", true, false);
+  keys.release("id", {.durable = true});
+  EXPECT_EQ(keys.acquire("id", "third"), o::pending);
+  EXPECT_EQ(keys.acquire("id", "second"), o::registered) << "the same content goes ahead (to the store lookup)";
+  keys.release("id", {.checked = true});
+  EXPECT_EQ(keys.acquire("id", "third"), o::taken) << "durable and now checked: the key's first content";
+}
+
+// A broker's delivery error may hide a write that lands later.
+TEST(InflightKeys, AFailureThatMayStillLandKeepsThePendingKeyUntilSeen) {
+  inflight_keys keys(8);
+  using o = inflight_keys::outcome;
+  keys.acquire("id", "first");
+  keys.release("id", {.checked = true, .may_land = true});
+  EXPECT_EQ(keys.acquire("id", "other"), o::pending);
+  keys.seen_stored("id");
+  EXPECT_EQ(keys.acquire("id", "other"), o::registered);
+}
+
+TEST(InflightKeys, AFailureThatCannotLandLeavesNothingBehind) {
+  inflight_keys keys(8);
+  keys.acquire("id", "first");
+  keys.release("id", {.checked = true});
   EXPECT_EQ(keys.size(), 0u);
-  EXPECT_EQ(keys.acquire("id", "second"), inflight_keys::outcome::registered) << "not 'accepted'";
 }
 
 // One twin checked, another durable: the content is the key's first and
@@ -82,15 +104,15 @@ TEST(InflightKeys, TwinsTogetherMakeAnEntryAccepted) {
   inflight_keys keys(8);
   keys.acquire("id", "first");
   keys.acquire("id", "first");
-  keys.release("id", false, true);
-  keys.release("id", true, false);
+  keys.release("id", {.checked = true});
+  keys.release("id", {.durable = true});
   EXPECT_EQ(keys.acquire("id", "other"), inflight_keys::outcome::taken);
 }
 
 TEST(InflightKeys, APostNotStoredLeavesNothingBehind) {
   inflight_keys keys(8);
   keys.acquire("id", "first");
-  keys.release("id", false);
+  keys.release("id", {});
   EXPECT_EQ(keys.size(), 0u);
   EXPECT_EQ(keys.acquire("id", "second"), inflight_keys::outcome::registered);
 }
@@ -102,9 +124,9 @@ TEST(InflightKeys, SeenStoredWhileHeldEndsTheEntryWithItsLastHolder) {
   keys.acquire("id", "first");
   keys.acquire("id", "first");
   keys.seen_stored(std::vector{stored_message("id")});
-  keys.release("id", true, true);
+  keys.release("id", {.durable = true, .checked = true});
   EXPECT_EQ(keys.acquire("id", "second"), inflight_keys::outcome::conflict) << "one twin still in flight";
-  keys.release("id", true, true);
+  keys.release("id", {.durable = true, .checked = true});
   EXPECT_EQ(keys.size(), 0u);
 }
 
@@ -112,7 +134,7 @@ TEST(InflightKeys, AnAcceptedEntryHeldAgainIsAcceptedAgainWhenReleased) {
   inflight_keys keys(8);
   using o = inflight_keys::outcome;
   keys.acquire("id", "first");
-  keys.release("id", true, true);
+  keys.release("id", {.durable = true, .checked = true});
   ASSERT_TRUE(keys.hold("id"));
   EXPECT_EQ(keys.acquire("id", "second"), o::conflict);
   keys.release("id");
@@ -124,9 +146,9 @@ TEST(InflightKeys, AcceptedEntriesAreForgottenAfterTheirTime) {
   inflight_keys keys(8, 60s);
   const auto t0 = inflight_keys::clock::now();
   keys.acquire("a", "x", t0);
-  keys.release("a", true, true, t0);
+  keys.release("a", {.durable = true, .checked = true}, t0);
   keys.acquire("b", "x", t0 + 30s);
-  keys.release("b", true, true, t0 + 30s);
+  keys.release("b", {.durable = true, .checked = true}, t0 + 30s);
   EXPECT_EQ(keys.acquire("a", "y", t0 + 59s), inflight_keys::outcome::taken);
   EXPECT_EQ(keys.acquire("a", "y", t0 + 61s), inflight_keys::outcome::registered);
   EXPECT_EQ(keys.acquire("b", "y", t0 + 61s), inflight_keys::outcome::taken);
@@ -140,7 +162,7 @@ TEST(InflightKeys, TheOldestAcceptedEntryGivesWayWhenFull) {
   inflight_keys keys(2);
   using o = inflight_keys::outcome;
   keys.acquire("a", "x");
-  keys.release("a", true, true);
+  keys.release("a", {.durable = true, .checked = true});
   keys.acquire("b", "x");
   EXPECT_EQ(keys.acquire("c", "x"), o::registered);
   EXPECT_EQ(keys.size(), 2u);
