@@ -265,14 +265,20 @@ asio::awaitable<response> enqueue_keyed(services& s, loop_inbox& inbox, std::sha
   // tell yet, and the key's content is known here.
   if (*held == inflight_keys::outcome::taken) co_return key_conflict(req);
   if (*held == inflight_keys::outcome::accepted) co_return accepted(req, m.id);
-  if (*held == inflight_keys::outcome::pending)
-    co_return not_stored(s, req,
-                         "a request with this Idempotency-Key and other content may still be stored (once it is, "
-                         "this content is refused with 422)");
   const bool registered = *held == inflight_keys::outcome::registered;
 
   const auto lookup_deadline = std::min(deadline, clock::now() + s.opts.publish_timeout / 2);
   auto looked = co_await find_stored(s, inbox, k, m.id, lookup_deadline);
+  // Other content may still land under this key (kept "pending"): only the
+  // store can end the wait, when it has the message. Nothing was taken, so
+  // nothing of this request's is stored.
+  if (*held == inflight_keys::outcome::pending) {
+    if (!looked.found)
+      co_return not_stored(s, req,
+                           "a request with this Idempotency-Key and other content may still be stored (once it is, "
+                           "this content is refused with 422)");
+    k->in_flight.seen_stored(m.id);
+  }
   if (const auto& stored = looked.found) {
     // Stored already: nothing to remember, the store answers from now on.
     if (registered) {
