@@ -17,6 +17,7 @@ class category final : public std::error_category {
       case errc::storage: return "storage error";
       case errc::corrupt: return "corrupt data";
       case errc::key_conflict: return "Idempotency-Key stored with other content";
+      case errc::not_sent: return "never sent to the broker";
     }
     return "unknown feed error";
   }

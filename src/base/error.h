@@ -21,6 +21,7 @@ enum class errc {
   storage,         // the store failed in a way a retry will not fix by itself
   corrupt,         // data read back does not have the expected shape
   key_conflict,    // an Idempotency-Key's message is stored with other content
+  not_sent,        // the queue gave up on a message it never handed to its broker
 };
 
 const std::error_category& feed_category() noexcept;

@@ -164,6 +164,7 @@ response refused(const services& s, const request& req, std::string_view id, std
     why = "it was withdrawn with an identical request (same Idempotency-Key) that timed out";
   else if (ec == errc::timeout)
     why = fmt::format("the queue did not confirm it within {} ms", s.opts.publish_timeout.count());
+  else if (ec == errc::not_sent) why = "the queue could not send it to its broker in time";
   else why = "the queue is unavailable: " + ec.message();
   if (s.queue.known_not_stored(ec)) return not_stored_unless_unknown(s, req, id, why, absence);
   return outcome_unknown(s, req, id, why);
@@ -232,8 +233,10 @@ asio::awaitable<store_answer> find_stored(services& s, loop_inbox& inbox, std::s
   co_return store_answer{true, std::move(**found)};
 }
 
-response key_busy(const services& s, const request& req) {
-  return not_stored(s, req, "a request with this Idempotency-Key and other content is still in flight");
+// This post took nothing, but the key's message may be stored already with
+// this very content (the store was not asked): its outcome is unknown.
+response key_busy(const services& s, const request& req, std::string_view id) {
+  return outcome_unknown(s, req, id, "a request with this Idempotency-Key and other content is still in flight");
 }
 
 // Takes the key for this content. While a post with other content holds it,
@@ -259,7 +262,7 @@ asio::awaitable<std::optional<inflight_keys::outcome>> take_key(keyed_posts& k, 
 asio::awaitable<response> enqueue_keyed(services& s, loop_inbox& inbox, std::shared_ptr<keyed_posts> k,
                                         const request& req, message m, clock::time_point deadline) {
   const auto held = co_await take_key(*k, m, deadline);
-  if (!held) co_return key_busy(s, req);
+  if (!held) co_return key_busy(s, req, m.id);
   // Accepted by this instance and not stored yet: the queue has it (with
   // Kafka the worker's backlog may hold it for long), so the store cannot
   // tell yet, and the key's content is known here.
@@ -272,11 +275,11 @@ asio::awaitable<response> enqueue_keyed(services& s, loop_inbox& inbox, std::sha
   // Other content may still land under this key (kept "pending"): only the
   // store can end the wait, when it has the message. Nothing was taken, so
   // nothing of this request's is stored.
+  // Without the store's answer, this content may be the one stored already.
   if (*held == inflight_keys::outcome::pending) {
-    if (!looked.found)
-      co_return not_stored(s, req,
-                           "a request with this Idempotency-Key and other content may still be stored (once it is, "
-                           "this content is refused with 422)");
+    constexpr std::string_view other = "a request with this Idempotency-Key and other content may still be stored";
+    if (!looked.answered) co_return outcome_unknown(s, req, m.id, fmt::format("{}, and the store did not answer in time", other));
+    if (!looked.found) co_return not_stored(s, req, fmt::format("{} (once it is, this content is refused with 422)", other));
     k->in_flight.seen_stored(m.id);
   }
   if (const auto& stored = looked.found) {

@@ -89,7 +89,11 @@ void kafka_publisher::on_delivery(rd_kafka_t*, const rd_kafka_message_t* m, void
   if (m->err) {
     ++self->stats_.failed;
     spdlog::debug("kafka publisher: delivery failed: {}", rd_kafka_err2str(m->err));
-    done(make_error_code(errc_for(m->err)));
+    // Timed out or failed before it left the producer (the broker paused,
+    // say): certainly not written. A stop's purge keeps its own meaning.
+    const auto why = errc_for(m->err);
+    const bool never_sent = rd_kafka_message_status(m) == RD_KAFKA_MSG_STATUS_NOT_PERSISTED;
+    done(make_error_code(never_sent && why != errc::shutting_down ? errc::not_sent : why));
   } else {
     ++self->stats_.published;
     done({});

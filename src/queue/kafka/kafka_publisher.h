@@ -90,6 +90,12 @@ class kafka_publisher final : public queue_writer {
   // events_topic, bounded by options.ready_timeout and cached for
   // options.ready_cache, finds the broker unreachable or the topic missing.
   result<void> ready() override;
+  // A record the producer gave up on before sending it (errc::not_sent)
+  // can no longer be written; any other delivery error may hide a write
+  // that still lands.
+  bool known_not_stored(std::error_code ec) const override {
+    return ec == errc::queue_full || ec == errc::not_sent;
+  }
   void stop();
 
   // From now on the caller serves the delivery reports (and so runs every
