@@ -43,8 +43,11 @@ namespace {
 constexpr auto kMinBackoff = std::chrono::milliseconds(100);
 // How long a connection opened for a request counts as new: failing its
 // first request within this says the server is failing, not that it closed
-// an idle connection.
-constexpr auto kFreshFor = std::chrono::seconds(1);
+// an idle connection. Well under the shortest first-request timeout a
+// server sets (feed-api's --header-timeout is 1 s at least): a request sent
+// just inside such a timeout, measured from our side of the connect, can
+// still meet the server's close, and is stale, not a failure.
+constexpr auto kFreshFor = std::chrono::milliseconds(250);
 constexpr auto kMaxBackoff = std::chrono::seconds(2);
 constexpr double kMaxRetryAfterS = 60.0;
 constexpr std::size_t kMaxKeptBody = 4096;

@@ -1,9 +1,12 @@
 """feed-bot against feed-api: every accepted message reaches every subscriber once."""
 import http.server
 import json
+import re
+import socket
 import subprocess
 import threading
 import time
+import uuid
 
 from conftest import binary
 from services.feed_api import free_port
@@ -124,3 +127,60 @@ def test_a_server_that_drops_requests_unanswered_gets_each_post_at_most_twice():
     assert posts["resent_on_stale_connection"] <= 2, posts
     for key in set(seen):
         assert seen.count(key) <= 2, seen
+
+
+def test_a_connection_closed_unused_just_before_its_first_request_costs_no_retry():
+    """A server closes a connection that sent nothing within 0.5 s of its
+    accept and serves kept-alive ones without limit. Posts due at 0.67 s
+    intervals find their spare connection closed under a second after the bot
+    opened it: that is a stale connection, sent again once without a retry
+    or an outage, not a transport failure."""
+    listener = socket.create_server(("127.0.0.1", 0))
+    served = []
+
+    def serve(conn):
+        with conn:
+            conn.settimeout(0.5)
+            buf = b""
+            try:
+                while True:
+                    while b"\r\n\r\n" not in buf:
+                        chunk = conn.recv(65536)
+                        if not chunk:
+                            return
+                        buf += chunk
+                    head, _, buf = buf.partition(b"\r\n\r\n")
+                    length = int(re.search(rb"(?i)content-length:\s*(\d+)", head).group(1))
+                    conn.settimeout(10)
+                    while len(buf) < length:
+                        buf += conn.recv(65536)
+                    buf = buf[length:]
+                    served.append(head)
+                    body = json.dumps({"id": str(uuid.uuid4())}).encode()
+                    conn.sendall(b"HTTP/1.1 202 Accepted\r\nContent-Type: application/json\r\nContent-Length: "
+                                 + str(len(body)).encode() + b"\r\n\r\n" + body)
+            except (socket.timeout, OSError):
+                return
+
+    def accept():
+        while True:
+            try:
+                conn, _ = listener.accept()
+            except OSError:
+                return
+            threading.Thread(target=serve, args=(conn,), daemon=True).start()
+
+    threading.Thread(target=accept, daemon=True).start()
+    try:
+        out = subprocess.run([binary("feed-bot"), "--api", f"http://127.0.0.1:{listener.getsockname()[1]}",
+                              "--rate", "1.5", "--count", "3", "--concurrency", "3", "--progress", "0"],
+                             capture_output=True, text=True, timeout=60)
+    finally:
+        listener.close()
+    assert out.returncode == 0, out.stderr[-3000:]
+    report = json.loads(out.stdout.strip().splitlines()[-1])
+    posts = report["posts"]
+    assert report["accepted"] == 3 and len(served) == 3, (report, len(served))
+    assert posts["resent_on_stale_connection"] >= 1, posts
+    assert posts["retries_transport"] == 0 and posts["transport_errors"] == 0, posts
+    assert report["availability"]["unavailable_outages"] == 0, report["availability"]
