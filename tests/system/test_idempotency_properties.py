@@ -1,14 +1,22 @@
-"""Property-based test of Idempotency-Key under races, embedded mode.
+"""Property-based test of Idempotency-Key under races, in both modes.
 
 Two to twelve posts with one user_id and one Idempotency-Key race each
 other, with one to three contents among them (near-twins such as "buy 1" and
 "buy 1 ", or NFC and NFD "cafe" with an accent, so that collisions and
 conflicts both happen), each sent on a fresh connection at a random moment
 within 200 ms. In most examples the store is locked for a while first (the
-worker cannot store), in many unkeyed posts by another user fill the
-worker's pipeline so that keyed posts stay queued, and in about half
---publish-timeout-ms is short, so that posts time out and are either
+worker cannot store: SQLite's write lock embedded, the row lock every
+PostgreSQL write takes with Kafka), in many unkeyed posts by another user
+fill the worker's pipeline so that keyed posts stay queued, and in about
+half --publish-timeout-ms is short, so that posts time out and are either
 withdrawn or left to an unknown outcome.
+
+With Kafka a post is answered once the broker has it, so a locked store
+does not hold the answer: it holds the window between Kafka's
+acknowledgement and the storage, in which the instance alone knows the
+key's content. In about half the examples the broker is also paused
+(SIGSTOP) for 50 ms to 1.5 s, so that posts time out while their records
+may still land, and are written when it resumes.
 
 Once every post is answered and everything queued before a later marker is
 stored:
@@ -40,13 +48,19 @@ shrinker meet flaky failures), FEED_PROPERTY_EXPLICIT=0 leaves out the
 @example cases.
 
 One server per publish timeout serves every example of the test (a fresh
-user_id per example keeps them apart); Kafka mode is left out because the
-store lock that holds posts in flight is SQLite's.
+user_id per example keeps them apart; with Kafka each has its own database,
+topics and group). "Stored" is read once a marker posted afterwards is
+stored: embedded, by another user (the in-process queue is one FIFO); with
+Kafka, by the same user, whose records share a partition and so reach the
+worker in order.
 """
+import contextlib
 import dataclasses
 import json
 import os
+import signal
 import threading
+import urllib.parse
 import time
 import uuid
 
@@ -55,6 +69,9 @@ import requests
 from hypothesis import HealthCheck, Phase, event, example, given, note, seed, settings
 from hypothesis import strategies as st
 
+from conftest import distributed_args
+from services.feed_api import FeedApi
+from test_distributed import StoreLock
 from test_post_rules import store_locked
 
 EXAMPLES = int(os.environ.get("FEED_PROPERTY_EXAMPLES", "40"))
@@ -71,6 +88,9 @@ PUBLISH_TIMEOUT_MS = {"short": 150, "long": 2500}
 # Near-twins: a server comparing anything looser than the exact bytes
 # (trimmed, normalized, by prefix) would take one for the other.
 CONTENT_POOL = ("buy 1", "buy 1 ", "buy 10", "caf\u00e9", "cafe\u0301")
+
+# Markers' contents: never drawn, and left out of what the key stored.
+MARKER = "settled "
 
 NOT_STORED = "was not stored"
 UNKNOWN = "outcome is unknown"
@@ -94,6 +114,7 @@ class Scenario:
     posts: tuple        # Post, by start time
     lock: object = None  # Lock, or None: the store stays writable
     fillers: tuple = ()  # start times (ms) of unkeyed posts by another user
+    pause: object = None  # Lock-shaped: the broker is paused then (Kafka mode; ignored embedded)
 
 
 @st.composite
@@ -106,17 +127,22 @@ def scenarios(draw):
     # timeout (posts wait, then are stored), the rest outlast it.
     hold = st.integers(0, 1000).map(lambda k: int(round(50 * 30 ** (k / 1000))))
     lock = draw(st.builds(Lock, st.integers(0, 200), hold)) if locked else None
+    pause = draw(st.builds(Lock, st.integers(0, 200), hold)) if draw(st.booleans()) else None
     # Once a message is stored every later post is answered from the store,
     # so a lock makes a race only if it comes before the first post reaches
-    # the worker: mostly the posts start once the lock is held.
+    # the worker: mostly the posts start once the lock is held. Likewise a
+    # pause catches posts in flight only if it starts before they are
+    # acknowledged.
     lock_first = lock is not None and draw(st.sampled_from([True, True, True, False]))
-    at = st.integers(0, 200).map(lambda ms: ms + (lock.at_ms + 10 if lock_first else 0))
+    pause_first = pause is not None and draw(st.sampled_from([True, True, False]))
+    start = max(lock.at_ms + 10 if lock_first else 0, pause.at_ms + 10 if pause_first else 0)
+    at = st.integers(0, 200).map(lambda ms: ms + start)
     # Unkeyed posts by another user, sent while the store is locked, hold
     # the worker's pipeline, so that keyed posts behind them stay queued.
     fillers = draw(st.lists(at, min_size=1, max_size=8)) if draw(st.sampled_from([True, True, False])) else []
     contents = draw(st.lists(st.sampled_from(CONTENT_POOL), min_size=1, max_size=3, unique=True))
     posts = draw(st.lists(st.builds(Post, st.sampled_from(contents), at), min_size=2, max_size=12))
-    return Scenario(timeout, tuple(sorted(posts, key=lambda p: p.at_ms)), lock, tuple(sorted(fillers)))
+    return Scenario(timeout, tuple(sorted(posts, key=lambda p: p.at_ms)), lock, tuple(sorted(fillers)), pause)
 
 
 @dataclasses.dataclass
@@ -174,10 +200,11 @@ def post_at(api, user, key, answer, t0, at_ms):
         session.close()
 
 
-def lock_for(data_dir, lock, t0, log):
+def hold(held, lock, t0, log):
+    """Holds the context `held()` over the lock's span; logs when."""
     time.sleep(max(0.0, t0 + lock.at_ms / 1000 - time.monotonic()))
     try:
-        with store_locked(data_dir):
+        with held():
             log["locked"] = time.monotonic() - t0
             time.sleep(lock.hold_ms / 1000)
         log["unlocked"] = time.monotonic() - t0
@@ -185,8 +212,9 @@ def lock_for(data_dir, lock, t0, log):
         log["error"] = f"{type(e).__name__}: {e}"
 
 
-def run_posts(api, data_dir, sc, user, key):
+def run_posts(server, sc, user, key):
     """Fires the scenario's posts; returns (answers, lock log), once all ended."""
+    api = server.api
     t0 = time.monotonic() + 0.1  # every thread is started and waiting before the first post goes
     answers = [Answer(p.content) for p in sc.posts]
     threads = [threading.Thread(target=post_at, args=(api, user, key, a, t0, p.at_ms), daemon=True)
@@ -194,21 +222,25 @@ def run_posts(api, data_dir, sc, user, key):
     # Fillers' own answers are not checked: they are there to keep the worker busy.
     threads += [threading.Thread(target=post_at, args=(api, user + "f", None, Answer(f"filler {i}"), t0, at),
                                  daemon=True) for i, at in enumerate(sc.fillers)]
-    lock_log = {}
+    lock_log, pause_log = {}, {}
     if sc.lock:
-        threads.append(threading.Thread(target=lock_for, args=(data_dir, sc.lock, t0, lock_log), daemon=True))
+        threads.append(threading.Thread(target=hold, args=(server.store_locked, sc.lock, t0, lock_log), daemon=True))
+    if sc.pause and server.kafka and os.environ.get("FEED_TEST_KAFKA_DIR"):
+        threads.append(threading.Thread(target=hold, args=(server.broker_paused, sc.pause, t0, pause_log),
+                                        daemon=True))
     for t in threads:
         t.start()
     # Every post is answered within its publish timeout, a lock within its
     # hold; the slack is for a loaded machine, not for the server.
     bound = time.monotonic() + 0.3 + (sc.lock.at_ms + sc.lock.hold_ms if sc.lock else 0) / 1000 \
-        + PUBLISH_TIMEOUT_MS[sc.timeout] / 1000 + 20
+        + (sc.pause.at_ms + sc.pause.hold_ms if sc.pause else 0) / 1000 + PUBLISH_TIMEOUT_MS[sc.timeout] / 1000 + 20
     for t in threads:
         t.join(max(0.0, bound - time.monotonic()))
     assert not any(t.is_alive() for t in threads), f"posts still unanswered after {bound - t0:.0f}s: " + \
         "; ".join(str(a) for a in answers)
     assert "error" not in lock_log, f"could not lock the store: {lock_log['error']}"
-    return answers, lock_log
+    assert "error" not in pause_log, f"could not pause the broker: {pause_log['error']}"
+    return answers, lock_log, pause_log
 
 
 def post_until_settled(api, user, content, key, attempts=20):
@@ -224,13 +256,23 @@ def post_until_settled(api, user, content, key, attempts=20):
     raise AssertionError(f"retry of {content!r} still 503 after {attempts} attempts: {r.text}")
 
 
-def drain(api):
-    """Returns once everything queued so far is stored or dropped: the
-    in-process queue is FIFO and its batches are committed in order, so a
-    post answered 202 now (which in embedded mode means committed) comes
-    after all of them."""
-    r = post_until_settled(api, "settle" + uuid.uuid4().hex[:8], "settled", "settle-" + uuid.uuid4().hex, 100)
+def stored_for(server, user):
+    """What the key stored: the user's messages once everything the user
+    posted so far is stored or dropped, markers left out.
+
+    Embedded, the in-process queue is FIFO and its batches are committed in
+    order, so a post by anyone answered 202 now (committed, in this mode)
+    comes after all of them. With Kafka a 202 says only that the broker has
+    the record; the user's records share a partition, which the worker
+    stores in order, so once a later post by the same user is stored, so is
+    every earlier one (or it was dropped)."""
+    api = server.api
+    marker_user = user if server.kafka else "settle" + uuid.uuid4().hex[:8]
+    r = post_until_settled(api, marker_user, MARKER + uuid.uuid4().hex[:8], "settle-" + uuid.uuid4().hex, 100)
     assert r.status_code == 202, f"the marker post got {r.status_code}: {r.text}"
+    if server.kafka:
+        api.wait_stored([r.json()["id"]], timeout=60)
+    return [m for m in api.all_messages(user_id=user) if not m["content"].startswith(MARKER)]
 
 
 def violations(answers, stored):
@@ -291,15 +333,16 @@ def violations(answers, stored):
     return out
 
 
-def check_retries(api, user, key, contents, stored):
+def check_retries(server, user, key, contents, stored):
     """Property 6."""
+    api = server.api
     expected = stored[0] if stored else None
     order = sorted(contents, key=lambda c: c != (expected["content"] if expected else None))
     for c in order:
         r = post_until_settled(api, user, c, key)
         if expected is None:
             assert r.status_code == 202, f"nothing was stored, yet a retry of {c!r} got {r.status_code}: {r.text}"
-            now = api.all_messages(user_id=user)
+            now = stored_for(server, user)
             assert [(m["id"], m["content"]) for m in now] == [(r.json()["id"], c)], \
                 f"a retry of {c!r} got 202 {r.json()['id']}, but stored is {now}"
             expected = now[0]
@@ -313,58 +356,99 @@ def check_retries(api, user, key, contents, stored):
         r = post_until_settled(api, user, expected["content"], key)
         assert r.status_code == 202 and r.json()["id"] == expected["id"], \
             f"a second retry of {expected['content']!r} ({expected['id']}) got {r.status_code}: {r.text}"
-    final = api.all_messages(user_id=user)
+    final = stored_for(server, user)
     assert [(m["id"], m["content"]) for m in final] == [(expected["id"], expected["content"])], \
         f"after the retries stored is {final}"
 
 
-def check_scenario(api, data_dir, sc):
+def check_scenario(server, sc):
     user = "u" + uuid.uuid4().hex[:12]
     key = "k-" + uuid.uuid4().hex[:12]
-    answers, lock_log = run_posts(api, data_dir, sc, user, key)
-    drain(api)
-    stored = api.all_messages(user_id=user)
+    answers, lock_log, pause_log = run_posts(server, sc, user, key)
+    stored = stored_for(server, user)
     # Everything that happened, in the failure itself: hypothesis replays a
     # failing example, and a race that does not recur would leave only the
     # replay's notes.
     record = [f"scenario: {sc!r}", "answers:", *(f"  {a}" for a in answers),
               f"stored for the key: {[(m['id'], m['content']) for m in stored]}"]
-    if lock_log:
-        record.insert(1, f"store locked from {lock_log['locked'] * 1000:.0f} to {lock_log['unlocked'] * 1000:.0f} ms")
+    for what, log in (("store locked", lock_log), ("broker paused", pause_log)):
+        if log:
+            record.insert(1, f"{what} from {log['locked'] * 1000:.0f} to {log['unlocked'] * 1000:.0f} ms")
     note("\n".join(record[1:]))  # the test has noted the scenario already
     problems = violations(answers, stored)
     assert not problems, "\n".join(problems + record)
-    check_retries(api, user, key, sorted({p.content for p in sc.posts}), stored)
+    check_retries(server, user, key, sorted({p.content for p in sc.posts}), stored)
     locked_first = sc.lock and sc.lock.at_ms < sc.posts[0].at_ms
     event(f"publish timeout {sc.timeout}, "
           + ("store locked before the first post" if locked_first else "store locked" if sc.lock else "store free")
-          + (", fillers" if sc.fillers else ""))
+          + (", fillers" if sc.fillers else "") + (", broker paused" if pause_log else ""))
     for kind in sorted({a.kind() for a in answers}):
         event(f"some post answered {kind}")
     event("a message was stored" if stored else "nothing was stored")
     return answers
 
 
-@pytest.fixture
-def mode():
-    # Overrides conftest's: this module runs embedded only (see the docstring).
-    return "embedded"
+@dataclasses.dataclass
+class Server:
+    api: FeedApi
+    kafka: bool
+    data_dir: object = None  # embedded: SQLite's directory
+    postgres: object = None  # Kafka: the server's database
+    database: str = None
+
+    def store_locked(self):
+        """A context holding the lock every store write takes."""
+        if not self.kafka:
+            return store_locked(self.data_dir)
+        server = self
+
+        class Held:
+            def __enter__(self):
+                self.lock = StoreLock(server.postgres, server.database)
+
+            def __exit__(self, *exc):
+                self.lock.release()
+
+        return Held()
+
+    @contextlib.contextmanager
+    def broker_paused(self):
+        """Kafka mode: the test broker stopped (SIGSTOP) for the block."""
+        with open(os.path.join(os.environ["FEED_TEST_KAFKA_DIR"], "kafka.pid")) as f:
+            pid = int(f.read().strip())
+        os.kill(pid, signal.SIGSTOP)
+        try:
+            yield
+        finally:
+            os.kill(pid, signal.SIGCONT)
 
 
 @pytest.fixture
-def servers(make_api, tmp_path):
-    """servers(timeout) -> (api, data dir): started at first use, then kept
-    for every later example of the test."""
+def servers(mode, feed_binary, postgres, tmp_path):
+    """servers(timeout) -> Server: started at first use, then kept for
+    every later example of the test. With Kafka each server has its own
+    database, topics and group, so the other one's worker never stores its
+    posts and its lock never holds the other's."""
     started = {}
 
     def get(timeout):
         if timeout not in started:
             data = tmp_path / f"store-{timeout}"
-            api = make_api("--publish-timeout-ms", str(PUBLISH_TIMEOUT_MS[timeout]), data_dir=data)
-            started[timeout] = api, data
+            backend = distributed_args(postgres) if mode == "kafka" else []
+            api = FeedApi(feed_binary, str(data), args=["--log-level", "info", *backend, "--publish-timeout-ms",
+                                                        str(PUBLISH_TIMEOUT_MS[timeout])]).start(timeout=60)
+            server = Server(api, mode == "kafka", data_dir=data)
+            started[timeout] = server
+            if server.kafka:
+                url = backend[backend.index("--database-url") + 1]
+                server.postgres, server.database = postgres, urllib.parse.urlsplit(url).path.lstrip("/")
+                # A fresh topic's first posts wait for the producer's id.
+                assert stored_for(server, "warm-up") == []
         return started[timeout]
 
-    return get
+    yield get
+    for server in started.values():
+        server.api.stop()
 
 
 def _seeded(test):
@@ -387,15 +471,22 @@ def _seeded(test):
 # the first one's wait ends. The first will be stored, so it must not be
 # told it was not stored because its twin could be withdrawn.
 @example(Scenario("short", (Post("buy 1", 40), Post("buy 1", 60)), Lock(0, 1000), (10, 20, 30)))
+# Kafka: the first post times out in a paused broker and its record lands
+# once the broker resumes, behind a locked store. Other content meanwhile
+# must not be accepted (the worker would keep the first and drop it), and
+# the first content's retry must name the same id.
+@example(Scenario("short", (Post("buy 1", 20), Post("buy 10", 450), Post("buy 1", 500)), Lock(0, 1200),
+                  pause=Lock(0, 350)))
 @given(sc=scenarios())
 def test_one_key_stores_one_message_whatever_the_race(servers, sc):
-    api, data_dir = servers(sc.timeout)
+    server = servers(sc.timeout)
+    api = server.api
     assert api.alive(), f"feed-api has exited; log: {api.read_log()[-1500:]}"
     note(f"scenario: {sc!r}")  # the falsifying example's own repr comes out blank under pytest
     started = time.monotonic()
     outcome = "failed"
     try:
-        answers = check_scenario(api, data_dir, sc)
+        answers = check_scenario(server, sc)
         outcome = "passed: " + ", ".join(a.kind() for a in answers)
     except AssertionError:
         note(f"feed-api log tail: {api.read_log()[-1500:]}")
