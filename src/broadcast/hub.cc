@@ -166,12 +166,24 @@ void hub::write(subscriber& s) {
   // Checked even while the subscriber waits for writability: a client that
   // stopped reading is exactly the one that must be let go.
   if (!s.from_store_ && s.cursor_ < base_) return_to_store(s);
-  if (!s.from_store_ && lag(s) > opts_.client_buffer_bytes)
-    return drop(s, "it is further behind than the client buffer", true);
-  if (s.waiting_write_) return;
-  for (int round = 0; round < kWritesPerVisit; ++round) {
-    if (!refill(s)) return;
-    if (!send_some(s)) return;
+  // The socket is offered what is new before the lag is judged: what it
+  // takes at once was never behind. Only a full socket says the client is
+  // not keeping up; its lag is judged on every visit, also while it waits
+  // for writability, since a client that stopped reading is exactly the one
+  // that must be let go. One event is never too far behind, however large
+  // against the client buffer: dropped for it, a subscriber would get it
+  // only by resuming, each time (a client that reads nothing of it meets
+  // the stall timeout).
+  if (!s.waiting_write_) {
+    for (int round = 0; round < kWritesPerVisit; ++round) {
+      if (!refill(s) || !send_some(s)) break;
+    }
+  }
+  if (s.dead_) return;
+  if (s.waiting_write_) {
+    if (!s.from_store_ && s.cursor_ + 1 < ring_end() && lag(s) > opts_.client_buffer_bytes)
+      drop(s, "it is further behind than the client buffer", true);
+    return;
   }
   const bool more = s.pending_sent_ < s.pending_.size() || (s.from_store_ ? !s.reading_ : s.cursor_ < ring_end());
   if (more) schedule_flush();

@@ -24,9 +24,13 @@
 //
 // Slow clients: client_buffer_bytes bounds how far a subscriber may fall
 // behind the live feed once it has caught up (the backlog it was given to
-// read when it started or returned to the ring does not count); past it the
-// subscriber is disconnected and resumes with Last-Event-ID. A subscriber
-// whose socket takes nothing for stall_timeout is disconnected too.
+// read when it started or returned to the ring does not count); a
+// subscriber whose socket is full and which is further behind than that is
+// disconnected and resumes with Last-Event-ID. What the socket takes at once
+// is not behind, and neither is the one event being written, however large:
+// an event larger than the buffer still reaches a client that reads it. A
+// subscriber whose socket takes nothing for stall_timeout is disconnected
+// too.
 //
 // Threading: push() may be called from any thread. Everything else runs on
 // the hub's io_context thread only (the loop runs one thread).

@@ -142,6 +142,23 @@ def test_a_client_dropped_for_being_slow_catches_up_on_reconnect(make_api, user)
         client.close()
 
 
+def test_an_event_larger_than_the_client_buffer_reaches_a_caught_up_client(make_api, user):
+    """The smallest --sse-client-buffer is below the largest event (280
+    four-byte characters). A caught-up client was dropped as slow by each
+    such event before it was sent it, and got it only by resuming."""
+    api = make_api("--sse-client-buffer", "1024")
+    client = RawFeed(api, "?history=0")
+    client.read_for(0.5)
+    for i in range(5):
+        r = api.post(user, "\U0001F600" * 280)
+        assert r.status_code == 202, r.text
+        assert client.read_until(i + 1, 10) == list(range(1, i + 2)), client.data[-300:]
+    assert not client.closed
+    client.close()
+    metrics = requests.get(api.url("/metrics"), timeout=5).text
+    assert re.search(r"^feed_sse_dropped_slow_total 0$", metrics, re.M), metrics
+
+
 def test_a_client_that_stops_reading_mid_catch_up_resumes_where_it_was(make_api, user):
     api = make_api("--sse-client-buffer", "65536", "--sse-stall-timeout", "1")
     post_many(api, user, 2000)

@@ -375,6 +375,63 @@ TEST(Hub, LiveEventsBeyondTheBufferStillDropACaughtUpClient) {
   EXPECT_EQ(h.subscribers(), 0u);
 }
 
+// The lag was judged before the socket was offered the new bytes, so one
+// event larger than the client buffer dropped a caught-up subscriber that
+// had not yet been sent it: it got the event only by resuming, and so for
+// every such event.
+TEST(Hub, AnEventLargerThanTheClientBufferReachesACaughtUpClient) {
+  asio::io_context ioc;
+  hub h(ioc, seq_t{0}, {.client_buffer_bytes = 1024});
+  auto a = test_support::connect_loopback(ioc);
+  open(h, a.server);
+  for (int i = 1; i <= 20; ++i) {
+    h.push({event(i, "u", 3000)});
+    EXPECT_TRUE(ids_are(read_events(ioc, a.client, 1), i, i)) << "event " << i;
+  }
+  EXPECT_EQ(h.stats().dropped_slow, 0u);
+  EXPECT_EQ(h.subscribers(), 1u);
+}
+
+// Property: bursts no larger than the client buffer (1 KiB to 64 KiB), or
+// of one event of any size up to 64 KiB, to a client that reads whatever
+// arrives every few milliseconds: nothing is dropped, and it gets every
+// event once, in order.
+TEST(Hub, BurstsWithinTheClientBufferOrOfOneEventReachClientsThatKeepUp) {
+  const auto seed = test_support::property_seed();
+  std::mt19937_64 rng(seed);
+  const int examples = test_support::property_examples(8);
+  for (int example = 0; example < examples; ++example) {
+    SCOPED_TRACE(fmt::format("FEED_PROPERTY_SEED={} example {}", seed, example));
+    asio::io_context ioc;
+    const std::size_t buffer = std::size_t{1024} << std::uniform_int_distribution<int>(0, 6)(rng);
+    hub h(ioc, seq_t{0}, {.client_buffer_bytes = buffer});
+    auto a = test_support::connect_loopback(ioc);
+    open(h, a.server);
+    std::string got;
+    std::int64_t seq = 0;
+    const int bursts = std::uniform_int_distribution<int>(1, 12)(rng);
+    for (int b = 0; b < bursts; ++b) {
+      std::size_t bytes = 0;
+      const std::size_t limit = std::uniform_int_distribution<std::size_t>(100, buffer)(rng);
+      const std::size_t largest = rng() % 8 ? 4000 : 64 * 1024;
+      std::vector<frame_ptr> burst;
+      for (;;) {
+        auto f = event(seq + 1, "u", std::uniform_int_distribution<std::size_t>(0, largest)(rng));
+        if (!burst.empty() && bytes + f->bytes.size() > limit) break;
+        bytes += f->bytes.size();
+        burst.push_back(std::move(f));
+        ++seq;
+      }
+      h.push(std::move(burst));
+      got += read_events(ioc, a.client, static_cast<std::size_t>(seq) - ids(got).size(),
+                         std::chrono::milliseconds(std::uniform_int_distribution<int>(1, 20)(rng)));
+    }
+    got += read_events(ioc, a.client, static_cast<std::size_t>(seq) - ids(got).size());
+    EXPECT_TRUE(ids_are(got, 1, seq)) << "client buffer " << buffer;
+    EXPECT_EQ(h.stats().dropped_slow, 0u) << "client buffer " << buffer;
+  }
+}
+
 TEST(Hub, StoreCatchUpReadsOnlyAsFastAsTheClientDrains) {
   asio::io_context ioc;
   fake_store store{.n = 6000};
