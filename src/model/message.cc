@@ -1,6 +1,9 @@
 #include "model/message.h"
 
+#include <algorithm>
+
 #include <boost/json.hpp>
+#include <fmt/format.h>
 
 #include "model/message_json.h"
 
@@ -21,6 +24,24 @@ std::string to_json(const message& m, bool with_seq) {
   std::string out;
   append_json(out, m, with_seq);
   return out;
+}
+
+std::string unstorable_reason(const message& m) {
+  bool uuid = m.id.size() == 36;
+  for (std::size_t i = 0; uuid && i < m.id.size(); ++i) {
+    const char c = m.id[i];
+    uuid = (i == 8 || i == 13 || i == 18 || i == 23)
+               ? c == '-'
+               : (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f') || (c >= 'A' && c <= 'F');
+  }
+  if (!uuid) {
+    std::string shown = m.id.substr(0, 64);
+    std::replace(shown.begin(), shown.end(), '\0', ' ');
+    return fmt::format("data.id \"{}\" is not a UUID", shown);
+  }
+  if (m.user_id.find('\0') != std::string::npos) return "data.user_id contains a NUL character";
+  if (m.content.find('\0') != std::string::npos) return "data.content contains a NUL character";
+  return {};
 }
 
 result<message> message_from_json(const boost::json::value& v) {

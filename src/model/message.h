@@ -32,6 +32,13 @@ struct message {
 std::string to_json(const message& m, bool with_seq = false);
 boost::json::object to_json_object(const message& m, bool with_seq = false);
 
+// Why the store would refuse `m`, or "" when it would not: its id must be a
+// UUID in the 8-4-4-4-12 hex form (either case), and no field may hold a NUL
+// byte (the PostgreSQL wire cannot carry one). The API makes no such
+// message; a record another producer wrote may be one, and a batch holding
+// it would be refused whole, again and again.
+std::string unstorable_reason(const message& m);
+
 // Reads the reference's JSON shape (and "seq" when present). The fields must
 // be present and strings; created_at must be RFC 3339.
 result<message> message_from_json(const boost::json::value& v);

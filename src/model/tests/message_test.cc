@@ -45,6 +45,32 @@ TEST(MessageJson, RejectsWrongShapes) {
       boost::json::parse(R"({"id":"x","user_id":"u","content":"c","created_at":"2024-05-06T07:08:09Z","seq":"1"})")));
 }
 
+TEST(Unstorable, TakesUuidsInEitherCaseAndAnyText) {
+  EXPECT_EQ(unstorable_reason(sample("hi")), "");
+  auto upper = sample("tab\tline\nemoji \xF0\x9F\x98\x80");
+  upper.id = "0B7C1F7E-8A51-4C4C-9A4B-2B1B6F0F6A11";
+  upper.user_id = "alice@example.com";
+  EXPECT_EQ(unstorable_reason(upper), "");
+}
+
+TEST(Unstorable, NamesWhatNoStoreTakes) {
+  for (const char* id : {"not-a-uuid", "", "0b7c1f7e8a514c4c9a4b2b1b6f0f6a11", "{0b7c1f7e-8a51-4c4c-9a4b-2b1b6f0f6a11}",
+                         "0b7c1f7e-8a51-4c4c-9a4b-2b1b6f0f6a1g", "0b7c1f7e_8a51-4c4c-9a4b-2b1b6f0f6a11"}) {
+    auto m = sample("hi");
+    m.id = id;
+    EXPECT_NE(unstorable_reason(m).find("is not a UUID"), std::string::npos) << id;
+  }
+  auto m = sample(std::string("a\0b", 3));
+  EXPECT_EQ(unstorable_reason(m), "data.content contains a NUL character");
+  m = sample("hi");
+  m.user_id = std::string("u\0", 2);
+  EXPECT_EQ(unstorable_reason(m), "data.user_id contains a NUL character");
+  // A NUL in the id is shown, not cut off at it.
+  m = sample("hi");
+  m.id = std::string("x\0y", 3);
+  EXPECT_EQ(unstorable_reason(m), "data.id \"x y\" is not a UUID");
+}
+
 TEST(SseFrame, IsIdThenOneDataLine) {
   EXPECT_EQ(sse_event_frame(sample("hi")),
             "id: 42\ndata: "

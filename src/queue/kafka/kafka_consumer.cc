@@ -9,6 +9,7 @@
 
 #include "base/log.h"
 #include "model/envelope.h"
+#include "model/message.h"
 
 namespace feed {
 
@@ -264,6 +265,12 @@ result<batch> kafka_consumer::poll(std::size_t max, std::chrono::milliseconds wa
         std::string_view(static_cast<const char*>(m->payload), m->payload ? m->len : 0));
     if (!msg) {
       skip(*m, msg.err().message);
+      continue;
+    }
+    // Skipped here, not refused by the store: there it would fail its whole
+    // batch on every retry, and the worker would store nothing more.
+    if (auto why = unstorable_reason(*msg); !why.empty()) {
+      skip(*m, why);
       continue;
     }
     b.messages.push_back(std::move(*msg));

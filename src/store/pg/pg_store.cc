@@ -164,16 +164,13 @@ result<prepared_batch> prepare_batch(std::span<const message> batch) {
   std::vector<std::string_view> canonical(count);
   for (std::size_t i = 0; i < count; ++i) {
     const message& m = batch[i];
+    if (auto why = unstorable_reason(m); !why.empty()) return error(errc::invalid_input, "postgres: " + why);
     if (is_canonical_uuid(m.id)) {
       canonical[i] = m.id;
     } else {
-      auto id = canonical_uuid(m.id);
-      if (!id) return error(errc::invalid_input, fmt::format("postgres: message id \"{}\" is not a UUID", m.id));
       if (p.converted.capacity() == 0) p.converted.reserve(count);
-      canonical[i] = p.converted.emplace_back(std::move(*id));
+      canonical[i] = p.converted.emplace_back(*canonical_uuid(m.id));
     }
-    if (m.user_id.find('\0') != std::string::npos || m.content.find('\0') != std::string::npos)
-      return error(errc::invalid_input, fmt::format("postgres: message {} contains a NUL byte", canonical[i]));
   }
 
   // Positions by id, and within one id by position: the first of each run is
