@@ -2,7 +2,7 @@
 //
 // Input: the raw body. Whatever it is, parsing must not crash, and what it
 // accepts must be what the API promises to store: a user_id of 1..64 bytes
-// of [A-Za-z0-9_.-] and content of 1..280 code points of valid UTF-8 without
+// of UTF-8 without control characters and content of 1..280 code points of valid UTF-8 without
 // forbidden controls. An accepted request must also survive a round trip
 // through the JSON the bot and the tests send.
 //

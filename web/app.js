@@ -15,7 +15,9 @@
   // enough that thousands of arrivals cost no more than these.
   const DOM_CAP = 500;
   const PAGE = 50;  // messages per "older" page
-  const USER_ID = /^[A-Za-z0-9_.-]{1,64}$/;
+  // The server's rule: 1-64 bytes of UTF-8 without control characters.
+  const USER_ID_CONTROL = /[\u0000-\u001f\u007f-\u009f]/;
+  const userIdOk = (s) => s.length > 0 && new TextEncoder().encode(s).length <= 64 && !USER_ID_CONTROL.test(s);
   const RETRY_MIN_MS = 1000;
   const RETRY_MAX_MS = 30000;
 
@@ -339,7 +341,7 @@
 
   function filterFromUrl() {
     const user = new URLSearchParams(location.search).get('user');
-    return user && USER_ID.test(user) ? user : null;
+    return user && userIdOk(user) ? user : null;
   }
 
   function restart() {

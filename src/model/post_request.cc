@@ -194,11 +194,12 @@ std::string field_error(const field& f, const char* name) {
 std::string check_user_id(std::string_view user_id, std::size_t max_bytes) {
   if (user_id.empty()) return "user_id must not be empty";
   if (user_id.size() > max_bytes) return fmt::format("user_id is longer than {} bytes", max_bytes);
-  for (char c : user_id) {
-    const bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_' ||
-                    c == '.' || c == '-';
-    if (!ok) return "user_id may contain only letters, digits, '_', '.' and '-'";
-  }
+  // Any text the reference takes (e-mail addresses, names with spaces or
+  // accents, "user$i"), but no control character: user ids are shown, sent
+  // as Kafka keys and named in query strings, where one would mislead.
+  if (!utf8_code_points(user_id)) return "user_id is not valid UTF-8";
+  if (user_id.find_first_of("\t\n") != std::string_view::npos || first_forbidden_control(user_id))
+    return "user_id must not contain control characters";
   return {};
 }
 

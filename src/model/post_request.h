@@ -24,7 +24,8 @@ struct post_request {
 
 result<post_request> parse_post_request(std::string_view body, const post_limits& limits = {});
 
-// A user id is 1..max bytes of [A-Za-z0-9_.-]; returns what is wrong or "".
+// A user id is 1..max bytes of UTF-8 text without control characters (tab
+// and line feed included); returns what is wrong or "".
 std::string check_user_id(std::string_view user_id, std::size_t max_bytes);
 
 // Content is 1..max code points of valid UTF-8, without forbidden controls

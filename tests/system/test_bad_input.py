@@ -22,7 +22,7 @@ BAD_BODIES = [
     ("281 characters", b'{"user_id":"a","content":"' + b"x" * 281 + b'"}', "281 characters; the limit is 280"),
     ("281 emoji", ('{"user_id":"a","content":"' + "\U0001F600" * 281 + '"}').encode(), "the limit is 280"),
     ("long user_id", b'{"user_id":"' + b"u" * 65 + b'","content":"b"}', "longer than 64 bytes"),
-    ("bad user_id chars", b'{"user_id":"a b<script>","content":"b"}', "may contain only"),
+    ("control character in user_id", b'{"user_id":"a\\u001b[2Jb","content":"b"}', "user_id must not contain control characters"),
     ("invalid utf-8", b'{"user_id":"a","content":"\xc3\x28"}', "not valid UTF-8"),
     ("overlong utf-8", b'{"user_id":"a","content":"\xc0\xaf"}', "not valid UTF-8"),
     ("lone surrogate escape", b'{"user_id":"a","content":"x\\ud800y"}', "surrogate"),
@@ -89,7 +89,7 @@ def test_bad_idempotency_key_is_400(api, header):
 
 @pytest.mark.parametrize("query,expected", [
     ("?history=-1", "history"), ("?history=lots", "history"), ("?since=x", "since"),
-    ("?since=-5", "since"), ("?user_id=a%20b", "user_id"),
+    ("?since=-5", "since"), ("?user_id=a%01b", "user_id"),
     ("?since=1&since=2", "'since' may be given once"), ("?history=1&history=x", "'history' may be given once"),
     ("?user_id=a&user_id=b", "'user_id' may be given once"),
 ])
@@ -104,7 +104,7 @@ def test_bad_last_event_id_is_400(api):
     assert c.status == 400 and b"Last-Event-ID" in c.body
 
 
-@pytest.mark.parametrize("query", ["?limit=0", "?limit=201", "?before=0", "?limit=x", "?user_id=%2F",
+@pytest.mark.parametrize("query", ["?limit=0", "?limit=201", "?before=0", "?limit=x", "?user_id=%7F",
                                    "?before=222&before=x", "?limit=5&limit=5", "?user_id=a&user_id=b"])
 def test_bad_list_parameters_are_400(api, query):
     r = requests.get(api.url("/api/messages" + query))

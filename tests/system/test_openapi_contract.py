@@ -71,9 +71,19 @@ def negative_data_rejection(ctx, response, case):
     return schemathesis.checks.negative_data_rejection(ctx, response, case)
 
 
+def positive_data_acceptance(ctx, response, case):
+    """schemathesis' check less one false alarm: a user_id is limited to 64
+    bytes of UTF-8, which JSON Schema cannot say (its maxLength counts
+    characters), so a valid-looking one over 64 bytes is rightly 400."""
+    ids = [v.get("user_id") for v in (case.body, case.query) if isinstance(v, dict)]
+    if any(isinstance(u, str) and len(u.encode("utf-8", "surrogatepass")) > 64 for u in ids):
+        return None
+    return schemathesis.checks.positive_data_acceptance(ctx, response, case)
+
+
 CHECKS = [getattr(schemathesis.checks, name) for name in (
     "not_a_server_error", "status_code_conformance", "content_type_conformance", "response_headers_conformance",
-    "response_schema_conformance", "positive_data_acceptance")] + [negative_data_rejection]
+    "response_schema_conformance")] + [positive_data_acceptance, negative_data_rejection]
 
 
 @schema.exclude(path="/api/feed").parametrize()

@@ -1,6 +1,7 @@
 """The message path end to end: post, store, stream; history; resume."""
 import concurrent.futures
 import time
+import urllib.parse
 
 import requests
 
@@ -149,6 +150,24 @@ def test_user_filter(api, user):
     assert hist.quiet(0.2) == []
     c.close()
     hist.close()
+
+
+def test_user_ids_the_reference_takes_post_stream_and_filter(api, user):
+    """Any text without control characters is a user id, as in the reference:
+    its README's load test posts as "user$i" (single quotes keep the $),
+    and e-mail addresses and names with spaces or accents are common."""
+    tag = user[-6:]
+    ids = [f"user$i{tag}", f"alice+{tag}@example.com", f"Jos\u00e9 D\u00edaz {tag}", f"<b>&{tag}</b>"]
+    for uid in ids:
+        r = api.post(uid, f"hello from {uid}")
+        assert r.status_code == 202, (uid, r.text)
+    api.wait_stored([])
+    for uid in ids:
+        c = feed(api, "?" + urllib.parse.urlencode({"user_id": uid}))
+        assert [(e.message["user_id"], e.message["content"]) for e in c.take(1)] == [(uid, f"hello from {uid}")]
+        assert c.quiet(0.2) == []
+        c.close()
+        assert [m["content"] for m in api.all_messages(user_id=uid)] == [f"hello from {uid}"]
 
 
 def test_four_hundred_concurrent_posts_each_appear_once_in_seq_order(api, user):

@@ -214,7 +214,7 @@ INSTANTIATE_TEST_SUITE_P(
         bad_body{"invalid utf8", "{\"user_id\":\"a\",\"content\":\"\xC3\x28\"}", "not valid UTF-8"},
         bad_body{"lone surrogate", R"({"user_id":"a","content":"\ud800"})", "surrogate"},
         bad_body{"empty user_id", R"({"user_id":"","content":"x"})", "user_id must not be empty"},
-        bad_body{"bad user_id", R"({"user_id":"a b","content":"x"})", "user_id may contain only"},
+        bad_body{"bad user_id", R"({"user_id":"a\u0007b","content":"x"})", "user_id must not contain control characters"},
         bad_body{"long user_id", R"({"user_id":")" + std::string(65, 'u') + R"(","content":"x"})",
                  "user_id is longer than 64 bytes"},
         bad_body{"duplicate key", R"({"user_id":"a","user_id":"b","content":"x"})", "more than once"}),
