@@ -5,6 +5,7 @@
 #include <boost/json.hpp>
 #include <fmt/format.h>
 
+#include "model/message_id.h"
 #include "model/message_json.h"
 
 namespace feed {
@@ -27,14 +28,7 @@ std::string to_json(const message& m, bool with_seq) {
 }
 
 std::string unstorable_reason(const message& m) {
-  bool uuid = m.id.size() == 36;
-  for (std::size_t i = 0; uuid && i < m.id.size(); ++i) {
-    const char c = m.id[i];
-    uuid = (i == 8 || i == 13 || i == 18 || i == 23)
-               ? c == '-'
-               : (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f') || (c >= 'A' && c <= 'F');
-  }
-  if (!uuid) {
+  if (!is_uuid_text(m.id)) {
     std::string shown = m.id.substr(0, 64);
     std::replace(shown.begin(), shown.end(), '\0', ' ');
     return fmt::format("data.id \"{}\" is not a UUID", shown);

@@ -80,6 +80,18 @@ std::string random_message_id() {
   return id;
 }
 
+bool is_uuid_text(std::string_view id) noexcept {
+  if (id.size() != 36) return false;
+  for (std::size_t i = 0; i < id.size(); ++i) {
+    const char c = id[i];
+    const bool ok = (i == 8 || i == 13 || i == 18 || i == 23)
+                        ? c == '-'
+                        : (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f') || (c >= 'A' && c <= 'F');
+    if (!ok) return false;
+  }
+  return true;
+}
+
 std::string message_id_for_key(std::string_view user_id, std::string_view key) {
   // A fixed namespace for this service; changing it would change every
   // derived id and break idempotency across versions.

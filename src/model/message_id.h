@@ -18,4 +18,8 @@ std::string random_message_id();
 void append_uuid7(std::string& out, timestamp now = now_utc());
 std::string message_id_for_key(std::string_view user_id, std::string_view idempotency_key);
 
+// Whether `id` is a UUID in the 8-4-4-4-12 hex form, in either case: what
+// the stores take as a message id.
+bool is_uuid_text(std::string_view id) noexcept;
+
 }  // namespace feed

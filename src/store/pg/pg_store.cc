@@ -12,6 +12,7 @@
 #include <fmt/format.h>
 
 #include "base/log.h"
+#include "model/message_id.h"
 #include "store/migration.h"
 #include "store/pg/pg_migrate.h"
 #include "store/pg/pg_migrations.h"
@@ -80,18 +81,10 @@ std::optional<std::int64_t> int8_text(const pg_rows& rows, int row, int col) {
 // The 8-4-4-4-12 hex form in lower case, or nothing when `id` is not a UUID.
 // Ids are compared in this form, as the database compares UUIDs by value.
 std::optional<std::string> canonical_uuid(std::string_view id) {
-  if (id.size() != 36) return std::nullopt;
+  if (!is_uuid_text(id)) return std::nullopt;
   std::string out(id);
-  for (std::size_t i = 0; i < out.size(); ++i) {
-    char& c = out[i];
-    if (i == 8 || i == 13 || i == 18 || i == 23) {
-      if (c != '-') return std::nullopt;
-    } else if (c >= 'A' && c <= 'F') {
-      c = static_cast<char>(c - 'A' + 'a');
-    } else if (!((c >= '0' && c <= '9') || (c >= 'a' && c <= 'f'))) {
-      return std::nullopt;
-    }
-  }
+  for (char& c : out)
+    if (c >= 'A' && c <= 'F') c = static_cast<char>(c - 'A' + 'a');
   return out;
 }
 
