@@ -5,7 +5,7 @@
 namespace feed::bot {
 
 availability::availability(std::size_t instances)
-    : instances_(instances), per_instance_(instances), open_at_end_(instances + 1, false) {}
+    : instances_(instances), per_instance_(instances), last_failure_(instances), open_at_end_(instances + 1, false) {}
 
 void availability::success(std::size_t instance, time_point at) {
   std::lock_guard lock(mu_);
@@ -13,10 +13,13 @@ void availability::success(std::size_t instance, time_point at) {
   if (instance < instances_) per_instance_[instance].success(at);
 }
 
-void availability::failure(std::size_t instance, time_point at, bool overall) {
+void availability::failure(std::size_t instance, time_point at, bool overall, std::string_view what) {
   std::lock_guard lock(mu_);
   if (overall) all_.failure(at);
-  if (instance < instances_) per_instance_[instance].failure(at);
+  if (instance < instances_) {
+    per_instance_[instance].failure(at);
+    last_failure_[instance].assign(what);
+  }
 }
 
 void availability::finish(time_point end) {
@@ -34,6 +37,8 @@ availability::figures availability::figures_of(const outage_tracker& t, bool ope
   f.longest_s = t.longest_s();
   f.outages = t.outages();
   f.open = t.open() || open_at_end;
+  f.open_since = t.open_since();
+  f.last_closed_s = std::chrono::duration<double>(t.last()).count();
   // An outage still open counts up to its last failure: the caller may ask
   // long after posting stopped, when nothing was being attempted.
   if (t.open() && t.last_failure()) {
@@ -49,7 +54,10 @@ availability::figures availability::overall() const {
 
 availability::figures availability::instance(std::size_t i) const {
   std::lock_guard lock(mu_);
-  return i < instances_ ? figures_of(per_instance_[i], open_at_end_[i + 1]) : figures{};
+  if (i >= instances_) return {};
+  auto f = figures_of(per_instance_[i], open_at_end_[i + 1]);
+  f.last_failure = last_failure_[i];
+  return f;
 }
 
 }  // namespace feed::bot

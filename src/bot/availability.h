@@ -17,6 +17,9 @@
 #include <cstddef>
 #include <cstdint>
 #include <mutex>
+#include <optional>
+#include <string>
+#include <string_view>
 #include <vector>
 
 #include "bot/outage_tracker.h"
@@ -32,6 +35,12 @@ class availability {
     std::uint64_t outages = 0;  // closed outages
     // Failing now (no 202 since the last failure), or when posting ended.
     bool open = false;
+    // Per instance: since when the open outage runs, what its last failure
+    // was ("connect: Connection refused", "503", ...), and how long the
+    // outage closed last lasted.
+    std::optional<time_point> open_since;
+    std::string last_failure;
+    double last_closed_s = 0;
   };
 
   explicit availability(std::size_t instances);
@@ -39,8 +48,9 @@ class availability {
   // A 202 (any 2xx) from `instance`, answered at `at`.
   void success(std::size_t instance, time_point at);
   // A failed attempt on `instance` at `at`; `overall` says whether it also
-  // counts against all instances together (see above).
-  void failure(std::size_t instance, time_point at, bool overall);
+  // counts against all instances together (see above). `what` names the
+  // failure for the operator (kept per instance, the last one wins).
+  void failure(std::size_t instance, time_point at, bool overall, std::string_view what = {});
   // Posting is over at `end`: closes the outages still open there (they
   // still say `open`: unavailable at the end).
   void finish(time_point end);
@@ -56,6 +66,7 @@ class availability {
   mutable std::mutex mu_;
   outage_tracker all_;                      // GUARDED_BY(mu_)
   std::vector<outage_tracker> per_instance_;  // GUARDED_BY(mu_)
+  std::vector<std::string> last_failure_;     // GUARDED_BY(mu_)
   // Which were open when finish() closed them: all_ first, then each instance.
   std::vector<bool> open_at_end_;             // GUARDED_BY(mu_)
 };

@@ -94,6 +94,7 @@ class controller {
   // Sleeps up to `d`, watching for signals; returns true when one arrived.
   bool nap(std::chrono::milliseconds d);
   void maybe_progress(bool force = false);
+  void report_outages(bool force = false);
   double since(clock::time_point t) const { return std::chrono::duration<double>(clock::now() - t).count(); }
   std::string instance_list() const {
     std::string out;
@@ -111,6 +112,8 @@ class controller {
   clock::time_point t0_ = clock::now();
   clock::time_point last_progress_ = t0_;
   stats_sum last_sum_;
+  clock::time_point last_outage_check_ = t0_;
+  std::vector<bool> outage_reported_;
 };
 
 bool controller::nap(std::chrono::milliseconds d) {
@@ -125,7 +128,31 @@ bool controller::nap(std::chrono::milliseconds d) {
   return false;
 }
 
+// An instance that has accepted nothing for a second is named once, with
+// its last failure, and again when it accepts posts again: the progress line
+// alone shows only a queue that grows. Blips shorter than a second are not
+// named, so a busy instance answering some 503s does not flood the log.
+void controller::report_outages(bool force) {
+  const auto now = clock::now();
+  if (!force && now - last_outage_check_ < 200ms) return;
+  last_outage_check_ = now;
+  outage_reported_.resize(ctx_.instance_count(), false);
+  for (std::size_t k = 0; k < outage_reported_.size(); ++k) {
+    const auto f = ctx_.avail.instance(k);
+    const auto& url = ctx_.instances[k].url;
+    if (f.open && f.open_since && now - *f.open_since >= 1s && !outage_reported_[k]) {
+      outage_reported_[k] = true;
+      spdlog::warn("{}: no post accepted for {:.1f} s (last failure: {}); due posts wait and are retried", url,
+                   since(*f.open_since), f.last_failure.empty() ? "unknown" : f.last_failure);
+    } else if (!f.open && outage_reported_[k]) {
+      outage_reported_[k] = false;
+      spdlog::info("{}: accepting posts again after {:.1f} s", url, f.last_closed_s);
+    }
+  }
+}
+
 void controller::maybe_progress(bool force) {
+  report_outages();
   const auto& o = ctx_.opts;
   if (o.progress <= 0 && !force) return;
   const auto now = clock::now();
@@ -216,6 +243,7 @@ bool controller::post(run_outcome& outcome) {
                o.duration > 0 ? fmt::format(" within {} s", o.duration) : std::string(), o.concurrency, o.threads,
                ctx_.run_id);
   const bool quit = drain_posts();
+  report_outages(true);
   ctx_.avail.finish(clock::now());
   outcome.posting_s = std::chrono::duration<double>(clock::now() - start).count();
   return quit;

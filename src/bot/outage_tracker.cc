@@ -20,7 +20,8 @@ void outage_tracker::finish(time_point at) noexcept {
 }
 
 void outage_tracker::close(time_point at) noexcept {
-  longest_ = std::max(longest_, std::max(duration{0}, at - *open_since_));
+  last_ = std::max(duration{0}, at - *open_since_);
+  longest_ = std::max(longest_, last_);
   open_since_.reset();
   ++outages_;
 }

@@ -32,6 +32,8 @@ class outage_tracker {
   std::optional<time_point> open_since() const noexcept { return open_since_; }
   std::optional<time_point> last_failure() const noexcept { return last_failure_; }
   duration longest() const noexcept { return longest_; }
+  // The length of the outage closed last (zero before any).
+  duration last() const noexcept { return last_; }
   double longest_s() const noexcept { return std::chrono::duration<double>(longest_).count(); }
   // Outages closed so far (by a success or by finish()).
   std::uint64_t outages() const noexcept { return outages_; }
@@ -43,6 +45,7 @@ class outage_tracker {
   std::optional<time_point> last_failure_;
   std::optional<time_point> open_since_;
   duration longest_{0};
+  duration last_{0};
   std::uint64_t outages_ = 0;
 };
 

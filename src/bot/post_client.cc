@@ -331,7 +331,9 @@ void post_client::on_connect_failed(connection& c, const error_code& ec) {
   stats_.per_instance[c.instance].connect_failures.add();
   // A refused connect says the instance is down; against all instances it
   // counts only while messages wait, or an idle bot would report outages.
-  if (feeding_availability()) ctx_.avail.failure(c.instance, c.busy_since, waiting_work());
+  if (feeding_availability()) {
+    ctx_.avail.failure(c.instance, c.busy_since, waiting_work(), fmt::format("connect: {}", ec.message()));
+  }
   spdlog::debug("post connection to {}: connect failed: {}", ctx_.instances[c.instance].url, ec.message());
 }
 
@@ -520,7 +522,10 @@ bool post_client::settle_transport_failure(connection& c, const job& j, const at
     return false;
   }
   stats_.per_instance[c.instance].transport_errors.add();
-  if (feeding_availability()) ctx_.avail.failure(c.instance, a.sent_at, true);
+  if (feeding_availability()) {
+    ctx_.avail.failure(c.instance, a.sent_at, true,
+                       fmt::format("transport error: {}", a.timed_out ? "timeout" : a.ec.message()));
+  }
   if (logged_failures_++ < 5 || logged_failures_ % 1000 == 0) {
     spdlog::warn("post #{} to {}: transport error: {}{}", j.index, ctx_.instances[c.instance].url,
                  a.timed_out ? "timeout" : a.ec.message(),
@@ -550,7 +555,7 @@ void post_client::settle_answer(connection& c, const job& j, const attempt& a, c
     ctx_.avail.success(c.instance, now);
   } else if (status == 503) {
     inst.answered_503.add();
-    if (feeding_availability()) ctx_.avail.failure(c.instance, a.sent_at, true);
+    if (feeding_availability()) ctx_.avail.failure(c.instance, a.sent_at, true, "answered 503");
   } else {
     inst.answered_other.add();
   }

@@ -92,6 +92,32 @@ def test_bot_exits_1_when_no_post_is_accepted():
     assert "no post was accepted" in out.stderr
 
 
+def test_an_unreachable_api_is_named_and_so_is_its_return(make_api):
+    """Posts due before the API is up wait in the queue; the bot says so
+    within seconds, naming the instance and why, and says so again once
+    posts are accepted, rather than only showing a growing queue."""
+    api = make_api(start=False)
+    bot = subprocess.Popen([binary("feed-bot"), "--api", api.base, "--rate", "5", "--count", "20", "--progress", "0"],
+                           stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        time.sleep(2.5)
+        api.start()
+        out, err = bot.communicate(timeout=60)
+    finally:
+        if bot.poll() is None:
+            bot.kill()
+            bot.wait()
+    assert bot.returncode == 0, err[-3000:]
+    report = json.loads(out.strip().splitlines()[-1])
+    assert report["accepted"] == 20, report["posts"]
+    down = [line for line in err.splitlines() if "no post accepted" in line]
+    assert len(down) == 1, err
+    assert api.base in down[0] and "connect: Connection refused" in down[0], down
+    back = re.findall(rf"{re.escape(api.base)}: accepting posts again after ([0-9.]+) s", err)
+    assert len(back) == 1, err
+    assert 2.0 <= float(back[0]) <= 30, back
+
+
 def test_a_connection_closed_before_its_first_request_costs_no_retry(make_api):
     """The bot opens its posting connections ahead of the schedule; one left
     unused past the server's header timeout is closed by the server, and the

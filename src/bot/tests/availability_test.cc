@@ -33,6 +33,27 @@ TEST(Availability, OverallOutageEndsWithAnyInstancesTwoHundred) {
   EXPECT_FALSE(a.overall().open);
 }
 
+TEST(Availability, AnInstanceOutageSaysSinceWhenWhyAndHowLongTheLastOneLasted) {
+  availability a(2);
+  a.failure(1, at(1000ms), true, "connect: Connection refused");
+  a.failure(1, at(1500ms), true, "answered 503");
+  auto f = a.instance(1);
+  ASSERT_TRUE(f.open_since);
+  EXPECT_EQ(*f.open_since, at(1000ms));
+  EXPECT_EQ(f.last_failure, "answered 503") << "the last failure is the one named";
+  EXPECT_EQ(f.last_closed_s, 0.0) << "none closed yet";
+  EXPECT_TRUE(a.instance(0).last_failure.empty()) << "kept per instance";
+  a.success(1, at(3250ms));
+  f = a.instance(1);
+  EXPECT_FALSE(f.open);
+  EXPECT_FALSE(f.open_since);
+  EXPECT_NEAR(f.last_closed_s, 2.25, 1e-9);
+  a.failure(1, at(4000ms), true, "transport error: timeout");
+  a.success(1, at(4500ms));
+  EXPECT_NEAR(a.instance(1).last_closed_s, 0.5, 1e-9) << "the last outage, not the longest";
+  EXPECT_NEAR(a.instance(1).longest_s, 2.25, 1e-9);
+}
+
 TEST(Availability, FailuresThatDoNotCountOverallStayPerInstance) {
   availability a(2);
   a.failure(1, at(1000ms), false);  // a refused connect with nothing waiting
