@@ -9,6 +9,9 @@
 
 #include <CLI/CLI.hpp>
 #include <fmt/format.h>
+#include <fmt/ranges.h>
+
+#include "config/addresses.h"
 
 namespace feed {
 namespace {
@@ -59,7 +62,17 @@ using std::chrono::milliseconds;
 using std::chrono::seconds;
 
 void add_listen_flags(CLI::App& app, app_options& o) {
-  app.add_option("--host", o.server.host, "Address to listen on")->envname("FEED_HOST")->capture_default_str();
+  app.add_option("--host", o.server.host,
+                 "Address to listen on: an IP address, or a host name (its first IPv4 address, else its first)")
+      ->envname("FEED_HOST")
+      ->capture_default_str()
+      ->transform(CLI::Validator(
+          [](std::string& host) {
+            std::string problem;
+            host = listen_address(host, problem);
+            return problem;
+          },
+          "ADDRESS"));
   app.add_option("--port", o.server.port, "HTTP port (0 = any free port)")
       ->envname("PORT")->transform(whole_range(0, 65535))->capture_default_str();
   app.add_option("--threads", o.threads, "Event loops serving HTTP and SSE")
@@ -75,10 +88,22 @@ CLI::Option* add_backend_flags(CLI::App& app, app_options& o) {
       ->envname("SQLITE_SYNCHRONOUS")->check(CLI::IsMember({"FULL", "NORMAL"}))->capture_default_str();
   app.add_option("--kafka-brokers", o.kafka_brokers,
                  "Kafka bootstrap servers host:port[,...] (or KAFKA_HOST + KAFKA_PORT); empty = in-process queue")
-      ->envname("KAFKA_BROKERS");
+      ->envname("KAFKA_BROKERS")
+      ->check(CLI::Validator(
+          [](const std::string& list) { return list.empty() ? std::string() : broker_list_problem(list); }, ""));
   app.add_option("--database-url", o.database_url,
                  "postgresql:// URL of PostgreSQL or CockroachDB (or DB_HOST + DB_PORT); empty = embedded SQLite")
-      ->envname("DATABASE_URL");
+      ->envname("DATABASE_URL")
+      ->check(CLI::Validator(
+          [](const std::string& url) -> std::string {
+            // libpq's two forms; the rest of the URL is libpq's to judge.
+            if (url.empty() || url.starts_with("postgresql://") || url.starts_with("postgres://") ||
+                url.find('=') != std::string::npos)
+              return {};
+            return fmt::format("'{}...' is not a postgresql:// or postgres:// URL (nor libpq's key=value form)",
+                               url.substr(0, url.find("://") == std::string::npos ? 40 : url.find("://") + 3));
+          },
+          ""));
   app.add_option("--db-pool-size", o.db_pool_size, "Database connections, at most")
       ->envname("DB_POOL_SIZE")->transform(whole_range(1, 256))->capture_default_str();
   return data_dir;
@@ -205,6 +230,8 @@ bool env_set(const char* name) {
 // Either of a pair selects the backend, the other taking the reference's
 // default, as in the reference: a lone DB_PORT used to be ignored, and the
 // instance ran on a local SQLite file instead of the shared database.
+// --kafka-brokers and --database-url (or their variables) win over a pair;
+// unused_flags() names the pair then.
 void apply_reference_environment(app_options& o) {
   // A port that is no port is refused, not wrapped or passed on.
   const auto check_port = [](const char* var) {
@@ -213,12 +240,20 @@ void apply_reference_environment(app_options& o) {
     if (auto problem = whole_number_problem(std::getenv(var), 1, 65535, port); !problem.empty())
       throw CLI::ValidationError(var, problem);
   };
+  // A host with a port of its own ("kafka:9092") would become
+  // "kafka:9092:29092"; an IPv6 address needs brackets before ":port".
+  const auto host = [](const char* var, const char* port_var, const char* fallback) {
+    std::string problem;
+    auto h = host_for_port(env_or(var, fallback), problem);
+    if (!problem.empty()) throw CLI::ValidationError(var, fmt::format("{} ({} names the host alone, {} its port)", problem, var, port_var));
+    return h;
+  };
   if (o.kafka_brokers.empty()) check_port("KAFKA_PORT");
   if (o.database_url.empty()) check_port("DB_PORT");
   if (o.kafka_brokers.empty() && (env_set("KAFKA_HOST") || env_set("KAFKA_PORT")))
-    o.kafka_brokers = env_or("KAFKA_HOST", "kafka") + ":" + env_or("KAFKA_PORT", "29092");
+    o.kafka_brokers = host("KAFKA_HOST", "KAFKA_PORT", "kafka") + ":" + env_or("KAFKA_PORT", "29092");
   if (o.database_url.empty() && (env_set("DB_HOST") || env_set("DB_PORT")))
-    o.database_url = fmt::format("postgresql://root@{}:{}/defaultdb?sslmode=disable", env_or("DB_HOST", "roach1"),
+    o.database_url = fmt::format("postgresql://root@{}:{}/defaultdb?sslmode=disable", host("DB_HOST", "DB_PORT", "roach1"),
                                  env_or("DB_PORT", "26257"));
 }
 
@@ -239,6 +274,15 @@ void check_linger(const app_options& o) {
 // backend's variables to instances that run another one.
 std::vector<std::string> unused_flags(const CLI::App& app, const app_options& o) {
   std::vector<std::string> unused;
+  const auto overridden = [&](const char* flag, const char* var, const char* host, const char* port) {
+    if (app.get_option(flag)->count() == 0) return;
+    std::vector<std::string> set;
+    for (const char* v : {host, port})
+      if (env_set(v)) set.emplace_back(v);
+    if (!set.empty()) unused.push_back(fmt::format("{}: {} ({}) is set and wins", fmt::join(set, ", "), flag, var));
+  };
+  overridden("--kafka-brokers", "KAFKA_BROKERS", "KAFKA_HOST", "KAFKA_PORT");
+  overridden("--database-url", "DATABASE_URL", "DB_HOST", "DB_PORT");
   for (const CLI::Option* opt : app.get_options()) {
     if (opt->count() == 0) continue;
     const std::string name = opt->get_name(false, true);

@@ -537,3 +537,33 @@ def test_an_empty_data_dir_is_an_error(tmp_path, feed_binary, how):
     assert p.returncode != 0
     assert "--data-dir" in out and "empty" in out, out
     assert os.listdir(tmp_path) == []
+
+
+@pytest.mark.parametrize("env, says", [
+    ({"KAFKA_BROKERS": "kafka:99999"}, "port '99999' is not a whole number from 1 to 65535"),
+    ({"KAFKA_HOST": "kafka:9092"}, "KAFKA_HOST: 'kafka:9092' holds a port"),
+    ({"DATABASE_URL": "mysql://u:secret@h/d"}, "is not a postgresql:// or postgres:// URL"),
+    ({"FEED_HOST": "no-such-host.invalid"}, "is neither an IP address nor a host name that resolves"),
+])
+def test_an_address_that_cannot_work_exits_2_before_anything_starts(tmp_path, feed_binary, env, says):
+    # These used to exit 1 only after a 10 s topic timeout, or dialled a
+    # wrapped port (kafka:99999 as kafka:34463).
+    started = time.monotonic()
+    p = subprocess.run([feed_binary, "--port", str(free_port()), "--data-dir", str(tmp_path / "never")],
+                       env={**os.environ, **env}, capture_output=True, text=True, timeout=30)
+    assert p.returncode == 2, p.stderr
+    assert says in p.stderr, p.stderr
+    # A flag's variable is named; KAFKA_HOST is named in the message itself.
+    assert "KAFKA_HOST" in env or "came from the environment variable" in p.stderr, p.stderr
+    assert "secret" not in p.stderr
+    assert time.monotonic() - started < 10
+    assert not (tmp_path / "never").exists()
+
+
+def test_feed_host_may_be_a_name(tmp_path, feed_binary):
+    port = free_port()
+    api = FeedApi(feed_binary, str(tmp_path / "d"), port=port, env={"FEED_HOST": "localhost"}).start()
+    try:
+        assert requests.get(f"http://127.0.0.1:{port}/api/health", timeout=5).ok
+    finally:
+        api.stop()

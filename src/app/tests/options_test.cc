@@ -240,6 +240,45 @@ TEST(Options, EitherReferenceVariableOfAPairSelectsItsBackend) {
   EXPECT_EQ(flag->database_url, "postgresql://x@h:1/d");
 }
 
+// A reference variable's host with a port of its own, or that is no host,
+// is refused by name; an IPv6 address gets its brackets.
+TEST(Options, AReferenceHostIsCheckedAndBracketed) {
+  auto v6 = parse_with_env({{"DB_HOST", "::1"}, {"KAFKA_HOST", "fd00::7"}});
+  ASSERT_TRUE(v6) << v6.err().message;
+  EXPECT_EQ(v6->database_url, "postgresql://root@[::1]:26257/defaultdb?sslmode=disable");
+  EXPECT_EQ(v6->kafka_brokers, "[fd00::7]:29092");
+  for (const char* var : {"KAFKA_HOST", "DB_HOST"}) {
+    testing::internal::CaptureStderr();
+    auto r = parse_with_env({{var, "kafka:9092"}});
+    const std::string err = testing::internal::GetCapturedStderr();
+    EXPECT_FALSE(r);
+    EXPECT_NE(err.find(std::string(var) + ": 'kafka:9092' holds a port"), std::string::npos) << err;
+  }
+}
+
+// Values that could never work are usage errors, said before anything
+// starts: librdkafka dialled host:99999 as host:34463, and a bad --host or
+// --database-url used to exit 1 only once the process was starting.
+TEST(Options, AddressesThatCannotWorkExitTwo) {
+  for (const std::vector<std::string>& args :
+       {std::vector<std::string>{"--kafka-brokers", "host:99999"}, {"--kafka-brokers", "a,,b"},
+        {"--host", "no-such-host.invalid"}, {"--database-url", "mysql://user:secret@h/d"}}) {
+    int exit_code = -1;
+    testing::internal::CaptureStderr();
+    auto r = parse(args, exit_code);
+    const std::string err = testing::internal::GetCapturedStderr();
+    EXPECT_FALSE(r) << args[1];
+    EXPECT_EQ(exit_code, 2) << args[1];
+    EXPECT_NE(err.find(args[0]), std::string::npos) << err;
+    EXPECT_EQ(err.find("secret"), std::string::npos) << "a URL's password is not echoed: " << err;
+  }
+  int exit_code = -1;
+  auto named = parse({"--host", "localhost", "--database-url", "host=db dbname=feed"}, exit_code);
+  ASSERT_TRUE(named) << named.err().message;
+  EXPECT_EQ(named->server.host, "127.0.0.1");
+  EXPECT_EQ(named->database_url, "host=db dbname=feed");
+}
+
 // A linger at least as long as the publish timeout would time nearly every
 // post out while Kafka takes it: refused when Kafka is used.
 TEST(Options, ALingerNotBelowThePublishTimeoutIsRefusedWithKafka) {
@@ -296,6 +335,15 @@ TEST(Options, FlagsOfABackendNotInUseAreListed) {
   ASSERT_TRUE(kafka);
   EXPECT_TRUE(kafka->unused_flags.empty());
   EXPECT_TRUE(parse({}, exit_code)->unused_flags.empty());
+
+  // A reference pair beside the flag (or variable) that wins is named.
+  auto both = parse_with_env({{"KAFKA_HOST", "k"}, {"KAFKA_PORT", "1"}, {"DB_PORT", "2"}},
+                             {"--kafka-brokers", "b:9092", "--database-url", "postgresql://x@h:1/d"});
+  ASSERT_TRUE(both) << both.err().message;
+  EXPECT_EQ(both->kafka_brokers, "b:9092");
+  ASSERT_EQ(both->unused_flags.size(), 2u);
+  EXPECT_EQ(both->unused_flags[0], "KAFKA_HOST, KAFKA_PORT: --kafka-brokers (KAFKA_BROKERS) is set and wins");
+  EXPECT_EQ(both->unused_flags[1], "DB_PORT: --database-url (DATABASE_URL) is set and wins");
 }
 
 }  // namespace
