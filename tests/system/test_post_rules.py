@@ -7,11 +7,13 @@ import http.client
 import json
 import os
 import resource
+import signal
 import socket
 import sqlite3
 import subprocess
 import sys
 import time
+import uuid
 
 import pytest
 import requests
@@ -567,3 +569,27 @@ def test_feed_host_may_be_a_name(tmp_path, feed_binary):
         assert requests.get(f"http://127.0.0.1:{port}/api/health", timeout=5).ok
     finally:
         api.stop()
+
+
+def test_start_up_waiting_for_kafka_ends_at_sigint_even_if_inherited_ignored(tmp_path, feed_binary):
+    # A script's background job inherits SIGINT ignored; start-up waited out
+    # the 10 s topic timeout before exiting.
+    url = os.environ.get("FEED_TEST_DATABASE_URL")
+    if not url:
+        pytest.skip("needs FEED_TEST_DATABASE_URL (./test.sh sets it)")
+    dead_broker = f"127.0.0.1:{free_port()}"
+    p = subprocess.Popen([feed_binary, "--port", str(free_port()), "--kafka-brokers", dead_broker, "--database-url",
+                          url, "--kafka-events-topic", f"t-{uuid.uuid4().hex}"],
+                         stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                         preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_IGN))
+    try:
+        time.sleep(1.5)  # past the database, into the wait for the topics
+        sent = time.monotonic()
+        p.send_signal(signal.SIGINT)
+        p.wait(timeout=20)
+        assert time.monotonic() - sent < 3, "start-up went on after SIGINT"
+        assert p.returncode == -signal.SIGINT, p.stdout.read()
+    finally:
+        if p.poll() is None:
+            p.kill()
+            p.wait()
