@@ -34,6 +34,9 @@ namespace {
 using namespace feed::bot;
 using namespace std::chrono_literals;
 
+// How long a first stop signal lets the answers in flight come in.
+constexpr std::chrono::seconds kStopGrace{5};
+
 // Descriptors the bot itself needs beyond its sockets (stdio, epoll, timers, eventfds).
 constexpr rlim_t kSpareFds = 64;
 
@@ -254,6 +257,7 @@ bool controller::drain_posts() {
   const unsigned lanes = ctx_.opts.threads;
   bool stop_sent = false;
   std::optional<clock::time_point> drain_deadline;
+  std::optional<clock::time_point> signalled_at;
   auto stop_all = [&] {
     for (auto& io : threads_) io->stop_posting();
     stop_sent = true;
@@ -261,7 +265,15 @@ bool controller::drain_posts() {
   while (ctx_.posting_done.load(std::memory_order_acquire) < lanes) {
     if (nap(20ms)) {
       if (signals_seen_ >= 2) return true;
+      if (!signalled_at) signalled_at = clock::now();
       if (!stop_sent) stop_all();
+    }
+    // A stop signal waits for the answers in flight only so long: against
+    // a server that never answers, --request-timeout (30 s) would outlast
+    // a container runtime's grace before SIGKILL, and the summary with it.
+    if (signalled_at && clock::now() - *signalled_at > kStopGrace) {
+      spdlog::warn("posts still unanswered {} s after the stop signal; reporting now", kStopGrace.count());
+      return true;
     }
     // Pacing over: an answer in flight takes at most the request timeout,
     // a pending 503 retry at most its Retry-After; past that, cancel what

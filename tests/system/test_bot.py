@@ -2,6 +2,7 @@
 import http.server
 import json
 import re
+import signal
 import socket
 import subprocess
 import threading
@@ -116,6 +117,43 @@ def test_an_unreachable_api_is_named_and_so_is_its_return(make_api):
     back = re.findall(rf"{re.escape(api.base)}: accepting posts again after ([0-9.]+) s", err)
     assert len(back) == 1, err
     assert 2.0 <= float(back[0]) <= 30, back
+
+
+def test_a_stop_signal_reports_within_seconds_against_a_server_that_never_answers():
+    """SIGTERM lets the answers in flight come in, but not for the whole
+    --request-timeout: the summary must be out before a container runtime's
+    grace (10 s) ends in SIGKILL."""
+    listener = socket.create_server(("127.0.0.1", 0))
+    held = []
+
+    def accept():
+        while True:
+            try:
+                held.append(listener.accept()[0])  # read nothing, answer nothing
+            except OSError:
+                return
+
+    threading.Thread(target=accept, daemon=True).start()
+    bot = subprocess.Popen([binary("feed-bot"), "--api", f"http://127.0.0.1:{listener.getsockname()[1]}",
+                            "--rate", "5", "--progress", "0", "--request-timeout", "60"],
+                           stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        time.sleep(1.5)
+        sent = time.monotonic()
+        bot.send_signal(signal.SIGTERM)
+        out, err = bot.communicate(timeout=30)
+        took = time.monotonic() - sent
+    finally:
+        if bot.poll() is None:
+            bot.kill()
+            bot.wait()
+        listener.close()
+        for conn in held:
+            conn.close()
+    assert took < 8, f"reported {took:.1f} s after SIGTERM"
+    assert "posts still unanswered 5 s after the stop signal" in err, err
+    report = json.loads(out.strip().splitlines()[-1])
+    assert report["accepted"] == 0 and report["exit_code"] == 1 and bot.returncode == 1, report
 
 
 def test_a_connection_closed_before_its_first_request_costs_no_retry(make_api):
