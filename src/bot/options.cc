@@ -60,7 +60,8 @@ void add_load_flags(CLI::App& app, bot_options& o, given_flags& f) {
           ->envname("BOT_INTERVAL")
           ->check(real_range(1e-6, 1e7))
           ->capture_default_str();
-  f.rate->excludes(f.interval);
+  // Not CLI11's excludes(): it counted a variable as if given on the
+  // command line, so BOT_RATE in the environment refused --interval.
   app.add_option("--duration", o.duration, "Stop scheduling after this many seconds (0 = forever)")
       ->envname("BOT_DURATION")
       ->check(real_range(0.0, 1e9))
@@ -143,7 +144,7 @@ void add_run_flags(CLI::App& app, bot_options& o) {
 }
 
 // Checks what CLI11 cannot and derives the rest; an exit code on failure.
-std::optional<int> finish_options(bot_options& o, const given_flags& f) {
+std::optional<int> finish_options(bot_options& o, const given_flags& f, int argc, char** argv) {
   auto fail = [](const std::string& why) {
     std::cerr << "feed-bot: " << why << "\nRun with --help for more information.\n";
     return 2;
@@ -156,7 +157,24 @@ std::optional<int> finish_options(bot_options& o, const given_flags& f) {
   if (o.feed_path.empty() || o.feed_path.front() != '/') return fail("--feed-path must start with '/'");
   if (!o.feed_query.empty() && o.feed_query.front() == '?') o.feed_query.erase(0, 1);
   if (o.verify && o.subscribers == 0) return fail("--verify needs --subscribers N (N >= 1)");
-  if (f.rate->count() == 0) o.rate = static_cast<double>(o.users) / o.interval;
+  // --rate or --interval: on the command line, one at most; there it wins
+  // over the other's variable; from the environment alone, one at most.
+  const auto on_command_line = [&](std::string_view flag) {
+    for (int i = 1; i < argc; ++i) {
+      const std::string_view a = argv[i];
+      if (a == flag || (a.starts_with(flag) && a.size() > flag.size() && a[flag.size()] == '=')) return true;
+    }
+    return false;
+  };
+  const bool rate_flag = on_command_line("--rate");
+  const bool interval_flag = on_command_line("--interval");
+  if (rate_flag && interval_flag) return fail("--rate excludes --interval: give one");
+  bool by_rate = f.rate->count() > 0;
+  if (by_rate && f.interval->count() > 0) {
+    if (!rate_flag && !interval_flag) return fail("BOT_RATE and BOT_INTERVAL are both set: set one");
+    by_rate = rate_flag;
+  }
+  if (!by_rate) o.rate = static_cast<double>(o.users) / o.interval;
   o.seed_given = f.seed->count() > 0;
   return std::nullopt;
 }
@@ -194,7 +212,7 @@ std::optional<int> parse_options(int argc, char** argv, bot_options& o) {
     return 2;
   }
 
-  return finish_options(o, f);
+  return finish_options(o, f, argc, argv);
 }
 
 }  // namespace feed::bot

@@ -22,6 +22,31 @@ class Options : public ::testing::Test {
   }
 };
 
+// A flag wins over the other one's variable, as every flag wins over its
+// own; both given the same way is a usage error.
+TEST_F(Options, RateOrIntervalTheCommandLineWinsOverTheOthersVariable) {
+  ::setenv("BOT_RATE", "5", 1);
+  bot_options by_interval;
+  ASSERT_FALSE(parse({"--interval", "2", "--users", "4"}, by_interval));
+  EXPECT_DOUBLE_EQ(by_interval.rate, 2.0);
+  bot_options by_env_rate;
+  ASSERT_FALSE(parse({}, by_env_rate));
+  EXPECT_DOUBLE_EQ(by_env_rate.rate, 5.0);
+  ::unsetenv("BOT_RATE");
+
+  ::setenv("BOT_INTERVAL", "5", 1);
+  bot_options by_rate;
+  ASSERT_FALSE(parse({"--rate=7"}, by_rate));
+  EXPECT_DOUBLE_EQ(by_rate.rate, 7.0);
+  ::setenv("BOT_RATE", "1", 1);
+  bot_options both_env;
+  testing::internal::CaptureStderr();
+  EXPECT_EQ(parse({}, both_env), 2);
+  EXPECT_NE(testing::internal::GetCapturedStderr().find("BOT_RATE and BOT_INTERVAL are both set"), std::string::npos);
+  ::unsetenv("BOT_RATE");
+  ::unsetenv("BOT_INTERVAL");
+}
+
 TEST_F(Options, DefaultsMatchTheReferenceBot) {
   bot_options o;
   ASSERT_FALSE(parse({}, o));
