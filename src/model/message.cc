@@ -34,6 +34,9 @@ std::string unstorable_reason(const message& m) {
     return fmt::format("data.id \"{}\" is not a UUID", shown);
   }
   if (m.user_id.find('\0') != std::string::npos) return "data.user_id contains a NUL character";
+  if (m.user_id.size() > max_stored_user_id_bytes)
+    return fmt::format("data.user_id is {} bytes, over the {} the store's per-user index takes", m.user_id.size(),
+                       max_stored_user_id_bytes);
   if (m.content.find('\0') != std::string::npos) return "data.content contains a NUL character";
   return {};
 }

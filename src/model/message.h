@@ -32,11 +32,17 @@ struct message {
 std::string to_json(const message& m, bool with_seq = false);
 boost::json::object to_json_object(const message& m, bool with_seq = false);
 
+// The longest user_id a store takes, in bytes. PostgreSQL's per-user index
+// (user_id, seq) refuses an entry over 2,704 bytes (a B-tree row is at most
+// a third of a page); the API takes 64.
+inline constexpr std::size_t max_stored_user_id_bytes = 2048;
+
 // Why the store would refuse `m`, or "" when it would not: its id must be a
-// UUID in the 8-4-4-4-12 hex form (either case), and no field may hold a NUL
-// byte (the PostgreSQL wire cannot carry one). The API makes no such
-// message; a record another producer wrote may be one, and a batch holding
-// it would be refused whole, again and again.
+// UUID in the 8-4-4-4-12 hex form (either case), no field may hold a NUL
+// byte (the PostgreSQL wire cannot carry one), and its user_id must fit the
+// per-user index. The API makes no such message; a record another producer
+// wrote may be one, and a batch holding it would be refused whole, again
+// and again.
 std::string unstorable_reason(const message& m);
 
 // Reads the reference's JSON shape (and "seq" when present). The fields must

@@ -65,6 +65,11 @@ TEST(Unstorable, NamesWhatNoStoreTakes) {
   m = sample("hi");
   m.user_id = std::string("u\0", 2);
   EXPECT_EQ(unstorable_reason(m), "data.user_id contains a NUL character");
+  m = sample("hi");
+  m.user_id = std::string(max_stored_user_id_bytes, 'u');
+  EXPECT_EQ(unstorable_reason(m), "");
+  m.user_id += 'u';
+  EXPECT_EQ(unstorable_reason(m), "data.user_id is 2049 bytes, over the 2048 the store's per-user index takes");
   // A NUL in the id is shown, not cut off at it.
   m = sample("hi");
   m.id = std::string("x\0y", 3);
