@@ -191,6 +191,12 @@ std::string field_error(const field& f, const char* name) {
 
 }  // namespace
 
+std::string check_author(std::string_view user_id, std::size_t max_bytes) {
+  if (auto e = check_user_id(user_id, max_bytes); !e.empty()) return e;
+  if (is_blank_to_reader(user_id)) return "user_id must not be only whitespace or invisible characters";
+  return {};
+}
+
 std::string check_user_id(std::string_view user_id, std::size_t max_bytes) {
   if (user_id.empty()) return "user_id must not be empty";
   if (user_id.size() > max_bytes) return fmt::format("user_id is longer than {} bytes", max_bytes);
@@ -254,7 +260,7 @@ result<post_request> parse_post_request(std::string_view body, const post_limits
   if (auto e = field_error(read.content(), "content"); !e.empty()) return error(errc::invalid_input, e);
 
   post_request req{std::move(read.user_id().text), std::move(read.content().text)};
-  if (auto e = check_user_id(req.user_id, limits.max_user_id_bytes); !e.empty()) return error(errc::invalid_input, e);
+  if (auto e = check_author(req.user_id, limits.max_user_id_bytes); !e.empty()) return error(errc::invalid_input, e);
   if (auto e = check_content(req.content, limits.max_content_code_points); !e.empty())
     return error(errc::invalid_input, e);
   return req;

@@ -28,6 +28,12 @@ result<post_request> parse_post_request(std::string_view body, const post_limits
 // and line feed included); returns what is wrong or "".
 std::string check_user_id(std::string_view user_id, std::size_t max_bytes);
 
+// A new post's author: check_user_id, and not blank to a reader (only
+// spaces or invisible characters): the id names the author on every page,
+// where a blank one cannot be read or clicked. Filters still take any id
+// check_user_id takes, as records from other producers may hold one.
+std::string check_author(std::string_view user_id, std::size_t max_bytes);
+
 // Content is 1..max code points of valid UTF-8, without forbidden controls
 // (model/utf8.h), not blank to a reader; returns what is wrong or "".
 std::string check_content(std::string_view content, std::size_t max_code_points);

@@ -23,6 +23,8 @@ BAD_BODIES = [
     ("281 emoji", ('{"user_id":"a","content":"' + "\U0001F600" * 281 + '"}').encode(), "the limit is 280"),
     ("long user_id", b'{"user_id":"' + b"u" * 65 + b'","content":"b"}', "longer than 64 bytes"),
     ("control character in user_id", b'{"user_id":"a\\u001b[2Jb","content":"b"}', "user_id must not contain control characters"),
+    ("blank user_id", b'{"user_id":"   ","content":"b"}', "user_id must not be only whitespace or invisible characters"),
+    ("invisible user_id", '{"user_id":"\u200b\ufeff","content":"b"}'.encode(), "user_id must not be only whitespace"),
     ("invalid utf-8", b'{"user_id":"a","content":"\xc3\x28"}', "not valid UTF-8"),
     ("overlong utf-8", b'{"user_id":"a","content":"\xc0\xaf"}', "not valid UTF-8"),
     ("lone surrogate escape", b'{"user_id":"a","content":"x\\ud800y"}', "surrogate"),

@@ -142,7 +142,7 @@ result<post_request> parse_post_request_reference(std::string_view body, const p
   if (auto e = string_field("user_id", req.user_id); !e.empty()) return error(errc::invalid_input, e);
   if (auto e = string_field("content", req.content); !e.empty()) return error(errc::invalid_input, e);
 
-  if (auto e = check_user_id(req.user_id, limits.max_user_id_bytes); !e.empty()) return error(errc::invalid_input, e);
+  if (auto e = check_author(req.user_id, limits.max_user_id_bytes); !e.empty()) return error(errc::invalid_input, e);
   if (auto e = check_content(req.content, limits.max_content_code_points); !e.empty())
     return error(errc::invalid_input, e);
   return req;

@@ -181,6 +181,17 @@ TEST(PostRequest, UserIdLimitIsBytes) {
   EXPECT_TRUE(parse_post_request(body(repeat("u", 64), "b")));
   EXPECT_EQ(check_user_id(repeat("u", 64), 64), "");
   EXPECT_NE(check_user_id(repeat("u", 65), 64), "");
+
+  // A post's author must be readable; a filter takes what a record holds.
+  for (const char* blank : {" ", "   ", "\xE2\x80\x8B", "\xE2\x80\xA8", "\xEF\xBB\xBF", " \xE2\x80\x8B "}) {
+    EXPECT_EQ(check_user_id(blank, 64), "") << blank;
+    EXPECT_EQ(check_author(blank, 64), "user_id must not be only whitespace or invisible characters") << blank;
+    auto r = parse_post_request(fmt::format(R"({{"user_id":"{}","content":"hi"}})", blank));
+    ASSERT_FALSE(r);
+    EXPECT_EQ(r.err().message, "user_id must not be only whitespace or invisible characters");
+  }
+  EXPECT_EQ(check_author("b\xE2\x80\x8Bob", 64), "") << "visible text beside an invisible character";
+  EXPECT_EQ(check_author("José Díaz", 64), "");
 }
 
 }  // namespace
