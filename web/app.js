@@ -20,6 +20,15 @@
   const userIdOk = (s) => s.length > 0 && new TextEncoder().encode(s).length <= 64 && !USER_ID_CONTROL.test(s);
   const RETRY_MIN_MS = 1000;
   const RETRY_MAX_MS = 30000;
+  // What a new stream sends first, asked for rather than left to the
+  // server's --history (0 there would show an empty page).
+  const HISTORY = 100;
+  // A tab hidden this long gives its stream up, and resumes it when shown:
+  // a browser opens at most 6 connections to one server over HTTP/1.1, so
+  // six tabs each holding a stream left none for posting.
+  const HIDDEN_CLOSE_MS = 3000;
+  // The longest a post, or a check made on reconnecting, may take.
+  const REQUEST_TIMEOUT_MS = 15000;
 
   const $ = (id) => document.getElementById(id);
   const ui = {
@@ -37,6 +46,7 @@
     pending: [],        // received from the stream, not rendered yet
     flushTimer: 0,
     lastSeq: 0,         // the newest seq the stream delivered: where a new stream resumes
+    lastId: '',         // the id of the message at lastSeq: whether a server still has it
     detached: false,    // the newest were dropped to make room for older pages
     waiting: 0,         // live messages not shown while detached
     olderDone: false,   // the store has nothing older than the oldest shown
@@ -46,8 +56,12 @@
     retrying: false,    // the page's own retry of a refused stream is scheduled
     retryDelay: RETRY_MIN_MS,
     dropped: false,     // the stream was lost since the page last saw it open
-    resumedAt: 0,       // when a dropped stream came back; events older than this were missed
+    checking: false,    // a stream came back; arrivals wait until the server is known to be the same
+    check: 0,           // which reconnect's check is the current one
+    missedUpTo: 0,      // the newest seq stored when it came back: arrivals up to it were missed
     missed: 0,
+    hiddenTimer: 0,
+    paused: false,      // the stream was given up while the tab was hidden
     postKey: null,      // Idempotency-Key of the message being posted, kept for its retries
     posting: false,
   };
@@ -61,6 +75,7 @@
 
   function connState() {
     if (!navigator.onLine) return 'offline';
+    if (state.paused) return 'paused';
     const es = state.source;
     // A refused stream (a 503) that the page is about to try again is being
     // reconnected, not offline: the browser is online.
@@ -75,6 +90,7 @@
     // A stream this page opens itself (after the browser gave up) resumes
     // here; the browser's own reconnects send Last-Event-ID, which wins.
     if (state.lastSeq > 0) q.set('since', String(state.lastSeq));
+    else q.set('history', String(HISTORY));
     const query = q.toString();
     return '/api/feed' + (query ? '?' + query : '');
   }
@@ -90,8 +106,7 @@
       state.retryDelay = RETRY_MIN_MS;
       if (state.dropped) {
         state.dropped = false;
-        state.resumedAt = Date.now();
-        state.missed = 0;
+        checkResume();
       }
       setConn(connState());
     };
@@ -128,6 +143,52 @@
     setConn(connState());
   });
 
+  async function getJson(path) {
+    const r = await fetch(path, {cache: 'no-store', signal: AbortSignal.timeout(REQUEST_TIMEOUT_MS)});
+    const body = await r.json().catch(() => null);
+    if (!r.ok || !body || !Array.isArray(body.messages)) throw new Error(`the server answered ${r.status}`);
+    return body.messages;
+  }
+
+  // A stream that came back resumed after lastSeq, by the browser's
+  // Last-Event-ID or the page's ?since=. Whether that continues what the
+  // page shows, only the store can say: a server on another database (a
+  // restore, a fresh one at the same address) may hold that seq for another
+  // message, and would send its later ones as if they followed. So the page
+  // holds what arrives until it has read, by seq and not by any clock, the
+  // message it saw last and the newest one stored: a different message
+  // starts the page over; arrivals up to the newest were posted while the
+  // stream was down.
+  async function checkResume() {
+    const generation = state.generation;
+    const check = ++state.check;  // a later reconnect's check supersedes this one
+    const seq = state.lastSeq;
+    const id = state.lastId;
+    state.checking = true;
+    state.missed = 0;
+    state.missedUpTo = 0;
+    let newest = 0;
+    try {
+      const mine = new URLSearchParams({limit: '1', before: String(seq + 1)});
+      if (state.filter) mine.set('user_id', state.filter);
+      const [last, top] = await Promise.all([seq > 0 ? getJson('/api/messages?' + mine.toString()) : null,
+        getJson('/api/messages?limit=1')]);
+      if (generation !== state.generation || check !== state.check) return;
+      if (last && (!last.length || last[0].seq !== seq || last[0].id !== id)) {
+        restart();
+        say('The server\'s feed is not the one this page showed; showing it afresh.');
+        return;
+      }
+      newest = top.length ? top[0].seq : 0;
+    } catch {
+      // Unknown: nothing is highlighted, and what arrives is shown.
+    }
+    if (generation !== state.generation || check !== state.check) return;
+    state.checking = false;
+    state.missedUpTo = newest > seq ? newest : 0;
+    flush();
+  }
+
   function onMessage(es, e) {
     if (es !== state.source) return;
     const seq = Number(e.lastEventId);
@@ -142,22 +203,28 @@
     // anything at or below it is a repeat.
     if (seq <= state.lastSeq) return;
     state.lastSeq = seq;
-    let missed = false;
-    if (state.resumedAt) {
-      missed = Date.parse(msg.created_at) < state.resumedAt;
-      if (missed) state.missed++;
-      else state.resumedAt = 0;  // caught up: from here on it is live
-    }
-    state.pending.push({seq, msg, missed});
+    state.lastId = String(msg.id);
+    state.pending.push({seq, msg, missed: false});
     // Events come one task each; rendering them in batches keeps a burst
     // of thousands to a few layouts.
     if (!state.flushTimer) state.flushTimer = setTimeout(flush, 30);
   }
 
   function flush() {
+    clearTimeout(state.flushTimer);
     state.flushTimer = 0;
+    if (state.checking) return;  // checkResume() flushes when it knows
     const batch = state.pending;
     state.pending = [];
+    for (const en of batch) {
+      if (!state.missedUpTo) break;
+      if (en.seq <= state.missedUpTo) {
+        en.missed = true;
+        state.missed++;
+      } else {
+        state.missedUpTo = 0;  // caught up: from here on it is live
+      }
+    }
     if (state.detached) {
       state.waiting += batch.length;
       showNewer();
@@ -350,12 +417,14 @@
     state.flushTimer = 0;
     state.pending = [];
     state.lastSeq = 0;
+    state.lastId = '';
+    state.checking = false;
     state.detached = false;
     state.waiting = 0;
     state.olderDone = false;
     state.loadingOlder = false;
     state.dropped = false;
-    state.resumedAt = 0;
+    state.missedUpTo = 0;
     state.missed = 0;
     clearList();
     showNewer();
@@ -368,7 +437,9 @@
   function showFilter() {
     ui.filter.hidden = !state.filter;
     ui.filterUser.textContent = state.filter || '';
-    document.title = state.filter ? state.filter + ' · feed' : 'feed';
+    // Isolated (FSI ... PDI), as the page's CSS isolates names: a
+    // right-to-left override in an id must not turn the rest around.
+    document.title = state.filter ? '\u2068' + state.filter + '\u2069 · feed' : 'feed';
   }
 
   function setFilter(user, how) {
@@ -404,6 +475,9 @@
     const n = [...ui.text.value].length;  // code points, as the server counts
     ui.counter.textContent = `${n} / ${LIMIT}`;
     ui.counter.classList.toggle('over', n > LIMIT);
+    // Nothing to post: an empty box (a second Ctrl+Enter after a post)
+    // is not sent, rather than answered with the server's refusal.
+    ui.send.disabled = state.posting || n === 0;
   }
 
   function showPostStatus(text, kind) {
@@ -443,12 +517,13 @@
         method: 'POST',
         headers: {'Content-Type': 'application/json', 'Idempotency-Key': state.postKey},
         body: JSON.stringify({user_id: userId, content}),
+        signal: AbortSignal.timeout(REQUEST_TIMEOUT_MS),
       });
       const body = await r.json().catch(() => null);
       if (r.status === 202) {
         state.postKey = null;
-        ui.text.value = '';
-        updateCounter();
+        // What was typed while the post was on its way is kept for the next.
+        if (ui.text.value === content) ui.text.value = '';
         showPostStatus('Posted.', 'ok');
         ui.text.focus();
         return;
@@ -459,10 +534,13 @@
       else text += ` (${r.status})`;
       showPostStatus(text, 'error');
     } catch (err) {
-      showPostStatus('Could not reach the server: ' + err.message, 'error');
+      // The key is kept: posting again cannot store the message twice.
+      showPostStatus(err.name === 'TimeoutError'
+        ? `The server did not answer within ${REQUEST_TIMEOUT_MS / 1000} s; the message may have been stored. Post again to make sure.`
+        : 'Could not reach the server: ' + err.message, 'error');
     } finally {
       state.posting = false;
-      ui.send.disabled = false;
+      updateCounter();
     }
   }
 
@@ -477,7 +555,30 @@
   ui.text.addEventListener('keydown', (e) => {
     if (e.key === 'Enter' && (e.ctrlKey || e.metaKey)) {
       e.preventDefault();
-      ui.form.requestSubmit();
+      if (!ui.send.disabled) ui.form.requestSubmit();
+    }
+  });
+
+  // --- hidden tabs ------------------------------------------------------
+
+  document.addEventListener('visibilitychange', () => {
+    clearTimeout(state.hiddenTimer);
+    if (document.visibilityState === 'hidden') {
+      state.hiddenTimer = setTimeout(() => {
+        if (!state.source) return;
+        state.source.close();
+        state.source = null;
+        clearTimeout(state.retryTimer);
+        state.retrying = false;
+        state.paused = true;
+        setConn(connState());
+      }, HIDDEN_CLOSE_MS);
+    } else if (state.paused) {
+      // Resumes after lastSeq; what came meanwhile is shown as missed.
+      state.paused = false;
+      state.dropped = true;
+      connect();
+      setConn(connState());
     }
   });
 

@@ -174,9 +174,15 @@ def test_a_refused_post_shows_the_servers_error(make_api, open_page, tmp_path, u
     page = open_page(api.base)
     status = page.locator("#post-status")
 
-    # 400: empty, and one character over the limit.
-    compose(page, user, "")
-    expect(status).to_have_text(server_error(api, "") + " (400)")
+    # An empty box is not sent: Post is disabled, and Ctrl+Enter does nothing.
+    page.fill("#user", user)
+    page.fill("#text", "")
+    expect(page.locator("#send")).to_be_disabled()
+    page.press("#text", "Control+Enter")
+    expect(status).to_be_hidden()
+    # 400: blank, and one character over the limit.
+    compose(page, user, "   ")
+    expect(status).to_have_text(server_error(api, "   ") + " (400)")
     expect(status).to_have_attribute("data-kind", "error")
     compose(page, user, "y" * 281)
     expect(status).to_have_text(server_error(api, "y" * 281) + " (400)")
@@ -325,6 +331,130 @@ def test_a_server_without_the_pages_messages_starts_the_page_over(make_api, feed
         assert [c for _, _, c in shown(page)] == ["and live", "new database"]
     finally:
         other.stop()
+
+
+def test_a_server_on_another_database_with_more_messages_starts_the_page_over(make_api, feed_binary, open_page,
+                                                                                tmp_path, user):
+    """The page resumes after its last seq. A server on another database
+    that holds that seq (for another message) must not have its later
+    messages shown as if they followed, nor its older ones as missed."""
+    api = make_api()
+    for i in range(5):
+        assert api.post(user, f"database A {i}").status_code == 202
+    page = open_page(api.base)
+    expect(items(page)).to_have_count(5)
+    api.stop()
+    other = FeedApi(feed_binary, str(tmp_path / "c"), args=["--log-level", "info"], port=api.port)
+    try:
+        other.start()
+        for i in range(20):
+            assert other.post(user, f"database C {i}").status_code == 202
+        expect(page.locator("#notice")).to_contain_text("not the one this page showed")
+        expect(items(page)).to_have_count(20)
+        assert [c for _, _, c in shown(page)] == [f"database C {i}" for i in reversed(range(20))]
+        expect(page.locator("#messages > li.missed")).to_have_count(0)
+        expect(page.locator("#conn")).to_have_attribute("data-state", "live")
+        assert other.post(user, "live on C").status_code == 202
+        expect(items(page)).to_have_count(21)
+    finally:
+        other.stop()
+
+
+def test_missed_messages_are_told_by_seq_not_by_the_browsers_clock(make_api, open_page, user):
+    """A browser clock two minutes ahead: messages posted after the stream
+    came back are live, not missed."""
+    api = make_api()
+    assert api.post(user, "before").status_code == 202
+    page = open_page(api.base)
+    page.context.add_init_script("(() => { const now = Date.now; Date.now = () => now() + 120000; })()")
+    page.reload()
+    expect(page.locator("#conn")).to_have_attribute("data-state", "live")
+    expect(items(page)).to_have_count(1)
+    api.stop()
+    expect(page.locator("#conn")).to_have_attribute("data-state", re.compile("reconnecting|offline"))
+    api.start()
+    expect(page.locator("#conn")).to_have_attribute("data-state", "live")
+    page.wait_for_timeout(500)  # the page's check on reconnecting is answered
+    for i in range(3):
+        assert api.post(user, f"after {i}").status_code == 202
+    expect(items(page)).to_have_count(4)
+    expect(page.locator("#messages > li.missed")).to_have_count(0)
+    expect(page.locator("#notice")).not_to_contain_text("while the connection was down")
+
+
+def test_text_typed_while_a_post_is_on_its_way_is_kept(make_api, open_page, user):
+    api = make_api()
+    page = open_page(api.base)
+    cdp = page.context.new_cdp_session(page)
+    cdp.send("Network.enable")
+    cdp.send("Network.emulateNetworkConditions",
+             {"offline": False, "latency": 1500, "downloadThroughput": -1, "uploadThroughput": -1})
+    compose(page, user, "first message")
+    expect(page.locator("#post-status")).to_have_text("Posting…")
+    page.type("#text", " and more")
+    expect(page.locator("#post-status")).to_have_text("Posted.")
+    expect(page.locator("#text")).to_have_value("first message and more")
+    assert [m["content"] for m in api.all_messages()] == ["first message"]
+    expect(page.locator("#send")).to_be_enabled()
+
+
+def test_the_page_asks_for_its_history_whatever_the_servers_default(make_api, open_page, user):
+    api = make_api("--history", "0")
+    for i in range(3):
+        assert api.post(user, f"stored {i}").status_code == 202
+    page = open_page(api.base)
+    expect(items(page)).to_have_count(3)
+    expect(page.locator("#empty")).to_be_hidden()
+
+
+def test_a_hidden_tab_gives_its_stream_up_and_resumes_when_shown(make_api, open_page, user):
+    """Six tabs each holding a stream used up the browser's six connections
+    to the server, and no tab could post. A tab hidden for 3 s closes its
+    stream; shown again, it resumes where it was, highlighting what came."""
+    api = make_api()
+    assert api.post(user, "seen").status_code == 202
+    page = open_page(api.base)
+    expect(items(page)).to_have_count(1)
+
+    def set_visibility(state):
+        page.evaluate("""state => {
+            Object.defineProperty(document, 'visibilityState', {value: state, configurable: true});
+            Object.defineProperty(document, 'hidden', {value: state === 'hidden', configurable: true});
+            document.dispatchEvent(new Event('visibilitychange'));
+        }""", state)
+
+    def streams():
+        return requests.get(api.url("/metrics"), timeout=5).text
+
+    set_visibility("hidden")
+    expect(page.locator("#conn")).to_have_attribute("data-state", "paused", timeout=6000)
+    wait_until(lambda: re.search(r"^feed_sse_subscribers(\{[^}]*\})? 0(\.0)?$", streams(), re.M), 10,
+               what="the stream closed")
+    for i in range(2):
+        assert api.post(user, f"while hidden {i}").status_code == 202
+    set_visibility("visible")
+    expect(page.locator("#conn")).to_have_attribute("data-state", "live")
+    expect(items(page)).to_have_count(3)
+    assert [c for _, _, c in shown(page)] == ["while hidden 1", "while hidden 0", "seen"]
+    expect(page.locator("#messages > li.missed")).to_have_count(2)
+
+    # Shown again within 3 s, it keeps its stream.
+    set_visibility("hidden")
+    page.wait_for_timeout(1000)
+    set_visibility("visible")
+    page.wait_for_timeout(2500)
+    expect(page.locator("#conn")).to_have_attribute("data-state", "live")
+
+
+def test_an_author_id_with_a_right_to_left_override_stays_inside_its_name(make_api, open_page):
+    api = make_api()
+    evil = "\u202eevil"
+    assert api.post(evil, "hello").status_code == 202
+    page = open_page(api.base + "/?user=" + requests.utils.quote(evil))
+    expect(items(page)).to_have_count(1)
+    assert page.locator(".author").first.evaluate("e => getComputedStyle(e).unicodeBidi") == "isolate"
+    assert page.locator("#filter-user").evaluate("e => getComputedStyle(e).unicodeBidi") == "isolate"
+    assert page.title() == "\u2068" + evil + "\u2069 · feed"
 
 
 XSS = [
