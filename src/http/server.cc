@@ -495,10 +495,13 @@ asio::awaitable<void> server::sweep(std::shared_ptr<shared_state> state, std::si
       if (entry.deadline > now) continue;
       // Shut down as well as cancelled: a session between two operations
       // (beast parses bytes already read in a posted step) has none to
-      // cancel, and its next one then fails at once.
-      entry.timed_out = true;
+      // cancel, and its next one then fails at once. The first time only
+      // the receiving side, so that a request cut off half-way can still be
+      // told 408 (a write that then outlasts its own deadline ends here).
       boost::system::error_code ignored;
-      socket->shutdown(asio::socket_base::shutdown_both, ignored);
+      socket->shutdown(entry.timed_out ? asio::socket_base::shutdown_both : asio::socket_base::shutdown_receive,
+                       ignored);
+      entry.timed_out = true;
       socket->cancel(ignored);
     }
   }
@@ -646,6 +649,16 @@ asio::awaitable<server::error_code> server::read_body(connection& c, beast::flat
 
 asio::awaitable<bool> server::refuse_unreadable(connection& c, const beast::flat_buffer& buffer,
                                                 const request_parser& parser, error_code ec) {
+  // A request begun and not finished in time is told so (RFC 9110
+  // §15.5.9); a connection that sent nothing of one is closed unanswered,
+  // as between keep-alive requests a 408 could be taken for the answer to a
+  // request the client is just sending.
+  if (ec == beast::error::timeout && c.entry.timed_out && (parser.got_some() || buffer.size() > 0)) {
+    // Named, not a temporary in the co_await: GCC 12 may destroy such a
+    // temporary before the awaited coroutine has used it.
+    const rejection late{status::request_timeout, "the request was not received within the header timeout"};
+    co_return co_await reply_and_close(c, late, parser.get().method());
+  }
   // A client that went away, or closed between requests, is not answered.
   if (is_quiet_close(ec) || (buffer.size() == 0 && ec == bhttp::error::partial_message)) co_return false;
   // The method is known once the request line is read, before the rest of

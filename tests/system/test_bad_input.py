@@ -184,7 +184,12 @@ def test_silent_and_idle_connections_are_closed(make_api):
     with socket.create_connection(("127.0.0.1", api.port), timeout=10) as s:
         t0 = time.monotonic()
         s.sendall(b"GET /api/health HTTP/1.1\r\n")  # never finishes the header
+        assert s.recv(4096).startswith(b"HTTP/1.1 408 Request Timeout\r\n")
         assert s.recv(4096) == b""
+        assert 0.5 < time.monotonic() - t0 < 5
+    with socket.create_connection(("127.0.0.1", api.port), timeout=10) as s:
+        t0 = time.monotonic()
+        assert s.recv(4096) == b""  # sent nothing: closed unanswered
         assert 0.5 < time.monotonic() - t0 < 5
     with socket.create_connection(("127.0.0.1", api.port), timeout=10) as s:
         s.sendall(b"GET /api/health HTTP/1.1\r\nHost: x\r\n\r\n")

@@ -976,3 +976,43 @@ def test_lingering_ends_when_the_client_keeps_sending(api):
         except (BrokenPipeError, ConnectionResetError):
             pass
         assert time.monotonic() - t0 < 10
+
+
+@pytest.fixture
+def api_1s(make_api):
+    return make_api("--header-timeout", "1", "--idle-timeout", "2")
+
+
+@settings(max_examples=int(os.environ.get("FEED_PROPERTY_EXAMPLES", "25")) // 2, deadline=None, database=None,
+          derandomize=not os.environ.get("FEED_PROPERTY_SEED"), suppress_health_check=list(HealthCheck))
+@given(chunked=st.booleans(), cut=st.floats(0, 1), empty_lines=st.integers(0, 2), after_valid=st.booleans(),
+       jitter=st.randoms(use_true_random=False), pieces=st.integers(1, 4))
+def test_a_request_cut_off_gets_408_and_a_silent_connection_nothing(api_1s, chunked, cut, empty_lines, after_valid,
+                                                                     jitter, pieces):
+    # RFC 9110 §15.5.9: a request begun and not finished within the header
+    # timeout is answered 408 and the connection closed; one that sent
+    # nothing of a request (or only the empty lines allowed before one) is
+    # closed unanswered, as a 408 there could be taken for the answer to a
+    # request the client is just sending. Nothing cut off is stored.
+    user = f"cut{uuid.uuid4().hex[:12]}"
+    body = json.dumps({"user_id": user, "content": "cut off"}).encode()
+    framing = (b"Transfer-Encoding: chunked\r\n\r\n" + b"%x\r\n" % len(body) + body + b"\r\n0\r\n\r\n"
+               if chunked else b"Content-Length: %d\r\n\r\n" % len(body) + body)
+    whole = b"POST /api/messages HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n" + framing
+    part = b"\r\n" * empty_lines + whole[:int(cut * (len(whole) - 1))]
+    note(f"sent {part!r}")
+    valid = b"GET /api/health HTTP/1.1\r\nHost: x\r\n\r\n" if after_valid else b""
+    with Conn(api_1s.port, timeout=10) as c:
+        started = time.monotonic()
+        if valid + part:
+            send_in_pieces(c, valid + part, jitter, pieces)
+        if after_valid:
+            assert c.response().status == 200
+        if part.strip(b"\r\n"):
+            r = c.response()
+            assert r.status == 408, r.body
+            assert r.json()["error"] == "the request was not received within the header timeout"
+        with pytest.raises(EOFError):
+            c.response()
+        assert time.monotonic() - started < 8
+    assert api_1s.messages(user_id=user)["messages"] == []
