@@ -8,6 +8,7 @@ nothing sleeps to let something happen. The page's CSP forbids eval, so
 conditions evaluated in the page are functions, never expression strings.
 Screenshots go to $FEED_ARTIFACTS, or tests/system/artifacts.
 """
+import contextlib
 import os
 import re
 import sqlite3
@@ -309,28 +310,37 @@ def test_offline_and_the_pages_own_retries(make_api, open_page, user):
     assert feed_urls[-1].endswith("/api/feed?since=1"), feed_urls
 
 
-def test_a_server_without_the_pages_messages_starts_the_page_over(make_api, feed_binary, open_page, tmp_path, user):
+@contextlib.contextmanager
+def page_moved_to_another_database(make_api, feed_binary, open_page, tmp_path, user, seen, stored_there):
+    """A page that saw `seen` messages, then the same address served from
+    another database holding `stored_there`; yields (page, the new server)."""
     api = make_api()
-    for i in range(3):
-        assert api.post(user, f"old database {i}").status_code == 202
+    for i in range(seen):
+        assert api.post(user, f"database A {i}").status_code == 202
     page = open_page(api.base)
-    expect(items(page)).to_have_count(3)
+    expect(items(page)).to_have_count(seen)
     api.stop()
-    # The same address, an empty database: the page's Last-Event-ID (3) is
-    # ahead of everything there, the server says "reset", and the page
-    # shows the new feed from its start.
     other = FeedApi(feed_binary, str(tmp_path / "other"), args=["--log-level", "info"], port=api.port)
     try:
         other.start()
-        assert other.post(user, "new database").status_code == 202
+        for i in range(stored_there):
+            assert other.post(user, f"database B {i}").status_code == 202
+        yield page, other
+    finally:
+        other.stop()
+
+
+def test_a_server_without_the_pages_messages_starts_the_page_over(make_api, feed_binary, open_page, tmp_path, user):
+    # An empty database: the page's Last-Event-ID (3) is ahead of everything
+    # there, the server says "reset", and the page shows the new feed from
+    # its start.
+    with page_moved_to_another_database(make_api, feed_binary, open_page, tmp_path, user, 3, 1) as (page, other):
         expect(items(page)).to_have_count(1)
-        expect(items(page).first.locator(".content")).to_have_text("new database")
+        expect(items(page).first.locator(".content")).to_have_text("database B 0")
         expect(page.locator("#notice")).to_contain_text("started over")
         assert other.post(user, "and live").status_code == 202
         expect(items(page)).to_have_count(2)
-        assert [c for _, _, c in shown(page)] == ["and live", "new database"]
-    finally:
-        other.stop()
+        assert [c for _, _, c in shown(page)] == ["and live", "database B 0"]
 
 
 def test_a_server_on_another_database_with_more_messages_starts_the_page_over(make_api, feed_binary, open_page,
@@ -338,26 +348,14 @@ def test_a_server_on_another_database_with_more_messages_starts_the_page_over(ma
     """The page resumes after its last seq. A server on another database
     that holds that seq (for another message) must not have its later
     messages shown as if they followed, nor its older ones as missed."""
-    api = make_api()
-    for i in range(5):
-        assert api.post(user, f"database A {i}").status_code == 202
-    page = open_page(api.base)
-    expect(items(page)).to_have_count(5)
-    api.stop()
-    other = FeedApi(feed_binary, str(tmp_path / "c"), args=["--log-level", "info"], port=api.port)
-    try:
-        other.start()
-        for i in range(20):
-            assert other.post(user, f"database C {i}").status_code == 202
+    with page_moved_to_another_database(make_api, feed_binary, open_page, tmp_path, user, 5, 20) as (page, other):
         expect(page.locator("#notice")).to_contain_text("not the one this page showed")
         expect(items(page)).to_have_count(20)
-        assert [c for _, _, c in shown(page)] == [f"database C {i}" for i in reversed(range(20))]
+        assert [c for _, _, c in shown(page)] == [f"database B {i}" for i in reversed(range(20))]
         expect(page.locator("#messages > li.missed")).to_have_count(0)
         expect(page.locator("#conn")).to_have_attribute("data-state", "live")
-        assert other.post(user, "live on C").status_code == 202
+        assert other.post(user, "live on B").status_code == 202
         expect(items(page)).to_have_count(21)
-    finally:
-        other.stop()
 
 
 def test_missed_messages_are_told_by_seq_not_by_the_browsers_clock(make_api, open_page, user):
