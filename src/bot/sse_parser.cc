@@ -5,6 +5,7 @@
 namespace feed::bot {
 
 void sse_parser::reset_partial() noexcept {
+  pending_id_ = id_;
   line_.clear();
   data_.clear();
   event_.clear();
@@ -19,6 +20,9 @@ void sse_parser::append_partial(std::string_view s) {
 
 bool sse_parser::process_line(std::string_view line) {
   if (line.empty()) {
+    // WHATWG: the last event ID is set at the end of an event, with or
+    // without data.
+    id_ = pending_id_;
     if (!has_data_) {
       event_.clear();
       return false;
@@ -42,7 +46,7 @@ bool sse_parser::process_line(std::string_view line) {
     data_.push_back('\n');
     has_data_ = true;
   } else if (field == "id") {
-    if (value.find('\0') == std::string_view::npos) id_.assign(value);
+    if (value.find('\0') == std::string_view::npos) pending_id_.assign(value);
   } else if (field == "event") {
     event_.assign(value);
   }

@@ -3,7 +3,9 @@
 // Feed it bytes as they arrive, split anywhere; it calls on_event(const
 // sse_event&) once per complete event. Lines may end in LF, CRLF or CR;
 // comment lines (":...") are counted, not dispatched; several data lines are
-// joined with '\n'; "id" persists as the last event id, as a browser would.
+// joined with '\n'; "id" persists as the last event id, as a browser would,
+// from the blank line that ends its event on: an event cut off before it
+// (a stream lost mid-event) moves nothing, so the stream resumes before it.
 //
 // Buffers are reused between events, so steady-state parsing does not
 // allocate. The string_views in sse_event are valid only during the callback.
@@ -19,7 +21,7 @@
 namespace feed::bot {
 
 struct sse_event {
-  std::string_view id;     // last event id seen on the stream (may be empty)
+  std::string_view id;     // last event id of the stream, this event's included (may be empty)
   std::string_view event;  // event type; empty means "message"
   std::string_view data;
 };
@@ -69,7 +71,8 @@ class sse_parser {
     }
   }
 
-  // Forget any partial line or event (e.g. after a reconnect). Keeps last_event_id.
+  // Forget any partial line or event (e.g. after a reconnect), an id it set
+  // included. Keeps last_event_id.
   void reset_partial() noexcept;
 
   const std::string& last_event_id() const noexcept { return id_; }
@@ -95,7 +98,8 @@ class sse_parser {
   std::string line_;
   std::string data_;
   std::string event_;
-  std::string id_;
+  std::string id_;          // the last event id: set when an event ends
+  std::string pending_id_;  // the id of the event being read, until it ends
   bool has_data_ = false;
   bool skip_lf_ = false;
   std::uint64_t comments_ = 0;

@@ -156,6 +156,70 @@ def test_a_stop_signal_reports_within_seconds_against_a_server_that_never_answer
     assert report["accepted"] == 0 and report["exit_code"] == 1 and bot.returncode == 1, report
 
 
+def test_a_stream_cut_inside_an_event_resumes_before_it_and_finds_nothing_lost(api):
+    """A proxy cuts each subscriber's first stream right after the line
+    `id: <seq>` of the tenth event: that event never ended, so the stream
+    resumes before it (Last-Event-ID of the ninth) and nothing is lost. The
+    bot resumed after it and blamed the server for the loss."""
+    listener = socket.create_server(("127.0.0.1", 0))
+    cut_streams = []
+
+    def pipe(src, dst, cut_after=None):
+        seen = b""
+        try:
+            while data := src.recv(65536):
+                if cut_after is not None:
+                    seen += data
+                    at = seen.find(cut_after)
+                    if at >= 0:  # cut: both ways, as a dropped connection
+                        dst.sendall(data[:len(data) - (len(seen) - (at + len(cut_after)))])
+                        cut_streams.append(cut_after)
+                        for sock in (src, dst):
+                            sock.shutdown(socket.SHUT_RDWR)
+                        return
+                    seen = seen[-64:]
+                dst.sendall(data)
+            dst.shutdown(socket.SHUT_WR)
+        except OSError:
+            pass
+
+    first_streams = []
+
+    def serve(client):
+        upstream = socket.create_connection(("127.0.0.1", api.port))
+        head = client.recv(65536)  # posting connections send theirs only when a post is due
+        upstream.sendall(head)
+        cut = None
+        if head.startswith(b"GET /api/feed") and len(first_streams) < 3:
+            first_streams.append(head)
+            cut = b"id: %d\n" % (floor + 10)
+        threading.Thread(target=pipe, args=(client, upstream), daemon=True).start()
+        pipe(upstream, client, cut)
+
+    def accept():
+        while True:
+            try:
+                client, _ = listener.accept()
+            except OSError:
+                return
+            threading.Thread(target=serve, args=(client,), daemon=True).start()
+
+    floor = api.messages(limit=1)["messages"][0]["seq"] if api.messages(limit=1)["messages"] else 0
+    threading.Thread(target=accept, daemon=True).start()
+    try:
+        out = subprocess.run([binary("feed-bot"), "--api", f"http://127.0.0.1:{listener.getsockname()[1]}",
+                              "--rate", "50", "--count", "30", "--subscribers", "3", "--verify",
+                              "--verify-timeout", "10", "--progress", "0"],
+                             capture_output=True, text=True, timeout=90)
+    finally:
+        listener.close()
+    assert len(cut_streams) == 3, out.stderr[-3000:]
+    report = json.loads(out.stdout.strip().splitlines()[-1])
+    assert out.returncode == 0, out.stderr[-3000:]
+    assert report["accepted"] == 30 and report["lost"] == 0 and report["duplicated"] == 0, report["delivery"]
+    assert report["subscribers"]["reconnects"] >= 3, report["subscribers"]
+
+
 def test_a_connection_closed_before_its_first_request_costs_no_retry(make_api):
     """The bot opens its posting connections ahead of the schedule; one left
     unused past the server's header timeout is closed by the server, and the

@@ -91,5 +91,28 @@ TEST(SseParser, ResetPartialDropsHalfAnEvent) {
   EXPECT_EQ(data, (std::vector<std::string>{"kept"}));
 }
 
+// A stream lost after an event's id line and before its end did not
+// deliver that event: the resume point stays at the last one that ended,
+// wherever the stream was cut (WHATWG: the last event ID is set when an
+// event is dispatched).
+TEST(SseParser, AnEventCutOffBeforeItsEndDoesNotMoveTheLastEventId) {
+  const std::string whole = "id: 10\ndata: ten\n\nid: 11\ndata: eleven\n\n";
+  const std::size_t eleven = whole.find("id: 11");
+  for (std::size_t cut = eleven; cut < whole.size(); ++cut) {
+    sse_parser p;
+    std::vector<std::string> ids;
+    auto on = [&](const sse_event& e) { ids.emplace_back(e.id); };
+    p.feed(std::string_view(whole).substr(0, cut), on);
+    EXPECT_EQ(p.last_event_id(), "10") << "cut at " << cut;
+    p.reset_partial();
+    // The stream resumed after 10 sends 11 again, without its id line cut.
+    p.feed("data: eleven\n\n", on);
+    EXPECT_EQ(ids, (std::vector<std::string>{"10", "10"})) << "cut at " << cut;
+  }
+  sse_parser p;
+  p.feed(whole, [](const sse_event&) {});
+  EXPECT_EQ(p.last_event_id(), "11");
+}
+
 }  // namespace
 }  // namespace feed::bot
