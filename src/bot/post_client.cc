@@ -391,6 +391,8 @@ void post_client::begin_attempt(connection& c, const job& j, attempt& a) {
   }
   stats_.requests.add();
   stats_.per_instance[c.instance].requests.add();
+  if (j.retry_of == job::retry::after_503) stats_.retries.add();
+  if (j.retry_of == job::retry::after_transport) stats_.transport_retries.add();
   stats_.in_flight.add();
   ++in_flight_;
   c.busy = true;
@@ -423,16 +425,26 @@ void post_client::keep_body(connection& c, const attempt& a, std::string_view pi
 // Looks at what is buffered: is the response complete (a.ok), broken
 // (a.ec), or is more needed?
 post_client::read_step post_client::parse_buffered(connection& c, attempt& a, read_state& st) {
-  const std::string_view have(c.rbuf.data(), c.used);
-  if (!st.have_head) {
-    const auto r = parse_response_head(have, a.head);
+  while (!st.have_head) {
+    const auto r = parse_response_head(std::string_view(c.rbuf.data(), c.used), a.head);
     if (r == head_parse::bad) return fail_read(a, asio::error::invalid_argument);
     if (r == head_parse::incomplete) return read_step::more;
+    if (a.head.status >= 100 && a.head.status < 200) {
+      // An interim answer (100 Continue, 103 Early Hints) comes before the
+      // final one, which the post is waiting for (RFC 9110 §15.2); 101
+      // would switch protocols, which no post asks for.
+      if (a.head.status == 101) return fail_read(a, asio::error::invalid_argument);
+      std::memmove(c.rbuf.data(), c.rbuf.data() + a.head.head_bytes, c.used - a.head.head_bytes);
+      c.used -= a.head.head_bytes;
+      a.head = {};
+      continue;
+    }
     st.have_head = true;
     st.body_pos = a.head.head_bytes;
   }
+  const std::string_view have(c.rbuf.data(), c.used);
   const auto& h = a.head;
-  if (h.status == 204 || h.status == 304 || (h.status >= 100 && h.status < 200)) return complete(a, h.head_bytes);
+  if (h.status == 204 || h.status == 304) return complete(a, h.head_bytes);
   if (h.content_length) {
     if (c.used < h.head_bytes + *h.content_length) return read_step::more;
     const auto end = h.head_bytes + static_cast<std::size_t>(*h.content_length);
@@ -518,6 +530,7 @@ bool post_client::settle_transport_failure(connection& c, const job& j, const at
   if (stale && !stopped_) {
     stats_.resent_stale.add();
     next.resent_stale = true;
+    next.retry_of = job::retry::none;  // sent again, not retried
     enqueue(next, true, /*freshest=*/true);
     return false;
   }
@@ -532,7 +545,7 @@ bool post_client::settle_transport_failure(connection& c, const job& j, const at
                  logged_failures_ > 5 ? fmt::format(" ({} so far)", logged_failures_) : "");
   }
   if (j.attempt < ctx_.opts.max_retries && !stopped_) {
-    stats_.transport_retries.add();
+    next.retry_of = job::retry::after_transport;
     ++next.attempt;
     const auto delay = transport_retry_delay(next.attempt);
     if (delay == clock::duration{0}) {
@@ -574,7 +587,7 @@ void post_client::settle_answer(connection& c, const job& j, const attempt& a, c
     finish(next, status, false, now);
     return;
   }
-  stats_.retries.add();
+  next.retry_of = job::retry::after_503;
   ++next.attempt;
   const double wait_s = std::clamp(a.head.retry_after_s.value_or(1.0), 0.0, kMaxRetryAfterS);
   ++pending_retries_;

@@ -74,6 +74,9 @@ class post_client {
     int avoid = kAnyInstance;   // instance the last attempt failed on
     bool maybe_stored = false;  // some attempt may have been stored
     bool resent_stale = false;  // already sent again once for a stale connection
+    // Why this attempt is a retry, counted when it is sent: one cancelled
+    // while it waited (a stop, the drain deadline) was never made.
+    enum class retry : std::uint8_t { none, after_503, after_transport } retry_of = retry::none;
   };
   // What one request/response exchange came to.
   struct attempt {

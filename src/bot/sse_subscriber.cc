@@ -149,7 +149,14 @@ asio::awaitable<bool> sse_subscriber::read_head() {
                                                          asio::redirect_error(asio::use_awaitable, ec));
     if (ec || closed_) co_return false;
     used += n;
-    const auto r = parse_response_head(std::string_view(buf_.data(), used), head);
+    auto r = parse_response_head(std::string_view(buf_.data(), used), head);
+    // Interim answers (RFC 9110 §15.2) come before the stream's own head.
+    while (r == head_parse::ok && head.status >= 100 && head.status < 200 && head.status != 101) {
+      std::memmove(buf_.data(), buf_.data() + head.head_bytes, used - head.head_bytes);
+      used -= head.head_bytes;
+      head = {};
+      r = parse_response_head(std::string_view(buf_.data(), used), head);
+    }
     if (r == head_parse::ok) break;
     if (r == head_parse::bad || used == buf_.size()) {
       if (should_log_failure()) spdlog::warn("subscriber: malformed response head from feed ({} so far)", head_failures.load());

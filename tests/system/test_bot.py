@@ -220,6 +220,66 @@ def test_a_stream_cut_inside_an_event_resumes_before_it_and_finds_nothing_lost(a
     assert report["subscribers"]["reconnects"] >= 3, report["subscribers"]
 
 
+def test_an_interim_100_is_not_taken_for_the_answer():
+    """RFC 9110 §15.2: a client parses interim 1xx answers before the final
+    one. The bot took a 100 Continue for the answer ("other status"), then
+    read the 202 that followed as the next post's answer."""
+    def continue_then_accept(handler):
+        handler.send_response_only(100)
+        handler.end_headers()
+        body = json.dumps({"id": str(uuid.uuid4())}).encode()
+        handler.send_response(202)
+        handler.send_header("Content-Type", "application/json")
+        handler.send_header("Content-Length", str(len(body)))
+        handler.end_headers()
+        handler.wfile.write(body)
+
+    out = bot_against(continue_then_accept, "--count", "5", "--rate", "50", "--concurrency", "1")
+    assert out.returncode == 0, out.stderr[-3000:]
+    posts = json.loads(out.stdout.strip().splitlines()[-1])["posts"]
+    assert posts["accepted_2xx"] == 5 and posts["other_status"] == 0 and posts["requests"] == 5, posts
+
+
+def test_retries_are_counted_when_sent_not_when_planned():
+    """Every post answered 503 with Retry-After: 2, stopped at 3 s: the
+    retries still waiting then are cancelled, not counted as made."""
+    seen = []
+
+    def busy(handler):
+        seen.append(handler.headers.get("Idempotency-Key"))
+        body = b'{"error":"busy"}'
+        handler.send_response(503)
+        handler.send_header("Retry-After", "2")
+        handler.send_header("Content-Type", "application/json")
+        handler.send_header("Content-Length", str(len(body)))
+        handler.end_headers()
+        handler.wfile.write(body)
+
+    class StandIn(http.server.BaseHTTPRequestHandler):
+        def do_POST(self):
+            self.rfile.read(int(self.headers.get("Content-Length", 0)))
+            busy(self)
+
+        def log_message(self, *args):
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), StandIn)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        bot = subprocess.Popen([binary("feed-bot"), "--api", f"http://127.0.0.1:{server.server_port}", "--rate", "10",
+                                "--count", "2", "--max-retries", "3", "--progress", "0"],
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        time.sleep(3)
+        bot.send_signal(signal.SIGTERM)
+        out, err = bot.communicate(timeout=30)
+    finally:
+        server.shutdown()
+    posts = json.loads(out.strip().splitlines()[-1])["posts"]
+    assert len(seen) == 4, seen  # each post, then its retry after 2 s
+    assert posts["requests"] == 4 and posts["retries_503"] == 2 and posts["cancelled"] == 2, posts
+    assert posts["requests"] == posts["scheduled"] + posts["retries_503"] + posts["retries_transport"], posts
+
+
 def test_a_connection_closed_before_its_first_request_costs_no_retry(make_api):
     """The bot opens its posting connections ahead of the schedule; one left
     unused past the server's header timeout is closed by the server, and the
