@@ -63,6 +63,8 @@ head_parse parse_response_head(std::string_view buf, response_head& out) {
     } else if (ascii_iequals(name, "connection")) {
       if (contains_token(value, "close")) out.close = true;
       if (contains_token(value, "keep-alive")) out.close = false;
+    } else if (ascii_iequals(name, "content-type")) {
+      out.event_stream = ascii_iequals(trim(value.substr(0, value.find(';'))), "text/event-stream");
     } else if (ascii_iequals(name, "retry-after")) {
       double s = 0;
       auto [q, e] = std::from_chars(value.data(), value.data() + value.size(), s);

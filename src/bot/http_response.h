@@ -2,7 +2,8 @@
 //
 // Understands what the bot needs and nothing more: the status code, body
 // framing (Content-Length, chunked, or read-until-close), Connection: close,
-// and Retry-After in seconds (an HTTP-date falls back to 1 s).
+// Retry-After in seconds (an HTTP-date falls back to 1 s), and whether the
+// body is an event stream.
 // Pure function over a buffer; thread-safe.
 #pragma once
 
@@ -20,6 +21,7 @@ struct response_head {
   std::optional<std::uint64_t> content_length;
   bool close = false;
   std::optional<double> retry_after_s;
+  bool event_stream = false;  // Content-Type is text/event-stream (parameters aside)
 };
 
 enum class head_parse { incomplete, ok, bad };

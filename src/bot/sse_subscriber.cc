@@ -170,6 +170,15 @@ asio::awaitable<bool> sse_subscriber::read_head() {
     }
     co_return false;
   }
+  // What a browser's EventSource would refuse is no feed (WHATWG: a 200
+  // whose Content-Type is not text/event-stream fails the connection).
+  if (!head.event_stream) {
+    if (should_log_failure()) {
+      spdlog::warn("subscriber: {} answered 200 without Content-Type: text/event-stream ({} so far)",
+                   ctx_.instances[instance_].url, head_failures.load());
+    }
+    co_return false;
+  }
   chunked_ = head.chunked;
   body_bytes_ = used - head.head_bytes;
   std::memmove(buf_.data(), buf_.data() + head.head_bytes, body_bytes_);
@@ -252,6 +261,13 @@ void sse_subscriber::on_bytes(std::string_view bytes, clock::time_point now) {
 void sse_subscriber::on_event(const sse_event& ev, clock::time_point now) {
   stats_.events.add();
   if (ev.event == "reset") stats_.stream_resets.add();
+  // Only a message event delivers a message (what a page's onmessage
+  // gets); one named in another event's payload (an error, a notice) was
+  // not delivered.
+  if (!ev.event.empty() && ev.event != "message") {
+    stats_.foreign_events.add();
+    return;
+  }
   const auto token = find_token(ev.data, ctx_.token_prefix);
   if (!token) {
     stats_.foreign_events.add();  // history, other clients: not ours to judge

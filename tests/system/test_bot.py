@@ -9,6 +9,8 @@ import threading
 import time
 import uuid
 
+import pytest
+
 from conftest import binary
 from services.feed_api import free_port
 
@@ -278,6 +280,75 @@ def test_retries_are_counted_when_sent_not_when_planned():
     assert len(seen) == 4, seen  # each post, then its retry after 2 s
     assert posts["requests"] == 4 and posts["retries_503"] == 2 and posts["cancelled"] == 2, posts
     assert posts["requests"] == posts["scheduled"] + posts["retries_503"] + posts["retries_transport"], posts
+
+
+@pytest.mark.parametrize("feed", ["html", "error events"])
+def test_only_what_an_eventsource_takes_as_a_message_counts_as_delivered(feed):
+    """A feed a browser would refuse (200 as text/html) is no stream, and a
+    message named only in another event type's payload (event: error) was
+    not delivered: the bot counted both as delivered."""
+    stored, lock = [], threading.Condition()
+
+    class FakeFeed(http.server.BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.1"
+
+        def do_POST(self):
+            body = json.loads(self.rfile.read(int(self.headers.get("Content-Length", 0))))
+            message = {"id": str(uuid.uuid4()), "user_id": body["user_id"], "content": body["content"],
+                       "created_at": "2026-01-01T00:00:00Z"}
+            with lock:
+                stored.append(message)
+                lock.notify_all()
+            self.reply(202, json.dumps({"id": message["id"]}).encode())
+
+        def do_GET(self):
+            if not self.path.startswith("/api/feed"):
+                return self.reply(200, b'{"messages": [], "next_before": null}')
+            self.send_response(200)
+            self.send_header("Content-Type", "text/html" if feed == "html" else "text/event-stream")
+            self.send_header("Connection", "close")
+            self.end_headers()
+            sent = 0
+            try:
+                while True:
+                    with lock:
+                        lock.wait_for(lambda: len(stored) > sent, timeout=1)
+                        fresh = stored[sent:]
+                    for m in fresh:
+                        sent += 1
+                        self.wfile.write(b"id: %d\nevent: error\ndata: %s\n\n" % (sent, json.dumps(m).encode()))
+                    self.wfile.flush()
+            except OSError:
+                pass
+
+        def reply(self, status, body):
+            self.send_response(status)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *args):
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), FakeFeed)
+    server.daemon_threads = True
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        out = subprocess.run([binary("feed-bot"), "--api", f"http://127.0.0.1:{server.server_port}", "--rate", "50",
+                              "--count", "5", "--subscribers", "2", "--verify", "--verify-timeout", "2",
+                              "--connect-timeout", "2", "--dial-timeout", "1", "--progress", "0"],
+                             capture_output=True, text=True, timeout=60)
+    finally:
+        server.shutdown()
+    report = json.loads(out.stdout.strip().splitlines()[-1])
+    assert out.returncode == 1, out.stderr[-3000:]
+    if feed == "html":
+        assert report["subscribers"]["connected"] == 0 and report["subscribers"]["failed"] == 2, report["subscribers"]
+        assert "without Content-Type: text/event-stream" in out.stderr
+    else:
+        assert report["accepted"] == 5 and report["lost"] == 5, report["delivery"]
+        assert report["delivery"]["foreign_events"] == 10, report["delivery"]
 
 
 def test_a_connection_closed_before_its_first_request_costs_no_retry(make_api):

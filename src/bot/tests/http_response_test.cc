@@ -50,5 +50,24 @@ TEST(HttpResponse, Http10ClosesByDefault) {
   EXPECT_TRUE(h.close);
 }
 
+TEST(HttpResponse, EventStreamIsTheMediaTypeWhateverItsCaseAndParameters) {
+  for (const char* type : {"text/event-stream", "Text/Event-Stream", "text/event-stream; charset=utf-8",
+                           " text/event-stream ;x=y"}) {
+    response_head h;
+    const std::string head = std::string("HTTP/1.1 200 OK\r\nContent-Type:") + type + "\r\n\r\n";
+    ASSERT_EQ(parse_response_head(head, h), head_parse::ok) << type;
+    EXPECT_TRUE(h.event_stream) << type;
+  }
+  for (const char* type : {"text/html", "text/event-streams", "application/json"}) {
+    response_head h;
+    const std::string head = std::string("HTTP/1.1 200 OK\r\nContent-Type: ") + type + "\r\n\r\n";
+    ASSERT_EQ(parse_response_head(head, h), head_parse::ok) << type;
+    EXPECT_FALSE(h.event_stream) << type;
+  }
+  response_head none;
+  ASSERT_EQ(parse_response_head("HTTP/1.1 200 OK\r\n\r\n", none), head_parse::ok);
+  EXPECT_FALSE(none.event_stream);
+}
+
 }  // namespace
 }  // namespace feed::bot
