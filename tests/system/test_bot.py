@@ -1,4 +1,5 @@
 """feed-bot against feed-api: every accepted message reaches every subscriber once."""
+import contextlib
 import http.server
 import json
 import re
@@ -15,10 +16,11 @@ from conftest import binary
 from services.feed_api import free_port
 
 
-def bot_against(answer_post, *args):
-    """Runs feed-bot with `args` against a stand-in API on loopback whose
-    POST handler is answer_post(handler), after the request body was read;
-    returns the finished process."""
+@contextlib.contextmanager
+def stand_in(answer_post):
+    """A stand-in API on loopback whose POST handler is
+    answer_post(handler), after the request body was read; yields its base
+    URL."""
     class StandIn(http.server.BaseHTTPRequestHandler):
         def do_POST(self):
             self.rfile.read(int(self.headers.get("Content-Length", 0)))
@@ -30,10 +32,17 @@ def bot_against(answer_post, *args):
     server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), StandIn)
     threading.Thread(target=server.serve_forever, daemon=True).start()
     try:
-        return subprocess.run([binary("feed-bot"), "--api", f"http://127.0.0.1:{server.server_port}",
-                               "--progress", "0", *args], capture_output=True, text=True, timeout=60)
+        yield f"http://127.0.0.1:{server.server_port}"
     finally:
         server.shutdown()
+
+
+def bot_against(answer_post, *args):
+    """Runs feed-bot with `args` against stand_in(answer_post); returns the
+    finished process."""
+    with stand_in(answer_post) as url:
+        return subprocess.run([binary("feed-bot"), "--api", url, "--progress", "0", *args], capture_output=True,
+                              text=True, timeout=60)
 
 
 def test_bot_verifies_delivery_to_fifty_subscribers(api):
@@ -257,25 +266,12 @@ def test_retries_are_counted_when_sent_not_when_planned():
         handler.end_headers()
         handler.wfile.write(body)
 
-    class StandIn(http.server.BaseHTTPRequestHandler):
-        def do_POST(self):
-            self.rfile.read(int(self.headers.get("Content-Length", 0)))
-            busy(self)
-
-        def log_message(self, *args):
-            pass
-
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), StandIn)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    try:
-        bot = subprocess.Popen([binary("feed-bot"), "--api", f"http://127.0.0.1:{server.server_port}", "--rate", "10",
-                                "--count", "2", "--max-retries", "3", "--progress", "0"],
-                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    with stand_in(busy) as url:
+        bot = subprocess.Popen([binary("feed-bot"), "--api", url, "--rate", "10", "--count", "2", "--max-retries", "3",
+                                "--progress", "0"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
         time.sleep(3)
         bot.send_signal(signal.SIGTERM)
         out, err = bot.communicate(timeout=30)
-    finally:
-        server.shutdown()
     posts = json.loads(out.strip().splitlines()[-1])["posts"]
     assert len(seen) == 4, seen  # each post, then its retry after 2 s
     assert posts["requests"] == 4 and posts["retries_503"] == 2 and posts["cancelled"] == 2, posts
