@@ -125,15 +125,27 @@ struct deadlines : served {
   }
 };
 
-TEST_F(deadlines, AnUnfinishedHeaderIsClosedAtTheHeaderTimeout) {
+TEST_F(deadlines, AnUnfinishedHeaderIsAnswered408AndClosedAtTheHeaderTimeout) {
   start({.header_timeout = 1s});
   const auto t0 = clock::now();
   asio::write(client, asio::buffer(std::string_view("GET /slow HTTP/1.1\r\nHost: x\r\n")));
-  EXPECT_EQ(read_to_close(), "");
+  const auto got = read_to_close();
+  EXPECT_TRUE(got.starts_with("HTTP/1.1 408 Request Timeout\r\n")) << got;
+  EXPECT_NE(got.find("Connection: close\r\n"), std::string::npos) << got;
+  EXPECT_TRUE(got.ends_with("{\"error\":\"the request was not received within the header timeout\"}\n")) << got;
   const auto took = clock::now() - t0;
   EXPECT_GE(took, 950ms);
   EXPECT_LT(took, 2s);
   EXPECT_TRUE(eventually([&] { return srv->connections() == 0; }));
+}
+
+TEST_F(deadlines, AConnectionThatSendsNothingIsClosedUnansweredAtTheHeaderTimeout) {
+  start({.header_timeout = 1s});
+  const auto t0 = clock::now();
+  EXPECT_EQ(read_to_close(), "");
+  const auto took = clock::now() - t0;
+  EXPECT_GE(took, 950ms);
+  EXPECT_LT(took, 2s);
 }
 
 TEST_F(deadlines, AnIdleKeepAliveConnectionIsClosedAtTheIdleTimeout) {
@@ -160,7 +172,7 @@ TEST_F(deadlines, AKeptAliveConnectionsNextRequestHasTheHeaderTimeout) {
   std::this_thread::sleep_for(300ms);
   const auto t0 = clock::now();
   asio::write(client, asio::buffer(std::string_view("GET /nowhere HTTP/1.1\r\n")));  // never finished
-  EXPECT_EQ(read_to_close(), "");
+  EXPECT_TRUE(read_to_close().starts_with("HTTP/1.1 408 Request Timeout\r\n"));
   const auto took = clock::now() - t0;
   EXPECT_GE(took, 950ms);
   EXPECT_LT(took, 2s);  // not the 4.7 s left of the idle timeout
