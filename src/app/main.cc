@@ -12,6 +12,11 @@ int main(int argc, char** argv) {
   // terminal.
   std::signal(SIGINT, SIG_DFL);
   std::signal(SIGTERM, SIG_DFL);
+  // A log pipe whose reader went away (a log shipper restarting, `| tee`
+  // ended) must fail the write, not kill the server with every stream and
+  // post in flight: the first warning after it did so, and a SIGTERM's
+  // "received signal" line turned the clean stop into exit 141.
+  std::signal(SIGPIPE, SIG_IGN);
   int exit_code = 0;
   auto opts = feed::parse_options(argc, argv, exit_code);
   if (!opts) return exit_code;

@@ -593,3 +593,35 @@ def test_start_up_waiting_for_kafka_ends_at_sigint_even_if_inherited_ignored(tmp
         if p.poll() is None:
             p.kill()
             p.wait()
+
+
+def test_a_log_pipe_whose_reader_went_away_does_not_kill_the_server(tmp_path, feed_binary):
+    # A log shipper restarting closes the pipe's read end; the next log
+    # line used to kill feed-api with SIGPIPE (exit 141), a SIGTERM's own
+    # "received signal" line included.
+    port = free_port()
+    read_end, write_end = os.pipe()
+    p = subprocess.Popen([feed_binary, "--port", str(port), "--data-dir", str(tmp_path / "d")],
+                         stdout=write_end, stderr=write_end)
+    os.close(write_end)
+    try:
+        def up():
+            try:
+                return requests.get(f"http://127.0.0.1:{port}/api/health", timeout=1).ok
+            except requests.ConnectionError:
+                return False
+
+        wait_until(up, 20, what="feed-api")
+        os.close(read_end)
+        read_end = None
+        for i in range(3):  # a refused post logs nothing; an accepted one may at debug only
+            assert requests.post(f"http://127.0.0.1:{port}/api/messages", json={"user_id": "u", "content": f"m{i}"},
+                                 timeout=5).status_code == 202
+        p.send_signal(signal.SIGTERM)
+        assert p.wait(timeout=20) == 0
+    finally:
+        if read_end is not None:
+            os.close(read_end)
+        if p.poll() is None:
+            p.kill()
+            p.wait()
