@@ -25,7 +25,9 @@ file_lock::~file_lock() {
 }
 
 result<file_lock> file_lock::take(const std::filesystem::path& path) {
-  const int fd = ::open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+  // Not through a symbolic link: the file is truncated and written, and a
+  // link placed there would have that done to whatever it names.
+  const int fd = ::open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0644);
   if (fd < 0) return error(errc::unavailable, fmt::format("cannot open {}: {}", path.string(), std::strerror(errno)));
   file_lock lock(fd);
   if (::flock(fd, LOCK_EX | LOCK_NB) != 0) {

@@ -6,6 +6,9 @@
 #include <filesystem>
 #include <string>
 
+#include <fstream>
+#include <iterator>
+
 #include <gtest/gtest.h>
 
 namespace feed {
@@ -76,6 +79,21 @@ TEST_F(FileLock, AnUnopenableFileIsUnavailable) {
   auto r = file_lock::take("/nonexistent-dir-feed/x.lock");
   ASSERT_FALSE(r);
   EXPECT_TRUE(r.err().is(errc::unavailable)) << r.err().message;
+}
+
+// The lock file is truncated and written: a symbolic link in its place is
+// refused, and what it names is left as it was.
+TEST_F(FileLock, ASymbolicLinkInThePlaceOfTheFileIsRefusedAndItsTargetUntouched) {
+  const auto target = temp_lock("target");
+  { std::ofstream(target) << "keep me\n"; }
+  const auto link = temp_lock("link.lock");
+  std::filesystem::create_symlink(target, link);
+  auto r = file_lock::take(link);
+  ASSERT_FALSE(r);
+  EXPECT_TRUE(r.err().is(errc::unavailable)) << r.err().message;
+  std::ifstream in(target);
+  std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  EXPECT_EQ(text, "keep me\n");
 }
 
 }  // namespace
