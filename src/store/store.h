@@ -45,6 +45,10 @@ struct insert_report {
   // a caller that compares the two (the worker, looking for a reused
   // Idempotency-Key) has both.
   std::vector<message> as_given;
+  // Rows this call added: the batch's distinct ids that were not stored
+  // before it (a post retried while its first copy was in the batch, or
+  // stored earlier, adds none).
+  std::size_t inserted = 0;
 
   bool all_new() const { return as_given.empty(); }
 };

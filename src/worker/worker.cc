@@ -184,7 +184,7 @@ void worker::store_stage() {
       if (auto dropped = find_conflicts(report.as_given, messages); !dropped.empty())
         mark_dropped(group, sizes, dropped);
     }
-    stored_.push({std::move(group), std::move(messages)});
+    stored_.push({std::move(group), std::move(messages), report.inserted});
   }
   stored_.close();
 }
@@ -195,11 +195,14 @@ void worker::send_stage() {
     if (groups.empty()) break;
     std::vector<message> stored;
     std::vector<batch> batches;
+    // Rows added, not messages handled: a post retried while its first copy
+    // was in the batch is one row, sent on once per copy.
+    std::size_t stored_count = 0;
     for (auto& g : groups) {
       append_moved(stored, g.stored);
       append_moved(batches, g.batches);
+      stored_count += g.inserted;
     }
-    const std::size_t stored_count = stored.size();
     // `stored` is not used past this point: the sink may take it.
     bool ok = retry("send processed", [&] { return out_.send_owned(stored); });
     // One commit for every batch taken: a Kafka offset commit is a round

@@ -82,6 +82,7 @@ class worker {
   struct stored_batches {
     std::vector<batch> batches;   // as polled, messages moved out; for commit()/fail()
     std::vector<message> stored;  // all of their messages as stored, in seq order
+    std::size_t inserted = 0;     // rows the store added for them
   };
   void fail_all(const std::vector<batch>& batches);
   // Positions in `sent` whose id was stored with other content; each is

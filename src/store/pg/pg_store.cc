@@ -275,7 +275,7 @@ result<insert_report> insert_once(pg_connection& c, prepared_batch& prepared, st
       if (m.id != prepared.ids[i]) m.id = prepared.ids[i];
       m.seq = seq_t{*last + static_cast<std::int64_t>(i) + 1};
     }
-    return insert_report{};
+    return insert_report{{}, batch.size()};
   }
   std::vector<message> stored;
   stored.reserve(prepared.unique.size());
@@ -311,7 +311,7 @@ result<insert_report> insert_once(pg_connection& c, prepared_batch& prepared, st
   for (std::size_t s : prepared.slot) out.push_back(stored[s]);
   std::stable_sort(out.begin(), out.end(), [](const message& a, const message& b) { return a.seq < b.seq; });
   // `prepared` views `batch`'s messages: it is not used past this point.
-  return insert_report{std::exchange(batch, std::move(out))};
+  return insert_report{std::exchange(batch, std::move(out)), static_cast<std::size_t>(fresh_count)};
 }
 
 pg_connect_options connect_options(const pg_options& o, const std::atomic<bool>* abandon = nullptr) {

@@ -382,11 +382,12 @@ result<insert_report> sqlite_store::insert_locked(std::vector<message>& batch) {
   auto fresh = insert_fresh(batch, duplicates);
   if (!duplicates) {
     if (!fresh) return fresh.err();
-    return insert_report{};
+    return insert_report{{}, batch.size()};
   }
-  auto stored = insert_each(batch);
+  std::size_t inserted = 0;
+  auto stored = insert_each(batch, inserted);
   if (!stored) return stored.err();
-  return insert_report{std::exchange(batch, std::move(*stored))};
+  return insert_report{std::exchange(batch, std::move(*stored)), inserted};
 }
 
 namespace {
@@ -465,7 +466,7 @@ result<void> sqlite_store::insert_fresh(std::span<message> batch, bool& duplicat
 // read back: the path for batches holding ids that are stored already. The
 // answer is a new vector (a copy of each new message, each stored one as
 // read), so that the caller can keep the batch as given beside it.
-result<std::vector<message>> sqlite_store::insert_each(std::span<const message> batch) {
+result<std::vector<message>> sqlite_store::insert_each(std::span<const message> batch, std::size_t& inserted) {
   std::vector<message> out;
   out.reserve(batch.size());
   sqlite3* db = writer_->db;
@@ -517,6 +518,7 @@ result<std::vector<message>> sqlite_store::insert_each(std::span<const message> 
   }
   if (auto r = c.commit_write(); !r) return r.err();
   tx.committed();
+  inserted = static_cast<std::size_t>(last - *stored_last);
   std::sort(out.begin(), out.end(), [](const message& a, const message& b) { return a.seq < b.seq; });
   return out;
 }

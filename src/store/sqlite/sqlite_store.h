@@ -64,7 +64,7 @@ class sqlite_store final : public store {
   result<std::unique_ptr<connection>> connect(bool writer) const;
   result<insert_report> insert_locked(std::vector<message>& batch);
   result<void> insert_fresh(std::span<message> batch, bool& duplicates);
-  result<std::vector<message>> insert_each(std::span<const message> batch);
+  result<std::vector<message>> insert_each(std::span<const message> batch, std::size_t& inserted);
   // The rows of one user's read, in a read transaction on `c`.
   result<std::vector<message>> read_user(connection& c, const read_query& q);
   result<std::unique_ptr<connection>> take_reader();

@@ -31,7 +31,8 @@ namespace feed {
 struct sqlite_store_test_peer {
   static result<std::vector<message>> insert_each(sqlite_store& s, std::span<const message> batch) {
     std::lock_guard lock(s.write_mu_);
-    return s.insert_each(batch);
+    std::size_t inserted = 0;
+    return s.insert_each(batch, inserted);
   }
   static std::string writer_vfs(sqlite_store& s) { return s.writer_vfs(); }
 };
@@ -217,6 +218,7 @@ TEST_F(SqliteStore, NumbersANewBatchInPlace) {
   auto report = s->insert_batch(batch);
   ASSERT_TRUE(report) << report.err().message;
   EXPECT_TRUE(report->all_new());
+  EXPECT_EQ(report->inserted, 2u);
   EXPECT_TRUE(report->as_given.empty());
   ASSERT_EQ(batch.size(), 2u);
   for (std::size_t i = 0; i < 2; ++i) {
@@ -247,6 +249,7 @@ TEST_F(SqliteStore, ABatchWithStoredOrRepeatedIdsReportsTheBatchAsGiven) {
   auto report = s->insert_batch(batch);
   ASSERT_TRUE(report) << report.err().message;
   EXPECT_FALSE(report->all_new());
+  EXPECT_EQ(report->inserted, 2u) << "b and c; a was stored before, b's second copy is a repeat";
   expect_same_messages(report->as_given, given, "the batch as given");
   const auto with_seq = [](message m, std::int64_t seq) {
     m.seq = seq_t{seq};

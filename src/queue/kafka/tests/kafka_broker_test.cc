@@ -701,6 +701,7 @@ class fake_store final : public store {
   result<insert_report> insert_batch(std::vector<message>& batch) override {
     std::lock_guard lock(mu_);
     std::vector<message> out = batch;
+    const std::size_t before = seqs_.size();
     bool all_new = true;
     for (message& m : out) {
       auto [it, fresh] = seqs_.try_emplace(m.id, seq_t{static_cast<std::int64_t>(seqs_.size()) + 1});
@@ -709,6 +710,7 @@ class fake_store final : public store {
     }
     std::sort(out.begin(), out.end(), [](const message& a, const message& b) { return a.seq < b.seq; });
     insert_report report;
+    report.inserted = seqs_.size() - before;
     if (!all_new) report.as_given = std::move(batch);
     batch = std::move(out);
     return report;

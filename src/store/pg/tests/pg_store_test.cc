@@ -477,6 +477,7 @@ TEST_F(pg_store_test, numbers_a_new_batch_in_place) {
   auto report = s->insert_batch(batch);
   ASSERT_TRUE(report) << report.err().message;
   EXPECT_TRUE(report->all_new());
+  EXPECT_EQ(report->inserted, 2u);
   ASSERT_EQ(batch.size(), 2u);
   EXPECT_EQ(batch[0], (message{a.id, a.user_id, a.content, a.created_at, seq_t{1}}));
   EXPECT_EQ(batch[1], (message{b.id, b.user_id, b.content, b.created_at, seq_t{2}}));
@@ -506,6 +507,7 @@ TEST_F(pg_store_test, a_batch_with_stored_or_repeated_ids_reports_the_batch_as_g
   auto report = s->insert_batch(batch);
   ASSERT_TRUE(report) << report.err().message;
   EXPECT_FALSE(report->all_new());
+  EXPECT_EQ(report->inserted, 1u) << "c; a was stored before, and c's second copy is a repeat";
   EXPECT_EQ(report->as_given, given);
   const message a1{a.id, a.user_id, "a", a.created_at, seq_t{1}}, c2{c.id, c.user_id, "c", c.created_at, seq_t{2}};
   EXPECT_EQ(batch, (std::vector<message>{a1, a1, c2, c2}));
