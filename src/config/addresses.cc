@@ -10,6 +10,8 @@
 
 #include <fmt/format.h>
 
+#include "base/ascii.h"
+
 namespace feed {
 namespace {
 
@@ -44,11 +46,7 @@ std::string entry_problem(std::string_view entry) {
   if (const auto scheme = entry.find("://"); scheme != std::string_view::npos) {
     const auto proto = entry.substr(0, scheme);
     bool known = false;
-    for (const std::string_view p : {"PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"}) {
-      known = known || (proto.size() == p.size() && std::equal(proto.begin(), proto.end(), p.begin(), [](char a, char b) {
-                          return std::toupper(static_cast<unsigned char>(a)) == b;
-                        }));
-    }
+    for (const std::string_view p : {"PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"}) known = known || ascii_iequals(proto, p);
     if (!known) return fmt::format("'{}': unknown protocol '{}'", entry, proto);
     entry.remove_prefix(scheme + 3);
   }
