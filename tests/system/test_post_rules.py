@@ -494,6 +494,22 @@ def test_an_open_files_limit_below_the_connection_cap_is_warned_of_at_start(tmp_
     assert "open-files limit" not in fine, fine
 
 
+def test_another_programs_database_in_the_data_dir_is_refused_and_left_alone(tmp_path, feed_binary):
+    data = tmp_path / "theirs"
+    data.mkdir()
+    db = sqlite3.connect(data / "feed.db")
+    db.executescript("CREATE TABLE notes (id INTEGER PRIMARY KEY, body TEXT); INSERT INTO notes (body) VALUES ('mine');")
+    db.close()
+    before = (data / "feed.db").read_bytes()
+    p = subprocess.run([feed_binary, "--port", str(free_port()), "--data-dir", str(data)],
+                       capture_output=True, text=True, timeout=20)
+    said = p.stdout + p.stderr
+    assert p.returncode == 1, said
+    assert "holds tables of another program (notes)" in said, said
+    assert "use another --data-dir" in said, said
+    assert (data / "feed.db").read_bytes() == before
+
+
 def test_a_second_instance_on_the_same_data_dir_is_refused(tmp_path, feed_binary, user):
     # Two processes writing one SQLite store left the first one's live
     # streams silently short of what was stored.

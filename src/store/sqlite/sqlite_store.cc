@@ -127,6 +127,29 @@ message row_to_message(sqlite3_stmt* s) {
   return m;
 }
 
+// Every version of this store has kept schema_migrations from its first
+// migration on, so a database with tables but without it is another
+// program's (a --data-dir pointed at the wrong place): migrating it would
+// add our tables beside that program's, or stop half way on a name both
+// use. Checked before the connection switches the file to WAL, so such a
+// file is left exactly as it was.
+result<void> refuse_foreign(sqlite3* db) {
+  auto ours = prepare(db, "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'schema_migrations'");
+  if (!ours) return error(errc::storage, fmt::format("reading the schema: {}", sqlite3_errmsg(db)));
+  if (sqlite3_step(ours.get()) == SQLITE_ROW) return {};
+  auto others = prepare(db,
+                        "SELECT name FROM sqlite_master WHERE type IN ('table', 'view') "
+                        "AND name NOT LIKE 'sqlite\\_%' ESCAPE '\\' ORDER BY name LIMIT 6");
+  if (!others) return error(errc::storage, fmt::format("reading the schema: {}", sqlite3_errmsg(db)));
+  std::vector<std::string> names;
+  while (sqlite3_step(others.get()) == SQLITE_ROW) names.push_back(column_text(others.get(), 0));
+  if (names.empty()) return {};
+  if (names.size() > 5) names.back() = "...";
+  return error(errc::storage, fmt::format("the database holds tables of another program ({}) and no "
+                                          "schema_migrations; it is left unchanged: use another --data-dir",
+                                          fmt::join(names, ", ")));
+}
+
 // Best effort: the guard that calls it has no one to report to.
 std::function<void()> rollback_of(sqlite3* db) {
   return [db] { sqlite3_exec(db, "ROLLBACK", nullptr, nullptr, nullptr); };
@@ -283,6 +306,10 @@ result<std::unique_ptr<sqlite_store::connection>> sqlite_store::connect(bool wri
     return error(errc::unavailable, fmt::format("cannot open {}: {}", opts_.path.string(),
                                                 c->db ? sqlite3_errmsg(c->db) : sqlite3_errstr(rc)));
   sqlite3_busy_handler(c->db, &sqlite_store::on_busy, const_cast<sqlite_store*>(this));
+  if (writer) {
+    if (auto r = refuse_foreign(c->db); !r)
+      return error(r.err().code, fmt::format("cannot open {}: {}", opts_.path.string(), r.err().message));
+  }
   const auto pragmas = fmt::format("PRAGMA journal_mode=WAL; PRAGMA synchronous={}; PRAGMA foreign_keys=ON;",
                                    opts_.synchronous);
   if (auto r = c->exec(pragmas.c_str()); !r) return r.err();

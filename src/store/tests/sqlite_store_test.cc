@@ -7,6 +7,8 @@
 #include <chrono>
 #include <cstdint>
 #include <filesystem>
+#include <fstream>
+#include <iterator>
 #include <limits>
 #include <map>
 #include <random>
@@ -498,6 +500,49 @@ TEST_F(SqliteStore, RefusesADirtySchema) {
 
   // No migration ran.
   EXPECT_EQ(raw_db(db_path()).text("SELECT count(*) FROM sqlite_master WHERE name = 'messages'"), "0");
+}
+
+static std::string file_bytes(const std::filesystem::path& path) {
+  std::ifstream in(path, std::ios::binary);
+  return std::string(std::istreambuf_iterator<char>(in), {});
+}
+
+// A --data-dir pointed at another program's database: refused, and left
+// exactly as it was (no schema_migrations, none of our tables).
+TEST_F(SqliteStore, RefusesAnotherProgramsDatabaseAndLeavesItUnchanged) {
+  ASSERT_TRUE(raw_db(db_path()).exec(
+      "CREATE TABLE notes (id INTEGER PRIMARY KEY, body TEXT);"
+      "CREATE TABLE messages (id INTEGER PRIMARY KEY, sent INTEGER);"
+      "CREATE VIEW recent AS SELECT * FROM notes;"
+      "INSERT INTO notes (body) VALUES ('keep me');"));
+  const auto before = file_bytes(db_path());
+  auto s = sqlite_store::open(options());
+  ASSERT_FALSE(s);
+  EXPECT_TRUE(s.err().is(errc::storage)) << s.err().message;
+  EXPECT_NE(s.err().message.find("another program (messages, notes, recent)"), std::string::npos) << s.err().message;
+  // Not even switched to WAL.
+  EXPECT_EQ(file_bytes(db_path()), before);
+  EXPECT_FALSE(std::filesystem::exists(db_path().string() + "-wal"));
+}
+
+// SQLite's own tables (sqlite_sequence, left by an AUTOINCREMENT table
+// dropped since) are no sign of another program.
+TEST_F(SqliteStore, SqlitesOwnTablesAreNoSignOfAnotherProgram) {
+  {
+    raw_db db(db_path());
+    ASSERT_TRUE(db.exec("CREATE TABLE t (id INTEGER PRIMARY KEY AUTOINCREMENT); INSERT INTO t DEFAULT VALUES;"
+                        "DROP TABLE t;"));
+    ASSERT_EQ(db.text("SELECT count(*) FROM sqlite_master WHERE name = 'sqlite_sequence'"), "1");
+  }
+  ASSERT_TRUE(open());
+}
+
+TEST_F(SqliteStore, NamesAtMostFiveForeignTables) {
+  ASSERT_TRUE(raw_db(db_path()).exec("CREATE TABLE a (x); CREATE TABLE b (x); CREATE TABLE c (x);"
+                                     "CREATE TABLE d (x); CREATE TABLE e (x); CREATE TABLE f (x); CREATE TABLE g (x);"));
+  auto s = sqlite_store::open(options());
+  ASSERT_FALSE(s);
+  EXPECT_NE(s.err().message.find("(a, b, c, d, e, ...)"), std::string::npos) << s.err().message;
 }
 
 // Another process holds the write lock: the writer waits up to its busy
