@@ -297,6 +297,34 @@ def test_ready_is_503_while_the_store_cannot_write(tmp_path, feed_binary, user):
         api.stop()
 
 
+def test_ready_is_503_while_the_data_dirs_disk_is_nearly_full(tmp_path, feed_binary, user):
+    # A restart onto a full disk said ready until the first post failed on it.
+    mnt = tmp_path / "small"
+    mnt.mkdir()
+    if os.geteuid() != 0 or subprocess.run(["mount", "-t", "tmpfs", "-o", "size=4m", "tmpfs", str(mnt)]).returncode:
+        pytest.skip("mounting a small tmpfs needs root")
+    try:
+        api = FeedApi(feed_binary, str(mnt / "d"), args=["--log-level", "warn"]).start()
+        try:
+            assert requests.get(api.url("/api/ready")).status_code == 200
+            fs = os.statvfs(mnt)
+            (mnt / "filler").write_bytes(b"\0" * (fs.f_bfree * fs.f_frsize - 256 * 1024))
+
+            def unready():
+                r = requests.get(api.url("/api/ready"))
+                return r.json() if r.status_code == 503 else None
+            ready = wait_until(unready, 5, what="/api/ready to turn 503")
+            assert "KiB free" in ready["problems"]["store"], ready
+            assert requests.get(api.url("/api/health")).status_code == 200
+            (mnt / "filler").unlink()
+            wait_until(lambda: requests.get(api.url("/api/ready")).status_code == 200, 5, what="ready again")
+            assert api.post(user, "room again").status_code == 202
+        finally:
+            api.stop()
+    finally:
+        subprocess.run(["umount", "-l", str(mnt)])
+
+
 @pytest.mark.parametrize("mode", ["kafka"], indirect=True)
 def test_ready_is_503_while_the_kafka_producers_queue_is_full(make_api, user):
     # A 3 s linger holds the first posts in the producer's queue, which

@@ -12,6 +12,7 @@
 #include <fmt/format.h>
 #include <sqlite3.h>
 
+#include "base/free_space.h"
 #include "store/migration.h"
 #include "store/rollback_guard.h"
 #include "store/sqlite/page_cache.h"
@@ -377,6 +378,15 @@ result<std::unique_ptr<sqlite_store>> sqlite_store::open(const sqlite_options& o
   if (auto r = (*w)->exec("PRAGMA wal_autocheckpoint=10000"); !r) return r.err();
   s->writer_ = std::move(*w);
   return s;
+}
+
+result<void> sqlite_store::write_status(std::chrono::milliseconds stall_limit) {
+  if (auto r = writes_.status(stall_limit); !r) return r;
+  // A commit appends its batch's pages to the WAL: hundreds of KiB for a
+  // large batch. Under this, the next one may fail.
+  constexpr std::uintmax_t min_free = 1024 * 1024;
+  const auto dir = opts_.path.has_parent_path() ? opts_.path.parent_path() : std::filesystem::path(".");
+  return check_free_space(dir, min_free);
 }
 
 result<std::unique_ptr<sqlite_store::connection>> sqlite_store::take_reader() {

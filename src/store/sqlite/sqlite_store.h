@@ -50,7 +50,9 @@ class sqlite_store final : public store {
   result<std::optional<message>> find(const std::string& id) override;
   result<seq_t> max_seq() override;
   result<void> ping() override;
-  result<void> write_status(std::chrono::milliseconds stall_limit) override { return writes_.status(stall_limit); }
+  // Also an error while the database's file system has under 1 MiB free
+  // (base/free_space.h), before a write fails on it.
+  result<void> write_status(std::chrono::milliseconds stall_limit) override;
   void stop_waiting_at(std::chrono::steady_clock::time_point deadline) override { give_up_.set(deadline); }
 
   // Schema version after migrations (for tests and logs).
