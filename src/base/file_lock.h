@@ -26,6 +26,10 @@ class file_lock {
   // pid when the file says it), errc::unavailable when the file cannot be
   // opened.
   static result<file_lock> take(const std::filesystem::path& path);
+  // The same lock on a file whose contents are not the lock's (a database
+  // file, created empty if missing): nothing is written to it, and a refusal
+  // names no pid.
+  static result<file_lock> take_in_place(const std::filesystem::path& path);
 
   bool held() const { return fd_ >= 0; }
 

@@ -551,6 +551,15 @@ def test_a_second_instance_on_the_same_data_dir_is_refused(tmp_path, feed_binary
         assert "is locked by another process (pid %d)" % first.proc.pid in said, said
         assert "each feed-api needs its own --data-dir" in said, said
         assert first.post(user, "still mine").status_code == 202
+        # A clean-up that removes lock files that look stale does not open
+        # the way to a second writer: the database file is locked too.
+        os.remove(os.path.join(data, "feed.db.lock"))
+        p = subprocess.run([feed_binary, "--port", str(free_port()), "--data-dir", data],
+                           capture_output=True, text=True, timeout=20)
+        said = p.stdout + p.stderr
+        assert p.returncode == 1, said
+        assert "another process has it open, though" in said, said
+        assert first.post(user, "mine still").status_code == 202
     finally:
         first.stop()
     # Stopped, or killed, the first lets a new one open the store.

@@ -96,5 +96,33 @@ TEST_F(FileLock, ASymbolicLinkInThePlaceOfTheFileIsRefusedAndItsTargetUntouched)
   EXPECT_EQ(text, "keep me\n");
 }
 
+static std::string read_all(const std::filesystem::path& path) {
+  std::ifstream in(path);
+  return std::string((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+}
+
+// A file locked in place (a database) keeps its contents, through a link
+// too, and a second taker is refused without a pid it cannot know.
+TEST_F(FileLock, InPlaceLocksWriteNothingFollowLinksAndRefuseASecondTaker) {
+  const auto data = temp_lock("data");
+  { std::ofstream(data) << "12345\n"; }
+  const auto link = temp_lock("data-link");
+  std::filesystem::create_symlink(data, link);
+  auto first = file_lock::take_in_place(link);
+  ASSERT_TRUE(first) << first.err().message;
+  EXPECT_EQ(read_all(data), "12345\n");
+  auto second = file_lock::take_in_place(data);
+  ASSERT_FALSE(second);
+  EXPECT_TRUE(second.err().is(errc::invalid_input)) << second.err().message;
+  EXPECT_NE(second.err().message.find("is locked by another process"), std::string::npos);
+  EXPECT_EQ(second.err().message.find("pid"), std::string::npos) << second.err().message;
+  *first = file_lock();
+  EXPECT_TRUE(file_lock::take_in_place(data));
+  // A missing file is created, empty.
+  const auto fresh = temp_lock("fresh");
+  EXPECT_TRUE(file_lock::take_in_place(fresh));
+  EXPECT_EQ(read_all(fresh), "");
+}
+
 }  // namespace
 }  // namespace feed

@@ -354,6 +354,15 @@ result<std::unique_ptr<sqlite_store>> sqlite_store::open(const sqlite_options& o
                                                opts.path.string(), owner.err().message));
   }
   s->owner_ = std::move(*owner);
+  auto in_use = file_lock::take_in_place(opts.path);
+  if (!in_use && in_use.err().is(errc::invalid_input)) {
+    return error(errc::invalid_input,
+                 fmt::format("cannot open {}: another process has it open, though {}.lock was free (removed while "
+                             "that process ran?); one process per database (each feed-api needs its own --data-dir)",
+                             opts.path.string(), opts.path.string()));
+  }
+  if (!in_use) return error(in_use.err().code, fmt::format("cannot open {}: {}", opts.path.string(), in_use.err().message));
+  s->in_use_ = std::move(*in_use);
   auto w = s->connect(/*writer=*/true);
   if (!w) return w.err();
   auto migrations = schema::collect_migrations(schema::sqlite_migration_files());

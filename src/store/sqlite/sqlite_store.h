@@ -85,6 +85,11 @@ class sqlite_store final : public store {
   // live feed are this process's, and a second process writing the same
   // file left the first one's streams silently short of what it stored.
   file_lock owner_;
+  // The database file itself, locked the same way: <path>.lock can be
+  // deleted while the store runs (a clean-up of lock files that look
+  // stale), and a second process would then take a new one. flock, which
+  // SQLite's own POSIX record locks neither see nor release.
+  file_lock in_use_;
   std::mutex write_mu_;
   std::unique_ptr<connection> writer_;  // GUARDED_BY(write_mu_)
   std::mutex readers_mu_;

@@ -507,6 +507,22 @@ static std::string file_bytes(const std::filesystem::path& path) {
   return std::string(std::istreambuf_iterator<char>(in), {});
 }
 
+// The lock file removed while the store runs (a clean-up of lock files
+// that look stale): a second store on the same file is still refused, by
+// the lock on the database file itself.
+TEST_F(SqliteStore, ASecondStoreIsRefusedEvenWhenTheLockFileWasRemoved) {
+  auto first = open();
+  ASSERT_TRUE(first);
+  ASSERT_TRUE(std::filesystem::remove(db_path().string() + ".lock"));
+  auto second = sqlite_store::open(options());
+  ASSERT_FALSE(second);
+  EXPECT_TRUE(second.err().is(errc::invalid_input)) << second.err().message;
+  EXPECT_NE(second.err().message.find("another process has it open"), std::string::npos) << second.err().message;
+  EXPECT_EQ(insert_copy(*first, std::vector{make("u", "still mine")})->size(), 1u);
+  first.reset();
+  EXPECT_TRUE(sqlite_store::open(options()));
+}
+
 // A --data-dir pointed at another program's database: refused, and left
 // exactly as it was (no schema_migrations, none of our tables).
 TEST_F(SqliteStore, RefusesAnotherProgramsDatabaseAndLeavesItUnchanged) {
