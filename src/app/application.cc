@@ -8,6 +8,7 @@
 #include "base/log.h"
 #include "base/thread_name.h"
 #include "http/handlers/handlers.h"
+#include "http/handlers/loop_waits.h"
 
 namespace feed {
 namespace {
@@ -251,7 +252,21 @@ result<void> application::serve() {
 void application::stop_serving() {
   server_->stop_accepting();
   server_->close_idle();
-  if (!wait_until(deadline_, [this] { return server_->in_flight() == 0; }))
+  const auto drained = [this] { return server_->in_flight() == 0; };
+  // A post still waiting for durability when the stop's last second begins
+  // (the latter half of a shorter budget) is answered as at its publish
+  // timeout, 503 with its id, instead of losing its connection unanswered
+  // when the loops stop: with --publish-timeout-ms above the budget it used
+  // to.
+  const auto now = clock::now();
+  const auto give_up = now >= deadline_ ? deadline_
+                                        : deadline_ - std::min<clock::duration>(std::chrono::seconds(1),
+                                                                               (deadline_ - now) / 2);
+  if (wait_until(give_up, drained)) return;
+  if (loops_running()) {
+    for (auto* l : loops_) asio::post(*l, [l] { asio::use_service<http::loop_waits>(*l).end_all(); });
+  }
+  if (!wait_until(deadline_, drained))
     spdlog::warn("{} request(s) still in flight at the deadline", server_->in_flight());
 }
 

@@ -164,6 +164,50 @@ def test_a_stop_with_the_store_locked_elsewhere_keeps_its_bound(make_api, tmp_pa
     assert [m["content"] for m in api.all_messages(user_id=user)] == ["before"]
 
 
+@contextlib.contextmanager
+def broker_paused():
+    """Kafka mode: the test broker stopped (SIGSTOP) for the block."""
+    with open(os.path.join(os.environ["FEED_TEST_KAFKA_DIR"], "kafka.pid")) as f:
+        pid = int(f.read().strip())
+    os.kill(pid, signal.SIGSTOP)
+    try:
+        yield
+    finally:
+        os.kill(pid, signal.SIGCONT)
+
+
+@pytest.mark.parametrize("mode", ["embedded", "kafka"], indirect=True)
+def test_posts_still_waiting_near_the_stop_deadline_are_answered(mode, make_api, tmp_path, user):
+    # With a publish timeout longer than the stop's budget, posts still
+    # waiting for durability (the store locked elsewhere; the broker
+    # paused) lost their connections unanswered when the loops stopped.
+    # They now get their 503, with their id, in the budget's last second.
+    data = tmp_path / "d"
+    api = make_api("--shutdown-timeout", "3", "--publish-timeout-ms", "30000", data_dir=data)
+    wait_until(lambda: requests.get(api.url("/api/ready"), timeout=5).status_code == 200, 30, what="ready")
+    assert api.post(user, "before").status_code == 202
+    hold = sqlite_locked(data, "EXCLUSIVE") if mode == "embedded" else broker_paused()
+    with hold, concurrent.futures.ThreadPoolExecutor(6) as pool:
+        def post(i):
+            r = api.post(user, f"waiting {i}", session=requests.Session(), timeout=20)
+            return r, time.monotonic()
+        pending = [pool.submit(post, i) for i in range(6)]
+        time.sleep(0.5)
+        t0 = time.monotonic()
+        api.proc.send_signal(signal.SIGTERM)
+        for f in pending:
+            r, answered = f.result()  # an answer, not a cut connection
+            assert r.status_code == 503, r.text
+            body = r.json()
+            assert "not stored" in body["error"] or body["id"] in body["error"], body
+            # In the budget's last second, not as soon as the stop began.
+            assert 1.5 < answered - t0 < 3.5, answered - t0
+        assert api.proc.wait(timeout=30) == 0
+    if mode == "embedded":
+        api.start()
+        assert [m["content"] for m in api.all_messages(user_id=user)] == ["before"]
+
+
 @pytest.mark.parametrize("mode", ["embedded"], indirect=True)
 def test_a_stuck_store_gives_quick_503_with_retry_after(make_api, tmp_path, user):
     data = tmp_path / "d"

@@ -1,8 +1,11 @@
 #include "http/handlers/loop_waits.h"
 
+#include <algorithm>
+
 namespace feed::http {
 
 void loop_waits::add(std::shared_ptr<loop_wait> w, clock::time_point deadline) {
+  if (cut_off_) deadline = std::min(deadline, *cut_off_);
   w->deadline_ = deadline;
   w->waits_ = this;
   // From the back: a new wait's deadline is nearly always the latest.
@@ -69,6 +72,15 @@ void loop_waits::expire() {
     w->finish(false);
   }
   arm();
+}
+
+void loop_waits::end_all() {
+  cut_off_ = clock::now();
+  while (head_) {
+    auto w = head_;
+    remove(*w);
+    w->finish(false);
+  }
 }
 
 void loop_waits::shutdown() {

@@ -83,6 +83,12 @@ class loop_waits final : public asio::execution_context::service {
   // Takes `w` off the list; false when it is not on it (ended already).
   bool remove(loop_wait& w);
 
+  // From a stop whose deadline is near: ends every pending wait now, as at
+  // its deadline, and every wait added from now on as soon as the loop
+  // gets to it, so each waiting request still gets its answer (a post's
+  // 503 "not stored" or "outcome unknown") before the loops stop.
+  void end_all();
+
   std::size_t pending() const { return size_; }
 
  private:
@@ -96,6 +102,7 @@ class loop_waits final : public asio::execution_context::service {
   std::shared_ptr<loop_wait> head_;
   loop_wait* tail_ = nullptr;
   std::size_t size_ = 0;
+  std::optional<clock::time_point> cut_off_;  // set by end_all()
 };
 
 // Settlements handed from other threads to one event loop. Shared: a

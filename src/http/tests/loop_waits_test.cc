@@ -2,6 +2,7 @@
 
 #include <atomic>
 #include <chrono>
+#include <functional>
 #include <memory>
 #include <optional>
 #include <random>
@@ -156,6 +157,38 @@ asio::awaitable<void> wait_forever(loop_inbox& inbox, std::shared_ptr<std::atomi
 struct event_loop : asio::io_context {
   using asio::io_context::shutdown;
 };
+
+// A stop near its deadline: every pending wait ends now, as at its
+// deadline, and so does every wait begun after, at once; a settlement that
+// comes later is dropped.
+TEST(LoopWaits, EndAllEndsEveryWaitNowAndEveryLaterOneAtOnce) {
+  asio::io_context ioc;
+  auto inbox = std::make_shared<loop_inbox>(ioc.get_executor());
+  std::vector<outcome> before(5);
+  std::vector<std::function<void(int)>> settle(5);
+  const auto start = clock::now();
+  for (std::size_t i = 0; i < before.size(); ++i)
+    asio::co_spawn(ioc, wait_for(*inbox, start + 60s + i * 1s, [&, i](auto complete) { settle[i] = complete; }, before[i]),
+                   asio::detached);
+  ioc.poll();
+  ASSERT_EQ(asio::use_service<loop_waits>(ioc).pending(), before.size());
+  asio::use_service<loop_waits>(ioc).end_all();
+  for (const auto& o : before) {
+    EXPECT_TRUE(o.ended);
+    EXPECT_FALSE(o.value);
+  }
+  outcome after;
+  asio::co_spawn(ioc, wait_for(*inbox, clock::now() + 60s, [](auto) {}, after), asio::detached);
+  ioc.run_for(5s);  // returns once the later wait ended: nothing else is pending
+  EXPECT_TRUE(after.ended);
+  EXPECT_FALSE(after.value);
+  EXPECT_LT(clock::now() - start, 5s);
+  for (auto& f : settle) f(1);
+  ioc.restart();
+  ioc.run();
+  for (const auto& o : before) EXPECT_FALSE(o.value);
+  EXPECT_EQ(asio::use_service<loop_waits>(ioc).pending(), 0u);
+}
 
 TEST(LoopWaits, ShuttingTheLoopDownDestroysTheWaitingCoroutines) {
   auto destroyed = std::make_shared<std::atomic<int>>(0);
