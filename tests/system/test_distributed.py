@@ -154,6 +154,36 @@ def test_a_database_outage_is_absorbed_by_kafka(make_api, postgres, user):
     watcher.close()
 
 
+def test_a_stream_that_must_catch_up_from_a_stopped_database_gets_503(make_api, postgres, user):
+    # Streams whose first events come from the store (the ring of a fresh
+    # process holds none) answered 200, sent nothing and ended while the
+    # database was down: a client saw an empty feed.
+    api = make_api()
+    api.wait_stored([api.post(user, f"before {i}").json()["id"] for i in range(3)])
+    api.stop()
+    api.start()
+    wait_until(lambda: requests.get(api.url("/api/ready"), timeout=5).status_code == 200, 60, what="ready")
+    postgres.stop()
+    try:
+        for path, headers in [("/api/feed?history=all", {}), ("/api/feed", {"Last-Event-ID": "1"}),
+                              ("/api/feed?since=1", {}), ("/api/feed", {})]:
+            start = time.monotonic()
+            r = requests.get(api.url(path), headers=headers, timeout=30)
+            assert r.status_code == 503, (path, headers, r.status_code, r.text)
+            assert "cannot read the store" in r.json()["error"], r.text
+            assert r.headers["Retry-After"]
+            assert time.monotonic() - start < 6.5
+        # A stream that needs nothing from the store still opens.
+        live = requests.get(api.url("/api/feed?history=0"), stream=True, timeout=10)
+        assert live.status_code == 200
+        live.close()
+    finally:
+        postgres.start()
+    stream = SseClient(api.url("/api/feed?history=all"))
+    assert [e.seq for e in stream.take(3, timeout=30)] == [1, 2, 3]
+    stream.close()
+
+
 def api_behind_a_freezable_database(feed_binary, postgres, data_dir):
     """A Kafka-mode feed-api on a fresh database reached through a proxy
     that freezes: to feed-api the database then hangs as a paused VM would."""

@@ -13,6 +13,7 @@ import pytest
 import requests
 
 from services.feed_api import wait_until
+from services.kafka import broker_paused
 from services.sse import SseClient
 
 
@@ -162,18 +163,6 @@ def test_a_stop_with_the_store_locked_elsewhere_keeps_its_bound(make_api, tmp_pa
                 pass  # cut at the stop's deadline: no answer, nothing stored
     api.start()
     assert [m["content"] for m in api.all_messages(user_id=user)] == ["before"]
-
-
-@contextlib.contextmanager
-def broker_paused():
-    """Kafka mode: the test broker stopped (SIGSTOP) for the block."""
-    with open(os.path.join(os.environ["FEED_TEST_KAFKA_DIR"], "kafka.pid")) as f:
-        pid = int(f.read().strip())
-    os.kill(pid, signal.SIGSTOP)
-    try:
-        yield
-    finally:
-        os.kill(pid, signal.SIGCONT)
 
 
 @pytest.mark.parametrize("mode", ["embedded", "kafka"], indirect=True)

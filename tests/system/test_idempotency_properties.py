@@ -54,11 +54,9 @@ stored: embedded, by another user (the in-process queue is one FIFO); with
 Kafka, by the same user, whose records share a partition and so reach the
 worker in order.
 """
-import contextlib
 import dataclasses
 import json
 import os
-import signal
 import threading
 import urllib.parse
 import time
@@ -71,6 +69,7 @@ from hypothesis import strategies as st
 
 from conftest import distributed_args
 from services.feed_api import FeedApi
+from services.kafka import broker_paused
 from test_distributed import StoreLock
 from test_post_rules import store_locked
 
@@ -411,16 +410,9 @@ class Server:
 
         return Held()
 
-    @contextlib.contextmanager
     def broker_paused(self):
         """Kafka mode: the test broker stopped (SIGSTOP) for the block."""
-        with open(os.path.join(os.environ["FEED_TEST_KAFKA_DIR"], "kafka.pid")) as f:
-            pid = int(f.read().strip())
-        os.kill(pid, signal.SIGSTOP)
-        try:
-            yield
-        finally:
-            os.kill(pid, signal.SIGCONT)
+        return broker_paused()
 
 
 @pytest.fixture

@@ -271,6 +271,12 @@ def limited_binary(tmp_path, binary, limit):
     return str(path)
 
 
+def unready(api):
+    """/api/ready's body when it answers 503, else None."""
+    r = requests.get(api.url("/api/ready"))
+    return r.json() if r.status_code == 503 else None
+
+
 def test_ready_is_503_while_the_store_cannot_write(tmp_path, feed_binary, user):
     api = FeedApi(limited_binary(tmp_path, feed_binary, 384 * 1024), str(tmp_path / "d"),
                   args=["--publish-timeout-ms", "500", "--log-level", "warn"]).start()
@@ -283,10 +289,7 @@ def test_ready_is_503_while_the_store_cannot_write(tmp_path, feed_binary, user):
                 break
         assert failed is not None, "the file size limit never stopped a write"
         assert failed.status_code == 503
-        def unready():
-            r = requests.get(api.url("/api/ready"))
-            return r.json() if r.status_code == 503 else None
-        ready = wait_until(unready, 10, what="/api/ready to turn 503")
+        ready = wait_until(lambda: unready(api), 10, what="/api/ready to turn 503")
         assert "write" in ready["problems"]["store"], ready
         assert requests.get(api.url("/api/health")).status_code == 200
         # Space again: the worker's next attempt succeeds and readiness returns.
@@ -309,11 +312,7 @@ def test_ready_is_503_while_the_data_dirs_disk_is_nearly_full(tmp_path, feed_bin
             assert requests.get(api.url("/api/ready")).status_code == 200
             fs = os.statvfs(mnt)
             (mnt / "filler").write_bytes(b"\0" * (fs.f_bfree * fs.f_frsize - 256 * 1024))
-
-            def unready():
-                r = requests.get(api.url("/api/ready"))
-                return r.json() if r.status_code == 503 else None
-            ready = wait_until(unready, 5, what="/api/ready to turn 503")
+            ready = wait_until(lambda: unready(api), 5, what="/api/ready to turn 503")
             assert "KiB free" in ready["problems"]["store"], ready
             assert requests.get(api.url("/api/health")).status_code == 200
             (mnt / "filler").unlink()

@@ -14,6 +14,11 @@
 namespace feed {
 namespace {
 
+static std::string read_all(const std::filesystem::path& path) {
+  std::ifstream in(path);
+  return std::string((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+}
+
 // Each test's lock files live in a directory of its own, removed after it.
 class FileLock : public ::testing::Test {
  protected:
@@ -91,14 +96,7 @@ TEST_F(FileLock, ASymbolicLinkInThePlaceOfTheFileIsRefusedAndItsTargetUntouched)
   auto r = file_lock::take(link);
   ASSERT_FALSE(r);
   EXPECT_TRUE(r.err().is(errc::unavailable)) << r.err().message;
-  std::ifstream in(target);
-  std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
-  EXPECT_EQ(text, "keep me\n");
-}
-
-static std::string read_all(const std::filesystem::path& path) {
-  std::ifstream in(path);
-  return std::string((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  EXPECT_EQ(read_all(target), "keep me\n");
 }
 
 // A file locked in place (a database) keeps its contents, through a link

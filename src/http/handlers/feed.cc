@@ -100,6 +100,14 @@ asio::awaitable<std::variant<response, stream_start>> prepare_stream(services& s
     auto at = co_await before_newest(s, *plan.user_id, plan.newest, plan.after);
     if (!at) co_return unavailable(ctx.req, s, "cannot read the store: " + at.err().message);
     start.after = *at;
+  } else if (!h.covers(start.after)) {
+    // The hub reads this stream's first events from the store once its head
+    // is sent. A store that cannot answer is said now, as a 503, rather than
+    // by a 200 that sends nothing and ends, which a client takes as an empty
+    // feed (EventSource then reconnects every 2 s).
+    auto probe = [&s] { return s.db.max_seq(); };
+    auto head = co_await run_blocking(s.blocking, std::move(probe), s.opts.store_wait, "the store");
+    if (!head) co_return unavailable(ctx.req, s, "cannot read the store: " + head.err().message);
   }
   co_return start;
 }
