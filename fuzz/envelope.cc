@@ -64,7 +64,6 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   }
   const feed::message& m = e->msg;
   FUZZ_CHECK(!m.id.empty());
-  FUZZ_CHECK(!m.user_id.empty());
   FUZZ_CHECK(m.seq.value() >= 0);
 
   for (bool with_seq : {true, false}) {

@@ -63,11 +63,13 @@ result<const boost::json::string*> optional_string(const boost::json::object& o,
   return bad(fmt::format("{}{} is not a string", where, key));
 }
 
-result<std::string> required_string(const boost::json::object& o, std::string_view key) {
+// `may_be_empty`: the reference's API accepts a post without a user_id and
+// publishes it with "", and the reference's worker stores it; ours does too.
+result<std::string> required_string(const boost::json::object& o, std::string_view key, bool may_be_empty = false) {
   auto s = optional_string(o, key, "data.");
   if (!s) return s.err();
   if (!*s) return bad(fmt::format("data.{} is missing", key));
-  if ((*s)->empty()) return bad(fmt::format("data.{} is empty", key));
+  if ((*s)->empty() && !may_be_empty) return bad(fmt::format("data.{} is empty", key));
   return std::string(**s);
 }
 
@@ -240,7 +242,7 @@ std::optional<message> decode_exact(std::string_view json, envelope* meta) {
     if (!n) return std::nullopt;
     seq = *n;
   }
-  if (!r.literal("}}") || !r.at_end() || data_id->empty() || user->empty()) return std::nullopt;
+  if (!r.literal("}}") || !r.at_end() || data_id->empty()) return std::nullopt;
   if (meta) {
     meta->id = *id;
     meta->event_type = *type;
@@ -290,7 +292,7 @@ result<message> decode(std::string_view json, envelope* meta, bool fast = true) 
 
   auto id = required_string(*data, "id");
   if (!id) return id.err();
-  auto user = required_string(*data, "user_id");
+  auto user = required_string(*data, "user_id", /*may_be_empty=*/true);
   if (!user) return user.err();
   // Empty content is the API's to refuse; here only the type matters.
   auto content = optional_string(*data, "content", "data.");

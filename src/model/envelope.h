@@ -13,7 +13,8 @@
 // Decoding follows the reference's tolerance: unknown fields are ignored and
 // any RFC 3339 offset is accepted, but every field that is present must have
 // the right type. Required: a "data" object with string id, user_id and
-// content. created_at is optional (the decode time when absent) and seq is
+// content; id must not be empty, user_id may be (the reference's API
+// publishes a post without one so, and its worker stores it). created_at is optional (the decode time when absent) and seq is
 // optional (0 when absent). Envelope-level fields are optional too: nothing
 // downstream depends on them, and producers of the reference's topics are
 // not all ours. Errors are errc::corrupt with a message naming the field.

@@ -79,6 +79,25 @@ TEST(Envelope, MissingOptionalFieldsGetDefaults) {
   EXPECT_EQ(e->msg.seq, seq_t{7});
 }
 
+// The reference's API publishes a post without a user_id with "" (its
+// worker stores it): such a record is a message, in both readers, and
+// round-trips.
+TEST(Envelope, AnEmptyUserIdIsAMessageAsTheReferencePublishesIt) {
+  auto e = decode_envelope(R"({"id":"0e3b9c9e-4d7e-4c36-a3f5-2f0d6f1b7c11","event_type":"message",)"
+                           R"("data":{"id":"8a7b2c1d-0000-4000-8000-000000000001","user_id":"","content":"no user"}})");
+  ASSERT_TRUE(e) << e.err().message;
+  EXPECT_EQ(e->msg.user_id, "");
+  EXPECT_EQ(e->msg.content, "no user");
+  const auto text = encode_envelope(e->msg, event_message_created, false);
+  auto again = decode_envelope(text);  // the exact reader's shape
+  ASSERT_TRUE(again) << again.err().message;
+  EXPECT_EQ(again->msg.user_id, "");
+  EXPECT_EQ(again->msg.id, e->msg.id);
+  auto only = decode_envelope_message(text);
+  ASSERT_TRUE(only) << only.err().message;
+  EXPECT_EQ(only->user_id, "");
+}
+
 TEST(Envelope, AcceptsLargeUnsignedSeq) {
   auto e = decode_envelope(R"({"data": {"id": "m", "user_id": "u", "content": "c", "seq": 9223372036854775807}})");
   ASSERT_TRUE(e) << e.err().message;

@@ -602,6 +602,27 @@ TEST_F(KafkaBroker, PoisonRecordIsSkippedCountedAndDeadLettered) {
   EXPECT_EQ((*reader)->stats().undecodable.load(), 5u);
 }
 
+// What the reference's API publishes for a post without a user_id (it
+// answered 202, and its worker stores it): a message for the worker, not a
+// poison record.
+TEST_F(KafkaBroker, AReferenceRecordWithAnEmptyUserIdIsConsumedAsAMessage) {
+  options_.events_partitions = 1;
+  options_.dead_letter_topic = options_.events_topic + "-dead";
+  ASSERT_TRUE(ensure_topics(options_));
+  produce_raw(options_, options_.events_topic, "0e3b9c9e-4d7e-4c36-a3f5-2f0d6f1b7c11",
+              R"({"id":"0e3b9c9e-4d7e-4c36-a3f5-2f0d6f1b7c11","event_type":"message",)"
+              R"("timestamp":"2026-12-02T10:00:00.123456789Z","version":"1.0",)"
+              R"("data":{"id":"0190a0a0-0000-7000-8000-0000000000e1","user_id":"","content":"no user",)"
+              R"("created_at":"2026-12-02T10:00:00.123456789Z"}})");
+  auto c = kafka_consumer::create(options_);
+  ASSERT_TRUE(c) << c.err().message;
+  auto got = drain(**c, 1, /*commit=*/true);
+  ASSERT_EQ(got.size(), 1u);
+  EXPECT_EQ(got[0].user_id, "");
+  EXPECT_EQ(got[0].content, "no user");
+  EXPECT_EQ((*c)->stats().undecodable.load(), 0u);
+}
+
 TEST_F(KafkaBroker, SinkAndSubscriberDeliverEveryMessageWithSeqAcrossPartitions) {
   options_.processed_partitions = 3;
   ASSERT_TRUE(ensure_topics(options_));
