@@ -105,8 +105,11 @@ void add_connection_flags(CLI::App& app, bot_options& o) {
       ->check(real_range(0.1, 86400.0))
       ->capture_default_str();
   app.add_option("--max-retries", o.max_retries,
-                 "Retries of a message answered 503 (after its Retry-After) or failed in transport, each on the next "
-                 "instance")
+                 "Retries of a message answered 503 (after its Retry-After) or failed in transport after it was sent, "
+                 "each on the next instance. A message whose connection cannot be opened was not sent and is no "
+                 "retry: it waits while the connection is dialled again, until the API answers, the bot is stopped, or "
+                 "the drain after the last due message ends (--request-timeout + 61 s), when it is cancelled (the "
+                 "outage is logged)")
       ->envname("BOT_MAX_RETRIES")
       ->check(CLI::Range(0u, 100u))
       ->capture_default_str();
