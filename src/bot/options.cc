@@ -56,7 +56,9 @@ void add_load_flags(CLI::App& app, bot_options& o, given_flags& f) {
                    ->envname("BOT_RATE")
                    ->check(real_range(1e-6, 1e7));
   f.interval =
-      app.add_option("--interval", o.interval, "Seconds between one user's messages (rate = users/interval)")
+      app.add_option("--interval", o.interval,
+                     "Seconds between messages, whichever user posts them (rate = 1/interval), as the reference "
+                     "bot's SleepInterval")
           ->envname("BOT_INTERVAL")
           ->check(real_range(1e-6, 1e7))
           ->capture_default_str();
@@ -177,7 +179,7 @@ std::optional<int> finish_options(bot_options& o, const given_flags& f, int argc
     if (!rate_flag && !interval_flag) return fail("BOT_RATE and BOT_INTERVAL are both set: set one");
     by_rate = rate_flag;
   }
-  if (!by_rate) o.rate = static_cast<double>(o.users) / o.interval;
+  if (!by_rate) o.rate = 1.0 / o.interval;
   o.seed_given = f.seed->count() > 0;
   return std::nullopt;
 }

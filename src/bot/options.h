@@ -22,7 +22,7 @@ struct bot_options {
   std::string port;
   unsigned users = 3;
   double rate = 0;       // messages per second overall (resolved, > 0)
-  double interval = 10;  // seconds between one user's messages
+  double interval = 10;  // seconds between messages (the reference's SleepInterval)
   double duration = 0;   // seconds, 0 = forever
   std::uint64_t count = 0;
   unsigned concurrency = 4;

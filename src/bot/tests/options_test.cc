@@ -28,7 +28,7 @@ TEST_F(Options, RateOrIntervalTheCommandLineWinsOverTheOthersVariable) {
   ::setenv("BOT_RATE", "5", 1);
   bot_options by_interval;
   ASSERT_FALSE(parse({"--interval", "2", "--users", "4"}, by_interval));
-  EXPECT_DOUBLE_EQ(by_interval.rate, 2.0);
+  EXPECT_DOUBLE_EQ(by_interval.rate, 0.5);
   bot_options by_env_rate;
   ASSERT_FALSE(parse({}, by_env_rate));
   EXPECT_DOUBLE_EQ(by_env_rate.rate, 5.0);
@@ -53,7 +53,7 @@ TEST_F(Options, DefaultsMatchTheReferenceBot) {
   EXPECT_EQ(o.host, "localhost");
   EXPECT_EQ(o.port, "8090");
   EXPECT_EQ(o.users, 3u);
-  EXPECT_DOUBLE_EQ(o.rate, 0.3);  // 3 users, one message each per 10 s
+  EXPECT_DOUBLE_EQ(o.rate, 0.1);  // SleepInterval: one message (of any of the 3 users) per 10 s
   EXPECT_EQ(o.duration, 0.0);
   EXPECT_EQ(o.post_path, "/api/messages");
   EXPECT_FALSE(o.seed_given);
@@ -67,7 +67,7 @@ TEST_F(Options, EnvironmentAndFlags) {
   ASSERT_FALSE(parse({"--interval", "2"}, o));
   EXPECT_EQ(o.host, "feed.internal");
   EXPECT_EQ(o.port, "9000");
-  EXPECT_DOUBLE_EQ(o.rate, 5.0);
+  EXPECT_DOUBLE_EQ(o.rate, 0.5);  // one message every 2 s, whatever the users
   bot_options p;
   ASSERT_FALSE(parse({"--api", "http://[::1]:8091/", "--rate", "2.5", "--users", "4", "--seed", "9"}, p));
   EXPECT_EQ(p.host, "::1");
