@@ -5,6 +5,7 @@
 
 #include <filesystem>
 #include <string>
+#include <utility>
 
 #include <fstream>
 #include <iterator>
@@ -31,6 +32,15 @@ class FileLock : public ::testing::Test {
     std::filesystem::remove_all(dir_, ignored);
   }
   std::filesystem::path temp_lock(const std::string& name) const { return dir_ / name; }
+  // A file `name` holding `text`, and a symbolic link `link_name` to it.
+  std::pair<std::filesystem::path, std::filesystem::path> linked(const std::string& name, const std::string& text,
+                                                                 const std::string& link_name) const {
+    const auto file = temp_lock(name);
+    { std::ofstream(file) << text; }
+    const auto link = temp_lock(link_name);
+    std::filesystem::create_symlink(file, link);
+    return {file, link};
+  }
 
  private:
   std::filesystem::path dir_;
@@ -89,10 +99,7 @@ TEST_F(FileLock, AnUnopenableFileIsUnavailable) {
 // The lock file is truncated and written: a symbolic link in its place is
 // refused, and what it names is left as it was.
 TEST_F(FileLock, ASymbolicLinkInThePlaceOfTheFileIsRefusedAndItsTargetUntouched) {
-  const auto target = temp_lock("target");
-  { std::ofstream(target) << "keep me\n"; }
-  const auto link = temp_lock("link.lock");
-  std::filesystem::create_symlink(target, link);
+  const auto [target, link] = linked("target", "keep me\n", "link.lock");
   auto r = file_lock::take(link);
   ASSERT_FALSE(r);
   EXPECT_TRUE(r.err().is(errc::unavailable)) << r.err().message;
@@ -102,10 +109,7 @@ TEST_F(FileLock, ASymbolicLinkInThePlaceOfTheFileIsRefusedAndItsTargetUntouched)
 // A file locked in place (a database) keeps its contents, through a link
 // too, and a second taker is refused without a pid it cannot know.
 TEST_F(FileLock, InPlaceLocksWriteNothingFollowLinksAndRefuseASecondTaker) {
-  const auto data = temp_lock("data");
-  { std::ofstream(data) << "12345\n"; }
-  const auto link = temp_lock("data-link");
-  std::filesystem::create_symlink(data, link);
+  const auto [data, link] = linked("data", "12345\n", "data-link");
   auto first = file_lock::take_in_place(link);
   ASSERT_TRUE(first) << first.err().message;
   EXPECT_EQ(read_all(data), "12345\n");

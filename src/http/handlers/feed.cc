@@ -77,6 +77,11 @@ response unavailable(const request& req, const services& s, std::string_view why
 // Where a stream for this request starts, or the answer that refuses it
 // (400 for its parameters, 503 when the store cannot be read). GET and HEAD
 // ask the same, so that HEAD answers with GET's status.
+// The store's newest seq, asked on the blocking pool within the store wait.
+asio::awaitable<result<seq_t>> store_head(services& s) {
+  co_return co_await run_blocking(s.blocking, [&s] { return s.db.max_seq(); }, s.opts.store_wait, "the store");
+}
+
 asio::awaitable<std::variant<response, stream_start>> prepare_stream(services& s, const request_context& ctx) {
   auto& h = s.fanout.hub_at(ctx.loop);
   const feed_limits limits{s.opts.history_default, s.opts.limits.max_user_id_bytes};
@@ -88,8 +93,7 @@ asio::awaitable<std::variant<response, stream_start>> prepare_stream(services& s
   stream_start start{plan.after, plan.user_id, sse_head(ctx)};
 
   if (plan.check_store_head) {
-    auto probe = [&s] { return s.db.max_seq(); };
-    auto head = co_await run_blocking(s.blocking, std::move(probe), s.opts.store_wait, "the store");
+    auto head = co_await store_head(s);
     if (!head) co_return unavailable(ctx.req, s, "cannot read the store: " + head.err().message);
     if (start.after > *head) {
       const bool by_header = !ctx.req["Last-Event-ID"].empty();
@@ -105,8 +109,7 @@ asio::awaitable<std::variant<response, stream_start>> prepare_stream(services& s
     // is sent. A store that cannot answer is said now, as a 503, rather than
     // by a 200 that sends nothing and ends, which a client takes as an empty
     // feed (EventSource then reconnects every 2 s).
-    auto probe = [&s] { return s.db.max_seq(); };
-    auto head = co_await run_blocking(s.blocking, std::move(probe), s.opts.store_wait, "the store");
+    auto head = co_await store_head(s);
     if (!head) co_return unavailable(ctx.req, s, "cannot read the store: " + head.err().message);
   }
   co_return start;
